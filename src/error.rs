@@ -1,0 +1,430 @@
+//! The crate's error type and the classification of Tencent's error codes.
+
+use std::fmt;
+
+/// Everything that can go wrong with a call.
+///
+/// The variants keep apart what the caller must fix ([`Error::InvalidInput`],
+/// found before anything is sent), what the network did ([`Error::Transport`],
+/// [`Error::HttpStatus`]), what the service answered ([`Error::Api`]) and an
+/// answer that could not be understood ([`Error::Decode`]).
+///
+/// No variant ever contains the UserSig or the SecretKey: request URLs are
+/// redacted before they reach an error.
+///
+/// ```
+/// use tim_follow::{Error, ErrorKind};
+///
+/// fn explain(err: &Error) -> String {
+///     match err {
+///         Error::Api(api) if api.kind() == ErrorKind::AccountNotFound => {
+///             format!("import the account first ({})", api.code)
+///         }
+///         err if err.is_retryable() => format!("temporary, try again later: {err}"),
+///         err => format!("failed: {err}"),
+///     }
+/// }
+/// # let _ = explain;
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum Error {
+    /// The input was rejected before any network call.
+    InvalidInput(InvalidInput),
+    /// The request could not be completed: DNS, connect, TLS, timeout, a
+    /// dropped connection, or a response body over the size cap.
+    Transport(TransportError),
+    /// The server answered with an HTTP status other than 200 (Tencent does so
+    /// only for gateway or network failures, such as 502).
+    HttpStatus {
+        /// The HTTP status code.
+        status: u16,
+        /// The start of the response body, redacted and shortened.
+        snippet: String,
+    },
+    /// The service answered with a non-zero `ErrorCode`.
+    Api(ApiError),
+    /// The response body was not the JSON the endpoint documents.
+    Decode(DecodeError),
+}
+
+impl Error {
+    /// Whether trying the same request again later may succeed: transport
+    /// failures, HTTP 5xx/408/429, and the transient or rate-limit API codes.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Error::InvalidInput(_) => false,
+            Error::Transport(t) => t.kind != TransportErrorKind::BodyTooLarge,
+            Error::HttpStatus { status, .. } => {
+                *status >= 500 || *status == 408 || *status == 429
+            }
+            Error::Api(api) => api.is_retryable(),
+            Error::Decode(_) => false,
+        }
+    }
+
+    /// The API error, if the service answered with one.
+    pub fn api(&self) -> Option<&ApiError> {
+        match self {
+            Error::Api(api) => Some(api),
+            _ => None,
+        }
+    }
+
+    /// The API error code, if the service answered with one.
+    pub fn code(&self) -> Option<i64> {
+        self.api().map(|a| a.code)
+    }
+
+    pub(crate) fn invalid(field: impl Into<String>, reason: impl Into<String>) -> Error {
+        Error::InvalidInput(InvalidInput {
+            field: field.into(),
+            reason: reason.into(),
+        })
+    }
+
+    pub(crate) fn transport(kind: TransportErrorKind, message: impl Into<String>) -> Error {
+        Error::Transport(TransportError {
+            kind,
+            message: message.into(),
+        })
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::InvalidInput(e) => e.fmt(f),
+            Error::Transport(e) => e.fmt(f),
+            Error::HttpStatus { status, snippet } => {
+                write!(f, "the server answered HTTP {status}")?;
+                if !snippet.is_empty() {
+                    write!(f, "; body starts with: {snippet}")?;
+                }
+                Ok(())
+            }
+            Error::Api(e) => e.fmt(f),
+            Error::Decode(e) => e.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for Error {}
+
+/// Input rejected before any network call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct InvalidInput {
+    /// What was wrong: a field name such as `To_Account[3]`, or a builder setting.
+    pub field: String,
+    /// Why it was rejected.
+    pub reason: String,
+}
+
+impl fmt::Display for InvalidInput {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "invalid input: {}: {}", self.field, self.reason)
+    }
+}
+
+/// What kind of transport failure happened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum TransportErrorKind {
+    /// The host name could not be resolved.
+    Dns,
+    /// The TCP connection could not be established.
+    Connect,
+    /// The TLS handshake or certificate check failed.
+    Tls,
+    /// A timeout (connect or whole call) ran out.
+    Timeout,
+    /// The connection broke while sending or receiving (including a body cut short).
+    Io,
+    /// The response body was larger than the configured cap.
+    BodyTooLarge,
+    /// The server's HTTP response could not be read as HTTP/1.1.
+    Protocol,
+    /// Anything else.
+    Other,
+}
+
+/// A transport failure. The message never contains the request URL's UserSig.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct TransportError {
+    /// The kind of failure.
+    pub kind: TransportErrorKind,
+    /// A description, redacted.
+    pub message: String,
+}
+
+impl fmt::Display for TransportError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "transport error ({:?}): {}", self.kind, self.message)
+    }
+}
+
+/// The response body could not be decoded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct DecodeError {
+    /// The endpoint, such as `follow/follow_delete`.
+    pub endpoint: String,
+    /// What was wrong, with line and column where JSON parsing failed.
+    pub message: String,
+    /// The start of the body, redacted and shortened.
+    pub snippet: String,
+}
+
+impl fmt::Display for DecodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "could not decode the {} response: {}; body starts with: {:?}",
+            self.endpoint, self.message, self.snippet
+        )
+    }
+}
+
+/// A non-zero `ErrorCode` from the service.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ApiError {
+    /// `ErrorCode`.
+    pub code: i64,
+    /// `ErrorInfo`.
+    pub info: String,
+    /// `ErrorDisplay` (often empty).
+    pub display: String,
+}
+
+impl ApiError {
+    /// Builds an API error from its three envelope fields.
+    pub fn new(code: i64, info: impl Into<String>, display: impl Into<String>) -> ApiError {
+        ApiError {
+            code,
+            info: info.into(),
+            display: display.into(),
+        }
+    }
+
+    /// The class of this code, from Tencent's documented error tables.
+    pub fn kind(&self) -> ErrorKind {
+        ErrorKind::of(self.code)
+    }
+
+    /// Whether the same request may succeed later (transient and rate-limit codes).
+    pub fn is_retryable(&self) -> bool {
+        matches!(self.kind(), ErrorKind::Transient | ErrorKind::RateLimited)
+    }
+
+    /// What to do about the most common misconfigurations, when known.
+    pub fn hint(&self) -> Option<&'static str> {
+        hint(self.code)
+    }
+}
+
+impl fmt::Display for ApiError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "API error {} ({:?})", self.code, self.kind())?;
+        if !self.info.is_empty() {
+            write!(f, ": {}", self.info)?;
+        }
+        if !self.display.is_empty() && self.display != self.info {
+            write!(f, " [{}]", self.display)?;
+        }
+        if let Some(h) = self.hint() {
+            write!(f, " (hint: {h})")?;
+        }
+        Ok(())
+    }
+}
+
+/// The class of a Tencent error code (API `ErrorCode` or per-account `ResultCode`).
+///
+/// The mapping follows Tencent's public error tables (30001–30007,
+/// 32100–32103, 60002–60021, 70001–70107); retryability is derived from the
+/// documented meaning of each code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// The request was malformed or a parameter was wrong (30001, 60002,
+    /// 60003, 60009, 60012, 60015). Not retryable.
+    InvalidRequest,
+    /// An account does not exist or was not imported (30003, 70107).
+    AccountNotFound,
+    /// The identifier is not an App admin, the account is blocklisted or the
+    /// caller's IP is not allowed (30004, 60010, 60021, 70051).
+    Permission,
+    /// The follow/fan feature is not enabled for the app (30005).
+    FeatureDisabled,
+    /// A following, follower or mutual-follow count hit its limit (32100–32103).
+    LimitReached,
+    /// Too many calls (60007, 60011, 60018, 60019). Retryable with a longer backoff.
+    RateLimited,
+    /// A transient server failure (30006, 30007, 60008, 60013, 60014). Retryable.
+    Transient,
+    /// The UserSig was rejected: expired, malformed, or made with another key,
+    /// identifier or SDKAppID (60004, 60005, 70001–70050 and other 70xxx).
+    Auth,
+    /// The SDKAppID is wrong, disabled, unpaid, or served by another data
+    /// center (30002, 60006, 60016, 60017, 60020, 70016, 70020).
+    AppConfig,
+    /// A code this crate does not know.
+    Other,
+}
+
+impl ErrorKind {
+    /// Classifies a code.
+    pub fn of(code: i64) -> ErrorKind {
+        match code {
+            30001 | 60002 | 60003 | 60009 | 60012 | 60015 => ErrorKind::InvalidRequest,
+            30003 | 70107 => ErrorKind::AccountNotFound,
+            30004 | 60010 | 60021 | 70051 => ErrorKind::Permission,
+            30005 => ErrorKind::FeatureDisabled,
+            32100..=32103 => ErrorKind::LimitReached,
+            60007 | 60011 | 60018 | 60019 => ErrorKind::RateLimited,
+            30006 | 30007 | 60008 | 60013 | 60014 => ErrorKind::Transient,
+            30002 | 60006 | 60016 | 60017 | 60020 | 70016 | 70020 => ErrorKind::AppConfig,
+            60004 | 60005 | 70000..=70999 => ErrorKind::Auth,
+            _ => ErrorKind::Other,
+        }
+    }
+
+    /// Whether an error of this class would hit every other request of the
+    /// same client as well (credentials, permissions, app configuration), so
+    /// that sending the rest of a batch is pointless.
+    pub fn is_fatal(self) -> bool {
+        matches!(
+            self,
+            ErrorKind::Auth
+                | ErrorKind::Permission
+                | ErrorKind::FeatureDisabled
+                | ErrorKind::AppConfig
+        )
+    }
+}
+
+fn hint(code: i64) -> Option<&'static str> {
+    Some(match code {
+        70001 => "the UserSig has expired: generate a new one, or configure the SecretKey so the client renews it",
+        70003 | 70002 => "the UserSig is empty or damaged: check how it is generated and passed",
+        70009 => "the UserSig was not made with this app's SecretKey: check the SecretKey belongs to this SDKAppID",
+        70013 => "the UserSig was made for another identifier than the admin account used",
+        70014 => "the UserSig was made for another SDKAppID",
+        70016 | 70020 => "the SDKAppID is not known in this data center: pick the region the app was created in",
+        70050 => "too many UserSig failures: fix the signature, then wait at least one minute",
+        30004 | 60010 => "the identifier must be an App admin account (Console > Auxiliary tools > admin)",
+        30005 => "the follow/fan feature is off: it needs a Pro, Pro Plus or Enterprise package and the switch in Console > Configuration > Friends and Relationship Chains",
+        30003 | 70107 => "the account does not exist: import it first (account_import)",
+        60021 => "the caller's IP address is not in the app's REST API allowlist",
+        60020 => "the app's paid package has expired",
+        _ => return None,
+    })
+}
+
+/// Shortens `body` to at most `max` characters, lossily decoded and redacted.
+pub(crate) fn snippet(body: &[u8], max: usize) -> String {
+    let text = String::from_utf8_lossy(&body[..body.len().min(max * 4)]);
+    let mut out: String = text.chars().take(max).collect();
+    if text.chars().count() > max || body.len() > max * 4 {
+        out.push('…');
+    }
+    redact(&out)
+}
+
+/// Removes the value of every `usersig=` query parameter from `text`.
+pub(crate) fn redact(text: &str) -> String {
+    const KEY: &str = "usersig=";
+    let lower = text.to_ascii_lowercase();
+    let mut out = String::with_capacity(text.len());
+    let mut pos = 0;
+    while let Some(found) = lower[pos..].find(KEY) {
+        let value_start = pos + found + KEY.len();
+        out.push_str(&text[pos..value_start]);
+        out.push_str("<redacted>");
+        let rest = &text[value_start..];
+        let value_len = rest
+            .find(|c: char| matches!(c, '&' | ' ' | '"' | '\'' | '\n' | '\r' | '\t' | '#' | ')'))
+            .unwrap_or(rest.len());
+        pos = value_start + value_len;
+    }
+    out.push_str(&text[pos..]);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redact_removes_every_usersig_value() {
+        let url = "http://h/v4/x?sdkappid=1&identifier=a&usersig=eJyrVg*abc-_&random=5 and USERSIG=zz";
+        let r = redact(url);
+        assert!(!r.contains("eJyrVg"), "{r}");
+        assert!(!r.contains("zz"), "{r}");
+        assert!(r.contains("usersig=<redacted>&random=5"), "{r}");
+    }
+
+    #[test]
+    fn snippet_is_short_and_redacted() {
+        let body = format!("usersig=SECRET {}", "x".repeat(500));
+        let s = snippet(body.as_bytes(), 40);
+        assert!(!s.contains("SECRET"));
+        assert!(s.chars().count() <= 41 + "<redacted>".len());
+        assert!(s.ends_with('…'));
+        // Invalid UTF-8 does not panic.
+        let s = snippet(&[0xff, 0xfe, b'a'], 10);
+        assert!(s.contains('a'));
+    }
+
+    #[test]
+    fn codes_are_classified_from_the_tables() {
+        assert_eq!(ErrorKind::of(30001), ErrorKind::InvalidRequest);
+        assert_eq!(ErrorKind::of(30003), ErrorKind::AccountNotFound);
+        assert_eq!(ErrorKind::of(30005), ErrorKind::FeatureDisabled);
+        assert_eq!(ErrorKind::of(32101), ErrorKind::LimitReached);
+        for c in [60007, 60011, 60018, 60019] {
+            assert_eq!(ErrorKind::of(c), ErrorKind::RateLimited, "{c}");
+            assert!(ApiError::new(c, "", "").is_retryable());
+        }
+        for c in [30006, 30007, 60008, 60014] {
+            assert_eq!(ErrorKind::of(c), ErrorKind::Transient, "{c}");
+            assert!(ApiError::new(c, "", "").is_retryable());
+        }
+        for c in [70001, 70003, 70009, 70013, 70014, 70050, 60004] {
+            assert_eq!(ErrorKind::of(c), ErrorKind::Auth, "{c}");
+            assert!(!ApiError::new(c, "", "").is_retryable());
+        }
+        assert_eq!(ErrorKind::of(70016), ErrorKind::AppConfig);
+        assert_eq!(ErrorKind::of(70107), ErrorKind::AccountNotFound);
+        assert_eq!(ErrorKind::of(12345), ErrorKind::Other);
+        assert!(ErrorKind::Auth.is_fatal());
+        assert!(!ErrorKind::Transient.is_fatal());
+    }
+
+    #[test]
+    fn api_error_display_names_code_kind_info_and_hint() {
+        let e = Error::Api(ApiError::new(70009, "sig verify failed", ""));
+        let s = e.to_string();
+        assert!(s.contains("70009") && s.contains("Auth") && s.contains("sig verify failed"));
+        assert!(s.contains("SecretKey belongs to this SDKAppID"), "{s}");
+        assert_eq!(e.code(), Some(70009));
+    }
+
+    #[test]
+    fn retryability_of_http_statuses() {
+        let st = |status| Error::HttpStatus {
+            status,
+            snippet: String::new(),
+        };
+        assert!(st(502).is_retryable());
+        assert!(st(429).is_retryable());
+        assert!(st(408).is_retryable());
+        assert!(!st(404).is_retryable());
+        assert!(!Error::invalid("x", "y").is_retryable());
+        assert!(!Error::transport(TransportErrorKind::BodyTooLarge, "").is_retryable());
+        assert!(Error::transport(TransportErrorKind::Timeout, "").is_retryable());
+    }
+}

@@ -1,0 +1,366 @@
+//! The sans-IO core: request URLs, request bodies and response parsing.
+//!
+//! Nothing here does I/O or reads a clock or a random number generator: the
+//! `random` query value is passed in. Use these pieces with any HTTP stack:
+//!
+//! ```
+//! use tim_follow::request::{parse_response, request_url, Request};
+//! use tim_follow::FollowDelete;
+//!
+//! let req = FollowDelete::new("UserID_001", &["UserID_002", "UserID_003"])?;
+//! let url = request_url("https://adminapisgp.im.qcloud.com", FollowDelete::PATH,
+//!                       1400000000, "administrator", "eJyr...", 99999999);
+//! assert_eq!(url, "https://adminapisgp.im.qcloud.com/v4/follow/follow_delete?sdkappid=1400000000\
+//!                  &identifier=administrator&usersig=eJyr...&random=99999999&contenttype=json");
+//! let body = req.body()?;
+//! assert_eq!(body, br#"{"From_Account":"UserID_001","To_Account":["UserID_002","UserID_003"]}"#);
+//!
+//! // ... POST `body` to `url` with your HTTP client, then:
+//! let reply = br#"{"ResultItem":[{"To_Account":"UserID_002","ResultCode":0,"ResultInfo":""}],
+//!                  "ActionStatus":"OK","ErrorCode":0,"ErrorInfo":"","ErrorDisplay":""}"#;
+//! let parsed = parse_response::<<FollowDelete as Request>::Response>(200, reply)?;
+//! assert_eq!(parsed.result_item[0].to_account, "UserID_002");
+//! # Ok::<(), tim_follow::Error>(())
+//! ```
+
+use serde::de::{DeserializeOwned, IgnoredAny};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{snippet, ApiError, DecodeError, Error};
+
+/// The longest account id (UserID) Tencent accepts, in bytes.
+pub const MAX_ACCOUNT_BYTES: usize = 32;
+
+/// How many characters of an undecodable body an error shows.
+const SNIPPET_CHARS: usize = 120;
+
+/// One REST API request: where it goes and what it answers.
+///
+/// The follow endpoints implement it ([`FollowAdd`](crate::FollowAdd),
+/// [`FollowDelete`](crate::FollowDelete), [`FollowCheck`](crate::FollowCheck),
+/// [`FollowGet`](crate::FollowGet), [`FollowGetInfo`](crate::FollowGetInfo));
+/// implement it for any other REST API and send it with
+/// [`Client::call`](crate::Client::call).
+pub trait Request: Serialize {
+    /// `servicename/command`, such as `follow/follow_delete`.
+    const PATH: &'static str;
+    /// Whether sending the request twice has the same effect as sending it
+    /// once, so that it may be retried after it may have reached the server.
+    const IDEMPOTENT: bool;
+    /// The typed response body (the envelope fields are checked separately).
+    type Response: DeserializeOwned;
+
+    /// The JSON request body.
+    fn body(&self) -> Result<Vec<u8>, Error> {
+        serde_json::to_vec(self).map_err(|e| {
+            Error::invalid(Self::PATH, format!("request body cannot be serialized: {e}"))
+        })
+    }
+}
+
+/// Renders the full request URL:
+/// `{base}/v4/{path}?sdkappid=…&identifier=…&usersig=…&random=…&contenttype=json`.
+///
+/// `base` is a scheme and host such as `https://console.tim.qq.com` (a
+/// trailing `/` is ignored). Every query value is percent-encoded, except the
+/// characters of RFC 3986's unreserved set and `*`: UserSigs use the alphabet
+/// `[A-Za-z0-9*_-]`, and `*` is sent as is, like every official SDK does
+/// (whether the gateway decodes `%2A` is not documented).
+pub fn request_url(
+    base: &str,
+    path: &str,
+    sdkappid: u64,
+    identifier: &str,
+    usersig: &str,
+    random: u32,
+) -> String {
+    let base = base.trim_end_matches('/');
+    let path = path.trim_start_matches('/');
+    let mut url = String::with_capacity(base.len() + path.len() + usersig.len() + 96);
+    url.push_str(base);
+    url.push_str("/v4/");
+    url.push_str(path);
+    url.push_str("?sdkappid=");
+    url.push_str(&sdkappid.to_string());
+    url.push_str("&identifier=");
+    encode_into(&mut url, identifier);
+    url.push_str("&usersig=");
+    encode_into(&mut url, usersig);
+    url.push_str("&random=");
+    url.push_str(&random.to_string());
+    url.push_str("&contenttype=json");
+    url
+}
+
+/// Percent-encodes `value` into `out` (UTF-8 bytes; unreserved characters and `*` kept).
+pub(crate) fn encode_into(out: &mut String, value: &str) {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    for &b in value.as_bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'*') {
+            out.push(b as char);
+        } else {
+            out.push('%');
+            out.push(HEX[(b >> 4) as usize] as char);
+            out.push(HEX[(b & 15) as usize] as char);
+        }
+    }
+}
+
+/// The common fields of every response.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[non_exhaustive]
+pub struct Envelope {
+    /// `ActionStatus`: `OK` or `FAIL`; may be absent.
+    #[serde(rename = "ActionStatus", default)]
+    pub action_status: Option<String>,
+    /// `ErrorCode`: 0 on success.
+    #[serde(rename = "ErrorCode", default)]
+    pub error_code: Option<i64>,
+    /// `ErrorInfo`.
+    #[serde(rename = "ErrorInfo", default)]
+    pub error_info: Option<String>,
+    /// `ErrorDisplay`.
+    #[serde(rename = "ErrorDisplay", default)]
+    pub error_display: Option<String>,
+}
+
+impl Envelope {
+    /// Checks the envelope: `Ok` when `ErrorCode` is 0 (or absent with
+    /// `ActionStatus` `OK`), the API error otherwise.
+    pub fn check(&self, endpoint: &str, body: &[u8]) -> Result<(), Error> {
+        let failed = self.action_status.as_deref() == Some("FAIL");
+        match self.error_code {
+            Some(0) if !failed => Ok(()),
+            Some(0) => Err(decode_error(
+                endpoint,
+                "ActionStatus is FAIL but ErrorCode is 0",
+                body,
+            )),
+            Some(code) => Err(Error::Api(ApiError::new(
+                code,
+                self.error_info.clone().unwrap_or_default(),
+                self.error_display.clone().unwrap_or_default(),
+            ))),
+            None if self.action_status.as_deref() == Some("OK") => Ok(()),
+            None => Err(decode_error(
+                endpoint,
+                "the reply has no ErrorCode (not a REST API envelope)",
+                body,
+            )),
+        }
+    }
+}
+
+/// Parses a response of any endpoint: checks the HTTP status and the
+/// envelope, then decodes the typed body. Never panics, whatever the bytes.
+///
+/// - HTTP status other than 2xx: [`Error::HttpStatus`] (Tencent answers 200
+///   for every API-level outcome).
+/// - `ErrorCode` non-zero: [`Error::Api`].
+/// - Anything that is not the documented JSON: [`Error::Decode`] with the
+///   line and column and a short, redacted start of the body.
+///
+/// Unknown fields are ignored, as Tencent may add fields at any time.
+pub fn parse_response<T: DeserializeOwned>(http_status: u16, body: &[u8]) -> Result<T, Error> {
+    parse_response_for("REST API", http_status, body)
+}
+
+/// [`parse_response`] with the endpoint's name in decode errors.
+pub fn parse_response_for<T: DeserializeOwned>(
+    endpoint: &str,
+    http_status: u16,
+    body: &[u8],
+) -> Result<T, Error> {
+    if !(200..300).contains(&http_status) {
+        return Err(Error::HttpStatus {
+            status: http_status,
+            snippet: snippet(body, SNIPPET_CHARS),
+        });
+    }
+    let envelope: EnvelopeOnly =
+        serde_json::from_slice(body).map_err(|e| decode_error(endpoint, &e.to_string(), body))?;
+    envelope.envelope.check(endpoint, body)?;
+    serde_json::from_slice(body).map_err(|e| decode_error(endpoint, &e.to_string(), body))
+}
+
+/// The envelope, reading past every other field without building it.
+struct EnvelopeOnly {
+    envelope: Envelope,
+}
+
+impl<'de> Deserialize<'de> for EnvelopeOnly {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = EnvelopeOnly;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON object with ErrorCode")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut env = Envelope {
+                    action_status: None,
+                    error_code: None,
+                    error_info: None,
+                    error_display: None,
+                };
+                while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+                    match key.as_ref() {
+                        "ActionStatus" => env.action_status = map.next_value()?,
+                        "ErrorCode" => env.error_code = map.next_value()?,
+                        "ErrorInfo" => env.error_info = map.next_value()?,
+                        "ErrorDisplay" => env.error_display = map.next_value()?,
+                        _ => {
+                            map.next_value::<IgnoredAny>()?;
+                        }
+                    }
+                }
+                Ok(EnvelopeOnly { envelope: env })
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
+
+pub(crate) fn decode_error(endpoint: &str, message: &str, body: &[u8]) -> Error {
+    Error::Decode(DecodeError {
+        endpoint: endpoint.to_string(),
+        message: message.to_string(),
+        snippet: snippet(body, SNIPPET_CHARS),
+    })
+}
+
+/// Checks one account id: non-empty and at most 32 bytes.
+pub fn validate_account(field: &str, id: &str) -> Result<(), Error> {
+    if id.is_empty() {
+        return Err(Error::invalid(field, "account id is empty"));
+    }
+    if id.len() > MAX_ACCOUNT_BYTES {
+        return Err(Error::invalid(
+            field,
+            format!(
+                "account id is {} bytes; at most {MAX_ACCOUNT_BYTES} are allowed",
+                id.len()
+            ),
+        ));
+    }
+    if id.chars().any(char::is_control) {
+        return Err(Error::invalid(field, "account id contains a control character"));
+    }
+    Ok(())
+}
+
+/// Checks a target list: non-empty, at most `max` ids, each valid.
+pub(crate) fn validate_targets<S: AsRef<str>>(
+    field: &str,
+    ids: &[S],
+    max: usize,
+) -> Result<(), Error> {
+    if ids.is_empty() {
+        return Err(Error::invalid(field, "the list is empty"));
+    }
+    if ids.len() > max {
+        return Err(Error::invalid(
+            field,
+            format!(
+                "{} accounts in one request; at most {max} are allowed (Client splits longer lists)",
+                ids.len()
+            ),
+        ));
+    }
+    for (i, id) in ids.iter().enumerate() {
+        validate_account_at(field, i, id.as_ref())?;
+    }
+    Ok(())
+}
+
+/// Checks the id at `index` of the list `field`, naming it `field[index]`.
+pub(crate) fn validate_account_at(field: &str, index: usize, id: &str) -> Result<(), Error> {
+    // Formatting the field name only on failure keeps the happy path allocation-free.
+    validate_account("", id).map_err(|e| match e {
+        Error::InvalidInput(mut inv) => {
+            inv.field = format!("{field}[{index}] ({id:?})");
+            Error::InvalidInput(inv)
+        }
+        other => other,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn url_matches_the_documented_sample() {
+        let url = request_url(
+            "https://xxxxxx/",
+            "follow/follow_delete",
+            88888888,
+            "admin",
+            "xxx",
+            99999999,
+        );
+        assert_eq!(
+            url,
+            "https://xxxxxx/v4/follow/follow_delete?sdkappid=88888888&identifier=admin&usersig=xxx&random=99999999&contenttype=json"
+        );
+    }
+
+    #[test]
+    fn query_values_are_percent_encoded_but_usersig_alphabet_is_kept() {
+        let url = request_url("http://h", "a/b", 1, "ad min&x=é", "eJy*A-_z", u32::MAX);
+        assert!(url.contains("identifier=ad%20min%26x%3D%C3%A9&"), "{url}");
+        assert!(url.contains("usersig=eJy*A-_z&"), "{url}");
+        assert!(url.contains("random=4294967295&"), "{url}");
+    }
+
+    #[test]
+    fn success_needs_error_code_zero_and_action_status_may_be_absent() {
+        #[derive(Deserialize)]
+        struct Empty {}
+        assert!(parse_response::<Empty>(200, br#"{"ErrorCode":0}"#).is_ok());
+        assert!(parse_response::<Empty>(200, br#"{"ActionStatus":"OK"}"#).is_ok());
+        let e = parse_response::<Empty>(200, br#"{"ActionStatus":"FAIL","ErrorCode":70001,"ErrorInfo":"expired","ErrorDisplay":"d"}"#)
+            .err()
+            .unwrap();
+        assert_eq!(e, Error::Api(ApiError::new(70001, "expired", "d")));
+        let e = parse_response::<Empty>(200, br#"{"foo":1}"#).err().unwrap();
+        assert!(matches!(e, Error::Decode(_)), "{e}");
+        let e = parse_response::<Empty>(200, br#"{"ActionStatus":"FAIL","ErrorCode":0}"#).err().unwrap();
+        assert!(matches!(e, Error::Decode(_)), "{e}");
+    }
+
+    #[test]
+    fn non_200_and_non_json_are_typed_errors() {
+        #[derive(Deserialize, Debug)]
+        struct Empty {}
+        match parse_response::<Empty>(502, b"<html>Bad Gateway</html>") {
+            Err(Error::HttpStatus { status: 502, snippet }) => assert!(snippet.contains("Bad Gateway")),
+            other => panic!("{other:?}"),
+        }
+        match parse_response::<Empty>(200, b"<html>oops") {
+            Err(Error::Decode(d)) => {
+                assert!(d.message.contains("line 1 column"), "{}", d.message);
+                assert_eq!(d.snippet, "<html>oops");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(parse_response::<Empty>(200, b""), Err(Error::Decode(_))));
+        assert!(matches!(parse_response::<Empty>(200, b"[1,2]"), Err(Error::Decode(_))));
+    }
+
+    #[test]
+    fn account_validation() {
+        assert!(validate_account("From_Account", "UserID_001").is_ok());
+        assert!(validate_account("From_Account", &"a".repeat(32)).is_ok());
+        let e = validate_account("From_Account", &"a".repeat(33)).unwrap_err();
+        assert!(e.to_string().contains("33 bytes"), "{e}");
+        assert!(validate_account("x", "").is_err());
+        assert!(validate_account("x", "a\nb").is_err());
+        // 11 three-byte characters are 33 bytes.
+        assert!(validate_account("x", &"好".repeat(11)).is_err());
+        let e = validate_targets("To_Account", &["a", "", "c"], 20).unwrap_err();
+        assert!(e.to_string().contains("To_Account[1]"), "{e}");
+        let e = validate_targets::<&str>("To_Account", &[], 20).unwrap_err();
+        assert!(e.to_string().contains("empty"), "{e}");
+    }
+}

@@ -1,0 +1,259 @@
+//! The thin HTTP layer: one ureq `Agent` (keep-alive pool) with timeouts that
+//! are always set, a thread-free caching resolver, and a capped body read.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
+use std::sync::{mpsc, Mutex};
+use std::time::{Duration, Instant};
+
+use ureq::config::Config;
+use ureq::http::Uri;
+use ureq::unversioned::resolver::{ResolvedSocketAddrs, Resolver};
+use ureq::unversioned::transport::{DefaultConnector, NextTimeout};
+use ureq::Agent;
+
+use crate::error::{redact, Error, TransportErrorKind};
+
+/// How the agent is set up.
+pub(crate) struct TransportConfig {
+    pub connect_timeout: Duration,
+    pub call_timeout: Duration,
+    pub pool_per_host: usize,
+    pub use_env_proxy: bool,
+}
+
+pub(crate) fn make_agent(cfg: &TransportConfig) -> Agent {
+    let mut builder = Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(cfg.call_timeout))
+        .timeout_connect(Some(cfg.connect_timeout))
+        .max_idle_connections(cfg.pool_per_host.max(1) * 2)
+        .max_idle_connections_per_host(cfg.pool_per_host.max(1))
+        .max_redirects(0)
+        .user_agent(concat!("tim-follow/", env!("CARGO_PKG_VERSION")))
+        .input_buffer_size(32 * 1024)
+        .output_buffer_size(16 * 1024);
+    if !cfg.use_env_proxy {
+        builder = builder.proxy(None);
+    }
+    #[cfg(feature = "native-tls")]
+    {
+        use ureq::tls::{RootCerts, TlsConfig, TlsProvider};
+        builder = builder.tls_config(
+            TlsConfig::builder()
+                .provider(TlsProvider::NativeTls)
+                .root_certs(RootCerts::PlatformVerifier)
+                .build(),
+        );
+    }
+    Agent::with_parts(
+        builder.build(),
+        DefaultConnector::new(),
+        CachingResolver::new(Duration::from_secs(60)),
+    )
+}
+
+/// POSTs `body` to `url` and reads the reply, at most `max_body` bytes.
+pub(crate) fn post(
+    agent: &Agent,
+    url: &str,
+    body: &[u8],
+    max_body: u64,
+) -> Result<(u16, Vec<u8>), Error> {
+    let mut res = agent
+        .post(url)
+        .header("Content-Type", "application/json; charset=utf-8")
+        .send(body)
+        .map_err(map_error)?;
+    let status = res.status().as_u16();
+    let bytes = res
+        .body_mut()
+        .with_config()
+        .limit(max_body)
+        .read_to_vec()
+        .map_err(map_error)?;
+    Ok((status, bytes))
+}
+
+/// Turns a ureq error into a redacted transport error.
+pub(crate) fn map_error(err: ureq::Error) -> Error {
+    use std::io::ErrorKind as Io;
+    let kind = match &err {
+        ureq::Error::Timeout(_) => TransportErrorKind::Timeout,
+        ureq::Error::HostNotFound => TransportErrorKind::Dns,
+        ureq::Error::ConnectionFailed => TransportErrorKind::Connect,
+        ureq::Error::BodyExceedsLimit(_) => TransportErrorKind::BodyTooLarge,
+        ureq::Error::Tls(_) | ureq::Error::TlsRequired => TransportErrorKind::Tls,
+        ureq::Error::Protocol(_) | ureq::Error::LargeResponseHeader(..) => {
+            TransportErrorKind::Protocol
+        }
+        ureq::Error::Io(io) => match io.kind() {
+            Io::ConnectionRefused | Io::AddrNotAvailable | Io::NetworkUnreachable
+            | Io::HostUnreachable => TransportErrorKind::Connect,
+            Io::TimedOut | Io::WouldBlock => TransportErrorKind::Timeout,
+            _ => TransportErrorKind::Io,
+        },
+        ureq::Error::BodyStalled => TransportErrorKind::Timeout,
+        other => {
+            let text = other.to_string().to_ascii_lowercase();
+            if text.contains("tls") || text.contains("certificate") {
+                TransportErrorKind::Tls
+            } else {
+                TransportErrorKind::Other
+            }
+        }
+    };
+    let message = match &err {
+        ureq::Error::BodyExceedsLimit(n) => {
+            format!("the response body is larger than the {n}-byte cap")
+        }
+        other => other.to_string(),
+    };
+    Error::transport(kind, redact(&message))
+}
+
+/// Resolves host names without spawning a thread per request: answers are
+/// cached for `ttl`; only a cache miss does a lookup, on a helper thread bounded
+/// by the call's timeout. IP literals need no lookup at all.
+#[derive(Debug)]
+pub(crate) struct CachingResolver {
+    ttl: Duration,
+    cache: Mutex<HashMap<(String, u16), (Instant, Vec<SocketAddr>)>>,
+}
+
+impl CachingResolver {
+    pub(crate) fn new(ttl: Duration) -> Self {
+        CachingResolver {
+            ttl,
+            cache: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn lookup(&self, host: &str, port: u16, timeout: &NextTimeout) -> Result<Vec<SocketAddr>, ureq::Error> {
+        if let Ok(ip) = host.parse::<IpAddr>() {
+            return Ok(vec![SocketAddr::new(ip, port)]);
+        }
+        let key = (host.to_string(), port);
+        if let Ok(cache) = self.cache.lock() {
+            if let Some((at, addrs)) = cache.get(&key) {
+                if at.elapsed() < self.ttl {
+                    return Ok(addrs.clone());
+                }
+            }
+        }
+        let addrs = if timeout.after.is_not_happening() {
+            (host, port).to_socket_addrs()?.collect::<Vec<_>>()
+        } else {
+            let (tx, rx) = mpsc::sync_channel(1);
+            let target = format!("{host}:{port}");
+            std::thread::Builder::new()
+                .name("tim-follow-resolve".into())
+                .spawn(move || {
+                    let _ = tx.send(target.to_socket_addrs().map(|a| a.collect::<Vec<_>>()));
+                })
+                .map_err(ureq::Error::Io)?;
+            match rx.recv_timeout(*timeout.after) {
+                Ok(result) => result?,
+                Err(mpsc::RecvTimeoutError::Timeout) => return Err(ureq::Error::Timeout(timeout.reason)),
+                Err(mpsc::RecvTimeoutError::Disconnected) => return Err(ureq::Error::HostNotFound),
+            }
+        };
+        if addrs.is_empty() {
+            return Err(ureq::Error::HostNotFound);
+        }
+        if let Ok(mut cache) = self.cache.lock() {
+            cache.insert(key, (Instant::now(), addrs.clone()));
+        }
+        Ok(addrs)
+    }
+}
+
+impl Resolver for CachingResolver {
+    fn resolve(
+        &self,
+        uri: &Uri,
+        config: &Config,
+        timeout: NextTimeout,
+    ) -> Result<ResolvedSocketAddrs, ureq::Error> {
+        let host = uri.host().ok_or(ureq::Error::HostNotFound)?;
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        let port = uri
+            .port_u16()
+            .unwrap_or(if uri.scheme_str() == Some("http") { 80 } else { 443 });
+        let addrs = self.lookup(host, port, &timeout).map_err(|e| match e {
+            ureq::Error::Io(_) => ureq::Error::HostNotFound,
+            other => other,
+        })?;
+        let mut out = self.empty();
+        for a in config.ip_family().keep_wanted(addrs.into_iter()).take(16) {
+            out.push(a);
+        }
+        if out.is_empty() {
+            Err(ureq::Error::HostNotFound)
+        } else {
+            Ok(out)
+        }
+    }
+}
+
+/// Whether `host` is a loopback name or address.
+pub(crate) fn is_loopback_host(host: &str) -> bool {
+    let h = host.trim_start_matches('[').trim_end_matches(']');
+    h.eq_ignore_ascii_case("localhost")
+        || h.parse::<IpAddr>().map(|ip| ip.is_loopback()).unwrap_or(false)
+}
+
+/// Splits `scheme://host[:port][/]` and checks it; returns (scheme, host).
+pub(crate) fn parse_base_url(url: &str) -> Result<(String, String), Error> {
+    let bad = |why: &str| Error::invalid("base_url", format!("{url:?}: {why}"));
+    let (scheme, rest) = url.split_once("://").ok_or_else(|| bad("expected scheme://host[:port]"))?;
+    let scheme = scheme.to_ascii_lowercase();
+    if scheme != "http" && scheme != "https" {
+        return Err(bad("the scheme must be https (or http to loopback)"));
+    }
+    let authority = rest.trim_end_matches('/');
+    if authority.is_empty() || authority.contains(['/', '?', '#', '@', ' ']) {
+        return Err(bad("expected only a host and an optional port, no path or query"));
+    }
+    let host = if let Some(stripped) = authority.strip_prefix('[') {
+        stripped.split(']').next().unwrap_or_default().to_string()
+    } else {
+        match authority.rsplit_once(':') {
+            Some((h, port)) => {
+                port.parse::<u16>().map_err(|_| bad("the port is not a number"))?;
+                h.to_string()
+            }
+            None => authority.to_string(),
+        }
+    };
+    if host.is_empty() {
+        return Err(bad("the host is empty"));
+    }
+    Ok((scheme, host))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base_urls() {
+        assert_eq!(
+            parse_base_url("https://console.tim.qq.com").unwrap(),
+            ("https".into(), "console.tim.qq.com".into())
+        );
+        assert_eq!(
+            parse_base_url("http://127.0.0.1:8080/").unwrap(),
+            ("http".into(), "127.0.0.1".into())
+        );
+        assert_eq!(parse_base_url("http://[::1]:80").unwrap().1, "::1");
+        for bad in ["ftp://x", "console.tim.qq.com", "https://", "https://h/v4", "https://h:xx", "https://u@h"] {
+            assert!(parse_base_url(bad).is_err(), "{bad}");
+        }
+        assert!(is_loopback_host("127.0.0.2"));
+        assert!(is_loopback_host("LOCALHOST"));
+        assert!(is_loopback_host("[::1]"));
+        assert!(!is_loopback_host("10.0.0.1"));
+        assert!(!is_loopback_host("example.com"));
+    }
+}
