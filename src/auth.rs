@@ -8,6 +8,14 @@ use std::sync::RwLock;
 #[cfg(feature = "usersig")]
 use std::time::Duration;
 
+/// The current Unix time in seconds (0 if the clock is before 1970).
+pub(crate) fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
 /// A string that never shows itself in `Debug` or `Display`.
 #[derive(Clone, PartialEq, Eq)]
 pub(crate) struct Secret(Arc<str>);
@@ -43,7 +51,7 @@ impl Signer {
         match self {
             Signer::Fixed(s) => s.clone(),
             #[cfg(feature = "usersig")]
-            Signer::Key(k) => k.current_at(crate::usersig::unix_now()),
+            Signer::Key(k) => k.current_at(unix_now()),
         }
     }
 

@@ -156,9 +156,13 @@ impl ClientBuilder {
     }
 
     /// Uses this pre-generated admin UserSig as is. It cannot be renewed, so
-    /// when it expires calls fail with 70001.
+    /// when it expires calls fail with 70001. Replaces a SecretKey set before.
     pub fn usersig(mut self, usersig: impl Into<String>) -> Self {
         self.usersig = Some(Secret::new(usersig));
+        #[cfg(feature = "usersig")]
+        {
+            self.secret_key = None;
+        }
         self
     }
 
@@ -166,10 +170,11 @@ impl ClientBuilder {
     /// renews it before it expires (when less than a tenth of its validity,
     /// at least 5 minutes, remains). If the service still answers that the
     /// UserSig expired or is damaged (70001, 70003, 60004, 60005), a new one
-    /// is made and the request sent once more.
+    /// is made and the request sent once more. Replaces a UserSig set before.
     #[cfg(feature = "usersig")]
     pub fn secret_key(mut self, key: impl Into<String>) -> Self {
         self.secret_key = Some(Secret::new(key));
+        self.usersig = None;
         self
     }
 
@@ -348,7 +353,8 @@ impl ClientBuilder {
 
     /// A builder from variables looked up with `get`: `TIM_SDKAPPID`
     /// (required), `TIM_ADMIN` (default `administrator`), `TIM_SECRET_KEY` or
-    /// `TIM_USERSIG`, `TIM_REGION` (a [`Region`] name or code), `TIM_BASE_URL`.
+    /// `TIM_USERSIG` (the SecretKey wins when both are set), `TIM_REGION` (a
+    /// [`Region`] name or code), `TIM_BASE_URL`.
     /// A missing or malformed variable is reported by [`build`](ClientBuilder::build),
     /// naming it.
     ///

@@ -4,6 +4,7 @@
 #![deny(missing_docs)]
 
 mod auth;
+pub mod callback;
 mod client;
 mod error;
 pub mod follow;
@@ -13,6 +14,8 @@ mod region;
 pub mod request;
 mod retry;
 mod transport;
+#[cfg(feature = "testkit")]
+pub mod testkit;
 #[cfg(feature = "usersig")]
 pub mod usersig;
 

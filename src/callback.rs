@@ -1,0 +1,302 @@
+//! Webhooks: Tencent calls your server after follows and unfollows.
+//!
+//! Framework-agnostic: hand [`Verifier::verify`] the raw query string and body
+//! bytes of the POST, then answer with [`ack_ok`]. The verifier checks that
+//! `SdkAppid` is your app's and, when a callback token is configured (feature
+//! `usersig`), that `Sign` is the SHA-256 of the token followed by
+//! `RequestTime`, compared in constant time, with `RequestTime` at most 60 s
+//! away from now.
+//!
+//! ```
+//! use tim_follow::callback::{self, Event, Verifier};
+//!
+//! let verifier = Verifier::new(1400000000).token("xxxxyyyy");
+//! let query = "SdkAppid=1400000000&CallbackCommand=Follow.CallbackAfterFollowDelete\
+//!              &contenttype=json&ClientIP=127.0.0.1&OptPlatform=RESTAPI\
+//!              &Sign=17773bc39a671d7b9aa835458704d2a6db81360a5940292b587d6d760d484061&RequestTime=1669872112";
+//! let body = br#"{"CallbackCommand":"Follow.CallbackAfterFollowDelete","From_Account":"UserID_001",
+//!                "To_Account":["UserID_002","UserID_003"],"EventTime":1702018343678}"#;
+//! match verifier.verify_at(query, body, 1669872120)? {
+//!     Event::FollowDelete(e) => assert_eq!(e.to_accounts, ["UserID_002", "UserID_003"]),
+//!     other => panic!("{other:?}"),
+//! }
+//! assert_eq!(callback::ack_ok(), r#"{"ActionStatus":"OK","ErrorCode":0,"ErrorInfo":""}"#);
+//! # Ok::<(), callback::CallbackError>(())
+//! ```
+//!
+//! Only `RequestTime` is signed, not the body (that is Tencent's scheme): use
+//! HTTPS for the callback URL so the body cannot be altered on the way.
+
+use std::fmt;
+use std::time::Duration;
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::request::parse_query;
+
+/// The command of the webhook after a follow.
+pub const FOLLOW_ADD: &str = "Follow.CallbackAfterFollowAdd";
+/// The command of the webhook after an unfollow.
+pub const FOLLOW_DELETE: &str = "Follow.CallbackAfterFollowDelete";
+
+/// A verified webhook.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum Event {
+    /// `Follow.CallbackAfterFollowAdd`: `from_account` followed `to_accounts`.
+    FollowAdd(FollowEvent),
+    /// `Follow.CallbackAfterFollowDelete`: `from_account` unfollowed `to_accounts`.
+    FollowDelete(FollowEvent),
+    /// Any other command, with its whole body.
+    Other {
+        /// `CallbackCommand`.
+        command: String,
+        /// The body as JSON.
+        body: Value,
+    },
+}
+
+/// A follow or unfollow event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct FollowEvent {
+    /// `From_Account`: who followed or unfollowed.
+    pub from_account: String,
+    /// The accounts followed (`FollowList[].To_Account`) or unfollowed (`To_Account[]`).
+    pub to_accounts: Vec<String>,
+    /// `EventTime`, Unix milliseconds.
+    pub event_time_ms: u64,
+}
+
+/// Why a webhook was rejected.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CallbackError {
+    /// A required query parameter is missing (`SdkAppid`, `CallbackCommand`).
+    MissingParameter(&'static str),
+    /// `SdkAppid` is not this app's.
+    SdkAppIdMismatch {
+        /// This app's SDKAppID.
+        expected: u64,
+        /// The `SdkAppid` received.
+        found: String,
+    },
+    /// A token is configured but the request has no `Sign` or `RequestTime`.
+    MissingSignature,
+    /// `Sign` does not match the token and `RequestTime`.
+    BadSignature,
+    /// `RequestTime` is not a number.
+    BadRequestTime,
+    /// `RequestTime` is older than the allowed skew (a replay?).
+    TooOld {
+        /// `RequestTime`.
+        request_time: u64,
+        /// The time it was checked at.
+        now: u64,
+    },
+    /// `RequestTime` is further in the future than the allowed skew.
+    FromFuture {
+        /// `RequestTime`.
+        request_time: u64,
+        /// The time it was checked at.
+        now: u64,
+    },
+    /// `CallbackCommand` in the query and the body differ.
+    CommandMismatch,
+    /// The body is not the documented JSON.
+    Malformed(String),
+}
+
+impl fmt::Display for CallbackError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CallbackError::MissingParameter(p) => write!(f, "webhook query has no {p}"),
+            CallbackError::SdkAppIdMismatch { expected, found } => {
+                write!(f, "webhook is for SdkAppid {found:?}, not {expected}")
+            }
+            CallbackError::MissingSignature => f.write_str("webhook has no Sign/RequestTime but a token is configured"),
+            CallbackError::BadSignature => f.write_str("webhook Sign does not match the token"),
+            CallbackError::BadRequestTime => f.write_str("webhook RequestTime is not a number"),
+            CallbackError::TooOld { request_time, now } => {
+                write!(f, "webhook RequestTime {request_time} is {}s old", now.saturating_sub(*request_time))
+            }
+            CallbackError::FromFuture { request_time, now } => write!(
+                f,
+                "webhook RequestTime {request_time} is {}s in the future",
+                request_time.saturating_sub(*now)
+            ),
+            CallbackError::CommandMismatch => f.write_str("CallbackCommand differs between query and body"),
+            CallbackError::Malformed(why) => write!(f, "webhook body is malformed: {why}"),
+        }
+    }
+}
+
+impl std::error::Error for CallbackError {}
+
+/// Checks and parses webhooks for one app.
+#[derive(Clone)]
+pub struct Verifier {
+    sdkappid: u64,
+    #[cfg_attr(not(feature = "usersig"), allow(dead_code))]
+    token: Option<crate::auth::Secret>,
+    max_skew: Duration,
+}
+
+impl fmt::Debug for Verifier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Verifier")
+            .field("sdkappid", &self.sdkappid)
+            .field("token", &self.token)
+            .field("max_skew", &self.max_skew)
+            .finish()
+    }
+}
+
+impl Verifier {
+    /// A verifier for the app `sdkappid`, without a token: only `SdkAppid` is checked.
+    pub fn new(sdkappid: u64) -> Verifier {
+        Verifier {
+            sdkappid,
+            token: None,
+            max_skew: Duration::from_secs(60),
+        }
+    }
+
+    /// The callback authentication token set in the console: every webhook
+    /// must then carry a valid `Sign` and a recent `RequestTime`.
+    #[cfg(feature = "usersig")]
+    pub fn token(mut self, token: impl Into<String>) -> Verifier {
+        self.token = Some(crate::auth::Secret::new(token));
+        self
+    }
+
+    /// How far `RequestTime` may be from now, either way (default 60 s).
+    pub fn max_skew(mut self, skew: Duration) -> Verifier {
+        self.max_skew = skew;
+        self
+    }
+
+    /// Verifies and parses a webhook against the current time.
+    pub fn verify(&self, query: &str, body: &[u8]) -> Result<Event, CallbackError> {
+        self.verify_at(query, body, crate::auth::unix_now())
+    }
+
+    /// Verifies and parses a webhook as if the time were `now_unix_secs`.
+    pub fn verify_at(&self, query: &str, body: &[u8], now_unix_secs: u64) -> Result<Event, CallbackError> {
+        let query = parse_query(query.trim_start_matches('?'));
+        let get = |k: &str| query.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+        let app = get("SdkAppid").ok_or(CallbackError::MissingParameter("SdkAppid"))?;
+        if app.parse::<u64>().ok() != Some(self.sdkappid) {
+            return Err(CallbackError::SdkAppIdMismatch {
+                expected: self.sdkappid,
+                found: app.chars().take(32).collect(),
+            });
+        }
+        #[cfg(feature = "usersig")]
+        if let Some(token) = &self.token {
+            let (Some(sign), Some(time)) = (get("Sign"), get("RequestTime")) else {
+                return Err(CallbackError::MissingSignature);
+            };
+            let request_time: u64 = time.parse().map_err(|_| CallbackError::BadRequestTime)?;
+            let expected = sign_hex(token.expose(), request_time);
+            if !crate::usersig::constant_time_eq(expected.as_bytes(), sign.to_ascii_lowercase().as_bytes()) {
+                return Err(CallbackError::BadSignature);
+            }
+            let skew = self.max_skew.as_secs();
+            if request_time + skew < now_unix_secs {
+                return Err(CallbackError::TooOld { request_time, now: now_unix_secs });
+            }
+            if request_time > now_unix_secs.saturating_add(skew) {
+                return Err(CallbackError::FromFuture { request_time, now: now_unix_secs });
+            }
+        }
+        let command = get("CallbackCommand").ok_or(CallbackError::MissingParameter("CallbackCommand"))?;
+        parse_event(command, body)
+    }
+}
+
+/// Parses a webhook body without any check. `command` is `CallbackCommand`.
+pub fn parse_event(command: &str, body: &[u8]) -> Result<Event, CallbackError> {
+    let malformed = |e: serde_json::Error| CallbackError::Malformed(e.to_string());
+    let value: Value = serde_json::from_slice(body).map_err(malformed)?;
+    if !value.is_object() {
+        return Err(CallbackError::Malformed("the body is not a JSON object".into()));
+    }
+    if let Some(body_command) = value.get("CallbackCommand").and_then(Value::as_str) {
+        if body_command != command {
+            return Err(CallbackError::CommandMismatch);
+        }
+    }
+    #[derive(Deserialize)]
+    struct Target {
+        #[serde(rename = "To_Account")]
+        to_account: String,
+    }
+    #[derive(Deserialize)]
+    struct Add {
+        #[serde(rename = "From_Account")]
+        from_account: String,
+        #[serde(rename = "FollowList")]
+        follow_list: Vec<Target>,
+        #[serde(rename = "EventTime")]
+        event_time: u64,
+    }
+    #[derive(Deserialize)]
+    struct Delete {
+        #[serde(rename = "From_Account")]
+        from_account: String,
+        #[serde(rename = "To_Account")]
+        to_account: Vec<String>,
+        #[serde(rename = "EventTime")]
+        event_time: u64,
+    }
+    match command {
+        FOLLOW_ADD => {
+            let a: Add = serde_json::from_value(value).map_err(malformed)?;
+            Ok(Event::FollowAdd(FollowEvent {
+                from_account: a.from_account,
+                to_accounts: a.follow_list.into_iter().map(|t| t.to_account).collect(),
+                event_time_ms: a.event_time,
+            }))
+        }
+        FOLLOW_DELETE => {
+            let d: Delete = serde_json::from_value(value).map_err(malformed)?;
+            Ok(Event::FollowDelete(FollowEvent {
+                from_account: d.from_account,
+                to_accounts: d.to_account,
+                event_time_ms: d.event_time,
+            }))
+        }
+        other => Ok(Event::Other {
+            command: other.to_string(),
+            body: value,
+        }),
+    }
+}
+
+/// `Sign` for a token and a `RequestTime`: lowercase hex SHA-256 of the
+/// token immediately followed by the decimal time.
+///
+/// ```
+/// assert_eq!(
+///     tim_follow::callback::sign_hex("xxxxyyyy", 1669872112),
+///     "17773bc39a671d7b9aa835458704d2a6db81360a5940292b587d6d760d484061"
+/// );
+/// ```
+#[cfg(feature = "usersig")]
+pub fn sign_hex(token: &str, request_time: u64) -> String {
+    let digest = hmac_sha256::Hash::hash(format!("{token}{request_time}").as_bytes());
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The reply body that acknowledges a webhook.
+pub fn ack_ok() -> &'static str {
+    r#"{"ActionStatus":"OK","ErrorCode":0,"ErrorInfo":""}"#
+}
+
+/// A failure reply body (Tencent ignores the code of after-event webhooks,
+/// but logs it).
+pub fn ack_fail(code: i64, info: &str) -> String {
+    serde_json::json!({"ActionStatus": "FAIL", "ErrorCode": code, "ErrorInfo": info}).to_string()
+}

@@ -1,0 +1,435 @@
+//! An in-process emulator of the follow service, over real HTTP on 127.0.0.1
+//! (feature `testkit`).
+//!
+//! It speaks the REST wire protocol — POST, the five query parameters, real
+//! UserSig verification, the documented error codes — and keeps a follow
+//! graph, so that code built on this crate (or on any HTTP client, in any
+//! language) can be tested without credentials or network.
+//!
+//! ```
+//! use tim_follow::testkit::Emulator;
+//! use tim_follow::FollowType;
+//!
+//! let emu = Emulator::start()?;
+//! emu.import_accounts(&["alice", "bob"]);
+//! let client = emu.client();
+//! client.follow("alice", "bob")?;
+//! assert_eq!(client.relation("alice", "bob")?, FollowType::Following);
+//! assert_eq!(emu.requests().len(), 2);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # Behaviour
+//!
+//! - Checks, in order: POST (else 60002); `sdkappid` present (60012), a
+//!   number (60002) and the emulator's (70020); `identifier` and `usersig`
+//!   present (60004; empty usersig 70002); `random` a u32 and
+//!   `contenttype=json` (60002); the UserSig: malformed 70003, wrong key 70009,
+//!   expired 70001, other identifier 70013, other SDKAppID 70014; the
+//!   identifier is the admin (60010); the per-API rate limit (default 200
+//!   calls in any second, answered with 60007); the body is a JSON object
+//!   (60003); the path is known (60009).
+//! - Accounts must be imported: [`Emulator::import_accounts`], or
+//!   `v4/im_open_login_svc/account_import` (`{"UserID":…}`) and
+//!   `multiaccount_import` (`{"Accounts":[…]}` or `{"AccountList":[{"UserID":…}]}`,
+//!   at most 100, failures in `FailAccounts`).
+//! - An unknown `From_Account` fails the whole request with 30003; an unknown
+//!   target fails its item with 30003. More targets than the endpoint allows,
+//!   or an empty list, is 30001. Following oneself is refused per item with
+//!   30001; following past 5000 accounts with 32100.
+//! - Following an account already followed is applied and keeps the first
+//!   follow time. Unfollowing an account that is not followed is applied too
+//!   (`ResultCode` 0): the state asked for holds, and retries stay harmless.
+//! - follow_get lists newest first, with an opaque cursor; `WantNum` 0 or
+//!   absent means 100, above 1000 is 30001. Mutual entries carry the later
+//!   of the two follow times.
+
+mod http;
+mod service;
+
+use std::net::SocketAddr;
+use std::sync::{mpsc, Arc};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use crate::client::{Client, ClientBuilder};
+use service::{lock, Config, Service};
+
+/// The SDKAppID the emulator uses unless told otherwise.
+pub const DEFAULT_SDKAPPID: u64 = 1400000000;
+/// The admin identifier the emulator uses unless told otherwise.
+pub const DEFAULT_ADMIN: &str = "administrator";
+/// The SecretKey the emulator uses unless told otherwise (the public sample key).
+pub const DEFAULT_SECRET_KEY: &str = "5bd2850fff3ecb11d7c805251c51ee463a25727bddc2385f3fa8bfee1bb93b5e";
+
+/// A fault to inject into the next matching requests.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum Fault {
+    /// Wait this long, then answer normally.
+    Latency(Duration),
+    /// Answer with this HTTP status and an HTML body; the request is not processed.
+    HttpStatus(u16),
+    /// Close the connection once the request line and headers are read,
+    /// before the body; the request is not processed.
+    DropBeforeRead,
+    /// Read the whole request, then close the connection without an answer;
+    /// the request is not processed.
+    DropAfterRead,
+    /// Process the request, then close the connection without an answer.
+    DropAfterProcessing,
+    /// Process the request, then send only half of the answer's body (with
+    /// the full `Content-Length`) and close.
+    TruncatedBody,
+    /// Answer 200 with a body that is not JSON; not processed.
+    GarbageBody,
+    /// Answer 200 with a JSON body of about this many bytes; not processed.
+    OversizedBody(usize),
+    /// Answer with this `ErrorCode`; not processed.
+    ErrorCode(i64),
+}
+
+/// One request the emulator received.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct LoggedRequest {
+    /// `servicename/command`, such as `follow/follow_delete`.
+    pub path: String,
+    /// The decoded query, without `usersig`.
+    pub query: String,
+    /// The body as text (empty when dropped before it was read).
+    pub body: String,
+    /// When it arrived, from the emulator's start.
+    pub at: Duration,
+    /// The `ErrorCode` answered (`None` when no envelope was sent).
+    pub error_code: Option<i64>,
+    /// The injected fault, if any.
+    pub fault: Option<String>,
+}
+
+/// A webhook the emulator sends.
+#[derive(Debug, Clone)]
+pub(crate) enum WebhookEvent {
+    FollowAdd { from: String, to: Vec<String> },
+    FollowDelete { from: String, to: Vec<String> },
+}
+
+/// Sets up an [`Emulator`].
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct EmulatorBuilder {
+    sdkappid: u64,
+    admin: String,
+    secret_key: String,
+    accounts: Vec<String>,
+    port: u16,
+    rate_limit: Option<u32>,
+    rate_limit_code: i64,
+    max_following: usize,
+    webhook: Option<(String, Option<String>)>,
+}
+
+impl EmulatorBuilder {
+    /// The SDKAppID (default [`DEFAULT_SDKAPPID`]).
+    pub fn sdkappid(mut self, sdkappid: u64) -> Self {
+        self.sdkappid = sdkappid;
+        self
+    }
+
+    /// The App admin identifier (default [`DEFAULT_ADMIN`]).
+    pub fn admin(mut self, admin: impl Into<String>) -> Self {
+        self.admin = admin.into();
+        self
+    }
+
+    /// The SecretKey UserSigs are checked with (default [`DEFAULT_SECRET_KEY`]).
+    pub fn secret_key(mut self, key: impl Into<String>) -> Self {
+        self.secret_key = key.into();
+        self
+    }
+
+    /// Accounts imported at start.
+    pub fn accounts<S: AsRef<str>>(mut self, ids: &[S]) -> Self {
+        self.accounts.extend(ids.iter().map(|s| s.as_ref().to_string()));
+        self
+    }
+
+    /// The port on 127.0.0.1 (default 0: any free port).
+    pub fn port(mut self, port: u16) -> Self {
+        self.port = port;
+        self
+    }
+
+    /// Calls per second each API accepts (default 200), answered past that
+    /// with `code` (default 60007). `None` turns the limit off.
+    pub fn rate_limit(mut self, per_second: Option<u32>, code: i64) -> Self {
+        self.rate_limit = per_second;
+        self.rate_limit_code = code;
+        self
+    }
+
+    /// How many accounts one account may follow (default 5000).
+    pub fn max_following(mut self, n: usize) -> Self {
+        self.max_following = n;
+        self
+    }
+
+    /// Sends `Follow.CallbackAfterFollowAdd` and `…FollowDelete` webhooks to
+    /// `url` after each applied follow_add and follow_delete, signed with
+    /// `token` when given (the callback authentication of the console).
+    pub fn webhook(mut self, url: impl Into<String>, token: Option<&str>) -> Self {
+        self.webhook = Some((url.into(), token.map(str::to_string)));
+        self
+    }
+
+    /// Starts listening.
+    pub fn start(self) -> std::io::Result<Emulator> {
+        let (webhook_tx, webhook_thread) = match self.webhook.clone() {
+            Some((url, token)) => {
+                let (tx, rx) = mpsc::sync_channel::<WebhookEvent>(1024);
+                let sdkappid = self.sdkappid;
+                let t = std::thread::Builder::new()
+                    .name("tim-emulator-webhook".into())
+                    .spawn(move || send_webhooks(rx, &url, token.as_deref(), sdkappid))?;
+                (Some(tx), Some(t))
+            }
+            None => (None, None),
+        };
+        let service = Arc::new(Service::new(
+            Config {
+                sdkappid: self.sdkappid,
+                admin: self.admin,
+                secret_key: self.secret_key,
+                max_following: self.max_following,
+            },
+            self.rate_limit,
+            self.rate_limit_code,
+            webhook_tx,
+        ));
+        {
+            let mut graph = lock(&service.graph);
+            for id in &self.accounts {
+                graph.import(id, None);
+            }
+        }
+        let server = http::Server::start(self.port, service.clone())?;
+        Ok(Emulator {
+            server: Some(server),
+            service,
+            webhook_thread,
+        })
+    }
+}
+
+/// A running emulator on 127.0.0.1; it stops when dropped.
+pub struct Emulator {
+    server: Option<http::Server>,
+    service: Arc<Service>,
+    webhook_thread: Option<JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for Emulator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Emulator")
+            .field("base_url", &self.base_url())
+            .field("sdkappid", &self.sdkappid())
+            .field("admin", &self.admin())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Emulator {
+    /// Starts an emulator with the defaults, on a free port.
+    pub fn start() -> std::io::Result<Emulator> {
+        Emulator::builder().start()
+    }
+
+    /// Sets up an emulator.
+    pub fn builder() -> EmulatorBuilder {
+        EmulatorBuilder {
+            sdkappid: DEFAULT_SDKAPPID,
+            admin: DEFAULT_ADMIN.to_string(),
+            secret_key: DEFAULT_SECRET_KEY.to_string(),
+            accounts: Vec::new(),
+            port: 0,
+            rate_limit: Some(200),
+            rate_limit_code: 60007,
+            max_following: 5000,
+            webhook: None,
+        }
+    }
+
+    /// The address it listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.server.as_ref().map(|s| s.addr()).unwrap_or_else(|| ([127, 0, 0, 1], 0).into())
+    }
+
+    /// `http://127.0.0.1:PORT`, for [`ClientBuilder::base_url`].
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr())
+    }
+
+    /// The SDKAppID it serves.
+    pub fn sdkappid(&self) -> u64 {
+        self.service.config.sdkappid
+    }
+
+    /// The App admin identifier.
+    pub fn admin(&self) -> &str {
+        &self.service.config.admin
+    }
+
+    /// The SecretKey it checks UserSigs with.
+    pub fn secret_key(&self) -> &str {
+        &self.service.config.secret_key
+    }
+
+    /// A client builder set up for this emulator (base URL, SDKAppID, admin,
+    /// SecretKey), to adjust before building.
+    pub fn client_builder(&self) -> ClientBuilder {
+        Client::builder(self.sdkappid(), self.admin())
+            .base_url(self.base_url())
+            .secret_key(self.secret_key())
+    }
+
+    /// A client for this emulator with the default settings.
+    pub fn client(&self) -> Client {
+        match self.client_builder().build() {
+            Ok(c) => c,
+            Err(e) => unreachable!("the emulator's own settings are valid: {e}"),
+        }
+    }
+
+    /// Imports accounts (importing one twice is not an error).
+    pub fn import_accounts<S: AsRef<str>>(&self, ids: &[S]) {
+        let mut graph = lock(&self.service.graph);
+        for id in ids {
+            graph.import(id.as_ref(), None);
+        }
+    }
+
+    /// Makes `from` follow `to` directly, without a request (both are
+    /// imported if needed): for setting up large graphs quickly.
+    pub fn seed_follow(&self, from: &str, to: &str) {
+        let mut graph = lock(&self.service.graph);
+        graph.import(from, None);
+        graph.import(to, None);
+        let now = crate::auth::unix_now() as i64;
+        graph.follow(from, to, now, usize::MAX);
+    }
+
+    /// Whether `from` follows `to`.
+    pub fn is_following(&self, from: &str, to: &str) -> bool {
+        matches!(lock(&self.service.graph).relation(from, to), Some(2 | 3))
+    }
+
+    /// The accounts `id` follows, newest first.
+    pub fn following(&self, id: &str) -> Vec<String> {
+        lock(&self.service.graph).list(id, 2)
+    }
+
+    /// The accounts that follow `id`, newest first.
+    pub fn fans(&self, id: &str) -> Vec<String> {
+        lock(&self.service.graph).list(id, 1)
+    }
+
+    /// Injects `fault` into the next `times` requests (any path).
+    pub fn inject(&self, fault: Fault, times: u32) {
+        self.service.inject(fault, None, times);
+    }
+
+    /// Injects `fault` into the next `times` requests to `path`
+    /// (`follow/follow_delete` or `v4/follow/follow_delete`).
+    pub fn inject_for(&self, path: &str, fault: Fault, times: u32) {
+        self.service.inject(fault, Some(path.to_string()), times);
+    }
+
+    /// Delays every answer by `latency` (`None` for no delay).
+    pub fn set_latency(&self, latency: Option<Duration>) {
+        self.service.set_latency(latency.map(|d| (d, d)));
+    }
+
+    /// Delays every answer by a random time between `min` and `max`.
+    pub fn set_random_latency(&self, min: Duration, max: Duration) {
+        self.service.set_latency(Some((min, max.max(min))));
+    }
+
+    /// Removes every pending fault and the latency.
+    pub fn clear_faults(&self) {
+        self.service.clear_faults();
+    }
+
+    /// Changes the per-API rate limit (`None` turns it off) and its error code.
+    pub fn set_rate_limit(&self, per_second: Option<u32>, code: i64) {
+        self.service.set_rate_limit(per_second, code);
+    }
+
+    /// Every request received so far, in order of completion.
+    pub fn requests(&self) -> Vec<LoggedRequest> {
+        lock(&self.service.log).clone()
+    }
+
+    /// How many requests to `path` were received.
+    pub fn request_count(&self, path: &str) -> usize {
+        let path = path.trim_start_matches('/').trim_start_matches("v4/");
+        lock(&self.service.log).iter().filter(|r| r.path == path).count()
+    }
+
+    /// Forgets the requests received so far.
+    pub fn clear_requests(&self) {
+        lock(&self.service.log).clear();
+    }
+}
+
+impl Drop for Emulator {
+    fn drop(&mut self) {
+        self.server.take();
+        if let Some(t) = self.webhook_thread.take() {
+            // The sender lives in the service; the thread ends once every
+            // clone of it is gone, which may be later than now.
+            drop(t);
+        }
+    }
+}
+
+fn send_webhooks(rx: mpsc::Receiver<WebhookEvent>, url: &str, token: Option<&str>, sdkappid: u64) {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .proxy(None)
+        .timeout_global(Some(Duration::from_secs(5)))
+        .build()
+        .into();
+    for event in rx {
+        let (command, body) = match &event {
+            WebhookEvent::FollowAdd { from, to } => (
+                crate::callback::FOLLOW_ADD,
+                serde_json::json!({
+                    "CallbackCommand": crate::callback::FOLLOW_ADD,
+                    "From_Account": from,
+                    "FollowList": to.iter().map(|t| serde_json::json!({"To_Account": t})).collect::<Vec<_>>(),
+                    "EventTime": service::Service::event_time(),
+                }),
+            ),
+            WebhookEvent::FollowDelete { from, to } => (
+                crate::callback::FOLLOW_DELETE,
+                serde_json::json!({
+                    "CallbackCommand": crate::callback::FOLLOW_DELETE,
+                    "From_Account": from,
+                    "To_Account": to,
+                    "EventTime": service::Service::event_time(),
+                }),
+            ),
+        };
+        let mut target = format!(
+            "{url}?SdkAppid={sdkappid}&CallbackCommand={command}&contenttype=json&ClientIP=127.0.0.1&OptPlatform=RESTAPI"
+        );
+        if let Some(token) = token {
+            let now = crate::auth::unix_now();
+            target.push_str(&format!("&Sign={}&RequestTime={now}", crate::callback::sign_hex(token, now)));
+        }
+        let _ = agent
+            .post(&target)
+            .header("Content-Type", "application/json; charset=utf-8")
+            .send(body.to_string());
+    }
+}

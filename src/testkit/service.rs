@@ -1,0 +1,748 @@
+//! The emulated follow service: accounts, the follow graph, the REST checks
+//! and the fault injection.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::Mutex;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use serde_json::{json, Map, Value};
+
+use super::http::{Handler, HttpRequest, Reply};
+use super::{Fault, LoggedRequest, WebhookEvent};
+use crate::request::{parse_query, MAX_ACCOUNT_BYTES};
+use crate::usersig::{self, VerifyError};
+
+pub(crate) struct Config {
+    pub sdkappid: u64,
+    pub admin: String,
+    pub secret_key: String,
+    pub max_following: usize,
+}
+
+#[derive(Default)]
+struct Edge {
+    time: i64,
+    seq: u64,
+}
+
+#[derive(Default)]
+struct Account {
+    nick: Option<String>,
+    following: HashMap<String, Edge>,
+    following_order: BTreeMap<u64, String>,
+    fans: HashMap<String, Edge>,
+    fans_order: BTreeMap<u64, String>,
+}
+
+#[derive(Default)]
+pub(crate) struct Graph {
+    accounts: HashMap<String, Account>,
+    seq: u64,
+}
+
+impl Graph {
+    pub(crate) fn import(&mut self, id: &str, nick: Option<String>) {
+        let acc = self.accounts.entry(id.to_string()).or_default();
+        if nick.is_some() {
+            acc.nick = nick;
+        }
+    }
+
+    pub(crate) fn exists(&self, id: &str) -> bool {
+        self.accounts.contains_key(id)
+    }
+
+    /// `from` follows `to`; both exist. Returns the result code.
+    pub(crate) fn follow(&mut self, from: &str, to: &str, now: i64, max_following: usize) -> i64 {
+        if from == to {
+            return 30001;
+        }
+        let Some(a) = self.accounts.get(from) else { return 30003 };
+        if !self.accounts.contains_key(to) {
+            return 30003;
+        }
+        if a.following.contains_key(to) {
+            return 0; // already following: nothing changes
+        }
+        if a.following.len() >= max_following {
+            return 32100;
+        }
+        self.seq += 1;
+        let seq = self.seq;
+        if let Some(a) = self.accounts.get_mut(from) {
+            a.following.insert(to.to_string(), Edge { time: now, seq });
+            a.following_order.insert(seq, to.to_string());
+        }
+        if let Some(b) = self.accounts.get_mut(to) {
+            b.fans.insert(from.to_string(), Edge { time: now, seq });
+            b.fans_order.insert(seq, from.to_string());
+        }
+        0
+    }
+
+    /// `from` unfollows `to`. Not following is not an error: the result is
+    /// the state asked for.
+    pub(crate) fn unfollow(&mut self, from: &str, to: &str) -> i64 {
+        if !self.accounts.contains_key(to) {
+            return 30003;
+        }
+        let Some(a) = self.accounts.get_mut(from) else { return 30003 };
+        if let Some(edge) = a.following.remove(to) {
+            a.following_order.remove(&edge.seq);
+            if let Some(b) = self.accounts.get_mut(to) {
+                b.fans.remove(from);
+                b.fans_order.remove(&edge.seq);
+            }
+        }
+        0
+    }
+
+    pub(crate) fn relation(&self, from: &str, to: &str) -> Option<i64> {
+        let a = self.accounts.get(from)?;
+        self.accounts.get(to)?;
+        let follows = a.following.contains_key(to);
+        let followed = a.fans.contains_key(to);
+        Some(match (follows, followed) {
+            (false, false) => 0,
+            (false, true) => 1,
+            (true, false) => 2,
+            (true, true) => 3,
+        })
+    }
+
+    pub(crate) fn counts(&self, id: &str) -> Option<(u64, u64, u64)> {
+        let a = self.accounts.get(id)?;
+        let mutual = a.following.keys().filter(|k| a.fans.contains_key(*k)).count();
+        Some((a.fans.len() as u64, a.following.len() as u64, mutual as u64))
+    }
+
+    /// One page of a list, newest first: entries with sequence below `before`.
+    fn page(&self, id: &str, list: i64, before: u64, want: usize) -> (Vec<(String, i64, u64)>, bool) {
+        let Some(a) = self.accounts.get(id) else { return (Vec::new(), false) };
+        let (order, edges, other) = match list {
+            1 => (&a.fans_order, &a.fans, None),
+            2 => (&a.following_order, &a.following, None),
+            _ => (&a.following_order, &a.following, Some(&a.fans)),
+        };
+        let mut out = Vec::with_capacity(want.min(1000));
+        let mut more = false;
+        for (seq, who) in order.range(..before).rev() {
+            let time = match other {
+                Some(fans) => match fans.get(who) {
+                    Some(back) => back.time.max(edges.get(who).map(|e| e.time).unwrap_or(0)),
+                    None => continue,
+                },
+                None => edges.get(who).map(|e| e.time).unwrap_or(0),
+            };
+            if out.len() == want {
+                more = true;
+                break;
+            }
+            out.push((who.clone(), time, *seq));
+        }
+        (out, more)
+    }
+
+    pub(crate) fn list(&self, id: &str, list: i64) -> Vec<String> {
+        self.page(id, list, u64::MAX, usize::MAX).0.into_iter().map(|e| e.0).collect()
+    }
+
+    fn nick(&self, id: &str) -> Option<&str> {
+        self.accounts.get(id).and_then(|a| a.nick.as_deref())
+    }
+}
+
+struct FaultRule {
+    fault: Fault,
+    path: Option<String>,
+    remaining: u32,
+}
+
+pub(crate) struct Service {
+    pub config: Config,
+    pub graph: Mutex<Graph>,
+    faults: Mutex<Vec<FaultRule>>,
+    latency: Mutex<Option<(Duration, Duration)>>,
+    pub log: Mutex<Vec<LoggedRequest>>,
+    rate: Mutex<(Option<u32>, i64)>,
+    windows: Mutex<HashMap<String, VecDeque<Instant>>>,
+    pub started: Instant,
+    webhook: Option<std::sync::mpsc::SyncSender<WebhookEvent>>,
+}
+
+type Outcome = Result<Value, (i64, String)>;
+
+fn err<T>(code: i64, info: impl Into<String>) -> Result<T, (i64, String)> {
+    Err((code, info.into()))
+}
+
+fn now_secs() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+fn now_millis() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+fn envelope(code: i64, info: &str) -> Value {
+    json!({
+        "ActionStatus": if code == 0 { "OK" } else { "FAIL" },
+        "ErrorCode": code,
+        "ErrorInfo": info,
+        "ErrorDisplay": "",
+    })
+}
+
+fn json_reply(value: &Value) -> Reply {
+    Reply::Response {
+        status: 200,
+        content_type: "application/json; charset=utf-8",
+        body: serde_json::to_vec(value).unwrap_or_default(),
+    }
+}
+
+fn string_field<'a>(body: &'a Map<String, Value>, name: &str) -> Result<&'a str, (i64, String)> {
+    match body.get(name) {
+        Some(Value::String(s)) => Ok(s),
+        Some(_) => err(30001, format!("{name} must be a string")),
+        None => err(30001, format!("{name} is required")),
+    }
+}
+
+fn string_list<'a>(body: &'a Map<String, Value>, name: &str, max: usize) -> Result<Vec<&'a str>, (i64, String)> {
+    let Some(Value::Array(items)) = body.get(name) else {
+        return err(30001, format!("{name} must be an array"));
+    };
+    if items.is_empty() {
+        return err(30001, format!("{name} is empty"));
+    }
+    if items.len() > max {
+        return err(30001, format!("{name} has {} entries; at most {max} are allowed", items.len()));
+    }
+    items
+        .iter()
+        .map(|v| v.as_str().ok_or((60015, format!("every {name} entry must be a string"))))
+        .collect()
+}
+
+fn item(to: &str, code: i64) -> Map<String, Value> {
+    let mut m = Map::new();
+    m.insert("To_Account".into(), Value::from(to));
+    m.insert("ResultCode".into(), Value::from(code));
+    m.insert("ResultInfo".into(), Value::from(info_of(code)));
+    m
+}
+
+fn info_of(code: i64) -> &'static str {
+    match code {
+        0 => "",
+        30001 => "Err_SNS_Invalid_Param: cannot follow oneself",
+        30003 => "Err_SNS_Account_Not_Exist",
+        32100 => "Err_SNS_Following_Count_Exceed_Limit",
+        _ => "error",
+    }
+}
+
+fn encode_cursor(seq: u64) -> String {
+    format!("emu1.{:x}", seq ^ 0x5a5a_5a5a)
+}
+
+fn decode_cursor(c: &str) -> Option<u64> {
+    let hex = c.strip_prefix("emu1.")?;
+    u64::from_str_radix(hex, 16).ok().map(|v| v ^ 0x5a5a_5a5a)
+}
+
+impl Service {
+    pub(crate) fn new(
+        config: Config,
+        rate_limit: Option<u32>,
+        rate_limit_code: i64,
+        webhook: Option<std::sync::mpsc::SyncSender<WebhookEvent>>,
+    ) -> Service {
+        Service {
+            config,
+            graph: Mutex::new(Graph::default()),
+            faults: Mutex::new(Vec::new()),
+            latency: Mutex::new(None),
+            log: Mutex::new(Vec::new()),
+            rate: Mutex::new((rate_limit, rate_limit_code)),
+            windows: Mutex::new(HashMap::new()),
+            started: Instant::now(),
+            webhook,
+        }
+    }
+
+    pub(crate) fn inject(&self, fault: Fault, path: Option<String>, times: u32) {
+        let path = path.map(|p| p.trim_start_matches('/').trim_start_matches("v4/").to_string());
+        lock(&self.faults).push(FaultRule {
+            fault,
+            path,
+            remaining: times,
+        });
+    }
+
+    pub(crate) fn clear_faults(&self) {
+        lock(&self.faults).clear();
+        *lock(&self.latency) = None;
+    }
+
+    pub(crate) fn set_latency(&self, range: Option<(Duration, Duration)>) {
+        *lock(&self.latency) = range;
+    }
+
+    pub(crate) fn set_rate_limit(&self, per_second: Option<u32>, code: i64) {
+        *lock(&self.rate) = (per_second, code);
+    }
+
+    fn take_fault(&self, path: &str, only_drop_before: bool) -> Option<Fault> {
+        let mut faults = lock(&self.faults);
+        let pos = faults.iter().position(|r| {
+            r.remaining > 0
+                && r.path.as_deref().is_none_or(|p| p == path)
+                && (matches!(r.fault, Fault::DropBeforeRead) == only_drop_before)
+        })?;
+        let rule = &mut faults[pos];
+        rule.remaining -= 1;
+        let fault = rule.fault.clone();
+        if rule.remaining == 0 {
+            faults.remove(pos);
+        }
+        Some(fault)
+    }
+
+    fn record(&self, path: &str, query: &str, body: &[u8], at: Duration, code: Option<i64>, fault: Option<&Fault>) {
+        let query = parse_query(query)
+            .into_iter()
+            .filter(|(k, _)| k != "usersig")
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("&");
+        lock(&self.log).push(LoggedRequest {
+            path: path.to_string(),
+            query,
+            body: String::from_utf8_lossy(body).into_owned(),
+            at,
+            error_code: code,
+            fault: fault.map(|f| format!("{f:?}")),
+        });
+    }
+
+    /// The REST checks, in the order the gateway applies them.
+    fn authenticate(&self, query: &[(String, String)]) -> Result<(), (i64, String)> {
+        let get = |k: &str| query.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+        let Some(sdkappid) = get("sdkappid") else { return err(60012, "sdkappid is missing from the URL") };
+        let Ok(sdkappid) = sdkappid.parse::<u64>() else { return err(60002, "sdkappid is not a number") };
+        if sdkappid != self.config.sdkappid {
+            return err(70020, "SDKAppID not found (check the SDKAppID and the data center)");
+        }
+        let Some(identifier) = get("identifier").filter(|s| !s.is_empty()) else {
+            return err(60004, "identifier is missing from the URL");
+        };
+        let Some(sig) = get("usersig") else { return err(60004, "usersig is missing from the URL") };
+        if sig.is_empty() {
+            return err(70002, "usersig is empty");
+        }
+        match get("random").map(str::parse::<u32>) {
+            Some(Ok(_)) => {}
+            Some(Err(_)) => return err(60002, "random must be an integer from 0 to 4294967295"),
+            None => return err(60002, "random is missing from the URL"),
+        }
+        if get("contenttype") != Some("json") {
+            return err(60002, "contenttype must be json");
+        }
+        match usersig::verify(sig, sdkappid, &self.config.secret_key, identifier) {
+            Ok(_) => {}
+            Err(VerifyError::Malformed(why)) => return err(70003, format!("usersig is malformed: {why}")),
+            Err(VerifyError::BadSignature) => return err(70009, "usersig verification failed (wrong key?)"),
+            Err(VerifyError::Expired { .. }) => return err(70001, "usersig expired"),
+            Err(VerifyError::IdentifierMismatch { .. }) => {
+                return err(70013, "identifier in the URL differs from the one in usersig")
+            }
+            Err(VerifyError::SdkAppIdMismatch { .. }) => {
+                return err(70014, "sdkappid in the URL differs from the one in usersig")
+            }
+        }
+        if identifier != self.config.admin {
+            return err(60010, "the request needs App admin permission");
+        }
+        Ok(())
+    }
+
+    fn rate_limited(&self, path: &str) -> Option<(i64, String)> {
+        let (limit, code) = *lock(&self.rate);
+        let limit = limit? as usize;
+        let now = Instant::now();
+        let mut windows = lock(&self.windows);
+        let window = windows.entry(path.to_string()).or_default();
+        while window.front().is_some_and(|t| now.duration_since(*t) >= Duration::from_secs(1)) {
+            window.pop_front();
+        }
+        if window.len() >= limit {
+            return Some((code, format!("{path}: over {limit} calls per second")));
+        }
+        window.push_back(now);
+        None
+    }
+
+    fn dispatch(&self, path: &str, body: &[u8]) -> Outcome {
+        let value: Value = serde_json::from_slice(body).map_err(|e| (60003, format!("request JSON could not be parsed: {e}")))?;
+        let Value::Object(body) = value else { return err(60003, "request body must be a JSON object") };
+        match path {
+            "follow/follow_add" => self.follow_add(&body),
+            "follow/follow_delete" => self.follow_delete(&body),
+            "follow/follow_check" => self.follow_check(&body),
+            "follow/follow_get" => self.follow_get(&body),
+            "follow/follow_get_info" => self.follow_get_info(&body),
+            "im_open_login_svc/account_import" => self.account_import(&body),
+            "im_open_login_svc/multiaccount_import" => self.multiaccount_import(&body),
+            _ => err(60009, format!("unknown API {path:?}: check the service name and command")),
+        }
+    }
+
+    fn from_account<'a>(&self, body: &'a Map<String, Value>, graph: &Graph) -> Result<&'a str, (i64, String)> {
+        let from = string_field(body, "From_Account")?;
+        if !graph.exists(from) {
+            return err(30003, format!("From_Account {from:?} does not exist"));
+        }
+        Ok(from)
+    }
+
+    fn follow_add(&self, body: &Map<String, Value>) -> Outcome {
+        let Some(Value::Array(items)) = body.get("FollowItem") else { return err(30001, "FollowItem must be an array") };
+        if items.is_empty() || items.len() > 20 {
+            return err(30001, format!("FollowItem has {} entries; 1 to 20 are allowed", items.len()));
+        }
+        let mut targets = Vec::with_capacity(items.len());
+        for i in items {
+            match i.get("To_Account") {
+                Some(Value::String(s)) => targets.push(s.as_str()),
+                _ => return err(30001, "every FollowItem needs a To_Account string"),
+            }
+        }
+        let mut graph = lock(&self.graph);
+        let from = self.from_account(body, &graph)?.to_string();
+        let now = now_secs();
+        let mut done = Vec::new();
+        let results: Vec<Value> = targets
+            .iter()
+            .map(|to| {
+                let code = graph.follow(&from, to, now, self.config.max_following);
+                if code == 0 {
+                    done.push(to.to_string());
+                }
+                Value::Object(item(to, code))
+            })
+            .collect();
+        drop(graph);
+        if !done.is_empty() {
+            self.send_webhook(WebhookEvent::FollowAdd { from: from.clone(), to: done });
+        }
+        Ok(json!({ "ResultItem": results }))
+    }
+
+    fn follow_delete(&self, body: &Map<String, Value>) -> Outcome {
+        let targets = string_list(body, "To_Account", 20)?;
+        let mut graph = lock(&self.graph);
+        let from = self.from_account(body, &graph)?.to_string();
+        let mut done = Vec::new();
+        let results: Vec<Value> = targets
+            .iter()
+            .map(|to| {
+                let code = graph.unfollow(&from, to);
+                if code == 0 {
+                    done.push(to.to_string());
+                }
+                Value::Object(item(to, code))
+            })
+            .collect();
+        drop(graph);
+        if !done.is_empty() {
+            self.send_webhook(WebhookEvent::FollowDelete { from, to: done });
+        }
+        Ok(json!({ "ResultItem": results }))
+    }
+
+    fn follow_check(&self, body: &Map<String, Value>) -> Outcome {
+        let targets = string_list(body, "To_Account", 100)?;
+        let graph = lock(&self.graph);
+        let from = self.from_account(body, &graph)?;
+        let results: Vec<Value> = targets
+            .iter()
+            .map(|to| match graph.relation(from, to) {
+                Some(t) => {
+                    let mut m = item(to, 0);
+                    m.insert("FollowType".into(), Value::from(t));
+                    Value::Object(m)
+                }
+                None => Value::Object(item(to, 30003)),
+            })
+            .collect();
+        Ok(json!({ "ResultItem": results }))
+    }
+
+    fn follow_get(&self, body: &Map<String, Value>) -> Outcome {
+        let list = match body.get("FollowType") {
+            Some(v) => match v.as_i64() {
+                Some(t @ 1..=3) => t,
+                _ => return err(30001, "FollowType must be 1 (fans), 2 (following) or 3 (mutual)"),
+            },
+            None => return err(30001, "FollowType is required"),
+        };
+        let want = match body.get("WantNum") {
+            None => 100,
+            Some(v) => match v.as_u64() {
+                Some(0) => 100,
+                Some(n @ 1..=1000) => n as usize,
+                _ => return err(30001, "WantNum must be from 1 to 1000"),
+            },
+        };
+        let before = match body.get("StartCursor") {
+            None => u64::MAX,
+            Some(Value::String(c)) if c.is_empty() => u64::MAX,
+            Some(Value::String(c)) => match decode_cursor(c) {
+                Some(seq) => seq,
+                None => return err(30001, "StartCursor is not a cursor this service returned"),
+            },
+            Some(_) => return err(30001, "StartCursor must be a string"),
+        };
+        let graph = lock(&self.graph);
+        let from = self.from_account(body, &graph)?;
+        let (entries, more) = graph.page(from, list, before, want);
+        let next = if more {
+            entries.last().map(|e| encode_cursor(e.2)).unwrap_or_default()
+        } else {
+            String::new()
+        };
+        let items: Vec<Value> = entries
+            .iter()
+            .map(|(who, time, _)| {
+                let profile: Vec<Value> = graph
+                    .nick(who)
+                    .map(|n| json!({"Tag": "Tag_Profile_IM_Nick", "Value": n}))
+                    .into_iter()
+                    .collect();
+                json!({"To_Account": who, "FollowTime": time, "ProfileItem": profile})
+            })
+            .collect();
+        Ok(json!({ "FollowItem": items, "NextCursor": next }))
+    }
+
+    fn follow_get_info(&self, body: &Map<String, Value>) -> Outcome {
+        let targets = string_list(body, "To_Account", 20)?;
+        let graph = lock(&self.graph);
+        self.from_account(body, &graph)?;
+        let results: Vec<Value> = targets
+            .iter()
+            .map(|to| match graph.counts(to) {
+                Some((fans, following, mutual)) => {
+                    let mut m = item(to, 0);
+                    m.insert("FollowerCount".into(), Value::from(fans));
+                    m.insert("FollowingCount".into(), Value::from(following));
+                    m.insert("MutualFollowingCount".into(), Value::from(mutual));
+                    Value::Object(m)
+                }
+                None => Value::Object(item(to, 30003)),
+            })
+            .collect();
+        Ok(json!({ "FollowInfo": results }))
+    }
+
+    fn account_import(&self, body: &Map<String, Value>) -> Outcome {
+        let id = match body.get("UserID").or_else(|| body.get("Identifier")) {
+            Some(Value::String(s)) => s.as_str(),
+            _ => return err(70402, "UserID must be a string"),
+        };
+        if id.is_empty() || id.len() > MAX_ACCOUNT_BYTES {
+            return err(70402, "UserID must be 1 to 32 bytes");
+        }
+        let nick = body.get("Nick").and_then(Value::as_str).map(str::to_string);
+        lock(&self.graph).import(id, nick);
+        Ok(json!({}))
+    }
+
+    fn multiaccount_import(&self, body: &Map<String, Value>) -> Outcome {
+        let entries: Vec<(Option<&str>, Option<String>)> = match (body.get("Accounts"), body.get("AccountList")) {
+            (Some(Value::Array(a)), _) => a.iter().map(|v| (v.as_str(), None)).collect(),
+            (_, Some(Value::Array(a))) => a
+                .iter()
+                .map(|v| {
+                    (
+                        v.get("UserID").and_then(Value::as_str),
+                        v.get("Nick").and_then(Value::as_str).map(str::to_string),
+                    )
+                })
+                .collect(),
+            _ => return err(70402, "Accounts (or AccountList) must be an array"),
+        };
+        if entries.is_empty() || entries.len() > 100 {
+            return err(70402, format!("{} accounts; 1 to 100 are allowed", entries.len()));
+        }
+        let mut graph = lock(&self.graph);
+        let mut failed = Vec::new();
+        for (id, nick) in entries {
+            match id {
+                Some(id) if !id.is_empty() && id.len() <= MAX_ACCOUNT_BYTES => graph.import(id, nick),
+                Some(id) => failed.push(Value::from(id)),
+                None => failed.push(Value::from("")),
+            }
+        }
+        Ok(json!({ "FailAccounts": failed }))
+    }
+
+    fn send_webhook(&self, event: WebhookEvent) {
+        if let Some(tx) = &self.webhook {
+            let _ = tx.try_send(event);
+        }
+    }
+
+    pub(crate) fn event_time() -> u64 {
+        now_millis()
+    }
+}
+
+pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn split_target(target: &str) -> (String, &str) {
+    let (path, query) = target.split_once('?').unwrap_or((target, ""));
+    let path = path.trim_start_matches('/');
+    (path.strip_prefix("v4/").unwrap_or(path).to_string(), query)
+}
+
+impl Handler for Service {
+    fn drop_before_body(&self, _method: &str, target: &str) -> bool {
+        let (path, query) = split_target(target);
+        match self.take_fault(&path, true) {
+            Some(f) => {
+                self.record(&path, query, b"", self.started.elapsed(), None, Some(&f));
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn handle(&self, req: HttpRequest) -> Reply {
+        let at = self.started.elapsed();
+        let (path, query) = split_target(&req.target);
+        let fault = self.take_fault(&path, false);
+        let latency = match (&fault, *lock(&self.latency)) {
+            (Some(Fault::Latency(d)), _) => Some(*d),
+            (_, Some((lo, hi))) if hi > lo => Some(lo + (hi - lo).mul_f64(fastrand::f64())),
+            (_, Some((lo, _))) => Some(lo),
+            _ => None,
+        };
+        if let Some(d) = latency {
+            std::thread::sleep(d);
+        }
+        let record = |code: Option<i64>| self.record(&path, query, &req.body, at, code, fault.as_ref());
+        match &fault {
+            Some(Fault::HttpStatus(status)) => {
+                record(None);
+                let html = format!("<html><body><h1>{status} {}</h1></body></html>", super::http::reason(*status));
+                return Reply::Response { status: *status, content_type: "text/html", body: html.into_bytes() };
+            }
+            Some(Fault::DropAfterRead) => {
+                record(None);
+                return Reply::Close;
+            }
+            Some(Fault::GarbageBody) => {
+                record(None);
+                return Reply::Response {
+                    status: 200,
+                    content_type: "application/json",
+                    body: b"\x00\xffnot json at all <html>".to_vec(),
+                };
+            }
+            Some(Fault::OversizedBody(n)) => {
+                record(None);
+                let mut body = br#"{"ActionStatus":"OK","ErrorCode":0,"ErrorInfo":"","Padding":""#.to_vec();
+                body.resize(body.len() + n, b'x');
+                body.extend_from_slice(b"\"}");
+                return Reply::Response { status: 200, content_type: "application/json", body };
+            }
+            Some(Fault::ErrorCode(code)) => {
+                record(Some(*code));
+                return json_reply(&envelope(*code, "injected error"));
+            }
+            _ => {}
+        }
+        let outcome = if req.method != "POST" {
+            err(60002, format!("{} is not supported: REST APIs take POST", req.method))
+        } else {
+            let query_pairs = parse_query(query);
+            self.authenticate(&query_pairs).and_then(|()| match self.rate_limited(&path) {
+                Some((code, info)) => err(code, info),
+                None => self.dispatch(&path, &req.body),
+            })
+        };
+        let value = match outcome {
+            Ok(Value::Object(mut fields)) => {
+                for (k, v) in envelope(0, "").as_object().into_iter().flatten() {
+                    fields.insert(k.clone(), v.clone());
+                }
+                record(Some(0));
+                Value::Object(fields)
+            }
+            Ok(_) => {
+                record(Some(0));
+                envelope(0, "")
+            }
+            Err((code, info)) => {
+                record(Some(code));
+                envelope(code, &info)
+            }
+        };
+        let reply = json_reply(&value);
+        match (&fault, reply) {
+            (Some(Fault::DropAfterProcessing), _) => Reply::Close,
+            (Some(Fault::TruncatedBody), Reply::Response { body, .. }) => {
+                let claimed = body.len();
+                Reply::Truncated { body: body[..claimed / 2].to_vec(), claimed }
+            }
+            (_, reply) => reply,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursor_round_trip_and_rejects_garbage() {
+        for seq in [0u64, 1, 12345, u64::MAX - 1] {
+            assert_eq!(decode_cursor(&encode_cursor(seq)), Some(seq));
+        }
+        assert_eq!(decode_cursor("garbage"), None);
+        assert_eq!(decode_cursor("emu1.xyz"), None);
+    }
+
+    #[test]
+    fn graph_rules() {
+        let mut g = Graph::default();
+        for id in ["a", "b", "c"] {
+            g.import(id, None);
+        }
+        assert_eq!(g.follow("a", "a", 1, 5000), 30001);
+        assert_eq!(g.follow("a", "zz", 1, 5000), 30003);
+        assert_eq!(g.follow("a", "b", 1, 5000), 0);
+        assert_eq!(g.follow("a", "b", 2, 5000), 0);
+        assert_eq!(g.relation("a", "b"), Some(2));
+        assert_eq!(g.relation("b", "a"), Some(1));
+        assert_eq!(g.follow("b", "a", 3, 5000), 0);
+        assert_eq!(g.relation("a", "b"), Some(3));
+        assert_eq!(g.counts("a"), Some((1, 1, 1)));
+        assert_eq!(g.follow("a", "c", 4, 1), 32100);
+        assert_eq!(g.unfollow("a", "c"), 0, "unfollowing someone not followed is applied");
+        assert_eq!(g.unfollow("a", "b"), 0);
+        assert_eq!(g.relation("a", "b"), Some(1));
+        assert_eq!(g.counts("b"), Some((0, 1, 0)));
+    }
+}

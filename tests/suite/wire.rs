@@ -1,0 +1,225 @@
+//! Golden wire tests: request bytes and response parsing from the documented samples,
+//! and the exact HTTP request a server receives.
+
+use super::*;
+use std::io::{Read, Write};
+use std::net::TcpListener;
+
+use tim_follow::request::{parse_response, request_url, Request};
+use tim_follow::{
+    Error, FollowAdd, FollowCheck, FollowDelete, FollowGet, FollowGetInfo, FollowList, FollowType,
+};
+
+#[test]
+fn follow_delete_sample_request_and_response() {
+    let req = FollowDelete::new("UserID_001", &["UserID_002", "UserID_003"]).unwrap();
+    assert_eq!(
+        req.body().unwrap(),
+        br#"{"From_Account":"UserID_001","To_Account":["UserID_002","UserID_003"]}"#
+    );
+    let sample = br#"{
+        "ResultItem": [
+            {"To_Account": "UserID_002", "ResultCode": 0, "ResultInfo": ""},
+            {"To_Account": "UserID_003", "ResultCode": 0, "ResultInfo": ""}
+        ],
+        "ActionStatus": "OK", "ErrorCode": 0, "ErrorInfo": "", "ErrorDisplay": ""
+    }"#;
+    let r = parse_response::<<FollowDelete as Request>::Response>(200, sample).unwrap();
+    assert_eq!(r.result_item.len(), 2);
+    assert_eq!(r.result_item[1].to_account, "UserID_003");
+    assert_eq!(r.result_item[1].result_code, 0);
+}
+
+#[test]
+fn follow_add_sample_request_and_response() {
+    let req = FollowAdd::new("UserID_001", &["UserID_002", "UserID_003"]).unwrap();
+    assert_eq!(
+        req.body().unwrap(),
+        br#"{"From_Account":"UserID_001","FollowItem":[{"To_Account":"UserID_002"},{"To_Account":"UserID_003"}]}"#
+    );
+    let sample = br#"{"ResultItem":[{"To_Account":"UserID_002","ResultCode":0,"ResultInfo":""},{"To_Account":"UserID_003","ResultCode":32101,"ResultInfo":"limit"}],
+ "ActionStatus":"OK","ErrorCode":0,"ErrorInfo":"","ErrorDisplay":""}"#;
+    let r = parse_response::<<FollowAdd as Request>::Response>(200, sample).unwrap();
+    assert_eq!(r.result_item[1].result_code, 32101);
+    assert_eq!(r.result_item[1].result_info, "limit");
+}
+
+#[test]
+fn follow_check_sample_request_and_response() {
+    let req = FollowCheck::new("UserID_001", &["UserID_002", "UserID_003"]).unwrap();
+    assert_eq!(
+        req.body().unwrap(),
+        br#"{"From_Account":"UserID_001","To_Account":["UserID_002","UserID_003"]}"#
+    );
+    let sample = br#"{"ResultItem":[{"To_Account":"UserID_002","ResultCode":0,"ResultInfo":"","FollowType":0},
+               {"To_Account":"UserID_003","ResultCode":0,"ResultInfo":"","FollowType":3}],
+ "ActionStatus":"OK","ErrorCode":0,"ErrorInfo":"","ErrorDisplay":""}"#;
+    let r = parse_response::<<FollowCheck as Request>::Response>(200, sample).unwrap();
+    assert_eq!(r.result_item[0].follow_type, FollowType::None);
+    assert_eq!(r.result_item[1].follow_type, FollowType::Mutual);
+    let odd = br#"{"ResultItem":[{"To_Account":"a","ResultCode":0,"FollowType":7}],"ErrorCode":0}"#;
+    let r = parse_response::<<FollowCheck as Request>::Response>(200, odd).unwrap();
+    assert_eq!(r.result_item[0].follow_type, FollowType::Unknown(7));
+    assert!(FollowCheck::new("a", &ids("t", 100)).is_ok());
+    assert!(FollowCheck::new("a", &ids("t", 101)).is_err());
+}
+
+#[test]
+fn follow_get_sample_request_and_response() {
+    let req = FollowGet::new("UserID_001", FollowList::Fans, "", 100).unwrap();
+    assert_eq!(
+        req.body().unwrap(),
+        br#"{"From_Account":"UserID_001","FollowType":1,"StartCursor":"","WantNum":100}"#
+    );
+    let sample = br#"{"FollowItem":[
+        {"To_Account":"UserID_002","FollowTime":1702262118,"ProfileItem":[
+            {"Tag":"Tag_Profile_IM_Nick","Value":"nick"},{"Tag":"Tag_Profile_IM_AllowType","Value":1}],
+         "profile_sequence":123},
+        {"To_Account":"UserID_003","FollowTime":4102444800,"ProfileSequence":7}],
+      "NextCursor":"abc","ActionStatus":"OK","ErrorCode":0,"ErrorInfo":"","ErrorDisplay":""}"#;
+    let page = parse_response::<<FollowGet as Request>::Response>(200, sample).unwrap();
+    assert_eq!(page.entries.len(), 2);
+    assert_eq!(page.entries[0].follow_time, 1702262118);
+    assert_eq!(page.entries[0].profile[0].value, "nick");
+    assert_eq!(page.entries[0].profile[1].value, 1);
+    assert_eq!(page.entries[0].profile_sequence, Some(123));
+    assert_eq!(page.entries[1].profile_sequence, Some(7));
+    assert_eq!(page.entries[1].follow_time, 4102444800, "times past 2038 fit");
+    assert!(!page.is_last());
+    for bad in [0, 1001] {
+        assert!(FollowGet::new("a", FollowList::Mutual, "", bad).is_err());
+    }
+}
+
+#[test]
+fn follow_get_info_sample_request_and_response() {
+    let req = FollowGetInfo::new("UserID_001", &["UserID_001", "UserID_002", "UserID_003"]).unwrap();
+    assert_eq!(
+        req.body().unwrap(),
+        br#"{"From_Account":"UserID_001","To_Account":["UserID_001","UserID_002","UserID_003"]}"#
+    );
+    let sample = br#"{"FollowInfo":[{"To_Account":"UserID_001","ResultCode":0,"ResultInfo":"","FollowerCount":0,"FollowingCount":2,"MutualFollowingCount":0}],
+ "ActionStatus":"OK","ErrorCode":0,"ErrorInfo":"","ErrorDisplay":""}"#;
+    let r = parse_response::<<FollowGetInfo as Request>::Response>(200, sample).unwrap();
+    assert_eq!(r.follow_info[0].following_count, 2);
+    assert!(FollowGetInfo::new("a", &ids("t", 21)).is_err());
+}
+
+#[test]
+fn failure_envelopes_are_api_errors() {
+    let body = br#"{"ActionStatus":"FAIL","ErrorCode":30001,"ErrorInfo":"Err_SNS_Invalid_Param","ErrorDisplay":""}"#;
+    match parse_response::<<FollowDelete as Request>::Response>(200, body) {
+        Err(Error::Api(api)) => {
+            assert_eq!(api.code, 30001);
+            assert_eq!(api.info, "Err_SNS_Invalid_Param");
+            assert!(!api.is_retryable());
+        }
+        other => panic!("{other:?}"),
+    }
+    let body = br#"{"ErrorCode":70001,"ErrorInfo":"sig expired"}"#;
+    assert_eq!(
+        parse_response::<<FollowDelete as Request>::Response>(200, body).unwrap_err().code(),
+        Some(70001)
+    );
+}
+
+/// Accepts one connection, records the raw request, answers with `reply`.
+fn one_shot_server(reply: &'static str) -> (String, std::thread::JoinHandle<Vec<u8>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let handle = std::thread::spawn(move || {
+        let (mut s, _) = listener.accept().unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let mut got = Vec::new();
+        let mut buf = [0u8; 4096];
+        // Read the head, then as many body bytes as Content-Length says.
+        loop {
+            let n = s.read(&mut buf).unwrap();
+            assert!(n > 0, "client closed early");
+            got.extend_from_slice(&buf[..n]);
+            let text = String::from_utf8_lossy(&got).to_string();
+            if let Some(end) = text.find("\r\n\r\n") {
+                let len: usize = text[..end]
+                    .lines()
+                    .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().parse().unwrap()))
+                    .unwrap_or(0);
+                if got.len() >= end + 4 + len {
+                    break;
+                }
+            }
+        }
+        let resp = format!(
+            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{reply}",
+            reply.len()
+        );
+        s.write_all(resp.as_bytes()).unwrap();
+        got
+    });
+    (base, handle)
+}
+
+#[test]
+fn a_server_sees_exactly_the_documented_request() {
+    let (base, server) = one_shot_server(
+        r#"{"ResultItem":[{"To_Account":"UserID_002","ResultCode":0,"ResultInfo":""},{"To_Account":"UserID_003","ResultCode":0,"ResultInfo":""}],"ActionStatus":"OK","ErrorCode":0,"ErrorInfo":"","ErrorDisplay":""}"#,
+    );
+    let client = Client::builder(88888888, "admin")
+        .base_url(&base)
+        .usersig("eJy*sig-_")
+        .build()
+        .unwrap();
+    let out = client.follow_delete("UserID_001", &["UserID_002", "UserID_003"]).unwrap();
+    assert!(out.all_applied());
+    let raw = String::from_utf8(server.join().unwrap()).unwrap();
+    let (head, body) = raw.split_once("\r\n\r\n").unwrap();
+    let request_line = head.lines().next().unwrap();
+    let (prefix, rest) = request_line
+        .split_once("&random=")
+        .expect("random follows usersig");
+    assert_eq!(
+        prefix,
+        "POST /v4/follow/follow_delete?sdkappid=88888888&identifier=admin&usersig=eJy*sig-_"
+    );
+    let (random, tail) = rest.split_once('&').unwrap();
+    random.parse::<u32>().expect("random is a u32");
+    assert_eq!(tail, "contenttype=json HTTP/1.1");
+    let head_lower = head.to_ascii_lowercase();
+    assert!(head_lower.contains("content-type: application/json; charset=utf-8"), "{head}");
+    assert!(head_lower.contains("user-agent: tim-follow/"), "{head}");
+    assert_eq!(body, r#"{"From_Account":"UserID_001","To_Account":["UserID_002","UserID_003"]}"#);
+}
+
+#[test]
+fn each_request_gets_a_fresh_random() {
+    let emu = emulator_with("u1", &ids("t", 30));
+    let client = emu.client();
+    client.follow_add("u1", &ids("t", 30)).unwrap();
+    client.follow_check("u1", &ids("t", 30)).unwrap();
+    let randoms: std::collections::HashSet<String> = emu
+        .requests()
+        .iter()
+        .map(|r| {
+            r.query
+                .split('&')
+                .find_map(|kv| kv.strip_prefix("random="))
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(randoms.len(), 3);
+}
+
+#[test]
+fn request_url_for_every_region() {
+    for region in tim_follow::Region::ALL {
+        let url = request_url(
+            &format!("https://{}", region.domain()),
+            FollowDelete::PATH,
+            1,
+            "a",
+            "s",
+            0,
+        );
+        assert!(url.starts_with(&format!("https://{}/v4/follow/follow_delete?", region.domain())));
+    }
+}
