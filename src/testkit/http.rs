@@ -50,6 +50,7 @@ pub(crate) trait Handler: Send + Sync + 'static {
 pub(crate) struct Server {
     addr: SocketAddr,
     stop: Arc<AtomicBool>,
+    active: Arc<AtomicUsize>,
     acceptor: Option<JoinHandle<()>>,
 }
 
@@ -60,6 +61,7 @@ impl Server {
         let stop = Arc::new(AtomicBool::new(false));
         let active = Arc::new(AtomicUsize::new(0));
         let stop2 = stop.clone();
+        let active_out = active.clone();
         let acceptor = std::thread::Builder::new()
             .name("tim-emulator-accept".into())
             .spawn(move || {
@@ -88,12 +90,18 @@ impl Server {
         Ok(Server {
             addr,
             stop,
+            active: active_out,
             acceptor: Some(acceptor),
         })
     }
 
     pub(crate) fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// Connections currently open.
+    pub(crate) fn open_connections(&self) -> usize {
+        self.active.load(Ordering::SeqCst)
     }
 }
 

@@ -364,6 +364,11 @@ impl Emulator {
         self.service.set_rate_limit(per_second, code);
     }
 
+    /// How many client connections are open now (keep-alive included).
+    pub fn open_connections(&self) -> usize {
+        self.server.as_ref().map(|s| s.open_connections()).unwrap_or(0)
+    }
+
     /// Every request received so far, in order of completion.
     pub fn requests(&self) -> Vec<LoggedRequest> {
         lock(&self.service.log).clone()

@@ -40,3 +40,11 @@ pub fn fast_client(emu: &Emulator) -> Client {
         .build()
         .expect("client builds")
 }
+
+/// The current Unix time in seconds.
+pub fn now_secs() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}

@@ -1,1 +1,238 @@
+//! The fault matrix, load under the rate limit, failover and bounded resources.
+
 use super::*;
+use std::time::Instant;
+use tim_follow::testkit::Fault;
+use tim_follow::{Error, Outcome, TransportErrorKind};
+
+/// One row of the matrix: faults injected in order, then a one-account follow.
+fn row(faults: &[(Fault, u32)]) -> (Emulator, Result<tim_follow::BatchOutcome<()>, Error>) {
+    let emu = emulator_with("u1", &ids("t", 1));
+    for (f, n) in faults {
+        emu.inject(f.clone(), *n);
+    }
+    let client = emu
+        .client_builder()
+        .retry(
+            RetryPolicy::default()
+                .base_delay(Duration::from_millis(5))
+                .rate_limited_base_delay(Duration::from_millis(20))
+                .max_delay(Duration::from_millis(50)),
+        )
+        .max_response_bytes(64 * 1024)
+        .build()
+        .unwrap();
+    let result = client.follow_add("u1", &["t_000"]);
+    (emu, result)
+}
+
+fn attempts(emu: &Emulator) -> usize {
+    emu.request_count("follow/follow_add")
+}
+
+#[test]
+fn matrix_502_then_ok() {
+    let (emu, r) = row(&[(Fault::HttpStatus(502), 1)]);
+    assert!(r.unwrap().all_applied());
+    assert_eq!(attempts(&emu), 2);
+}
+
+#[test]
+fn matrix_dropped_connection_then_ok() {
+    let (emu, r) = row(&[(Fault::DropAfterRead, 1)]);
+    assert!(r.unwrap().all_applied());
+    assert_eq!(attempts(&emu), 2);
+    let (emu, r) = row(&[(Fault::DropBeforeRead, 1)]);
+    assert!(r.unwrap().all_applied());
+    assert_eq!(attempts(&emu), 2);
+}
+
+#[test]
+fn matrix_30006_twice_then_ok() {
+    let (emu, r) = row(&[(Fault::ErrorCode(30006), 2)]);
+    assert!(r.unwrap().all_applied());
+    assert_eq!(attempts(&emu), 3);
+}
+
+#[test]
+fn matrix_30001_is_one_attempt_and_a_typed_error() {
+    let (emu, r) = row(&[(Fault::ErrorCode(30001), 5)]);
+    let e = r.unwrap_err();
+    assert_eq!(e.code(), Some(30001));
+    assert_eq!(e.api().unwrap().kind(), tim_follow::ErrorKind::InvalidRequest);
+    assert_eq!(attempts(&emu), 1);
+}
+
+#[test]
+fn matrix_70001_with_a_secret_key_re_signs_once() {
+    let (emu, r) = row(&[(Fault::ErrorCode(70001), 1)]);
+    assert!(r.unwrap().all_applied());
+    assert_eq!(attempts(&emu), 2);
+}
+
+#[test]
+fn matrix_garbage_body_is_not_retried() {
+    let (emu, r) = row(&[(Fault::GarbageBody, 1)]);
+    assert!(matches!(r, Err(Error::Decode(_))));
+    assert_eq!(attempts(&emu), 1);
+}
+
+#[test]
+fn matrix_truncated_body_is_retried() {
+    let (emu, r) = row(&[(Fault::TruncatedBody, 1)]);
+    assert!(r.unwrap().all_applied());
+    assert_eq!(attempts(&emu), 2);
+}
+
+#[test]
+fn matrix_body_over_the_cap_is_an_error_not_an_allocation() {
+    let (emu, r) = row(&[(Fault::OversizedBody(256 * 1024), 1)]);
+    match r {
+        Err(Error::Transport(t)) => {
+            assert_eq!(t.kind, TransportErrorKind::BodyTooLarge);
+            assert!(t.message.contains("65536"), "{}", t.message);
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(attempts(&emu), 1);
+}
+
+#[test]
+fn matrix_latency_beyond_the_timeout_is_a_typed_timeout_in_bounded_time() {
+    let emu = emulator_with("u1", &ids("t", 1));
+    emu.set_latency(Some(Duration::from_secs(3)));
+    let client = emu
+        .client_builder()
+        .timeout(Duration::from_millis(300))
+        .retry(RetryPolicy::default().max_attempts(2).base_delay(Duration::from_millis(5)))
+        .build()
+        .unwrap();
+    let t = Instant::now();
+    match client.follow_add("u1", &["t_000"]) {
+        Err(Error::Transport(t)) => assert_eq!(t.kind, TransportErrorKind::Timeout, "{}", t.message),
+        other => panic!("{other:?}"),
+    }
+    let took = t.elapsed();
+    assert!(took >= Duration::from_millis(600), "two attempts of 300 ms: {took:?}");
+    assert!(took < Duration::from_millis(2000), "bounded: {took:?}");
+}
+
+#[test]
+fn matrix_rate_limit_code_then_ok() {
+    for code in [60007, 60011, 60018, 60019] {
+        let (emu, r) = row(&[(Fault::ErrorCode(code), 1)]);
+        assert!(r.unwrap().all_applied(), "{code}");
+        assert_eq!(attempts(&emu), 2, "{code}");
+    }
+}
+
+#[test]
+fn matrix_45_accounts_with_the_middle_request_failing_keeps_every_account() {
+    let targets = ids("t", 45);
+    let emu = emulator_with("u1", &targets);
+    // Request 1 passes, requests 2–5 (the middle chunk and its retries) fail.
+    emu.inject(Fault::Latency(Duration::ZERO), 1);
+    emu.inject(Fault::HttpStatus(502), 4);
+    let client = emu
+        .client_builder()
+        .concurrency(1)
+        .retry(RetryPolicy::default().base_delay(Duration::from_millis(5)))
+        .build()
+        .unwrap();
+    let out = client.follow_add("u1", &targets).unwrap();
+    assert_eq!(out.len(), 45);
+    assert_eq!(attempts(&emu), 6);
+    for (i, item) in out.iter().enumerate() {
+        assert_eq!(item.account, targets[i]);
+        match (&item.outcome, (20..40).contains(&i)) {
+            (Outcome::Applied(()), false) => {}
+            (Outcome::Unknown(Error::HttpStatus { status: 502, .. }), true) => {}
+            other => panic!("{i}: {other:?}"),
+        }
+    }
+    let unknown: Vec<&str> = out.unknown().map(|(a, _)| a).collect();
+    assert_eq!(unknown, targets[20..40].iter().map(String::as_str).collect::<Vec<_>>());
+    // Retrying exactly the unknown accounts completes the job.
+    assert!(client.follow_add("u1", &unknown).unwrap().all_applied());
+    assert_eq!(emu.following("u1").len(), 45);
+}
+
+#[test]
+fn load_8_threads_2000_calls_never_exceed_the_rate_in_any_second() {
+    const RATE: u32 = 400;
+    let emu = Emulator::builder().rate_limit(Some(RATE), 60007).accounts(&["a", "b"]).start().unwrap();
+    let client = emu.client_builder().rate_limit(RATE).build().unwrap();
+    let started = Instant::now();
+    std::thread::scope(|s| {
+        for _ in 0..8 {
+            let client = client.clone();
+            s.spawn(move || {
+                for _ in 0..250 {
+                    client.relation("a", "b").expect("no error under load");
+                }
+            });
+        }
+    });
+    let took = started.elapsed();
+    let log = emu.requests();
+    assert_eq!(log.len(), 2000, "no request was refused and retried");
+    assert!(log.iter().all(|r| r.error_code == Some(0)));
+    let mut times: Vec<Duration> = log.iter().map(|r| r.at).collect();
+    times.sort();
+    let mut worst = 0;
+    let mut j = 0;
+    for i in 0..times.len() {
+        while times[j] + Duration::from_secs(1) <= times[i] {
+            j += 1;
+        }
+        worst = worst.max(i - j + 1);
+    }
+    eprintln!("load: worst one-second window held {worst} calls; took {took:?}");
+    assert!(worst <= RATE as usize, "{worst} calls in one second");
+    // 2000 calls at 400/s take about 5 s, not much more.
+    assert!(took >= Duration::from_millis(4900), "{took:?}");
+    assert!(took < Duration::from_secs(20), "{took:?}");
+}
+
+#[test]
+fn failover_to_the_standby_when_the_primary_refuses_connections() {
+    let emu = emulator_with("u1", &ids("t", 1));
+    let client = Client::builder(emu.sdkappid(), emu.admin())
+        .base_url("http://127.0.0.1:1")
+        .standby_base_url(emu.base_url())
+        .secret_key(emu.secret_key())
+        .retry(RetryPolicy::none())
+        .build()
+        .unwrap();
+    assert!(client.follow("u1", "t_000").is_ok());
+    assert!(client.relation("u1", "t_000").unwrap().follows());
+    assert_eq!(emu.requests().len(), 2);
+    let off = Client::builder(emu.sdkappid(), emu.admin())
+        .base_url("http://127.0.0.1:1")
+        .standby_base_url(emu.base_url())
+        .failover(false)
+        .secret_key(emu.secret_key())
+        .retry(RetryPolicy::none())
+        .build()
+        .unwrap();
+    let e = off.follow("u1", "t_000").unwrap_err();
+    assert!(matches!(e, Error::Transport(t) if t.kind == TransportErrorKind::Connect));
+}
+
+#[test]
+fn ten_thousand_calls_leak_no_connection() {
+    let emu = Emulator::builder().rate_limit(None, 60007).accounts(&["a", "b"]).start().unwrap();
+    let client = emu.client_builder().no_rate_limit().build().unwrap();
+    for _ in 0..10_000 {
+        client.relation("a", "b").unwrap();
+    }
+    assert_eq!(emu.request_count("follow/follow_check"), 10_000);
+    let open = emu.open_connections();
+    assert!(open <= 1, "{open} connections open after sequential calls");
+    drop(client);
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while emu.open_connections() > 0 {
+        assert!(Instant::now() < deadline, "the pool closes its connections when the client goes");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
