@@ -217,7 +217,11 @@ mod tests {
             let sig = s.current_at(t);
             let c = usersig::verify_at(sig.expose(), 1400000000, KEY, "administrator", t)
                 .expect("never an expired or wrong sig");
-            assert!(c.expires_at() >= t + 360, "at {t} it expires at {}", c.expires_at());
+            assert!(
+                c.expires_at() >= t + 360,
+                "at {t} it expires at {}",
+                c.expires_at()
+            );
         }
         assert_eq!(s.current_at(t0), s.current_at(t0 + 1));
         assert_ne!(first.expose(), s.current_at(t0 + 36_000).expose());
@@ -241,7 +245,14 @@ mod tests {
                     for i in 0..200 {
                         let t = renew + i;
                         let sig = s.current_at(t);
-                        assert!(usersig::verify_at(sig.expose(), 1400000000, KEY, "administrator", t).is_ok());
+                        assert!(usersig::verify_at(
+                            sig.expose(),
+                            1400000000,
+                            KEY,
+                            "administrator",
+                            t
+                        )
+                        .is_ok());
                     }
                 });
             }

@@ -115,18 +115,26 @@ impl fmt::Display for CallbackError {
             CallbackError::SdkAppIdMismatch { expected, found } => {
                 write!(f, "webhook is for SdkAppid {found:?}, not {expected}")
             }
-            CallbackError::MissingSignature => f.write_str("webhook has no Sign/RequestTime but a token is configured"),
+            CallbackError::MissingSignature => {
+                f.write_str("webhook has no Sign/RequestTime but a token is configured")
+            }
             CallbackError::BadSignature => f.write_str("webhook Sign does not match the token"),
             CallbackError::BadRequestTime => f.write_str("webhook RequestTime is not a number"),
             CallbackError::TooOld { request_time, now } => {
-                write!(f, "webhook RequestTime {request_time} is {}s old", now.saturating_sub(*request_time))
+                write!(
+                    f,
+                    "webhook RequestTime {request_time} is {}s old",
+                    now.saturating_sub(*request_time)
+                )
             }
             CallbackError::FromFuture { request_time, now } => write!(
                 f,
                 "webhook RequestTime {request_time} is {}s in the future",
                 request_time.saturating_sub(*now)
             ),
-            CallbackError::CommandMismatch => f.write_str("CallbackCommand differs between query and body"),
+            CallbackError::CommandMismatch => {
+                f.write_str("CallbackCommand differs between query and body")
+            }
             CallbackError::Malformed(why) => write!(f, "webhook body is malformed: {why}"),
         }
     }
@@ -183,7 +191,12 @@ impl Verifier {
     }
 
     /// Verifies and parses a webhook as if the time were `now_unix_secs`.
-    pub fn verify_at(&self, query: &str, body: &[u8], now_unix_secs: u64) -> Result<Event, CallbackError> {
+    pub fn verify_at(
+        &self,
+        query: &str,
+        body: &[u8],
+        now_unix_secs: u64,
+    ) -> Result<Event, CallbackError> {
         let query = parse_query(query.trim_start_matches('?'));
         let get = |k: &str| query.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
         let app = get("SdkAppid").ok_or(CallbackError::MissingParameter("SdkAppid"))?;
@@ -200,18 +213,28 @@ impl Verifier {
             };
             let request_time: u64 = time.parse().map_err(|_| CallbackError::BadRequestTime)?;
             let expected = sign_hex(token.expose(), request_time);
-            if !crate::usersig::constant_time_eq(expected.as_bytes(), sign.to_ascii_lowercase().as_bytes()) {
+            if !crate::usersig::constant_time_eq(
+                expected.as_bytes(),
+                sign.to_ascii_lowercase().as_bytes(),
+            ) {
                 return Err(CallbackError::BadSignature);
             }
             let skew = self.max_skew.as_secs();
             if request_time + skew < now_unix_secs {
-                return Err(CallbackError::TooOld { request_time, now: now_unix_secs });
+                return Err(CallbackError::TooOld {
+                    request_time,
+                    now: now_unix_secs,
+                });
             }
             if request_time > now_unix_secs.saturating_add(skew) {
-                return Err(CallbackError::FromFuture { request_time, now: now_unix_secs });
+                return Err(CallbackError::FromFuture {
+                    request_time,
+                    now: now_unix_secs,
+                });
             }
         }
-        let command = get("CallbackCommand").ok_or(CallbackError::MissingParameter("CallbackCommand"))?;
+        let command =
+            get("CallbackCommand").ok_or(CallbackError::MissingParameter("CallbackCommand"))?;
         parse_event(command, body)
     }
 }
@@ -221,7 +244,9 @@ pub fn parse_event(command: &str, body: &[u8]) -> Result<Event, CallbackError> {
     let malformed = |e: serde_json::Error| CallbackError::Malformed(e.to_string());
     let value: Value = serde_json::from_slice(body).map_err(malformed)?;
     if !value.is_object() {
-        return Err(CallbackError::Malformed("the body is not a JSON object".into()));
+        return Err(CallbackError::Malformed(
+            "the body is not a JSON object".into(),
+        ));
     }
     if let Some(body_command) = value.get("CallbackCommand").and_then(Value::as_str) {
         if body_command != command {

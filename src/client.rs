@@ -263,7 +263,10 @@ impl ClientBuilder {
         }
         validate_account("admin identifier", &self.admin)?;
         let (primary, standby) = match &self.base_url {
-            Some(url) => (url.trim_end_matches('/').to_string(), self.standby_base_url.clone()),
+            Some(url) => (
+                url.trim_end_matches('/').to_string(),
+                self.standby_base_url.clone(),
+            ),
             None => (
                 format!("https://{}", self.region.domain()),
                 Some(
@@ -282,7 +285,10 @@ impl ClientBuilder {
             None => None,
         };
         if self.timeout.is_zero() || self.connect_timeout.is_zero() {
-            return Err(Error::invalid("timeout", "timeouts must be longer than zero"));
+            return Err(Error::invalid(
+                "timeout",
+                "timeouts must be longer than zero",
+            ));
         }
         if self.rate_limit == Some(0) {
             return Err(Error::invalid(
@@ -294,7 +300,10 @@ impl ClientBuilder {
             return Err(Error::invalid("concurrency", "at least 1 worker is needed"));
         }
         if self.max_response_bytes < 1024 {
-            return Err(Error::invalid("max_response_bytes", "at least 1024 bytes are needed"));
+            return Err(Error::invalid(
+                "max_response_bytes",
+                "at least 1024 bytes are needed",
+            ));
         }
         let signer = self.signer()?;
         let agent = transport::make_agent(&TransportConfig {
@@ -328,7 +337,10 @@ impl ClientBuilder {
                 return Err(Error::invalid("secret_key", "is empty"));
             }
             if self.usersig_validity < Duration::from_secs(600) {
-                return Err(Error::invalid("usersig_validity", "must be at least 10 minutes"));
+                return Err(Error::invalid(
+                    "usersig_validity",
+                    "must be at least 10 minutes",
+                ));
             }
             return Ok(Signer::Key(crate::auth::KeySigner::new(
                 self.sdkappid,
@@ -338,7 +350,9 @@ impl ClientBuilder {
             )));
         }
         match &self.usersig {
-            Some(sig) if sig.expose().trim().is_empty() => Err(Error::invalid("usersig", "is empty")),
+            Some(sig) if sig.expose().trim().is_empty() => {
+                Err(Error::invalid("usersig", "is empty"))
+            }
             Some(sig) => Ok(Signer::Fixed(sig.clone())),
             None => Err(Error::invalid(
                 "credentials",
@@ -371,23 +385,38 @@ impl ClientBuilder {
     /// # Ok::<(), tim_follow::Error>(())
     /// ```
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> ClientBuilder {
-        let get = |k: &str| get(k).map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
+        let get = |k: &str| {
+            get(k)
+                .map(|v| v.trim().to_string())
+                .filter(|v| !v.is_empty())
+        };
         let mut env_error = None;
         let sdkappid = match get("TIM_SDKAPPID") {
             None => {
-                env_error = Some(Error::invalid("TIM_SDKAPPID", "is not set (the app's SDKAppID)"));
+                env_error = Some(Error::invalid(
+                    "TIM_SDKAPPID",
+                    "is not set (the app's SDKAppID)",
+                ));
                 0
             }
             Some(v) => v.parse::<u64>().unwrap_or_else(|_| {
-                env_error = Some(Error::invalid("TIM_SDKAPPID", format!("{v:?} is not a number")));
+                env_error = Some(Error::invalid(
+                    "TIM_SDKAPPID",
+                    format!("{v:?} is not a number"),
+                ));
                 0
             }),
         };
-        let mut b = Client::builder(sdkappid, get("TIM_ADMIN").unwrap_or_else(|| "administrator".into()));
+        let mut b = Client::builder(
+            sdkappid,
+            get("TIM_ADMIN").unwrap_or_else(|| "administrator".into()),
+        );
         if let Some(r) = get("TIM_REGION") {
             match r.parse::<Region>() {
                 Ok(region) => b = b.region(region),
-                Err(e) => env_error = env_error.or(Some(Error::invalid("TIM_REGION", e.to_string()))),
+                Err(e) => {
+                    env_error = env_error.or(Some(Error::invalid("TIM_REGION", e.to_string())))
+                }
             }
         }
         if let Some(url) = get("TIM_BASE_URL") {
@@ -485,25 +514,41 @@ impl Client {
     /// `Err` means no account was processed: invalid input (nothing was
     /// sent), or every request failed. An empty `to` is `Ok` with no account
     /// and sends nothing.
-    pub fn follow_delete<S: AsRef<str>>(&self, from: &str, to: &[S]) -> Result<BatchOutcome<()>, Error> {
+    pub fn follow_delete<S: AsRef<str>>(
+        &self,
+        from: &str,
+        to: &[S],
+    ) -> Result<BatchOutcome<()>, Error> {
         self.batch::<FollowDelete, S>(from, to, None)
     }
 
     /// Follows: `from` follows each of `to` (`v4/follow/follow_add`), in
     /// requests of 20. Same rules as [`follow_delete`](Client::follow_delete).
-    pub fn follow_add<S: AsRef<str>>(&self, from: &str, to: &[S]) -> Result<BatchOutcome<()>, Error> {
+    pub fn follow_add<S: AsRef<str>>(
+        &self,
+        from: &str,
+        to: &[S],
+    ) -> Result<BatchOutcome<()>, Error> {
         self.batch::<FollowAdd, S>(from, to, None)
     }
 
     /// The relation of `from` to each of `to` (`v4/follow/follow_check`), in
     /// requests of 100.
-    pub fn follow_check<S: AsRef<str>>(&self, from: &str, to: &[S]) -> Result<BatchOutcome<FollowType>, Error> {
+    pub fn follow_check<S: AsRef<str>>(
+        &self,
+        from: &str,
+        to: &[S],
+    ) -> Result<BatchOutcome<FollowType>, Error> {
         self.batch::<FollowCheck, S>(from, to, None)
     }
 
     /// The follower, following and mutual counts of each of `to`
     /// (`v4/follow/follow_get_info`), in requests of 20.
-    pub fn follow_get_info<S: AsRef<str>>(&self, from: &str, to: &[S]) -> Result<BatchOutcome<FollowCounts>, Error> {
+    pub fn follow_get_info<S: AsRef<str>>(
+        &self,
+        from: &str,
+        to: &[S],
+    ) -> Result<BatchOutcome<FollowCounts>, Error> {
         self.batch::<FollowGetInfo, S>(from, to, None)
     }
 
@@ -552,17 +597,20 @@ impl Client {
         let results = self.run_chunks::<E>(from, &chunks, accounts.len(), progress);
         if results.iter().all(Result::is_err) {
             // Nothing was processed: report the first failure.
-            return Err(results.into_iter().find_map(Result::err).unwrap_or_else(|| {
-                Error::invalid("To_Account", "no request was made")
-            }));
+            return Err(results
+                .into_iter()
+                .find_map(Result::err)
+                .unwrap_or_else(|| Error::invalid("To_Account", "no request was made")));
         }
         let mut items = Vec::with_capacity(accounts.len());
         for (chunk, result) in chunks.iter().zip(results) {
             match result {
-                Ok(outcomes) => items.extend(chunk.iter().zip(outcomes).map(|(a, o)| AccountOutcome {
-                    account: (*a).to_string(),
-                    outcome: o,
-                })),
+                Ok(outcomes) => {
+                    items.extend(chunk.iter().zip(outcomes).map(|(a, o)| AccountOutcome {
+                        account: (*a).to_string(),
+                        outcome: o,
+                    }))
+                }
                 Err(e) => items.extend(chunk.iter().map(|a| AccountOutcome {
                     account: (*a).to_string(),
                     outcome: Outcome::Unknown(e.clone()),
@@ -584,7 +632,11 @@ impl Client {
         progress: Option<&(dyn Fn(Progress) + Sync)>,
     ) -> Vec<ChunkResult<E::Payload>> {
         let fatal: Mutex<Option<Error>> = Mutex::new(None);
-        let tally = Mutex::new(Progress { done: 0, total, failed: 0 });
+        let tally = Mutex::new(Progress {
+            done: 0,
+            total,
+            failed: 0,
+        });
         let run_one = |chunk: &[&str]| -> ChunkResult<E::Payload> {
             let stop = fatal.lock().unwrap_or_else(|p| p.into_inner()).clone();
             let result = match stop {
@@ -593,7 +645,10 @@ impl Client {
             };
             if let Err(Error::Api(api)) = &result {
                 if api.kind().is_fatal() {
-                    fatal.lock().unwrap_or_else(|p| p.into_inner()).get_or_insert_with(|| Error::Api(api.clone()));
+                    fatal
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .get_or_insert_with(|| Error::Api(api.clone()));
                 }
             }
             let failed = match &result {
@@ -630,7 +685,12 @@ impl Client {
             .map(|s| {
                 s.into_inner()
                     .unwrap_or_else(|p| p.into_inner())
-                    .unwrap_or_else(|| Err(Error::transport(TransportErrorKind::Other, "worker thread ended early")))
+                    .unwrap_or_else(|| {
+                        Err(Error::transport(
+                            TransportErrorKind::Other,
+                            "worker thread ended early",
+                        ))
+                    })
             })
             .collect()
     }
@@ -638,9 +698,10 @@ impl Client {
     fn run_chunk<E: BatchRequest>(&self, from: &str, chunk: &[&str]) -> ChunkResult<E::Payload> {
         let request = E::build(from, chunk)?;
         let body = request.body()?;
-        let response: E::Response = self.execute(E::PATH, &body, E::IDEMPOTENT, |status, bytes| {
-            parse_response_for(E::PATH, status, bytes)
-        })?;
+        let response: E::Response =
+            self.execute(E::PATH, &body, E::IDEMPOTENT, |status, bytes| {
+                parse_response_for(E::PATH, status, bytes)
+            })?;
         let mut items: Vec<Option<_>> = E::into_items(response).into_iter().map(Some).collect();
         Ok(chunk
             .iter()
@@ -701,7 +762,13 @@ impl Client {
     /// One page of `from`'s fans, following or mutual list
     /// (`v4/follow/follow_get`): `cursor` is `""` for the first page, then
     /// the previous page's `next_cursor`; `want` is 1–1000.
-    pub fn follow_get_page(&self, from: &str, list: FollowList, cursor: &str, want: u32) -> Result<FollowPage, Error> {
+    pub fn follow_get_page(
+        &self,
+        from: &str,
+        list: FollowList,
+        cursor: &str,
+        want: u32,
+    ) -> Result<FollowPage, Error> {
         self.call(&FollowGet::new(from, list, cursor, want)?)
     }
 
@@ -773,7 +840,10 @@ impl Client {
             ));
         }
         if !body.is_object() {
-            return Err(Error::invalid("body", "must be a JSON object (send {} for no fields)"));
+            return Err(Error::invalid(
+                "body",
+                "must be a JSON object (send {} for no fields)",
+            ));
         }
         let bytes = serde_json::to_vec(body)
             .map_err(|e| Error::invalid("body", format!("cannot be serialized: {e}")))?;
@@ -848,11 +918,19 @@ impl Client {
         );
         match (&inner.standby, unreachable) {
             (Some(standby), true) => {
-                let other = if use_standby { inner.primary.as_str() } else { standby.as_str() };
+                let other = if use_standby {
+                    inner.primary.as_str()
+                } else {
+                    standby.as_str()
+                };
                 let second = self.post(other, path, body, sig);
                 if second.is_ok() {
                     if let Ok(mut until) = inner.standby_until.lock() {
-                        *until = if use_standby { None } else { Some(Instant::now() + STANDBY_STICKY) };
+                        *until = if use_standby {
+                            None
+                        } else {
+                            Some(Instant::now() + STANDBY_STICKY)
+                        };
                     }
                     return second;
                 }
@@ -862,10 +940,24 @@ impl Client {
         }
     }
 
-    fn post(&self, base: &str, path: &str, body: &[u8], sig: &Secret) -> Result<(u16, Vec<u8>), Error> {
+    fn post(
+        &self,
+        base: &str,
+        path: &str,
+        body: &[u8],
+        sig: &Secret,
+    ) -> Result<(u16, Vec<u8>), Error> {
         let inner = &self.inner;
-        let url = request_url(base, path, inner.sdkappid, &inner.admin, sig.expose(), fastrand::u32(..));
-        transport::post(&inner.agent, &url, body, inner.max_response_bytes).map_err(|e| scrub(e, &inner.signer))
+        let url = request_url(
+            base,
+            path,
+            inner.sdkappid,
+            &inner.admin,
+            sig.expose(),
+            fastrand::u32(..),
+        );
+        transport::post(&inner.agent, &url, body, inner.max_response_bytes)
+            .map_err(|e| scrub(e, &inner.signer))
     }
 }
 
@@ -927,7 +1019,10 @@ impl Iterator for FollowIter {
                     b"",
                 )));
             }
-            match self.client.follow_get_page(&self.from, self.list, &cursor, self.page_size) {
+            match self
+                .client
+                .follow_get_page(&self.from, self.list, &cursor, self.page_size)
+            {
                 Ok(page) => {
                     if !page.next_cursor.is_empty() {
                         self.cursor = Some(page.next_cursor);

@@ -55,9 +55,7 @@ impl Error {
         match self {
             Error::InvalidInput(_) => false,
             Error::Transport(t) => t.kind != TransportErrorKind::BodyTooLarge,
-            Error::HttpStatus { status, .. } => {
-                *status >= 500 || *status == 408 || *status == 429
-            }
+            Error::HttpStatus { status, .. } => *status >= 500 || *status == 408 || *status == 429,
             Error::Api(api) => api.is_retryable(),
             Error::Decode(_) => false,
         }
@@ -346,7 +344,7 @@ pub(crate) fn redact(text: &str) -> String {
         out.push_str("<redacted>");
         let rest = &text[value_start..];
         let value_len = rest
-            .find(|c: char| matches!(c, '&' | ' ' | '"' | '\'' | '\n' | '\r' | '\t' | '#' | ')'))
+            .find(['&', ' ', '"', '\'', '\n', '\r', '\t', '#', ')'])
             .unwrap_or(rest.len());
         pos = value_start + value_len;
     }
@@ -360,7 +358,8 @@ mod tests {
 
     #[test]
     fn redact_removes_every_usersig_value() {
-        let url = "http://h/v4/x?sdkappid=1&identifier=a&usersig=eJyrVg*abc-_&random=5 and USERSIG=zz";
+        let url =
+            "http://h/v4/x?sdkappid=1&identifier=a&usersig=eJyrVg*abc-_&random=5 and USERSIG=zz";
         let r = redact(url);
         assert!(!r.contains("eJyrVg"), "{r}");
         assert!(!r.contains("zz"), "{r}");

@@ -13,14 +13,16 @@ mod ratelimit;
 mod region;
 pub mod request;
 mod retry;
-mod transport;
 #[cfg(feature = "testkit")]
 pub mod testkit;
+mod transport;
 #[cfg(feature = "usersig")]
 pub mod usersig;
 
 pub use client::{Client, ClientBuilder, FollowIter};
-pub use error::{ApiError, DecodeError, Error, ErrorKind, InvalidInput, TransportError, TransportErrorKind};
+pub use error::{
+    ApiError, DecodeError, Error, ErrorKind, InvalidInput, TransportError, TransportErrorKind,
+};
 pub use follow::{
     BatchRequest, FollowAdd, FollowCheck, FollowCounts, FollowDelete, FollowEntry, FollowGet,
     FollowGetInfo, FollowList, FollowPage, FollowType, ItemResult,

@@ -63,7 +63,11 @@ mod tests {
         let t0 = Instant::now();
         let slots: Vec<Duration> = (0..1000).map(|_| rl.reserve("a", t0)).collect();
         for w in slots.windows(201) {
-            assert!(w[200] - w[0] > Duration::from_secs(1), "{:?}", w[200] - w[0]);
+            assert!(
+                w[200] - w[0] > Duration::from_secs(1),
+                "{:?}",
+                w[200] - w[0]
+            );
         }
         // 1000 calls take just over 5 s.
         assert!(slots[999] < Duration::from_millis(5100));

@@ -53,7 +53,10 @@ pub trait Request: Serialize {
     /// The JSON request body.
     fn body(&self) -> Result<Vec<u8>, Error> {
         serde_json::to_vec(self).map_err(|e| {
-            Error::invalid(Self::PATH, format!("request body cannot be serialized: {e}"))
+            Error::invalid(
+                Self::PATH,
+                format!("request body cannot be serialized: {e}"),
+            )
         })
     }
 }
@@ -240,7 +243,10 @@ impl<'de> Deserialize<'de> for EnvelopeOnly {
             fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
                 f.write_str("a JSON object with ErrorCode")
             }
-            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Self::Value, A::Error> {
                 let mut env = Envelope {
                     action_status: None,
                     error_code: None,
@@ -288,7 +294,10 @@ pub fn validate_account(field: &str, id: &str) -> Result<(), Error> {
         ));
     }
     if id.chars().any(char::is_control) {
-        return Err(Error::invalid(field, "account id contains a control character"));
+        return Err(Error::invalid(
+            field,
+            "account id contains a control character",
+        ));
     }
     Ok(())
 }
@@ -369,7 +378,9 @@ mod tests {
         assert_eq!(e, Error::Api(ApiError::new(70001, "expired", "d")));
         let e = parse_response::<Empty>(200, br#"{"foo":1}"#).err().unwrap();
         assert!(matches!(e, Error::Decode(_)), "{e}");
-        let e = parse_response::<Empty>(200, br#"{"ActionStatus":"FAIL","ErrorCode":0}"#).err().unwrap();
+        let e = parse_response::<Empty>(200, br#"{"ActionStatus":"FAIL","ErrorCode":0}"#)
+            .err()
+            .unwrap();
         assert!(matches!(e, Error::Decode(_)), "{e}");
     }
 
@@ -378,7 +389,10 @@ mod tests {
         #[derive(Deserialize, Debug)]
         struct Empty {}
         match parse_response::<Empty>(502, b"<html>Bad Gateway</html>") {
-            Err(Error::HttpStatus { status: 502, snippet }) => assert!(snippet.contains("Bad Gateway")),
+            Err(Error::HttpStatus {
+                status: 502,
+                snippet,
+            }) => assert!(snippet.contains("Bad Gateway")),
             other => panic!("{other:?}"),
         }
         match parse_response::<Empty>(200, b"<html>oops") {
@@ -388,8 +402,14 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
-        assert!(matches!(parse_response::<Empty>(200, b""), Err(Error::Decode(_))));
-        assert!(matches!(parse_response::<Empty>(200, b"[1,2]"), Err(Error::Decode(_))));
+        assert!(matches!(
+            parse_response::<Empty>(200, b""),
+            Err(Error::Decode(_))
+        ));
+        assert!(matches!(
+            parse_response::<Empty>(200, b"[1,2]"),
+            Err(Error::Decode(_))
+        ));
     }
 
     #[test]

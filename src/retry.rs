@@ -110,7 +110,9 @@ impl RetryPolicy {
         } else {
             self.base_delay
         };
-        let factor = 1u32.checked_shl(retry.saturating_sub(1).min(20)).unwrap_or(u32::MAX);
+        let factor = 1u32
+            .checked_shl(retry.saturating_sub(1).min(20))
+            .unwrap_or(u32::MAX);
         base.saturating_mul(factor).min(self.max_delay)
     }
 
@@ -139,7 +141,10 @@ pub(crate) fn may_retry(err: &Error, idempotent: bool) -> bool {
         return err.is_retryable();
     }
     match err {
-        Error::Transport(t) => matches!(t.kind, TransportErrorKind::Dns | TransportErrorKind::Connect),
+        Error::Transport(t) => matches!(
+            t.kind,
+            TransportErrorKind::Dns | TransportErrorKind::Connect
+        ),
         Error::HttpStatus { status, .. } => *status == 429,
         Error::Api(a) => a.kind() == ErrorKind::RateLimited,
         _ => false,
@@ -170,7 +175,10 @@ mod tests {
     fn non_idempotent_requests_retry_only_what_surely_did_not_happen() {
         let io = Error::transport(TransportErrorKind::Io, "reset");
         let connect = Error::transport(TransportErrorKind::Connect, "refused");
-        let http502 = Error::HttpStatus { status: 502, snippet: String::new() };
+        let http502 = Error::HttpStatus {
+            status: 502,
+            snippet: String::new(),
+        };
         let transient = Error::Api(ApiError::new(30006, "", ""));
         let rl = Error::Api(ApiError::new(60007, "", ""));
         assert!(may_retry(&io, true) && !may_retry(&io, false));

@@ -88,7 +88,9 @@ pub(crate) fn map_error(err: ureq::Error) -> Error {
             TransportErrorKind::Protocol
         }
         ureq::Error::Io(io) => match io.kind() {
-            Io::ConnectionRefused | Io::AddrNotAvailable | Io::NetworkUnreachable
+            Io::ConnectionRefused
+            | Io::AddrNotAvailable
+            | Io::NetworkUnreachable
             | Io::HostUnreachable => TransportErrorKind::Connect,
             Io::TimedOut | Io::WouldBlock => TransportErrorKind::Timeout,
             _ => TransportErrorKind::Io,
@@ -112,13 +114,16 @@ pub(crate) fn map_error(err: ureq::Error) -> Error {
     Error::transport(kind, redact(&message))
 }
 
+/// A host name and port.
+type HostPort = (String, u16);
+
 /// Resolves host names without spawning a thread per request: answers are
 /// cached for `ttl`; only a cache miss does a lookup, on a helper thread bounded
 /// by the call's timeout. IP literals need no lookup at all.
 #[derive(Debug)]
 pub(crate) struct CachingResolver {
     ttl: Duration,
-    cache: Mutex<HashMap<(String, u16), (Instant, Vec<SocketAddr>)>>,
+    cache: Mutex<HashMap<HostPort, (Instant, Vec<SocketAddr>)>>,
 }
 
 impl CachingResolver {
@@ -129,7 +134,12 @@ impl CachingResolver {
         }
     }
 
-    fn lookup(&self, host: &str, port: u16, timeout: &NextTimeout) -> Result<Vec<SocketAddr>, ureq::Error> {
+    fn lookup(
+        &self,
+        host: &str,
+        port: u16,
+        timeout: &NextTimeout,
+    ) -> Result<Vec<SocketAddr>, ureq::Error> {
         if let Ok(ip) = host.parse::<IpAddr>() {
             return Ok(vec![SocketAddr::new(ip, port)]);
         }
@@ -154,7 +164,9 @@ impl CachingResolver {
                 .map_err(ureq::Error::Io)?;
             match rx.recv_timeout(*timeout.after) {
                 Ok(result) => result?,
-                Err(mpsc::RecvTimeoutError::Timeout) => return Err(ureq::Error::Timeout(timeout.reason)),
+                Err(mpsc::RecvTimeoutError::Timeout) => {
+                    return Err(ureq::Error::Timeout(timeout.reason))
+                }
                 Err(mpsc::RecvTimeoutError::Disconnected) => return Err(ureq::Error::HostNotFound),
             }
         };
@@ -179,7 +191,11 @@ impl Resolver for CachingResolver {
         let host = host.trim_start_matches('[').trim_end_matches(']');
         let port = uri
             .port_u16()
-            .unwrap_or(if uri.scheme_str() == Some("http") { 80 } else { 443 });
+            .unwrap_or(if uri.scheme_str() == Some("http") {
+                80
+            } else {
+                443
+            });
         let addrs = self.lookup(host, port, &timeout).map_err(|e| match e {
             ureq::Error::Io(_) => ureq::Error::HostNotFound,
             other => other,
@@ -200,27 +216,34 @@ impl Resolver for CachingResolver {
 pub(crate) fn is_loopback_host(host: &str) -> bool {
     let h = host.trim_start_matches('[').trim_end_matches(']');
     h.eq_ignore_ascii_case("localhost")
-        || h.parse::<IpAddr>().map(|ip| ip.is_loopback()).unwrap_or(false)
+        || h.parse::<IpAddr>()
+            .map(|ip| ip.is_loopback())
+            .unwrap_or(false)
 }
 
 /// Splits `scheme://host[:port][/]` and checks it; returns (scheme, host).
 pub(crate) fn parse_base_url(url: &str) -> Result<(String, String), Error> {
     let bad = |why: &str| Error::invalid("base_url", format!("{url:?}: {why}"));
-    let (scheme, rest) = url.split_once("://").ok_or_else(|| bad("expected scheme://host[:port]"))?;
+    let (scheme, rest) = url
+        .split_once("://")
+        .ok_or_else(|| bad("expected scheme://host[:port]"))?;
     let scheme = scheme.to_ascii_lowercase();
     if scheme != "http" && scheme != "https" {
         return Err(bad("the scheme must be https (or http to loopback)"));
     }
     let authority = rest.trim_end_matches('/');
     if authority.is_empty() || authority.contains(['/', '?', '#', '@', ' ']) {
-        return Err(bad("expected only a host and an optional port, no path or query"));
+        return Err(bad(
+            "expected only a host and an optional port, no path or query",
+        ));
     }
     let host = if let Some(stripped) = authority.strip_prefix('[') {
         stripped.split(']').next().unwrap_or_default().to_string()
     } else {
         match authority.rsplit_once(':') {
             Some((h, port)) => {
-                port.parse::<u16>().map_err(|_| bad("the port is not a number"))?;
+                port.parse::<u16>()
+                    .map_err(|_| bad("the port is not a number"))?;
                 h.to_string()
             }
             None => authority.to_string(),
@@ -247,7 +270,14 @@ mod tests {
             ("http".into(), "127.0.0.1".into())
         );
         assert_eq!(parse_base_url("http://[::1]:80").unwrap().1, "::1");
-        for bad in ["ftp://x", "console.tim.qq.com", "https://", "https://h/v4", "https://h:xx", "https://u@h"] {
+        for bad in [
+            "ftp://x",
+            "console.tim.qq.com",
+            "https://",
+            "https://h/v4",
+            "https://h:xx",
+            "https://u@h",
+        ] {
             assert!(parse_base_url(bad).is_err(), "{bad}");
         }
         assert!(is_loopback_host("127.0.0.2"));

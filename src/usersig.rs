@@ -45,7 +45,6 @@ const LENIENT: GeneralPurpose = GeneralPurpose::new(
     GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
 );
 
-
 /// Generates a UserSig valid for `expire` from now.
 ///
 /// `key` is the app's SecretKey as shown in the console, used as its UTF-8
@@ -82,7 +81,14 @@ fn hmac_base64(
     expire: u64,
     userbuf_b64: Option<&str>,
 ) -> String {
-    STANDARD.encode(hmac_raw(key, identifier, sdkappid, time, expire, userbuf_b64))
+    STANDARD.encode(hmac_raw(
+        key,
+        identifier,
+        sdkappid,
+        time,
+        expire,
+        userbuf_b64,
+    ))
 }
 
 fn hmac_raw(
@@ -211,10 +217,9 @@ impl fmt::Display for VerifyError {
                 f,
                 "UserSig was made for identifier {found:?}, not {expected:?}"
             ),
-            VerifyError::SdkAppIdMismatch { expected, found } => write!(
-                f,
-                "UserSig was made for SDKAppID {found}, not {expected}"
-            ),
+            VerifyError::SdkAppIdMismatch { expected, found } => {
+                write!(f, "UserSig was made for SDKAppID {found}, not {expected}")
+            }
         }
     }
 }
@@ -222,7 +227,12 @@ impl fmt::Display for VerifyError {
 impl std::error::Error for VerifyError {}
 
 /// Verifies a UserSig against the current time.
-pub fn verify(sig: &str, sdkappid: u64, key: &str, identifier: &str) -> Result<Claims, VerifyError> {
+pub fn verify(
+    sig: &str,
+    sdkappid: u64,
+    key: &str,
+    identifier: &str,
+) -> Result<Claims, VerifyError> {
     verify_at(sig, sdkappid, key, identifier, unix_now())
 }
 
@@ -409,7 +419,10 @@ mod tests {
     fn vector_a_decodes_to_its_exact_json_and_verifies() {
         assert_eq!(decode_json(VECTOR_A).unwrap(), VECTOR_A_JSON);
         let c = verify_at(VECTOR_A, 1400000000, KEY, "xiaojun", 1700000000).unwrap();
-        assert_eq!((c.time, c.expire, c.version.as_str()), (1700000000, 15552000, "2.0"));
+        assert_eq!(
+            (c.time, c.expire, c.version.as_str()),
+            (1700000000, 15552000, "2.0")
+        );
         // The last valid second is time + expire; one more is expired.
         assert!(verify_at(VECTOR_A, 1400000000, KEY, "xiaojun", 1715552000).is_ok());
         assert_eq!(
@@ -423,7 +436,13 @@ mod tests {
 
     #[test]
     fn generated_json_is_the_java_order_of_vector_a() {
-        let sig = generate_at(1400000000, KEY, "xiaojun", Duration::from_secs(15552000), 1700000000);
+        let sig = generate_at(
+            1400000000,
+            KEY,
+            "xiaojun",
+            Duration::from_secs(15552000),
+            1700000000,
+        );
         assert_eq!(decode_json(&sig).unwrap(), VECTOR_A_JSON);
         assert!(sig
             .chars()
@@ -472,13 +491,24 @@ mod tests {
         }
         // Valid zlib, but missing a field.
         let json = br#"{"TLS.ver":"2.0","TLS.identifier":"admin"}"#;
-        let sig = to_tencent_base64(&STANDARD.encode(miniz_oxide::deflate::compress_to_vec_zlib(json, 6)));
+        let sig = to_tencent_base64(
+            &STANDARD.encode(miniz_oxide::deflate::compress_to_vec_zlib(json, 6)),
+        );
         let err = verify_at(&sig, 1400000000, KEY, "admin", 1000).unwrap_err();
-        assert_eq!(err, VerifyError::Malformed("TLS.sdkappid is missing".into()));
+        assert_eq!(
+            err,
+            VerifyError::Malformed("TLS.sdkappid is missing".into())
+        );
         // A tampered expiry breaks the HMAC.
         let json = r#"{"TLS.ver":"2.0","TLS.identifier":"admin","TLS.sdkappid":1400000000,"TLS.expire":999999,"TLS.time":1000,"TLS.sig":"AAAA"}"#;
-        let sig = to_tencent_base64(&STANDARD.encode(miniz_oxide::deflate::compress_to_vec_zlib(json.as_bytes(), 6)));
-        assert_eq!(verify_at(&sig, 1400000000, KEY, "admin", 1000), Err(VerifyError::BadSignature));
+        let sig = to_tencent_base64(&STANDARD.encode(miniz_oxide::deflate::compress_to_vec_zlib(
+            json.as_bytes(),
+            6,
+        )));
+        assert_eq!(
+            verify_at(&sig, 1400000000, KEY, "admin", 1000),
+            Err(VerifyError::BadSignature)
+        );
     }
 
     #[test]

@@ -130,7 +130,12 @@ fn fill(stream: &mut TcpStream, buf: &mut Vec<u8>, stop: &AtomicBool) -> io::Res
                 buf.extend_from_slice(&chunk[..n]);
                 return Ok(true);
             }
-            Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) =>
+            {
                 if stop.load(Ordering::SeqCst) {
                     return Ok(false);
                 }
@@ -173,7 +178,9 @@ fn serve(mut stream: TcpStream, handler: &dyn Handler, stop: &AtomicBool) -> io:
         let mut chunked = false;
         let mut close = version == "HTTP/1.0";
         for line in lines {
-            let Some((name, value)) = line.split_once(':') else { continue };
+            let Some((name, value)) = line.split_once(':') else {
+                continue;
+            };
             let value = value.trim();
             match name.trim().to_ascii_lowercase().as_str() {
                 "content-length" => match value.parse() {
@@ -209,7 +216,12 @@ fn serve(mut stream: TcpStream, handler: &dyn Handler, stop: &AtomicBool) -> io:
                     }
                 };
                 let size_text = String::from_utf8_lossy(&buf[consumed..line_end]).into_owned();
-                let size_text = size_text.split(';').next().unwrap_or_default().trim().to_string();
+                let size_text = size_text
+                    .split(';')
+                    .next()
+                    .unwrap_or_default()
+                    .trim()
+                    .to_string();
                 let Ok(size) = usize::from_str_radix(&size_text, 16) else {
                     return write_simple(&mut stream, 400, "bad chunk size");
                 };

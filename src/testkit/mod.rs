@@ -60,7 +60,8 @@ pub const DEFAULT_SDKAPPID: u64 = 1400000000;
 /// The admin identifier the emulator uses unless told otherwise.
 pub const DEFAULT_ADMIN: &str = "administrator";
 /// The SecretKey the emulator uses unless told otherwise (the public sample key).
-pub const DEFAULT_SECRET_KEY: &str = "5bd2850fff3ecb11d7c805251c51ee463a25727bddc2385f3fa8bfee1bb93b5e";
+pub const DEFAULT_SECRET_KEY: &str =
+    "5bd2850fff3ecb11d7c805251c51ee463a25727bddc2385f3fa8bfee1bb93b5e";
 
 /// A fault to inject into the next matching requests.
 #[derive(Debug, Clone, PartialEq)]
@@ -150,7 +151,8 @@ impl EmulatorBuilder {
 
     /// Accounts imported at start.
     pub fn accounts<S: AsRef<str>>(mut self, ids: &[S]) -> Self {
-        self.accounts.extend(ids.iter().map(|s| s.as_ref().to_string()));
+        self.accounts
+            .extend(ids.iter().map(|s| s.as_ref().to_string()));
         self
     }
 
@@ -261,7 +263,10 @@ impl Emulator {
 
     /// The address it listens on.
     pub fn addr(&self) -> SocketAddr {
-        self.server.as_ref().map(|s| s.addr()).unwrap_or_else(|| ([127, 0, 0, 1], 0).into())
+        self.server
+            .as_ref()
+            .map(|s| s.addr())
+            .unwrap_or_else(|| ([127, 0, 0, 1], 0).into())
     }
 
     /// `http://127.0.0.1:PORT`, for [`ClientBuilder::base_url`].
@@ -366,7 +371,10 @@ impl Emulator {
 
     /// How many client connections are open now (keep-alive included).
     pub fn open_connections(&self) -> usize {
-        self.server.as_ref().map(|s| s.open_connections()).unwrap_or(0)
+        self.server
+            .as_ref()
+            .map(|s| s.open_connections())
+            .unwrap_or(0)
     }
 
     /// Every request received so far, in order of completion.
@@ -377,7 +385,10 @@ impl Emulator {
     /// How many requests to `path` were received.
     pub fn request_count(&self, path: &str) -> usize {
         let path = path.trim_start_matches('/').trim_start_matches("v4/");
-        lock(&self.service.log).iter().filter(|r| r.path == path).count()
+        lock(&self.service.log)
+            .iter()
+            .filter(|r| r.path == path)
+            .count()
     }
 
     /// Forgets the requests received so far.
@@ -430,7 +441,10 @@ fn send_webhooks(rx: mpsc::Receiver<WebhookEvent>, url: &str, token: Option<&str
         );
         if let Some(token) = token {
             let now = crate::auth::unix_now();
-            target.push_str(&format!("&Sign={}&RequestTime={now}", crate::callback::sign_hex(token, now)));
+            target.push_str(&format!(
+                "&Sign={}&RequestTime={now}",
+                crate::callback::sign_hex(token, now)
+            ));
         }
         let _ = agent
             .post(&target)

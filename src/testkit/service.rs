@@ -57,7 +57,9 @@ impl Graph {
         if from == to {
             return 30001;
         }
-        let Some(a) = self.accounts.get(from) else { return 30003 };
+        let Some(a) = self.accounts.get(from) else {
+            return 30003;
+        };
         if !self.accounts.contains_key(to) {
             return 30003;
         }
@@ -86,7 +88,9 @@ impl Graph {
         if !self.accounts.contains_key(to) {
             return 30003;
         }
-        let Some(a) = self.accounts.get_mut(from) else { return 30003 };
+        let Some(a) = self.accounts.get_mut(from) else {
+            return 30003;
+        };
         if let Some(edge) = a.following.remove(to) {
             a.following_order.remove(&edge.seq);
             if let Some(b) = self.accounts.get_mut(to) {
@@ -112,13 +116,25 @@ impl Graph {
 
     pub(crate) fn counts(&self, id: &str) -> Option<(u64, u64, u64)> {
         let a = self.accounts.get(id)?;
-        let mutual = a.following.keys().filter(|k| a.fans.contains_key(*k)).count();
+        let mutual = a
+            .following
+            .keys()
+            .filter(|k| a.fans.contains_key(*k))
+            .count();
         Some((a.fans.len() as u64, a.following.len() as u64, mutual as u64))
     }
 
     /// One page of a list, newest first: entries with sequence below `before`.
-    fn page(&self, id: &str, list: i64, before: u64, want: usize) -> (Vec<(String, i64, u64)>, bool) {
-        let Some(a) = self.accounts.get(id) else { return (Vec::new(), false) };
+    fn page(
+        &self,
+        id: &str,
+        list: i64,
+        before: u64,
+        want: usize,
+    ) -> (Vec<(String, i64, u64)>, bool) {
+        let Some(a) = self.accounts.get(id) else {
+            return (Vec::new(), false);
+        };
         let (order, edges, other) = match list {
             1 => (&a.fans_order, &a.fans, None),
             2 => (&a.following_order, &a.following, None),
@@ -144,7 +160,11 @@ impl Graph {
     }
 
     pub(crate) fn list(&self, id: &str, list: i64) -> Vec<String> {
-        self.page(id, list, u64::MAX, usize::MAX).0.into_iter().map(|e| e.0).collect()
+        self.page(id, list, u64::MAX, usize::MAX)
+            .0
+            .into_iter()
+            .map(|e| e.0)
+            .collect()
     }
 
     fn nick(&self, id: &str) -> Option<&str> {
@@ -215,7 +235,11 @@ fn string_field<'a>(body: &'a Map<String, Value>, name: &str) -> Result<&'a str,
     }
 }
 
-fn string_list<'a>(body: &'a Map<String, Value>, name: &str, max: usize) -> Result<Vec<&'a str>, (i64, String)> {
+fn string_list<'a>(
+    body: &'a Map<String, Value>,
+    name: &str,
+    max: usize,
+) -> Result<Vec<&'a str>, (i64, String)> {
     let Some(Value::Array(items)) = body.get(name) else {
         return err(30001, format!("{name} must be an array"));
     };
@@ -223,11 +247,20 @@ fn string_list<'a>(body: &'a Map<String, Value>, name: &str, max: usize) -> Resu
         return err(30001, format!("{name} is empty"));
     }
     if items.len() > max {
-        return err(30001, format!("{name} has {} entries; at most {max} are allowed", items.len()));
+        return err(
+            30001,
+            format!(
+                "{name} has {} entries; at most {max} are allowed",
+                items.len()
+            ),
+        );
     }
     items
         .iter()
-        .map(|v| v.as_str().ok_or((60015, format!("every {name} entry must be a string"))))
+        .map(|v| {
+            v.as_str()
+                .ok_or((60015, format!("every {name} entry must be a string")))
+        })
         .collect()
 }
 
@@ -279,7 +312,11 @@ impl Service {
     }
 
     pub(crate) fn inject(&self, fault: Fault, path: Option<String>, times: u32) {
-        let path = path.map(|p| p.trim_start_matches('/').trim_start_matches("v4/").to_string());
+        let path = path.map(|p| {
+            p.trim_start_matches('/')
+                .trim_start_matches("v4/")
+                .to_string()
+        });
         lock(&self.faults).push(FaultRule {
             fault,
             path,
@@ -316,7 +353,15 @@ impl Service {
         Some(fault)
     }
 
-    fn record(&self, path: &str, query: &str, body: &[u8], at: Duration, code: Option<i64>, fault: Option<&Fault>) {
+    fn record(
+        &self,
+        path: &str,
+        query: &str,
+        body: &[u8],
+        at: Duration,
+        code: Option<i64>,
+        fault: Option<&Fault>,
+    ) {
         let query = parse_query(query)
             .into_iter()
             .filter(|(k, _)| k != "usersig")
@@ -336,15 +381,24 @@ impl Service {
     /// The REST checks, in the order the gateway applies them.
     fn authenticate(&self, query: &[(String, String)]) -> Result<(), (i64, String)> {
         let get = |k: &str| query.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
-        let Some(sdkappid) = get("sdkappid") else { return err(60012, "sdkappid is missing from the URL") };
-        let Ok(sdkappid) = sdkappid.parse::<u64>() else { return err(60002, "sdkappid is not a number") };
+        let Some(sdkappid) = get("sdkappid") else {
+            return err(60012, "sdkappid is missing from the URL");
+        };
+        let Ok(sdkappid) = sdkappid.parse::<u64>() else {
+            return err(60002, "sdkappid is not a number");
+        };
         if sdkappid != self.config.sdkappid {
-            return err(70020, "SDKAppID not found (check the SDKAppID and the data center)");
+            return err(
+                70020,
+                "SDKAppID not found (check the SDKAppID and the data center)",
+            );
         }
         let Some(identifier) = get("identifier").filter(|s| !s.is_empty()) else {
             return err(60004, "identifier is missing from the URL");
         };
-        let Some(sig) = get("usersig") else { return err(60004, "usersig is missing from the URL") };
+        let Some(sig) = get("usersig") else {
+            return err(60004, "usersig is missing from the URL");
+        };
         if sig.is_empty() {
             return err(70002, "usersig is empty");
         }
@@ -358,11 +412,18 @@ impl Service {
         }
         match usersig::verify(sig, sdkappid, &self.config.secret_key, identifier) {
             Ok(_) => {}
-            Err(VerifyError::Malformed(why)) => return err(70003, format!("usersig is malformed: {why}")),
-            Err(VerifyError::BadSignature) => return err(70009, "usersig verification failed (wrong key?)"),
+            Err(VerifyError::Malformed(why)) => {
+                return err(70003, format!("usersig is malformed: {why}"))
+            }
+            Err(VerifyError::BadSignature) => {
+                return err(70009, "usersig verification failed (wrong key?)")
+            }
             Err(VerifyError::Expired { .. }) => return err(70001, "usersig expired"),
             Err(VerifyError::IdentifierMismatch { .. }) => {
-                return err(70013, "identifier in the URL differs from the one in usersig")
+                return err(
+                    70013,
+                    "identifier in the URL differs from the one in usersig",
+                )
             }
             Err(VerifyError::SdkAppIdMismatch { .. }) => {
                 return err(70014, "sdkappid in the URL differs from the one in usersig")
@@ -380,7 +441,10 @@ impl Service {
         let now = Instant::now();
         let mut windows = lock(&self.windows);
         let window = windows.entry(path.to_string()).or_default();
-        while window.front().is_some_and(|t| now.duration_since(*t) >= Duration::from_secs(1)) {
+        while window
+            .front()
+            .is_some_and(|t| now.duration_since(*t) >= Duration::from_secs(1))
+        {
             window.pop_front();
         }
         if window.len() >= limit {
@@ -391,8 +455,11 @@ impl Service {
     }
 
     fn dispatch(&self, path: &str, body: &[u8]) -> Outcome {
-        let value: Value = serde_json::from_slice(body).map_err(|e| (60003, format!("request JSON could not be parsed: {e}")))?;
-        let Value::Object(body) = value else { return err(60003, "request body must be a JSON object") };
+        let value: Value = serde_json::from_slice(body)
+            .map_err(|e| (60003, format!("request JSON could not be parsed: {e}")))?;
+        let Value::Object(body) = value else {
+            return err(60003, "request body must be a JSON object");
+        };
         match path {
             "follow/follow_add" => self.follow_add(&body),
             "follow/follow_delete" => self.follow_delete(&body),
@@ -401,11 +468,18 @@ impl Service {
             "follow/follow_get_info" => self.follow_get_info(&body),
             "im_open_login_svc/account_import" => self.account_import(&body),
             "im_open_login_svc/multiaccount_import" => self.multiaccount_import(&body),
-            _ => err(60009, format!("unknown API {path:?}: check the service name and command")),
+            _ => err(
+                60009,
+                format!("unknown API {path:?}: check the service name and command"),
+            ),
         }
     }
 
-    fn from_account<'a>(&self, body: &'a Map<String, Value>, graph: &Graph) -> Result<&'a str, (i64, String)> {
+    fn sender<'a>(
+        &self,
+        body: &'a Map<String, Value>,
+        graph: &Graph,
+    ) -> Result<&'a str, (i64, String)> {
         let from = string_field(body, "From_Account")?;
         if !graph.exists(from) {
             return err(30003, format!("From_Account {from:?} does not exist"));
@@ -414,9 +488,17 @@ impl Service {
     }
 
     fn follow_add(&self, body: &Map<String, Value>) -> Outcome {
-        let Some(Value::Array(items)) = body.get("FollowItem") else { return err(30001, "FollowItem must be an array") };
+        let Some(Value::Array(items)) = body.get("FollowItem") else {
+            return err(30001, "FollowItem must be an array");
+        };
         if items.is_empty() || items.len() > 20 {
-            return err(30001, format!("FollowItem has {} entries; 1 to 20 are allowed", items.len()));
+            return err(
+                30001,
+                format!(
+                    "FollowItem has {} entries; 1 to 20 are allowed",
+                    items.len()
+                ),
+            );
         }
         let mut targets = Vec::with_capacity(items.len());
         for i in items {
@@ -426,7 +508,7 @@ impl Service {
             }
         }
         let mut graph = lock(&self.graph);
-        let from = self.from_account(body, &graph)?.to_string();
+        let from = self.sender(body, &graph)?.to_string();
         let now = now_secs();
         let mut done = Vec::new();
         let results: Vec<Value> = targets
@@ -441,7 +523,10 @@ impl Service {
             .collect();
         drop(graph);
         if !done.is_empty() {
-            self.send_webhook(WebhookEvent::FollowAdd { from: from.clone(), to: done });
+            self.send_webhook(WebhookEvent::FollowAdd {
+                from: from.clone(),
+                to: done,
+            });
         }
         Ok(json!({ "ResultItem": results }))
     }
@@ -449,7 +534,7 @@ impl Service {
     fn follow_delete(&self, body: &Map<String, Value>) -> Outcome {
         let targets = string_list(body, "To_Account", 20)?;
         let mut graph = lock(&self.graph);
-        let from = self.from_account(body, &graph)?.to_string();
+        let from = self.sender(body, &graph)?.to_string();
         let mut done = Vec::new();
         let results: Vec<Value> = targets
             .iter()
@@ -471,7 +556,7 @@ impl Service {
     fn follow_check(&self, body: &Map<String, Value>) -> Outcome {
         let targets = string_list(body, "To_Account", 100)?;
         let graph = lock(&self.graph);
-        let from = self.from_account(body, &graph)?;
+        let from = self.sender(body, &graph)?;
         let results: Vec<Value> = targets
             .iter()
             .map(|to| match graph.relation(from, to) {
@@ -490,7 +575,12 @@ impl Service {
         let list = match body.get("FollowType") {
             Some(v) => match v.as_i64() {
                 Some(t @ 1..=3) => t,
-                _ => return err(30001, "FollowType must be 1 (fans), 2 (following) or 3 (mutual)"),
+                _ => {
+                    return err(
+                        30001,
+                        "FollowType must be 1 (fans), 2 (following) or 3 (mutual)",
+                    )
+                }
             },
             None => return err(30001, "FollowType is required"),
         };
@@ -512,10 +602,13 @@ impl Service {
             Some(_) => return err(30001, "StartCursor must be a string"),
         };
         let graph = lock(&self.graph);
-        let from = self.from_account(body, &graph)?;
+        let from = self.sender(body, &graph)?;
         let (entries, more) = graph.page(from, list, before, want);
         let next = if more {
-            entries.last().map(|e| encode_cursor(e.2)).unwrap_or_default()
+            entries
+                .last()
+                .map(|e| encode_cursor(e.2))
+                .unwrap_or_default()
         } else {
             String::new()
         };
@@ -536,7 +629,7 @@ impl Service {
     fn follow_get_info(&self, body: &Map<String, Value>) -> Outcome {
         let targets = string_list(body, "To_Account", 20)?;
         let graph = lock(&self.graph);
-        self.from_account(body, &graph)?;
+        self.sender(body, &graph)?;
         let results: Vec<Value> = targets
             .iter()
             .map(|to| match graph.counts(to) {
@@ -567,27 +660,33 @@ impl Service {
     }
 
     fn multiaccount_import(&self, body: &Map<String, Value>) -> Outcome {
-        let entries: Vec<(Option<&str>, Option<String>)> = match (body.get("Accounts"), body.get("AccountList")) {
-            (Some(Value::Array(a)), _) => a.iter().map(|v| (v.as_str(), None)).collect(),
-            (_, Some(Value::Array(a))) => a
-                .iter()
-                .map(|v| {
-                    (
-                        v.get("UserID").and_then(Value::as_str),
-                        v.get("Nick").and_then(Value::as_str).map(str::to_string),
-                    )
-                })
-                .collect(),
-            _ => return err(70402, "Accounts (or AccountList) must be an array"),
-        };
+        let entries: Vec<(Option<&str>, Option<String>)> =
+            match (body.get("Accounts"), body.get("AccountList")) {
+                (Some(Value::Array(a)), _) => a.iter().map(|v| (v.as_str(), None)).collect(),
+                (_, Some(Value::Array(a))) => a
+                    .iter()
+                    .map(|v| {
+                        (
+                            v.get("UserID").and_then(Value::as_str),
+                            v.get("Nick").and_then(Value::as_str).map(str::to_string),
+                        )
+                    })
+                    .collect(),
+                _ => return err(70402, "Accounts (or AccountList) must be an array"),
+            };
         if entries.is_empty() || entries.len() > 100 {
-            return err(70402, format!("{} accounts; 1 to 100 are allowed", entries.len()));
+            return err(
+                70402,
+                format!("{} accounts; 1 to 100 are allowed", entries.len()),
+            );
         }
         let mut graph = lock(&self.graph);
         let mut failed = Vec::new();
         for (id, nick) in entries {
             match id {
-                Some(id) if !id.is_empty() && id.len() <= MAX_ACCOUNT_BYTES => graph.import(id, nick),
+                Some(id) if !id.is_empty() && id.len() <= MAX_ACCOUNT_BYTES => {
+                    graph.import(id, nick)
+                }
                 Some(id) => failed.push(Value::from(id)),
                 None => failed.push(Value::from("")),
             }
@@ -641,12 +740,20 @@ impl Handler for Service {
         if let Some(d) = latency {
             std::thread::sleep(d);
         }
-        let record = |code: Option<i64>| self.record(&path, query, &req.body, at, code, fault.as_ref());
+        let record =
+            |code: Option<i64>| self.record(&path, query, &req.body, at, code, fault.as_ref());
         match &fault {
             Some(Fault::HttpStatus(status)) => {
                 record(None);
-                let html = format!("<html><body><h1>{status} {}</h1></body></html>", super::http::reason(*status));
-                return Reply::Response { status: *status, content_type: "text/html", body: html.into_bytes() };
+                let html = format!(
+                    "<html><body><h1>{status} {}</h1></body></html>",
+                    super::http::reason(*status)
+                );
+                return Reply::Response {
+                    status: *status,
+                    content_type: "text/html",
+                    body: html.into_bytes(),
+                };
             }
             Some(Fault::DropAfterRead) => {
                 record(None);
@@ -662,10 +769,15 @@ impl Handler for Service {
             }
             Some(Fault::OversizedBody(n)) => {
                 record(None);
-                let mut body = br#"{"ActionStatus":"OK","ErrorCode":0,"ErrorInfo":"","Padding":""#.to_vec();
+                let mut body =
+                    br#"{"ActionStatus":"OK","ErrorCode":0,"ErrorInfo":"","Padding":""#.to_vec();
                 body.resize(body.len() + n, b'x');
                 body.extend_from_slice(b"\"}");
-                return Reply::Response { status: 200, content_type: "application/json", body };
+                return Reply::Response {
+                    status: 200,
+                    content_type: "application/json",
+                    body,
+                };
             }
             Some(Fault::ErrorCode(code)) => {
                 record(Some(*code));
@@ -674,13 +786,17 @@ impl Handler for Service {
             _ => {}
         }
         let outcome = if req.method != "POST" {
-            err(60002, format!("{} is not supported: REST APIs take POST", req.method))
+            err(
+                60002,
+                format!("{} is not supported: REST APIs take POST", req.method),
+            )
         } else {
             let query_pairs = parse_query(query);
-            self.authenticate(&query_pairs).and_then(|()| match self.rate_limited(&path) {
-                Some((code, info)) => err(code, info),
-                None => self.dispatch(&path, &req.body),
-            })
+            self.authenticate(&query_pairs)
+                .and_then(|()| match self.rate_limited(&path) {
+                    Some((code, info)) => err(code, info),
+                    None => self.dispatch(&path, &req.body),
+                })
         };
         let value = match outcome {
             Ok(Value::Object(mut fields)) => {
@@ -704,7 +820,10 @@ impl Handler for Service {
             (Some(Fault::DropAfterProcessing), _) => Reply::Close,
             (Some(Fault::TruncatedBody), Reply::Response { body, .. }) => {
                 let claimed = body.len();
-                Reply::Truncated { body: body[..claimed / 2].to_vec(), claimed }
+                Reply::Truncated {
+                    body: body[..claimed / 2].to_vec(),
+                    claimed,
+                }
             }
             (_, reply) => reply,
         }
@@ -740,7 +859,11 @@ mod tests {
         assert_eq!(g.relation("a", "b"), Some(3));
         assert_eq!(g.counts("a"), Some((1, 1, 1)));
         assert_eq!(g.follow("a", "c", 4, 1), 32100);
-        assert_eq!(g.unfollow("a", "c"), 0, "unfollowing someone not followed is applied");
+        assert_eq!(
+            g.unfollow("a", "c"),
+            0,
+            "unfollowing someone not followed is applied"
+        );
         assert_eq!(g.unfollow("a", "b"), 0);
         assert_eq!(g.relation("a", "b"), Some(1));
         assert_eq!(g.counts("b"), Some((0, 1, 0)));

@@ -17,7 +17,10 @@ fn unfollow_of_45_accounts_is_three_requests_of_20_20_5_in_order() {
     assert_eq!(out.requests(), 3);
     assert!(out.all_applied());
     let order: Vec<&str> = out.iter().map(|o| o.account.as_str()).collect();
-    assert_eq!(order, targets.iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(
+        order,
+        targets.iter().map(String::as_str).collect::<Vec<_>>()
+    );
     let mut bodies: Vec<serde_json::Value> = emu
         .requests()
         .iter()
@@ -28,7 +31,10 @@ fn unfollow_of_45_accounts_is_three_requests_of_20_20_5_in_order() {
         .collect();
     // With several workers the requests may complete in any order; each carries one chunk.
     bodies.sort_by_key(|b| b["To_Account"][0].as_str().unwrap().to_string());
-    let sizes: Vec<usize> = bodies.iter().map(|b| b["To_Account"].as_array().unwrap().len()).collect();
+    let sizes: Vec<usize> = bodies
+        .iter()
+        .map(|b| b["To_Account"].as_array().unwrap().len())
+        .collect();
     assert_eq!(sizes, [20, 20, 5]);
     assert_eq!(bodies[0]["To_Account"][0], "t_000");
     assert_eq!(bodies[1]["To_Account"][0], "t_020");
@@ -62,10 +68,17 @@ fn http_502_is_a_typed_error_after_retries() {
     emu.inject(Fault::HttpStatus(502), 10);
     let client = fast_client(&emu);
     match client.follow_delete("u1", &["t_000"]) {
-        Err(Error::HttpStatus { status: 502, snippet }) => assert!(snippet.contains("Bad Gateway")),
+        Err(Error::HttpStatus {
+            status: 502,
+            snippet,
+        }) => assert!(snippet.contains("Bad Gateway")),
         other => panic!("{other:?}"),
     }
-    assert_eq!(emu.requests().len(), 4, "four attempts by the default policy");
+    assert_eq!(
+        emu.requests().len(),
+        4,
+        "four attempts by the default policy"
+    );
 }
 
 #[test]
@@ -155,13 +168,22 @@ fn a_fatal_error_stops_the_rest_of_a_batch() {
     let err = client.follow_delete("u1", &targets).unwrap_err();
     assert_eq!(err.code(), Some(70009));
     assert!(err.to_string().contains("SecretKey"), "{err}");
-    assert_eq!(emu.requests().len(), 1, "the other four chunks were not sent");
+    assert_eq!(
+        emu.requests().len(),
+        1,
+        "the other four chunks were not sent"
+    );
 }
 
 #[test]
 fn secrets_never_appear_in_debug_display_or_errors() {
     let emu = emulator_with("u1", &ids("t", 1));
-    let sig = tim_follow::usersig::generate(emu.sdkappid(), emu.secret_key(), emu.admin(), Duration::from_secs(3600));
+    let sig = tim_follow::usersig::generate(
+        emu.sdkappid(),
+        emu.secret_key(),
+        emu.admin(),
+        Duration::from_secs(3600),
+    );
     let fixed = emu.client_builder().usersig(sig.clone());
     let builder_dbg = format!("{fixed:?}");
     let client = fixed.retry(RetryPolicy::none()).build().unwrap();
@@ -175,10 +197,18 @@ fn secrets_never_appear_in_debug_display_or_errors() {
         .build()
         .unwrap();
     let e = dead.follow_delete("u1", &["t_000"]).unwrap_err();
-    assert!(matches!(&e, Error::Transport(t) if t.kind == TransportErrorKind::Connect), "{e:?}");
+    assert!(
+        matches!(&e, Error::Transport(t) if t.kind == TransportErrorKind::Connect),
+        "{e:?}"
+    );
     texts.push(format!("{e}"));
     texts.push(format!("{e:?}"));
-    for fault in [Fault::HttpStatus(502), Fault::GarbageBody, Fault::TruncatedBody, Fault::ErrorCode(70001)] {
+    for fault in [
+        Fault::HttpStatus(502),
+        Fault::GarbageBody,
+        Fault::TruncatedBody,
+        Fault::ErrorCode(70001),
+    ] {
         emu.inject(fault, 1);
         let e = client.follow_delete("u1", &["t_000"]).unwrap_err();
         texts.push(format!("{e}"));

@@ -28,7 +28,12 @@ fn code_of(body: &str) -> i64 {
 }
 
 fn sig(emu: &Emulator) -> String {
-    usersig::generate(emu.sdkappid(), emu.secret_key(), emu.admin(), Duration::from_secs(3600))
+    usersig::generate(
+        emu.sdkappid(),
+        emu.secret_key(),
+        emu.admin(),
+        Duration::from_secs(3600),
+    )
 }
 
 #[test]
@@ -56,10 +61,17 @@ fn query_checks_answer_the_documented_codes() {
         assert_eq!(status, 200);
         assert_eq!(code_of(&reply), want, "{pq}: {reply}");
     }
-    let ok = format!("{path}?sdkappid=1400000000&identifier=administrator&usersig={s}&random=1&contenttype=json");
+    let ok = format!(
+        "{path}?sdkappid=1400000000&identifier=administrator&usersig={s}&random=1&contenttype=json"
+    );
     let (_, reply) = raw(&emu, "GET", &ok, "");
     assert_eq!(code_of(&reply), 60002, "GET is refused");
-    for (bad_body, want) in [("", 60003), ("{not json", 60003), ("[1]", 60003), (r#"{"To_Account":["u1"]}"#, 30001)] {
+    for (bad_body, want) in [
+        ("", 60003),
+        ("{not json", 60003),
+        ("[1]", 60003),
+        (r#"{"To_Account":["u1"]}"#, 30001),
+    ] {
         let (_, reply) = raw(&emu, "POST", &ok, bad_body);
         assert_eq!(code_of(&reply), want, "{bad_body:?}: {reply}");
     }
@@ -70,8 +82,18 @@ fn clients_with_wrong_credentials_get_the_real_codes() {
     let emu = emulator_with("u1", &ids("t", 1));
     let cases = [
         (emu.client_builder().secret_key("wrong"), 70009),
-        (Client::builder(1400000001, emu.admin()).base_url(emu.base_url()).secret_key(emu.secret_key()), 70020),
-        (Client::builder(emu.sdkappid(), "not_admin").base_url(emu.base_url()).secret_key(emu.secret_key()), 60010),
+        (
+            Client::builder(1400000001, emu.admin())
+                .base_url(emu.base_url())
+                .secret_key(emu.secret_key()),
+            70020,
+        ),
+        (
+            Client::builder(emu.sdkappid(), "not_admin")
+                .base_url(emu.base_url())
+                .secret_key(emu.secret_key()),
+            60010,
+        ),
         (
             emu.client_builder().usersig(usersig::generate_at(
                 emu.sdkappid(),
@@ -83,8 +105,12 @@ fn clients_with_wrong_credentials_get_the_real_codes() {
             70001,
         ),
         (
-            emu.client_builder()
-                .usersig(usersig::generate(1400000009, emu.secret_key(), emu.admin(), Duration::from_secs(600))),
+            emu.client_builder().usersig(usersig::generate(
+                1400000009,
+                emu.secret_key(),
+                emu.admin(),
+                Duration::from_secs(600),
+            )),
             70014,
         ),
     ];
@@ -99,27 +125,53 @@ fn clients_with_wrong_credentials_get_the_real_codes() {
 fn accounts_must_be_imported_and_the_rest_import_endpoints_work() {
     let emu = Emulator::start().unwrap();
     let client = emu.client();
-    assert_eq!(client.follow_add("u1", &["u2"]).unwrap_err().code(), Some(30003));
-    let r = client.call_json("im_open_login_svc/account_import", &json!({"UserID": "u1", "Nick": "One"})).unwrap();
+    assert_eq!(
+        client.follow_add("u1", &["u2"]).unwrap_err().code(),
+        Some(30003)
+    );
+    let r = client
+        .call_json(
+            "im_open_login_svc/account_import",
+            &json!({"UserID": "u1", "Nick": "One"}),
+        )
+        .unwrap();
     assert_eq!(r["ErrorCode"], 0);
     let r = client
-        .call_json("v4/im_open_login_svc/multiaccount_import", &json!({"Accounts": ["u2", "u3", "", "x".repeat(33)]}))
+        .call_json(
+            "v4/im_open_login_svc/multiaccount_import",
+            &json!({"Accounts": ["u2", "u3", "", "x".repeat(33)]}),
+        )
         .unwrap();
     assert_eq!(r["FailAccounts"].as_array().unwrap().len(), 2);
     let r = client
-        .call_json("im_open_login_svc/multiaccount_import", &json!({"AccountList": [{"UserID": "u4"}]}))
+        .call_json(
+            "im_open_login_svc/multiaccount_import",
+            &json!({"AccountList": [{"UserID": "u4"}]}),
+        )
         .unwrap();
     assert_eq!(r["FailAccounts"], json!([]));
     let too_many: Vec<String> = ids("m", 101);
     let e = client
-        .call_json("im_open_login_svc/multiaccount_import", &json!({"Accounts": too_many}))
+        .call_json(
+            "im_open_login_svc/multiaccount_import",
+            &json!({"Accounts": too_many}),
+        )
         .unwrap_err();
     assert_eq!(e.code(), Some(70402));
     let out = client.follow_add("u1", &["u2", "u3", "u4", "u5"]).unwrap();
     assert_eq!(out.applied().count(), 3);
-    assert_eq!(out.get("u5").unwrap(), &tim_follow::Outcome::Refused(tim_follow::ApiError::new(30003, "Err_SNS_Account_Not_Exist", "")));
+    assert_eq!(
+        out.get("u5").unwrap(),
+        &tim_follow::Outcome::Refused(tim_follow::ApiError::new(
+            30003,
+            "Err_SNS_Account_Not_Exist",
+            ""
+        ))
+    );
     // The imported nick comes back as a profile tag.
-    let page = client.follow_get_page("u2", tim_follow::FollowList::Fans, "", 10).unwrap();
+    let page = client
+        .follow_get_page("u2", tim_follow::FollowList::Fans, "", 10)
+        .unwrap();
     assert_eq!(page.entries[0].profile[0].value, "One");
 }
 
@@ -141,13 +193,22 @@ fn limits_self_follow_and_the_5000_following_cap() {
         .collect();
     assert_eq!(codes, [0, 0, 0, 32100, 32100]);
     // Over-limit lists sent by hand are refused as a whole.
-    let twenty_one: Vec<Value> = ids("t", 21).iter().map(|t| json!({"To_Account": t})).collect();
+    let twenty_one: Vec<Value> = ids("t", 21)
+        .iter()
+        .map(|t| json!({"To_Account": t}))
+        .collect();
     let e = client
-        .call_json("follow/follow_add", &json!({"From_Account": "u1", "FollowItem": twenty_one}))
+        .call_json(
+            "follow/follow_add",
+            &json!({"From_Account": "u1", "FollowItem": twenty_one}),
+        )
         .unwrap_err();
     assert_eq!(e.code(), Some(30001));
     let e = client
-        .call_json("follow/follow_delete", &json!({"From_Account": "u1", "To_Account": []}))
+        .call_json(
+            "follow/follow_delete",
+            &json!({"From_Account": "u1", "To_Account": []}),
+        )
         .unwrap_err();
     assert_eq!(e.code(), Some(30001));
 }
@@ -160,26 +221,53 @@ fn default_cap_is_5000_following() {
     }
     emu.import_accounts(&["one_more"]);
     let client = emu.client();
-    assert_eq!(client.follow("big", "one_more").unwrap_err().code(), Some(32100));
+    assert_eq!(
+        client.follow("big", "one_more").unwrap_err().code(),
+        Some(32100)
+    );
     assert_eq!(client.counts("big").unwrap().following, 5000);
 }
 
 #[test]
 fn rate_limit_answers_60007_past_the_limit() {
-    let emu = Emulator::builder().rate_limit(Some(5), 60007).accounts(&["u1"]).start().unwrap();
-    let client = emu.client_builder().no_rate_limit().retry(RetryPolicy::none()).build().unwrap();
+    let emu = Emulator::builder()
+        .rate_limit(Some(5), 60007)
+        .accounts(&["u1"])
+        .start()
+        .unwrap();
+    let client = emu
+        .client_builder()
+        .no_rate_limit()
+        .retry(RetryPolicy::none())
+        .build()
+        .unwrap();
     let mut codes = Vec::new();
     for _ in 0..8 {
-        codes.push(client.relation("u1", "u1").err().and_then(|e| e.code()).unwrap_or(0));
+        codes.push(
+            client
+                .relation("u1", "u1")
+                .err()
+                .and_then(|e| e.code())
+                .unwrap_or(0),
+        );
     }
     assert_eq!(codes.iter().filter(|c| **c == 0).count(), 5, "{codes:?}");
-    assert_eq!(codes.iter().filter(|c| **c == 60007).count(), 3, "{codes:?}");
+    assert_eq!(
+        codes.iter().filter(|c| **c == 60007).count(),
+        3,
+        "{codes:?}"
+    );
 }
 
 #[test]
 fn every_fault_kind() {
     let emu = emulator_with("u1", &ids("t", 1));
-    let client = emu.client_builder().retry(RetryPolicy::none()).timeout(Duration::from_secs(2)).build().unwrap();
+    let client = emu
+        .client_builder()
+        .retry(RetryPolicy::none())
+        .timeout(Duration::from_secs(2))
+        .build()
+        .unwrap();
     let call = || client.follow_add("u1", &["t_000"]);
     let transport = |r: Result<_, Error>| match r {
         Err(Error::Transport(t)) => t.kind,
@@ -192,7 +280,10 @@ fn every_fault_kind() {
     assert_eq!(transport(call()), TransportErrorKind::Io);
     emu.inject(Fault::DropAfterRead, 1);
     assert_eq!(transport(call()), TransportErrorKind::Io);
-    assert!(!emu.is_following("u1", "t_000"), "dropped requests are not processed");
+    assert!(
+        !emu.is_following("u1", "t_000"),
+        "dropped requests are not processed"
+    );
     emu.inject(Fault::DropAfterProcessing, 1);
     assert_eq!(transport(call()), TransportErrorKind::Io);
     assert!(emu.is_following("u1", "t_000"), "processed, answer lost");
@@ -213,7 +304,10 @@ fn every_fault_kind() {
     // Per endpoint: only follow_check is hit.
     emu.inject_for("v4/follow/follow_check", Fault::ErrorCode(60018), 1);
     assert!(call().is_ok());
-    assert_eq!(client.relation("u1", "t_000").unwrap_err().code(), Some(60018));
+    assert_eq!(
+        client.relation("u1", "t_000").unwrap_err().code(),
+        Some(60018)
+    );
     let log = emu.requests();
     assert_eq!(log.iter().filter(|r| r.fault.is_some()).count(), 11);
     assert!(log.iter().all(|r| !r.query.contains("usersig")));
@@ -266,7 +360,9 @@ fn plain_http_clients_such_as_curl_can_use_it() {
     );
     stream.write_all(req.as_bytes()).unwrap();
     let mut reply = String::new();
-    stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
     stream.read_to_string(&mut reply).unwrap();
     assert!(reply.starts_with("HTTP/1.1 200 OK"), "{reply}");
     assert!(reply.contains(r#""ErrorCode":0"#), "{reply}");

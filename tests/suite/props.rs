@@ -1,1 +1,72 @@
-use super::*;
+//! Property tests: whatever the bytes, the parsers answer with a typed error, never a panic.
+
+use proptest::prelude::*;
+use tim_follow::callback::{self, Verifier};
+use tim_follow::request::{parse_response, Request};
+use tim_follow::{usersig, FollowCheck, FollowDelete, FollowGet, FollowGetInfo};
+
+const VALID: &str = r#"{"ResultItem":[{"To_Account":"UserID_002","ResultCode":0,"ResultInfo":"","FollowType":3}],"FollowInfo":[{"To_Account":"a","FollowerCount":1}],"FollowItem":[{"To_Account":"x","FollowTime":1,"ProfileItem":[{"Tag":"t","Value":1}]}],"NextCursor":"c","ActionStatus":"OK","ErrorCode":0,"ErrorInfo":"","ErrorDisplay":""}"#;
+
+fn parse_all(status: u16, body: &[u8]) {
+    let _ = parse_response::<<FollowDelete as Request>::Response>(status, body);
+    let _ = parse_response::<<FollowCheck as Request>::Response>(status, body);
+    let _ = parse_response::<<FollowGet as Request>::Response>(status, body);
+    let _ = parse_response::<<FollowGetInfo as Request>::Response>(status, body);
+    let _ = parse_response::<serde_json::Value>(status, body);
+}
+
+fn mutate(base: &[u8], edits: &[(usize, u8, u8)]) -> Vec<u8> {
+    let mut b = base.to_vec();
+    for &(pos, byte, op) in edits {
+        if b.is_empty() {
+            b.push(byte);
+            continue;
+        }
+        let i = pos % b.len();
+        match op % 3 {
+            0 => b[i] = byte,
+            1 => {
+                b.remove(i);
+            }
+            _ => b.insert(i, byte),
+        }
+    }
+    b
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+    #[test]
+    fn response_parser_never_panics_on_arbitrary_bytes(status in 0u16..1000, body in proptest::collection::vec(any::<u8>(), 0..512)) {
+        parse_all(status, &body);
+    }
+
+    #[test]
+    fn response_parser_never_panics_on_mutated_replies(edits in proptest::collection::vec((any::<usize>(), any::<u8>(), any::<u8>()), 1..8)) {
+        let body = mutate(VALID.as_bytes(), &edits);
+        parse_all(200, &body);
+    }
+
+    #[test]
+    fn usersig_verify_never_panics(sig in ".{0,300}", edits in proptest::collection::vec((any::<usize>(), 0u8..128, any::<u8>()), 1..6)) {
+        let _ = usersig::verify_at(&sig, 1, "k", "a", 0);
+        let good = usersig::generate_at(1400000000, "key", "admin", std::time::Duration::from_secs(60), 1000);
+        let bad = mutate(good.as_bytes(), &edits);
+        let bad = String::from_utf8_lossy(&bad).to_string();
+        match usersig::verify_at(&bad, 1400000000, "key", "admin", 1000) {
+            Ok(c) => prop_assert_eq!(c.identifier, "admin"),
+            Err(e) => prop_assert!(!e.to_string().is_empty()),
+        }
+    }
+
+    #[test]
+    fn webhook_parser_never_panics(query in ".{0,200}", body in proptest::collection::vec(any::<u8>(), 0..300),
+                                   edits in proptest::collection::vec((any::<usize>(), any::<u8>(), any::<u8>()), 1..6)) {
+        let v = Verifier::new(1400000000).token("t");
+        let _ = v.verify_at(&query, &body, 0);
+        let doc = br#"{"CallbackCommand":"Follow.CallbackAfterFollowDelete","From_Account":"a","To_Account":["b"],"EventTime":1}"#;
+        let q = format!("SdkAppid=1400000000&CallbackCommand=Follow.CallbackAfterFollowDelete&Sign={}&RequestTime=5", callback::sign_hex("t", 5));
+        let _ = v.verify_at(&q, &mutate(doc, &edits), 5);
+    }
+}

@@ -59,7 +59,10 @@ fn matrix_30001_is_one_attempt_and_a_typed_error() {
     let (emu, r) = row(&[(Fault::ErrorCode(30001), 5)]);
     let e = r.unwrap_err();
     assert_eq!(e.code(), Some(30001));
-    assert_eq!(e.api().unwrap().kind(), tim_follow::ErrorKind::InvalidRequest);
+    assert_eq!(
+        e.api().unwrap().kind(),
+        tim_follow::ErrorKind::InvalidRequest
+    );
     assert_eq!(attempts(&emu), 1);
 }
 
@@ -104,16 +107,25 @@ fn matrix_latency_beyond_the_timeout_is_a_typed_timeout_in_bounded_time() {
     let client = emu
         .client_builder()
         .timeout(Duration::from_millis(300))
-        .retry(RetryPolicy::default().max_attempts(2).base_delay(Duration::from_millis(5)))
+        .retry(
+            RetryPolicy::default()
+                .max_attempts(2)
+                .base_delay(Duration::from_millis(5)),
+        )
         .build()
         .unwrap();
     let t = Instant::now();
     match client.follow_add("u1", &["t_000"]) {
-        Err(Error::Transport(t)) => assert_eq!(t.kind, TransportErrorKind::Timeout, "{}", t.message),
+        Err(Error::Transport(t)) => {
+            assert_eq!(t.kind, TransportErrorKind::Timeout, "{}", t.message)
+        }
         other => panic!("{other:?}"),
     }
     let took = t.elapsed();
-    assert!(took >= Duration::from_millis(600), "two attempts of 300 ms: {took:?}");
+    assert!(
+        took >= Duration::from_millis(600),
+        "two attempts of 300 ms: {took:?}"
+    );
     assert!(took < Duration::from_millis(2000), "bounded: {took:?}");
 }
 
@@ -151,7 +163,13 @@ fn matrix_45_accounts_with_the_middle_request_failing_keeps_every_account() {
         }
     }
     let unknown: Vec<&str> = out.unknown().map(|(a, _)| a).collect();
-    assert_eq!(unknown, targets[20..40].iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(
+        unknown,
+        targets[20..40]
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>()
+    );
     // Retrying exactly the unknown accounts completes the job.
     assert!(client.follow_add("u1", &unknown).unwrap().all_applied());
     assert_eq!(emu.following("u1").len(), 45);
@@ -160,7 +178,11 @@ fn matrix_45_accounts_with_the_middle_request_failing_keeps_every_account() {
 #[test]
 fn load_8_threads_2000_calls_never_exceed_the_rate_in_any_second() {
     const RATE: u32 = 400;
-    let emu = Emulator::builder().rate_limit(Some(RATE), 60007).accounts(&["a", "b"]).start().unwrap();
+    let emu = Emulator::builder()
+        .rate_limit(Some(RATE), 60007)
+        .accounts(&["a", "b"])
+        .start()
+        .unwrap();
     let client = emu.client_builder().rate_limit(RATE).build().unwrap();
     let started = Instant::now();
     std::thread::scope(|s| {
@@ -221,7 +243,11 @@ fn failover_to_the_standby_when_the_primary_refuses_connections() {
 
 #[test]
 fn ten_thousand_calls_leak_no_connection() {
-    let emu = Emulator::builder().rate_limit(None, 60007).accounts(&["a", "b"]).start().unwrap();
+    let emu = Emulator::builder()
+        .rate_limit(None, 60007)
+        .accounts(&["a", "b"])
+        .start()
+        .unwrap();
     let client = emu.client_builder().no_rate_limit().build().unwrap();
     for _ in 0..10_000 {
         client.relation("a", "b").unwrap();
@@ -232,7 +258,10 @@ fn ten_thousand_calls_leak_no_connection() {
     drop(client);
     let deadline = Instant::now() + Duration::from_secs(2);
     while emu.open_connections() > 0 {
-        assert!(Instant::now() < deadline, "the pool closes its connections when the client goes");
+        assert!(
+            Instant::now() < deadline,
+            "the pool closes its connections when the client goes"
+        );
         std::thread::sleep(Duration::from_millis(10));
     }
 }

@@ -15,21 +15,33 @@ fn client_is_send_sync_clone() {
 #[test]
 fn a_usersig_rejected_as_expired_is_renewed_once_and_the_call_retried() {
     let emu = emulator_with("u1", &ids("t", 1));
-    let client = emu.client_builder().retry(RetryPolicy::none()).build().unwrap();
+    let client = emu
+        .client_builder()
+        .retry(RetryPolicy::none())
+        .build()
+        .unwrap();
     emu.inject(Fault::ErrorCode(70001), 1);
     assert!(client.follow_add("u1", &["t_000"]).unwrap().all_applied());
     assert_eq!(emu.requests().len(), 2, "one refusal, one success");
     // Only once: a second refusal in a row is returned.
     emu.clear_requests();
     emu.inject(Fault::ErrorCode(70001), 2);
-    assert_eq!(client.follow_add("u1", &["t_000"]).unwrap_err().code(), Some(70001));
+    assert_eq!(
+        client.follow_add("u1", &["t_000"]).unwrap_err().code(),
+        Some(70001)
+    );
     assert_eq!(emu.requests().len(), 2);
 }
 
 #[test]
 fn a_fixed_usersig_cannot_be_renewed_so_70001_is_returned_at_once() {
     let emu = emulator_with("u1", &ids("t", 1));
-    let sig = tim_follow::usersig::generate(emu.sdkappid(), emu.secret_key(), emu.admin(), Duration::from_secs(600));
+    let sig = tim_follow::usersig::generate(
+        emu.sdkappid(),
+        emu.secret_key(),
+        emu.admin(),
+        Duration::from_secs(600),
+    );
     let client = emu.client_builder().usersig(sig).build().unwrap();
     emu.inject(Fault::ErrorCode(70001), 1);
     let err = client.follow_add("u1", &["t_000"]).unwrap_err();
@@ -57,7 +69,10 @@ fn many_threads_share_one_generated_usersig() {
 }
 
 fn lookup(vars: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
-    let map: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    let map: HashMap<String, String> = vars
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
     move |k| map.get(k).cloned()
 }
 
@@ -77,11 +92,35 @@ fn environment_configuration_and_its_errors() {
 
     let cases: Vec<(Vec<(&str, &str)>, &str)> = vec![
         (vec![], "TIM_SDKAPPID"),
-        (vec![("TIM_SDKAPPID", "14x"), ("TIM_USERSIG", "s")], "TIM_SDKAPPID"),
-        (vec![("TIM_SDKAPPID", "1"), ("TIM_USERSIG", "s"), ("TIM_REGION", "mars")], "TIM_REGION"),
+        (
+            vec![("TIM_SDKAPPID", "14x"), ("TIM_USERSIG", "s")],
+            "TIM_SDKAPPID",
+        ),
+        (
+            vec![
+                ("TIM_SDKAPPID", "1"),
+                ("TIM_USERSIG", "s"),
+                ("TIM_REGION", "mars"),
+            ],
+            "TIM_REGION",
+        ),
         (vec![("TIM_SDKAPPID", "1")], "credentials"),
-        (vec![("TIM_SDKAPPID", "1"), ("TIM_USERSIG", "s"), ("TIM_BASE_URL", "http://example.com")], "base_url"),
-        (vec![("TIM_SDKAPPID", "1"), ("TIM_USERSIG", "s"), ("TIM_ADMIN", "has\ncontrol")], "admin"),
+        (
+            vec![
+                ("TIM_SDKAPPID", "1"),
+                ("TIM_USERSIG", "s"),
+                ("TIM_BASE_URL", "http://example.com"),
+            ],
+            "base_url",
+        ),
+        (
+            vec![
+                ("TIM_SDKAPPID", "1"),
+                ("TIM_USERSIG", "s"),
+                ("TIM_ADMIN", "has\ncontrol"),
+            ],
+            "admin",
+        ),
     ];
     for (vars, names) in cases {
         match ClientBuilder::from_lookup(lookup(&vars)).build() {
@@ -89,9 +128,13 @@ fn environment_configuration_and_its_errors() {
             other => panic!("{vars:?}: {other:?}"),
         }
     }
-    let c = ClientBuilder::from_lookup(lookup(&[("TIM_SDKAPPID", "1"), ("TIM_USERSIG", "s"), ("TIM_REGION", "Frankfurt")]))
-        .build()
-        .unwrap();
+    let c = ClientBuilder::from_lookup(lookup(&[
+        ("TIM_SDKAPPID", "1"),
+        ("TIM_USERSIG", "s"),
+        ("TIM_REGION", "Frankfurt"),
+    ]))
+    .build()
+    .unwrap();
     assert_eq!(c.base_url(), "https://adminapiger.im.qcloud.com");
 }
 
@@ -104,7 +147,10 @@ fn builder_rejects_bad_settings_before_any_request() {
         (Client::builder(1, "").usersig("s"), "admin"),
         (b().usersig(""), "usersig"),
         (b().secret_key(" "), "secret_key"),
-        (b().secret_key("k").usersig_validity(Duration::from_secs(5)), "usersig_validity"),
+        (
+            b().secret_key("k").usersig_validity(Duration::from_secs(5)),
+            "usersig_validity",
+        ),
         (b().rate_limit(0), "rate_limit"),
         (b().concurrency(0), "concurrency"),
         (b().timeout(Duration::ZERO), "timeout"),
@@ -118,6 +164,10 @@ fn builder_rejects_bad_settings_before_any_request() {
             other => panic!("{field}: {other:?}"),
         }
     }
-    assert!(b().base_url("http://10.1.2.3").allow_insecure_http(true).build().is_ok());
+    assert!(b()
+        .base_url("http://10.1.2.3")
+        .allow_insecure_http(true)
+        .build()
+        .is_ok());
     assert!(b().base_url("https://proxy.internal:8443").build().is_ok());
 }

@@ -84,7 +84,10 @@ fn follow_get_sample_request_and_response() {
     assert_eq!(page.entries[0].profile[1].value, 1);
     assert_eq!(page.entries[0].profile_sequence, Some(123));
     assert_eq!(page.entries[1].profile_sequence, Some(7));
-    assert_eq!(page.entries[1].follow_time, 4102444800, "times past 2038 fit");
+    assert_eq!(
+        page.entries[1].follow_time, 4102444800,
+        "times past 2038 fit"
+    );
     assert!(!page.is_last());
     for bad in [0, 1001] {
         assert!(FollowGet::new("a", FollowList::Mutual, "", bad).is_err());
@@ -93,7 +96,8 @@ fn follow_get_sample_request_and_response() {
 
 #[test]
 fn follow_get_info_sample_request_and_response() {
-    let req = FollowGetInfo::new("UserID_001", &["UserID_001", "UserID_002", "UserID_003"]).unwrap();
+    let req =
+        FollowGetInfo::new("UserID_001", &["UserID_001", "UserID_002", "UserID_003"]).unwrap();
     assert_eq!(
         req.body().unwrap(),
         br#"{"From_Account":"UserID_001","To_Account":["UserID_001","UserID_002","UserID_003"]}"#
@@ -118,7 +122,9 @@ fn failure_envelopes_are_api_errors() {
     }
     let body = br#"{"ErrorCode":70001,"ErrorInfo":"sig expired"}"#;
     assert_eq!(
-        parse_response::<<FollowDelete as Request>::Response>(200, body).unwrap_err().code(),
+        parse_response::<<FollowDelete as Request>::Response>(200, body)
+            .unwrap_err()
+            .code(),
         Some(70001)
     );
 }
@@ -141,7 +147,11 @@ fn one_shot_server(reply: &'static str) -> (String, std::thread::JoinHandle<Vec<
             if let Some(end) = text.find("\r\n\r\n") {
                 let len: usize = text[..end]
                     .lines()
-                    .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().parse().unwrap()))
+                    .find_map(|l| {
+                        l.to_ascii_lowercase()
+                            .strip_prefix("content-length:")
+                            .map(|v| v.trim().parse().unwrap())
+                    })
                     .unwrap_or(0);
                 if got.len() >= end + 4 + len {
                     break;
@@ -168,7 +178,9 @@ fn a_server_sees_exactly_the_documented_request() {
         .usersig("eJy*sig-_")
         .build()
         .unwrap();
-    let out = client.follow_delete("UserID_001", &["UserID_002", "UserID_003"]).unwrap();
+    let out = client
+        .follow_delete("UserID_001", &["UserID_002", "UserID_003"])
+        .unwrap();
     assert!(out.all_applied());
     let raw = String::from_utf8(server.join().unwrap()).unwrap();
     let (head, body) = raw.split_once("\r\n\r\n").unwrap();
@@ -184,9 +196,15 @@ fn a_server_sees_exactly_the_documented_request() {
     random.parse::<u32>().expect("random is a u32");
     assert_eq!(tail, "contenttype=json HTTP/1.1");
     let head_lower = head.to_ascii_lowercase();
-    assert!(head_lower.contains("content-type: application/json; charset=utf-8"), "{head}");
+    assert!(
+        head_lower.contains("content-type: application/json; charset=utf-8"),
+        "{head}"
+    );
     assert!(head_lower.contains("user-agent: tim-follow/"), "{head}");
-    assert_eq!(body, r#"{"From_Account":"UserID_001","To_Account":["UserID_002","UserID_003"]}"#);
+    assert_eq!(
+        body,
+        r#"{"From_Account":"UserID_001","To_Account":["UserID_002","UserID_003"]}"#
+    );
 }
 
 #[test]
@@ -220,6 +238,9 @@ fn request_url_for_every_region() {
             "s",
             0,
         );
-        assert!(url.starts_with(&format!("https://{}/v4/follow/follow_delete?", region.domain())));
+        assert!(url.starts_with(&format!(
+            "https://{}/v4/follow/follow_delete?",
+            region.domain()
+        )));
     }
 }

@@ -1,0 +1,109 @@
+//! Runs the emulator standalone, for tools in any language (curl, Python, Go…).
+//!
+//! ```text
+//! cargo run --features testkit --example emulator -- --port 8080 --sdkappid 1400000000 \
+//!     --admin administrator --secret-key KEY --accounts alice,bob,carol
+//! ```
+//!
+//! Every flag is optional: port 0 (any free port), SDKAppID 1400000000, admin
+//! `administrator`, the public sample SecretKey, no accounts, 200 calls per
+//! second per API. The first line printed is `listening on http://127.0.0.1:PORT`.
+//! A UserSig for curl can be made with `--print-usersig`.
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use tim_follow::testkit::{self, Emulator};
+
+const HELP: &str = "\
+usage: emulator [--port N] [--sdkappid N] [--admin ID] [--secret-key KEY]
+                [--accounts a,b,c] [--rate-limit N|off] [--webhook URL] [--webhook-token T]
+                [--print-usersig]";
+
+fn main() -> ExitCode {
+    match run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}\n{HELP}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run() -> Result<(), String> {
+    let mut builder = Emulator::builder();
+    let mut sdkappid = testkit::DEFAULT_SDKAPPID;
+    let mut admin = testkit::DEFAULT_ADMIN.to_string();
+    let mut key = testkit::DEFAULT_SECRET_KEY.to_string();
+    let mut webhook: Option<String> = None;
+    let mut token: Option<String> = None;
+    let mut print_usersig = false;
+    let mut args = std::env::args().skip(1);
+    while let Some(flag) = args.next() {
+        let mut value = |name: &str| args.next().ok_or(format!("{name} needs a value"));
+        match flag.as_str() {
+            "--port" => {
+                builder = builder.port(
+                    value("--port")?
+                        .parse()
+                        .map_err(|_| "--port takes a number")?,
+                )
+            }
+            "--sdkappid" => {
+                sdkappid = value("--sdkappid")?
+                    .parse()
+                    .map_err(|_| "--sdkappid takes a number")?
+            }
+            "--admin" => admin = value("--admin")?,
+            "--secret-key" => key = value("--secret-key")?,
+            "--accounts" => {
+                let list = value("--accounts")?;
+                let ids: Vec<&str> = list
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .collect();
+                builder = builder.accounts(&ids);
+            }
+            "--rate-limit" => {
+                let v = value("--rate-limit")?;
+                let limit = if v == "off" {
+                    None
+                } else {
+                    Some(
+                        v.parse()
+                            .map_err(|_| "--rate-limit takes a number or off")?,
+                    )
+                };
+                builder = builder.rate_limit(limit, 60007);
+            }
+            "--webhook" => webhook = Some(value("--webhook")?),
+            "--webhook-token" => token = Some(value("--webhook-token")?),
+            "--print-usersig" => print_usersig = true,
+            "-h" | "--help" => {
+                println!("{HELP}");
+                return Ok(());
+            }
+            other => return Err(format!("unknown flag {other:?}")),
+        }
+    }
+    builder = builder
+        .sdkappid(sdkappid)
+        .admin(admin.clone())
+        .secret_key(key.clone());
+    if let Some(url) = webhook {
+        builder = builder.webhook(url, token.as_deref());
+    }
+    let emu = builder.start().map_err(|e| format!("cannot listen: {e}"))?;
+    println!("listening on {}", emu.base_url());
+    if print_usersig {
+        let sig = tim_follow::usersig::generate(sdkappid, &key, &admin, Duration::from_secs(86400));
+        println!("usersig for {admin} (valid 24 h): {sig}");
+    }
+    println!("example: curl -s -X POST '{}/v4/follow/follow_check?sdkappid={sdkappid}&identifier={admin}&usersig=SIG&random=1&contenttype=json' -d '{{\"From_Account\":\"a\",\"To_Account\":[\"b\"]}}'", emu.base_url());
+    use std::io::Write;
+    let _ = std::io::stdout().flush();
+    loop {
+        std::thread::sleep(Duration::from_secs(3600));
+    }
+}
