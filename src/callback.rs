@@ -233,6 +233,8 @@ impl Verifier {
                 });
             }
         }
+        #[cfg(not(feature = "usersig"))]
+        let _ = now_unix_secs;
         let command =
             get("CallbackCommand").ok_or(CallbackError::MissingParameter("CallbackCommand"))?;
         parse_event(command, body)
