@@ -218,7 +218,10 @@ impl ClientBuilder {
     }
 
     /// How many requests of one batch call may be in flight at once
-    /// (default 8). Results stay in input order and the rate limit holds.
+    /// (default 16: enough to reach 200 calls/s at up to 80 ms per call;
+    /// raise it for far regions). Workers are threads started for the call
+    /// only when the list needs more than one request. Results stay in input
+    /// order and the rate limit holds.
     pub fn concurrency(mut self, workers: usize) -> Self {
         self.concurrency = workers;
         self
@@ -469,7 +472,7 @@ impl Client {
             timeout: Duration::from_secs(30),
             retry: RetryPolicy::default(),
             rate_limit: Some(200),
-            concurrency: 8,
+            concurrency: 16,
             max_response_bytes: 4 << 20,
             allow_insecure_http: false,
             env_error: None,
@@ -581,14 +584,21 @@ impl Client {
         progress: Option<&(dyn Fn(Progress) + Sync)>,
     ) -> Result<BatchOutcome<E::Payload>, Error> {
         validate_account("From_Account", from)?;
-        let mut seen = HashSet::with_capacity(to.len());
+        // Every id is checked before anything is sent; duplicates are sent once.
         let mut accounts: Vec<&str> = Vec::with_capacity(to.len());
         for (i, id) in to.iter().enumerate() {
-            let id = id.as_ref();
-            validate_account_at("To_Account", i, id)?;
-            if seen.insert(id) {
-                accounts.push(id);
+            validate_account_at("To_Account", i, id.as_ref())?;
+        }
+        if to.len() <= 32 {
+            for id in to {
+                let id = id.as_ref();
+                if !accounts.contains(&id) {
+                    accounts.push(id);
+                }
             }
+        } else {
+            let mut seen = HashSet::with_capacity(to.len());
+            accounts.extend(to.iter().map(AsRef::as_ref).filter(|id| seen.insert(*id)));
         }
         if accounts.is_empty() {
             return Ok(BatchOutcome::new(Vec::new(), 0));
@@ -705,11 +715,18 @@ impl Client {
         let mut items: Vec<Option<_>> = E::into_items(response).into_iter().map(Some).collect();
         Ok(chunk
             .iter()
-            .map(|account| {
-                let found = items
-                    .iter_mut()
-                    .find(|i| i.as_ref().is_some_and(|i| i.to_account == *account))
-                    .and_then(Option::take);
+            .enumerate()
+            .map(|(i, account)| {
+                // The service answers in request order; search only when it did not.
+                let found = match items.get_mut(i) {
+                    Some(slot) if slot.as_ref().is_some_and(|it| it.to_account == *account) => {
+                        slot.take()
+                    }
+                    _ => items
+                        .iter_mut()
+                        .find(|it| it.as_ref().is_some_and(|it| it.to_account == *account))
+                        .and_then(Option::take),
+                };
                 match found {
                     Some(item) => match item.into_result() {
                         Ok(payload) => Outcome::Applied(payload),

@@ -23,7 +23,7 @@
 //! # Ok::<(), tim_follow::Error>(())
 //! ```
 
-use serde::de::{DeserializeOwned, IgnoredAny};
+use serde::de::{DeserializeOwned, DeserializeSeed, IgnoredAny};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{snippet, ApiError, DecodeError, Error};
@@ -154,7 +154,7 @@ pub(crate) fn parse_query(q: &str) -> Vec<(String, String)> {
 }
 
 /// The common fields of every response.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[non_exhaustive]
 pub struct Envelope {
     /// `ActionStatus`: `OK` or `FAIL`; may be absent.
@@ -224,10 +224,152 @@ pub fn parse_response_for<T: DeserializeOwned>(
             snippet: snippet(body, SNIPPET_CHARS),
         });
     }
-    let envelope: EnvelopeOnly =
-        serde_json::from_slice(body).map_err(|e| decode_error(endpoint, &e.to_string(), body))?;
-    envelope.envelope.check(endpoint, body)?;
-    serde_json::from_slice(body).map_err(|e| decode_error(endpoint, &e.to_string(), body))
+    // One pass: the envelope fields are captured on the way while `T` is built.
+    let mut envelope = Envelope::default();
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let parsed = Capture::<T> {
+        envelope: &mut envelope,
+        target: std::marker::PhantomData,
+    }
+    .deserialize(&mut de)
+    .and_then(|value| de.end().map(|()| value));
+    match parsed {
+        Ok(value) => {
+            envelope.check(endpoint, body)?;
+            Ok(value)
+        }
+        Err(e) => {
+            // The typed body failed; an error envelope may explain why (an
+            // error reply need not carry the fields of a success).
+            if envelope.error_code.is_none() {
+                match serde_json::from_slice::<EnvelopeOnly>(body) {
+                    Ok(full) => envelope = full.envelope,
+                    Err(_) => return Err(decode_error(endpoint, &e.to_string(), body)),
+                }
+            }
+            match envelope.check(endpoint, body) {
+                Err(api @ Error::Api(_)) => Err(api),
+                _ => Err(decode_error(endpoint, &e.to_string(), body)),
+            }
+        }
+    }
+}
+
+/// Deserializes `T` from a JSON object, capturing the envelope fields on the
+/// way (`T` still sees them).
+struct Capture<'e, T> {
+    envelope: &'e mut Envelope,
+    target: std::marker::PhantomData<T>,
+}
+
+impl<'de, T: Deserialize<'de>> serde::de::DeserializeSeed<'de> for Capture<'_, T> {
+    type Value = T;
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<T, D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de, T: Deserialize<'de>> serde::de::Visitor<'de> for Capture<'_, T> {
+    type Value = T;
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a JSON object (a REST API reply)")
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<T, A::Error> {
+        T::deserialize(serde::de::value::MapAccessDeserializer::new(Tap {
+            inner: map,
+            envelope: self.envelope,
+            pending: None,
+        }))
+    }
+}
+
+/// An envelope value read by [`Tap`] and still to be handed to the target.
+enum Pending {
+    Int(Option<i64>),
+    Text(Option<String>),
+}
+
+/// A map access that copies the envelope fields aside as they pass.
+struct Tap<'e, A> {
+    inner: A,
+    envelope: &'e mut Envelope,
+    pending: Option<Pending>,
+}
+
+/// A map key, borrowed from the input when it has no escapes.
+struct Key<'de>(std::borrow::Cow<'de, str>);
+
+impl<'de> Deserialize<'de> for Key<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Key<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a string key")
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Key<'de>, E> {
+                Ok(Key(std::borrow::Cow::Borrowed(v)))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Key<'de>, E> {
+                Ok(Key(std::borrow::Cow::Owned(v.to_owned())))
+            }
+        }
+        d.deserialize_str(V)
+    }
+}
+
+impl<'de, A: serde::de::MapAccess<'de>> serde::de::MapAccess<'de> for Tap<'_, A> {
+    type Error = A::Error;
+
+    fn next_key_seed<K: serde::de::DeserializeSeed<'de>>(
+        &mut self,
+        seed: K,
+    ) -> Result<Option<K::Value>, A::Error> {
+        use serde::de::value::{BorrowedStrDeserializer, StringDeserializer};
+        let Some(Key(key)) = self.inner.next_key::<Key<'de>>()? else {
+            return Ok(None);
+        };
+        self.pending = match key.as_ref() {
+            "ErrorCode" => {
+                let v: Option<i64> = self.inner.next_value()?;
+                self.envelope.error_code = v;
+                Some(Pending::Int(v))
+            }
+            "ActionStatus" | "ErrorInfo" | "ErrorDisplay" => {
+                let v: Option<String> = self.inner.next_value()?;
+                let slot = match key.as_ref() {
+                    "ActionStatus" => &mut self.envelope.action_status,
+                    "ErrorInfo" => &mut self.envelope.error_info,
+                    _ => &mut self.envelope.error_display,
+                };
+                slot.clone_from(&v);
+                Some(Pending::Text(v))
+            }
+            _ => None,
+        };
+        match key {
+            std::borrow::Cow::Borrowed(k) => seed.deserialize(BorrowedStrDeserializer::new(k)),
+            std::borrow::Cow::Owned(k) => seed.deserialize(StringDeserializer::new(k)),
+        }
+        .map(Some)
+    }
+
+    fn next_value_seed<V: serde::de::DeserializeSeed<'de>>(
+        &mut self,
+        seed: V,
+    ) -> Result<V::Value, A::Error> {
+        use serde::de::value::{I64Deserializer, StringDeserializer, UnitDeserializer};
+        match self.pending.take() {
+            None => self.inner.next_value_seed(seed),
+            Some(Pending::Int(Some(v))) => seed.deserialize(I64Deserializer::new(v)),
+            Some(Pending::Text(Some(v))) => seed.deserialize(StringDeserializer::new(v)),
+            Some(Pending::Int(None) | Pending::Text(None)) => seed.deserialize(UnitDeserializer::new()),
+        }
+    }
+
+    fn size_hint(&self) -> Option<usize> {
+        self.inner.size_hint()
+    }
 }
 
 /// The envelope, reading past every other field without building it.
@@ -247,12 +389,7 @@ impl<'de> Deserialize<'de> for EnvelopeOnly {
                 self,
                 mut map: A,
             ) -> Result<Self::Value, A::Error> {
-                let mut env = Envelope {
-                    action_status: None,
-                    error_code: None,
-                    error_info: None,
-                    error_display: None,
-                };
+                let mut env = Envelope::default();
                 while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
                     match key.as_ref() {
                         "ActionStatus" => env.action_status = map.next_value()?,
@@ -281,6 +418,13 @@ pub(crate) fn decode_error(endpoint: &str, message: &str, body: &[u8]) -> Error 
 
 /// Checks one account id: non-empty and at most 32 bytes.
 pub fn validate_account(field: &str, id: &str) -> Result<(), Error> {
+    // Fast path: 1–32 bytes of printable ASCII, the usual UserID.
+    if !id.is_empty()
+        && id.len() <= MAX_ACCOUNT_BYTES
+        && id.bytes().all(|b| (0x20..0x7f).contains(&b))
+    {
+        return Ok(());
+    }
     if id.is_empty() {
         return Err(Error::invalid(field, "account id is empty"));
     }
@@ -293,7 +437,13 @@ pub fn validate_account(field: &str, id: &str) -> Result<(), Error> {
             ),
         ));
     }
-    if id.chars().any(char::is_control) {
+    let bytes = id.as_bytes();
+    // Control characters: C0 and DEL (one byte), C1 (0xC2 0x80..=0x9F in UTF-8).
+    let control = bytes.iter().any(|&b| b < 0x20 || b == 0x7f)
+        || bytes
+            .windows(2)
+            .any(|w| w[0] == 0xc2 && (0x80..=0x9f).contains(&w[1]));
+    if control {
         return Err(Error::invalid(
             field,
             "account id contains a control character",
@@ -418,6 +568,52 @@ mod tests {
         assert_eq!(percent_decode("eJy*A-_z"), "eJy*A-_z");
         assert_eq!(percent_decode("100%"), "100%");
         assert_eq!(percent_decode("%zz"), "%zz");
+    }
+
+    #[test]
+    fn one_pass_parse_keeps_envelope_fields_visible_to_the_target() {
+        let v: serde_json::Value = parse_response(
+            200,
+            br#"{"A":1,"ErrorCode":0,"ErrorInfo":null,"ActionStatus":"OK","B":[1,{"ErrorCode":5}]}"#,
+        )
+        .unwrap();
+        assert_eq!(v["ErrorCode"], 0);
+        assert_eq!(v["ErrorInfo"], serde_json::Value::Null);
+        assert_eq!(v["B"][1]["ErrorCode"], 5, "nested fields are not the envelope");
+        #[derive(Deserialize, Debug)]
+        struct WithCode {
+            #[serde(rename = "ErrorCode")]
+            code: i64,
+            #[serde(rename = "Need")]
+            need: Vec<u8>,
+        }
+        let w: WithCode = parse_response(200, br#"{"Need":[1],"ErrorCode":0}"#).unwrap();
+        assert_eq!((w.code, w.need), (0, vec![1]));
+        // An error reply without the success fields is the API error, wherever ErrorCode stands.
+        for body in [
+            &br#"{"ErrorCode":30001,"ErrorInfo":"bad"}"#[..],
+            br#"{"ErrorInfo":"bad","ErrorCode":30001}"#,
+            br#"{"Need":"not a list","ErrorCode":30001,"ErrorInfo":"bad"}"#,
+        ] {
+            let e = parse_response::<WithCode>(200, body).unwrap_err();
+            assert_eq!(e.code(), Some(30001), "{}", String::from_utf8_lossy(body));
+        }
+        // A success reply that lacks a required field is a decode error naming it.
+        match parse_response::<WithCode>(200, br#"{"ErrorCode":0}"#) {
+            Err(Error::Decode(d)) => assert!(d.message.contains("Need"), "{}", d.message),
+            other => panic!("{other:?}"),
+        }
+        // Escaped keys and trailing garbage.
+        let v: serde_json::Value = parse_response(200, br#"{"Error\u0043ode":0}"#).unwrap();
+        assert_eq!(v["ErrorCode"], 0);
+        assert!(matches!(
+            parse_response::<serde_json::Value>(200, br#"{"ErrorCode":0} x"#),
+            Err(Error::Decode(_))
+        ));
+        assert!(matches!(
+            parse_response::<serde_json::Value>(200, br#"{"ErrorCode":"0"}"#),
+            Err(Error::Decode(_))
+        ));
     }
 
     #[test]

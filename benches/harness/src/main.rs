@@ -1,0 +1,324 @@
+//! Measures tim-follow beside its baselines and prints Markdown tables.
+//!
+//! 1. sans-IO: URL + body of a 20-account follow_delete and the parse of its
+//!    20-item reply, against plain serde derive structs and `format!`.
+//! 2. sequential loopback calls against one fixed-reply server: `Client`, bare
+//!    ureq (fastest configuration, and with `timeout_global`), reqwest blocking,
+//!    and a raw std `TcpStream` client on one keep-alive connection.
+//! 3. bulk: 10,000 unfollows against the emulator with 50 ms latency and a
+//!    200 calls/s limit: `Client` with its workers, the same client with one
+//!    worker, and the floor of 500 requests at 200/s.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use criterion::Criterion;
+use serde::{Deserialize, Serialize};
+use tim_follow::request::{parse_response, request_url, Request};
+use tim_follow::testkit::Emulator;
+use tim_follow::{Client, FollowDelete, RetryPolicy};
+
+const SIG: &str = "eJyrVgrxCdYrSy1SslIy0jNQ0gHzM1NS80oy0zLBwhWZiflZpXlQqeKU7MSCgswUJStDEwMogMikVhRkFqUCxU1NTY3goiWZuSAxc1S1xZnpQJN9yhzNU-Q9y83Tg4vzirPLwqqcXAL8nZ1dkkr9nMtN3D3KQ5wNkjILtJ1MbJVqAa3HMfI_";
+
+fn ids() -> Vec<String> {
+    (2..22).map(|i| format!("UserID_{i:03}")).collect()
+}
+
+fn reply_body() -> String {
+    let items: Vec<String> = ids()
+        .iter()
+        .map(|id| format!(r#"{{"To_Account":"{id}","ResultCode":0,"ResultInfo":""}}"#))
+        .collect();
+    format!(
+        r#"{{"ResultItem":[{}],"ActionStatus":"OK","ErrorCode":0,"ErrorInfo":"","ErrorDisplay":""}}"#,
+        items.join(",")
+    )
+}
+
+// ------------------------------------------------------------- serde floor
+
+#[derive(Serialize)]
+struct FloorReq<'a> {
+    #[serde(rename = "From_Account")]
+    from: &'a str,
+    #[serde(rename = "To_Account")]
+    to: &'a [String],
+}
+
+#[derive(Deserialize)]
+#[allow(dead_code)]
+struct FloorItem {
+    #[serde(rename = "To_Account")]
+    to: String,
+    #[serde(rename = "ResultCode")]
+    code: i64,
+    #[serde(rename = "ResultInfo")]
+    info: String,
+}
+
+#[derive(Deserialize)]
+#[allow(dead_code)]
+struct FloorResp {
+    #[serde(rename = "ResultItem")]
+    items: Vec<FloorItem>,
+    #[serde(rename = "ActionStatus")]
+    status: String,
+    #[serde(rename = "ErrorCode")]
+    code: i64,
+    #[serde(rename = "ErrorInfo")]
+    info: String,
+}
+
+// ------------------------------------------------------- fixed-reply server
+
+fn fixed_reply_server() -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let body = reply_body();
+    let response = format!(
+        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(stream) = stream else { continue };
+            let response = response.clone();
+            std::thread::spawn(move || serve(stream, &response));
+        }
+    });
+    format!("http://{addr}")
+}
+
+fn serve(stream: TcpStream, response: &[u8]) {
+    let _ = stream.set_nodelay(true);
+    let mut writer = stream.try_clone().unwrap();
+    let mut reader = BufReader::new(stream);
+    let mut line = String::new();
+    loop {
+        let mut len = 0usize;
+        loop {
+            line.clear();
+            match reader.read_line(&mut line) {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+            if line == "\r\n" {
+                break;
+            }
+            if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                len = v.trim().parse().unwrap_or(0);
+            }
+        }
+        let mut body = vec![0u8; len];
+        if reader.read_exact(&mut body).is_err() {
+            return;
+        }
+        if writer.write_all(response).is_err() {
+            return;
+        }
+    }
+}
+
+/// The raw floor: one keep-alive connection, request written at once, reply read by length.
+struct RawClient {
+    reader: BufReader<TcpStream>,
+    writer: TcpStream,
+    request: Vec<u8>,
+    line: String,
+}
+
+impl RawClient {
+    fn new(base: &str, path_and_query: &str, body: &[u8]) -> RawClient {
+        let addr = base.trim_start_matches("http://");
+        let stream = TcpStream::connect(addr).unwrap();
+        stream.set_nodelay(true).unwrap();
+        let mut request = format!(
+            "POST {path_and_query} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+            body.len()
+        )
+        .into_bytes();
+        request.extend_from_slice(body);
+        RawClient { reader: BufReader::new(stream.try_clone().unwrap()), writer: stream, request, line: String::new() }
+    }
+
+    fn call(&mut self) -> Vec<u8> {
+        self.writer.write_all(&self.request).unwrap();
+        let mut len = 0;
+        loop {
+            self.line.clear();
+            self.reader.read_line(&mut self.line).unwrap();
+            if self.line == "\r\n" {
+                break;
+            }
+            if let Some(v) = self.line.to_ascii_lowercase().strip_prefix("content-length:") {
+                len = v.trim().parse().unwrap();
+            }
+        }
+        let mut body = vec![0u8; len];
+        self.reader.read_exact(&mut body).unwrap();
+        body
+    }
+}
+
+// ------------------------------------------------------------------ report
+
+fn criterion_home() -> PathBuf {
+    std::env::temp_dir().join("tim-follow-criterion")
+}
+
+/// The median time of one iteration of a finished criterion benchmark, in ns.
+fn median_ns(group: &str, id: &str) -> f64 {
+    let path = criterion_home().join(group).join(id).join("new").join("estimates.json");
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    v["median"]["point_estimate"].as_f64().unwrap()
+}
+
+fn main() {
+    let quick = std::env::args().any(|a| a == "--quick");
+    std::env::set_var("CRITERION_HOME", criterion_home());
+    let mut c = Criterion::default()
+        .without_plots()
+        .sample_size(if quick { 10 } else { 60 })
+        .warm_up_time(Duration::from_millis(if quick { 200 } else { 1000 }))
+        .measurement_time(Duration::from_secs(if quick { 1 } else { 4 }));
+
+    // 1. sans-IO
+    let to = ids();
+    let reply = reply_body().into_bytes();
+    {
+        let mut g = c.benchmark_group("sansio");
+        g.bench_function("tim_follow", |b| {
+            b.iter(|| {
+                let req = FollowDelete::new("UserID_001", &to).unwrap();
+                let url = request_url("https://adminapisgp.im.qcloud.com", FollowDelete::PATH, 1400000000, "administrator", SIG, 12345);
+                let body = req.body().unwrap();
+                let parsed = parse_response::<<FollowDelete as Request>::Response>(200, &reply).unwrap();
+                std::hint::black_box((url, body, parsed));
+            })
+        });
+        g.bench_function("serde_floor", |b| {
+            b.iter(|| {
+                let url = format!(
+                    "https://adminapisgp.im.qcloud.com/v4/follow/follow_delete?sdkappid={}&identifier={}&usersig={}&random={}&contenttype=json",
+                    1400000000u64, "administrator", SIG, 12345u32
+                );
+                let body = serde_json::to_vec(&FloorReq { from: "UserID_001", to: &to }).unwrap();
+                let parsed: FloorResp = serde_json::from_slice(&reply).unwrap();
+                std::hint::black_box((url, body, parsed));
+            })
+        });
+        g.finish();
+    }
+
+    // 2. sequential loopback
+    let base = fixed_reply_server();
+    let body = serde_json::to_vec(&FloorReq { from: "UserID_001", to: &to }).unwrap();
+    let url = request_url(&base, FollowDelete::PATH, 1400000000, "administrator", SIG, 12345);
+    {
+        let mut g = c.benchmark_group("loopback");
+        let client = Client::builder(1400000000, "administrator")
+            .base_url(&base)
+            .usersig(SIG)
+            .no_rate_limit()
+            .retry(RetryPolicy::none())
+            .build()
+            .unwrap();
+        g.bench_function("tim_follow_client", |b| b.iter(|| client.follow_delete("UserID_001", &to).unwrap()));
+        let fast: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).proxy(None).build().into();
+        g.bench_function("ureq_fastest", |b| {
+            b.iter(|| {
+                let mut r = fast.post(&url).content_type("application/json").send(&body[..]).unwrap();
+                r.body_mut().read_to_vec().unwrap()
+            })
+        });
+        let global: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .proxy(None)
+            .timeout_global(Some(Duration::from_secs(30)))
+            .build()
+            .into();
+        g.bench_function("ureq_timeout_global", |b| {
+            b.iter(|| {
+                let mut r = global.post(&url).content_type("application/json").send(&body[..]).unwrap();
+                r.body_mut().read_to_vec().unwrap()
+            })
+        });
+        let rq = reqwest::blocking::Client::builder().no_proxy().build().unwrap();
+        g.bench_function("reqwest_blocking", |b| {
+            b.iter(|| {
+                rq.post(&url)
+                    .header("Content-Type", "application/json")
+                    .body(body.clone())
+                    .send()
+                    .unwrap()
+                    .bytes()
+                    .unwrap()
+            })
+        });
+        let pq = url.trim_start_matches(&base).to_string();
+        let mut raw = RawClient::new(&base, &pq, &body);
+        g.bench_function("raw_std_tcp", |b| b.iter(|| raw.call()));
+        g.finish();
+    }
+
+    // 3. bulk at Tencent's ceiling
+    let bulk = |workers: usize| -> (Duration, usize, usize) {
+        let emu = Emulator::builder().rate_limit(Some(200), 60007).start().unwrap();
+        let targets: Vec<String> = (0..10_000).map(|i| format!("t{i:05}")).collect();
+        for t in &targets {
+            emu.seed_follow("u", t);
+        }
+        emu.set_latency(Some(Duration::from_millis(50)));
+        let client = emu.client_builder().concurrency(workers).build().unwrap();
+        let start = Instant::now();
+        let out = client.follow_delete("u", &targets).unwrap();
+        let took = start.elapsed();
+        let limited = emu.requests().iter().filter(|r| r.error_code == Some(60007)).count();
+        (took, out.applied().count(), limited)
+    };
+    let (bulk_many, applied_many, limited_many) = bulk(16);
+    let (bulk_one, applied_one, limited_one) = if quick { (Duration::ZERO, 0, 0) } else { bulk(1) };
+
+    // Report
+    let ns = |g: &str, id: &str| median_ns(g, id);
+    let sans = ns("sansio", "tim_follow");
+    let floor = ns("sansio", "serde_floor");
+    println!("### 1. sans-IO: build URL + body of a 20-account follow_delete, parse its 20-item reply\n");
+    println!("| code | median per build+parse | vs floor |\n|---|---:|---:|");
+    println!("| tim-follow (`FollowDelete::new`, `request_url`, `body`, `parse_response`) | {:.2} µs | {:.2}× |", sans / 1e3, sans / floor);
+    println!("| floor: serde derive structs + `format!` URL | {:.2} µs | 1.00× |", floor / 1e3);
+    println!("\nTarget: ≤ 1.5× the floor.\n");
+
+    println!("### 2. Sequential loopback calls (one keep-alive connection, fixed 20-item reply)\n");
+    println!("| client | median per call | calls/s | vs fastest bare ureq |\n|---|---:|---:|---:|");
+    let fastest = ns("loopback", "ureq_fastest");
+    for (id, label) in [
+        ("tim_follow_client", "tim-follow `Client::follow_delete` (builds, signs, limits off, parses, merges)"),
+        ("ureq_fastest", "bare ureq 3 `Agent`, no timeouts (no resolver thread)"),
+        ("ureq_timeout_global", "bare ureq 3 `Agent` with `timeout_global` (default resolver: a thread per call)"),
+        ("reqwest_blocking", "reqwest 0.13 blocking"),
+        ("raw_std_tcp", "raw floor: std `TcpStream`, one write, read by length"),
+    ] {
+        let m = ns("loopback", id);
+        println!("| {label} | {:.1} µs | {:.0} | {:.2}× |", m / 1e3, 1e9 / m, fastest / m);
+    }
+    let ours = ns("loopback", "tim_follow_client");
+    println!(
+        "\ntim-follow reaches {:.2}× the fastest bare ureq (target ≥ 0.9×) and {:.2}× reqwest blocking (target ≥ 1.1×).\n",
+        fastest / ours,
+        ns("loopback", "reqwest_blocking") / ours
+    );
+
+    println!("### 3. Bulk: 10,000 unfollows, 50 ms emulator latency, 200 calls/s limit\n");
+    println!("| run | wall time | vs 2.5 s floor | applied | rate-limit answers |\n|---|---:|---:|---:|---:|");
+    println!("| `Client`, 16 workers (default) | {:.2} s | {:.2}× | {applied_many} | {limited_many} |", bulk_many.as_secs_f64(), bulk_many.as_secs_f64() / 2.5);
+    if !quick {
+        println!("| same client, 1 worker (one request at a time) | {:.2} s | {:.2}× | {applied_one} | {limited_one} |", bulk_one.as_secs_f64(), bulk_one.as_secs_f64() / 2.5);
+    }
+    println!("| floor: 500 requests at 200/s | 2.50 s | 1.00× | | |");
+    println!("\nTarget: ≤ 1.15× the floor with zero rate-limit answers.");
+}
