@@ -9,7 +9,8 @@ quick=${1:-}
 out=$(mktemp)
 
 cargo build --release --manifest-path benches/harness/Cargo.toml >&2
-tables=$(benches/harness/target/release/tim-follow-bench $quick 2>/dev/null)
+# criterion prints its own progress on stdout: keep only the report, from its first heading.
+tables=$(benches/harness/target/release/tim-follow-bench $quick 2>/dev/null | sed -n '/^### 1\./,$p')
 
 count() { cargo tree -e normal --prefix none "$@" 2>/dev/null | sed 's/ (\*)//' | sort -u; }
 ours=$(count | wc -l)

@@ -363,7 +363,9 @@ impl<'de, A: serde::de::MapAccess<'de>> serde::de::MapAccess<'de> for Tap<'_, A>
             None => self.inner.next_value_seed(seed),
             Some(Pending::Int(Some(v))) => seed.deserialize(I64Deserializer::new(v)),
             Some(Pending::Text(Some(v))) => seed.deserialize(StringDeserializer::new(v)),
-            Some(Pending::Int(None) | Pending::Text(None)) => seed.deserialize(UnitDeserializer::new()),
+            Some(Pending::Int(None) | Pending::Text(None)) => {
+                seed.deserialize(UnitDeserializer::new())
+            }
         }
     }
 
@@ -579,7 +581,10 @@ mod tests {
         .unwrap();
         assert_eq!(v["ErrorCode"], 0);
         assert_eq!(v["ErrorInfo"], serde_json::Value::Null);
-        assert_eq!(v["B"][1]["ErrorCode"], 5, "nested fields are not the envelope");
+        assert_eq!(
+            v["B"][1]["ErrorCode"], 5,
+            "nested fields are not the envelope"
+        );
         #[derive(Deserialize, Debug)]
         struct WithCode {
             #[serde(rename = "ErrorCode")]

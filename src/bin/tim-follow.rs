@@ -1,0 +1,349 @@
+//! `tim-follow`: follow, unfollow, check, list and count from the command line.
+//!
+//! Built with the `cli` feature: `cargo install tim-follow --features cli`.
+
+use std::io::{BufRead, Write};
+use std::process::ExitCode;
+
+use serde_json::{json, Value};
+use tim_follow::{
+    BatchOutcome, Client, ClientBuilder, Error, ErrorKind, FollowCounts, FollowList, FollowType,
+    Outcome, Region,
+};
+
+const HELP: &str = "\
+tim-follow — the follow/fan API of Tencent Cloud Chat from the command line
+
+USAGE:
+    tim-follow [OPTIONS] <COMMAND> [ARGS]
+
+COMMANDS:
+    add <FROM> <TO>...        FROM follows each TO
+    delete <FROM> <TO>...     FROM unfollows each TO
+    check <FROM> <TO>...      the relation of FROM to each TO
+    list <FROM> [fans|following|mutual]
+                              every account of FROM's list (default: following)
+    counts <ACCOUNT>...       follower, following and mutual counts
+
+OPTIONS:
+    --region <REGION>         data center: china, singapore (sgp), seoul (kr), tokyo (jpn),
+                              frankfurt (ger), mumbai (ind), silicon-valley (usa), jakarta (idn)
+    --file <PATH>             read more TO accounts from a file, one per line ('-' for stdin)
+    --json                    print JSON (one object per account) instead of a table
+    --limit <N>               list: stop after N accounts
+    --emulator                run against a built-in local emulator (no credentials needed);
+                              every account named on the command line is imported
+    -h, --help                print this help
+
+CREDENTIALS (environment):
+    TIM_SDKAPPID              the app's SDKAppID (required)
+    TIM_SECRET_KEY            the app's SecretKey (UserSigs are generated), or
+    TIM_USERSIG               a ready-made admin UserSig
+    TIM_ADMIN                 the App admin account (default: administrator)
+    TIM_REGION                as --region (default: china)
+    TIM_BASE_URL              another endpoint, such as a proxy
+
+EXIT STATUS:
+    0  every account was applied
+    1  the call ran, but some accounts were refused or are unknown (see the output)
+    2  usage or configuration error (nothing was sent)
+    3  the call failed: credentials, permissions, network or service error
+";
+
+struct Args {
+    command: String,
+    positional: Vec<String>,
+    region: Option<Region>,
+    file: Option<String>,
+    json: bool,
+    limit: Option<usize>,
+    emulator: bool,
+}
+
+enum Failure {
+    Usage(String),
+    Call(Error),
+}
+
+impl From<Error> for Failure {
+    fn from(e: Error) -> Self {
+        match e {
+            Error::InvalidInput(_) => Failure::Usage(e.to_string()),
+            other => Failure::Call(other),
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    match run() {
+        Ok(code) => ExitCode::from(code),
+        Err(Failure::Usage(msg)) => {
+            eprintln!("error: {msg}\n\nRun `tim-follow --help` for usage.");
+            ExitCode::from(2)
+        }
+        Err(Failure::Call(e)) => {
+            eprintln!("error: {e}");
+            if let Some(advice) = advice(&e) {
+                eprintln!("\n{advice}");
+            }
+            ExitCode::from(3)
+        }
+    }
+}
+
+/// What the user should fix for the usual misconfigurations.
+fn advice(e: &Error) -> Option<String> {
+    let api = e.api()?;
+    let text = match api.code {
+        70016 | 70020 => "The SDKAppID is not served by this data center. Set --region (or TIM_REGION) \
+                          to the region the app was created in (Console > Application > Basic information).",
+        70009 => "The UserSig was made with another key. Check that TIM_SECRET_KEY is the SecretKey \
+                  of this SDKAppID (Console > Application > Basic configuration).",
+        70001 => "The UserSig has expired. Set TIM_SECRET_KEY instead of TIM_USERSIG so that \
+                  signatures are generated and renewed, or generate a new one.",
+        30005 => "The follow/fan feature is off for this app: it needs a Pro, Pro Plus or Enterprise \
+                  package and the switch in Console > Configuration > Friends and Relationship Chains.",
+        60010 | 30004 => "TIM_ADMIN must be an App admin account (Console > Auxiliary tools > admin accounts).",
+        _ => return api.hint().map(|h| format!("Hint: {h}.")),
+    };
+    Some(text.to_string())
+}
+
+fn parse_args() -> Result<Option<Args>, Failure> {
+    let mut args = Args {
+        command: String::new(),
+        positional: Vec::new(),
+        region: None,
+        file: None,
+        json: false,
+        limit: None,
+        emulator: false,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(a) = it.next() {
+        let mut value = |flag: &str| {
+            it.next()
+                .ok_or_else(|| Failure::Usage(format!("{flag} needs a value")))
+        };
+        match a.as_str() {
+            "-h" | "--help" => return Ok(None),
+            "--region" => {
+                let v = value("--region")?;
+                args.region =
+                    Some(v.parse().map_err(|e: tim_follow::ParseRegionError| {
+                        Failure::Usage(e.to_string())
+                    })?);
+            }
+            "--file" => args.file = Some(value("--file")?),
+            "--json" => args.json = true,
+            "--table" => args.json = false,
+            "--limit" => {
+                let v = value("--limit")?;
+                args.limit =
+                    Some(v.parse().map_err(|_| {
+                        Failure::Usage(format!("--limit takes a number, not {v:?}"))
+                    })?);
+            }
+            "--emulator" => args.emulator = true,
+            flag if flag.starts_with("--") => {
+                return Err(Failure::Usage(format!("unknown option {flag}")))
+            }
+            _ if args.command.is_empty() => args.command = a,
+            _ => args.positional.push(a),
+        }
+    }
+    if args.command.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(args))
+}
+
+fn read_ids(path: &str) -> Result<Vec<String>, Failure> {
+    let reader: Box<dyn BufRead> = if path == "-" {
+        Box::new(std::io::stdin().lock())
+    } else {
+        let f = std::fs::File::open(path)
+            .map_err(|e| Failure::Usage(format!("cannot open {path}: {e}")))?;
+        Box::new(std::io::BufReader::new(f))
+    };
+    let mut ids = Vec::new();
+    for line in reader.lines() {
+        let line = line.map_err(|e| Failure::Usage(format!("cannot read {path}: {e}")))?;
+        let id = line.trim();
+        if !id.is_empty() && !id.starts_with('#') {
+            ids.push(id.to_string());
+        }
+    }
+    Ok(ids)
+}
+
+fn run() -> Result<u8, Failure> {
+    let Some(args) = parse_args()? else {
+        print!("{HELP}");
+        return Ok(0);
+    };
+    let mut positional = args.positional.clone();
+    if let Some(path) = &args.file {
+        positional.extend(read_ids(path)?);
+    }
+    let need = |n: usize, what: &str| {
+        if positional.len() < n {
+            Err(Failure::Usage(format!("`{}` needs {what}", args.command)))
+        } else {
+            Ok(())
+        }
+    };
+    match args.command.as_str() {
+        "add" | "delete" | "check" => need(2, "an account and at least one target")?,
+        "list" => need(1, "an account")?,
+        "counts" => need(1, "at least one account")?,
+        other => return Err(Failure::Usage(format!("unknown command {other:?}"))),
+    }
+
+    // The emulator, when asked for, lives as long as this function.
+    let emulator;
+    let client = if args.emulator {
+        emulator = tim_follow::testkit::Emulator::start()
+            .map_err(|e| Failure::Usage(format!("cannot start the emulator: {e}")))?;
+        let named: Vec<&str> = positional
+            .iter()
+            .map(String::as_str)
+            .filter(|p| !matches!(*p, "fans" | "following" | "mutual"))
+            .collect();
+        emulator.import_accounts(&named);
+        eprintln!(
+            "(emulator at {}; {} accounts imported)",
+            emulator.base_url(),
+            named.len()
+        );
+        emulator.client_builder().build()?
+    } else {
+        let mut b: ClientBuilder = Client::builder_from_env();
+        if let Some(r) = args.region {
+            b = b.region(r);
+        }
+        b.build()?
+    };
+
+    let from = positional[0].clone();
+    let rest = &positional[1..];
+    match args.command.as_str() {
+        "add" => Ok(report(
+            &client.follow_add(&from, rest)?,
+            args.json,
+            |_| Value::Null,
+            |_| String::new(),
+        )),
+        "delete" => Ok(report(
+            &client.follow_delete(&from, rest)?,
+            args.json,
+            |_| Value::Null,
+            |_| String::new(),
+        )),
+        "check" => Ok(report(
+            &client.follow_check(&from, rest)?,
+            args.json,
+            |t| json!({"follow_type": t.code(), "follows": t.follows(), "followed_by": t.followed_by()}),
+            |t| relation_label(*t).to_string(),
+        )),
+        "counts" => Ok(report(
+            &client.follow_get_info(&from, &positional)?,
+            args.json,
+            |c: &FollowCounts| json!({"followers": c.followers, "following": c.following, "mutual": c.mutual}),
+            |c| {
+                format!(
+                    "{} followers, {} following, {} mutual",
+                    c.followers, c.following, c.mutual
+                )
+            },
+        )),
+        "list" => {
+            let list = match rest.first().map(String::as_str) {
+                None | Some("following") => FollowList::Following,
+                Some("fans") => FollowList::Fans,
+                Some("mutual") => FollowList::Mutual,
+                Some(other) => {
+                    return Err(Failure::Usage(format!(
+                        "unknown list {other:?}: fans, following or mutual"
+                    )))
+                }
+            };
+            let mut out = std::io::stdout().lock();
+            let mut n = 0;
+            for entry in client.follow_get(&from, list) {
+                if args.limit.is_some_and(|l| n >= l) {
+                    break;
+                }
+                let entry = entry?;
+                n += 1;
+                let line = if args.json {
+                    json!({"account": entry.to_account, "follow_time": entry.follow_time})
+                        .to_string()
+                } else {
+                    format!("{:<32}  {}", entry.to_account, entry.follow_time)
+                };
+                if writeln!(out, "{line}").is_err() {
+                    break; // stdout closed (e.g. piped into `head`)
+                }
+            }
+            if !args.json {
+                eprintln!("{n} accounts");
+            }
+            Ok(0)
+        }
+        _ => unreachable!("commands were checked above"),
+    }
+}
+
+fn relation_label(t: FollowType) -> &'static str {
+    match t {
+        FollowType::None => "none",
+        FollowType::Fan => "fan (follows you)",
+        FollowType::Following => "following",
+        FollowType::Mutual => "mutual",
+        FollowType::Unknown(_) => "unknown",
+    }
+}
+
+/// Prints one line per account; returns the exit status.
+fn report<T>(
+    out: &BatchOutcome<T>,
+    as_json: bool,
+    payload_json: impl Fn(&T) -> Value,
+    payload_text: impl Fn(&T) -> String,
+) -> u8 {
+    let mut stdout = std::io::stdout().lock();
+    for item in out {
+        let line = match (&item.outcome, as_json) {
+            (Outcome::Applied(p), true) => {
+                let mut v = json!({"account": item.account, "outcome": "applied"});
+                if let (Value::Object(m), Value::Object(extra)) = (&mut v, payload_json(p)) {
+                    m.extend(extra);
+                }
+                v.to_string()
+            }
+            (Outcome::Refused(e), true) => json!({"account": item.account, "outcome": "refused", "code": e.code, "info": e.info}).to_string(),
+            (Outcome::Unknown(e), true) => json!({"account": item.account, "outcome": "unknown", "error": e.to_string()}).to_string(),
+            (Outcome::Applied(p), false) => format!("{:<32}  ok  {}", item.account, payload_text(p)).trim_end().to_string(),
+            (Outcome::Refused(e), false) => format!("{:<32}  REFUSED  {} {}", item.account, e.code, e.info),
+            (Outcome::Unknown(e), false) => format!("{:<32}  UNKNOWN  {e}", item.account),
+        };
+        let _ = writeln!(stdout, "{line}");
+    }
+    let failed = out.len() - out.applied().count();
+    if !as_json {
+        eprintln!(
+            "{} accounts: {} applied, {} refused, {} unknown",
+            out.len(),
+            out.applied().count(),
+            out.refused().count(),
+            out.unknown().count()
+        );
+        if let Some((_, e)) = out.unknown().next() {
+            if e.api().is_some_and(|a| a.kind() == ErrorKind::RateLimited) || e.is_retryable() {
+                eprintln!("the unknown accounts may be sent again");
+            }
+        }
+    }
+    u8::from(failed > 0)
+}
