@@ -50,11 +50,17 @@ pub enum Error {
 
 impl Error {
     /// Whether trying the same request again later may succeed: transport
-    /// failures, HTTP 5xx/408/429, and the transient or rate-limit API codes.
+    /// failures (but TLS failures and oversized bodies), HTTP 5xx/408/429,
+    /// and the transient or rate-limit API codes.
     pub fn is_retryable(&self) -> bool {
         match self {
             Error::InvalidInput(_) => false,
-            Error::Transport(t) => t.kind != TransportErrorKind::BodyTooLarge,
+            // A certificate or TLS setup failure, or an oversized body, will not
+            // go away by itself.
+            Error::Transport(t) => !matches!(
+                t.kind,
+                TransportErrorKind::BodyTooLarge | TransportErrorKind::Tls
+            ),
             Error::HttpStatus { status, .. } => *status >= 500 || *status == 408 || *status == 429,
             Error::Api(api) => api.is_retryable(),
             Error::Decode(_) => false,

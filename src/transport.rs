@@ -93,17 +93,13 @@ pub(crate) fn map_error(err: ureq::Error) -> Error {
             | Io::NetworkUnreachable
             | Io::HostUnreachable => TransportErrorKind::Connect,
             Io::TimedOut | Io::WouldBlock => TransportErrorKind::Timeout,
+            // rustls reports handshake and certificate failures as I/O errors.
+            _ if looks_like_tls(&io.to_string()) => TransportErrorKind::Tls,
             _ => TransportErrorKind::Io,
         },
         ureq::Error::BodyStalled => TransportErrorKind::Timeout,
-        other => {
-            let text = other.to_string().to_ascii_lowercase();
-            if text.contains("tls") || text.contains("certificate") {
-                TransportErrorKind::Tls
-            } else {
-                TransportErrorKind::Other
-            }
-        }
+        other if looks_like_tls(&other.to_string()) => TransportErrorKind::Tls,
+        _ => TransportErrorKind::Other,
     };
     let message = match &err {
         ureq::Error::BodyExceedsLimit(n) => {
@@ -112,6 +108,13 @@ pub(crate) fn map_error(err: ureq::Error) -> Error {
         other => other.to_string(),
     };
     Error::transport(kind, redact(&message))
+}
+
+fn looks_like_tls(text: &str) -> bool {
+    let text = text.to_ascii_lowercase();
+    ["tls", "certificate", "handshake", "ssl"]
+        .iter()
+        .any(|w| text.contains(w))
 }
 
 /// A host name and port.

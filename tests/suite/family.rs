@@ -256,3 +256,40 @@ fn call_json_reaches_any_endpoint_and_typed_call_works() {
         .unwrap();
     assert_eq!(page.entries[0].to_account, "a");
 }
+
+#[test]
+fn a_repeated_cursor_ends_the_iteration_instead_of_looping() {
+    let page =
+        r#"{"FollowItem":[{"To_Account":"x","FollowTime":1}],"NextCursor":"again","ErrorCode":0}"#;
+    let base = crate::canned_server(page.to_string(), 10);
+    let client = Client::builder(1400000000, "administrator")
+        .base_url(base)
+        .usersig("sig")
+        .build()
+        .unwrap();
+    let items: Vec<_> = client.follow_get("a", FollowList::Fans).take(10).collect();
+    assert_eq!(items.len(), 3, "{items:?}");
+    assert!(items[0].is_ok() && items[1].is_ok());
+    match &items[2] {
+        Err(tim_follow::Error::Decode(d)) => assert!(d.message.contains("twice"), "{}", d.message),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn a_response_missing_an_account_reports_it_unknown() {
+    let reply =
+        r#"{"ResultItem":[{"To_Account":"b","ResultCode":0,"ResultInfo":""}],"ErrorCode":0}"#;
+    let base = crate::canned_server(reply.to_string(), 10);
+    let client = Client::builder(1400000000, "administrator")
+        .base_url(base)
+        .usersig("sig")
+        .build()
+        .unwrap();
+    let out = client.follow_delete("a", &["b", "c"]).unwrap();
+    assert_eq!(out.get("b"), Some(&Outcome::Applied(())));
+    assert!(matches!(
+        out.get("c"),
+        Some(Outcome::Unknown(tim_follow::Error::Decode(_)))
+    ));
+}

@@ -1,0 +1,58 @@
+//! TLS: certificates are verified, and there is no way to turn that off.
+
+#![cfg(feature = "rustls")]
+
+use super::*;
+use std::io::Read;
+use std::net::TcpListener;
+use std::sync::Arc;
+
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use tim_follow::{Error, TransportErrorKind};
+
+#[test]
+fn a_self_signed_certificate_is_rejected_before_any_request_is_sent() {
+    let cert =
+        CertificateDer::from_pem_slice(include_bytes!("../fixtures/self-signed.cert.pem")).unwrap();
+    let key =
+        PrivateKeyDer::from_pem_slice(include_bytes!("../fixtures/self-signed.key.pem")).unwrap();
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(vec![cert], key)
+    .unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = std::thread::spawn(move || {
+        let (tcp, _) = listener.accept().unwrap();
+        tcp.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let conn = rustls::ServerConnection::new(Arc::new(config)).unwrap();
+        let mut tls = rustls::StreamOwned::new(conn, tcp);
+        let mut buf = [0u8; 1024];
+        // The client aborts the handshake: no request bytes ever arrive.
+        matches!(tls.read(&mut buf), Ok(n) if n > 0)
+    });
+    // The certificate names 127.0.0.1, so its issuer is the only thing wrong with it.
+    let client = Client::builder(1400000000, "administrator")
+        .base_url(format!("https://127.0.0.1:{port}"))
+        .usersig("sig")
+        .retry(RetryPolicy::none())
+        .build()
+        .unwrap();
+    match client.follow_delete("a", &["b"]) {
+        Err(Error::Transport(t)) => {
+            assert_eq!(t.kind, TransportErrorKind::Tls, "{}", t.message);
+            assert!(
+                t.message.to_ascii_lowercase().contains("certificate"),
+                "{}",
+                t.message
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(!server.join().unwrap(), "the server received request bytes");
+}
