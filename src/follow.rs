@@ -1,6 +1,11 @@
 //! The follow endpoints (`v4/follow/*`): one request struct each, with typed
 //! responses. Each is declared once — path, batch limit, idempotency,
 //! response type — and [`Client`](crate::Client) is generic over them.
+//!
+//! Every follow endpoint is idempotent: following an account already
+//! followed, or unfollowing one not followed, leaves the same graph, and
+//! check, get and get_info change nothing; so any of them may be retried
+//! after an answer was lost.
 
 use std::fmt;
 
@@ -64,6 +69,61 @@ fn check_batch<S: AsRef<str>>(from: &str, to: &[S], max: usize) -> Result<(), Er
     validate_targets("To_Account", to, max)
 }
 
+/// Declares a batch endpoint: the request struct with its validating
+/// constructor, its [`Request`] and [`BatchRequest`] implementations.
+macro_rules! batch_endpoint {
+    (
+        $(#[$doc:meta])*
+        $name:ident {
+            path: $path:literal,
+            max: $max:literal,
+            targets: $field:literal $(serialized with $ser:literal)?,
+            response: $response:ty,
+            payload: $payload:ty,
+            items: $items:path $(,)?
+        }
+    ) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+        pub struct $name {
+            #[serde(rename = "From_Account")]
+            from_account: String,
+            #[serde(rename = $field $(, serialize_with = $ser)?)]
+            to_account: Vec<String>,
+        }
+
+        impl $name {
+            /// Validates and builds the request: `from` and every target are
+            /// 1–32 bytes without control characters, and there are from one
+            /// to [`MAX_ACCOUNTS`](BatchRequest::MAX_ACCOUNTS) targets.
+            pub fn new<S: AsRef<str>>(from: &str, to: &[S]) -> Result<Self, Error> {
+                check_batch(from, to, $max)?;
+                Ok($name {
+                    from_account: from.to_owned(),
+                    to_account: owned(to),
+                })
+            }
+        }
+
+        impl Request for $name {
+            const PATH: &'static str = $path;
+            const IDEMPOTENT: bool = true;
+            type Response = $response;
+        }
+
+        impl BatchRequest for $name {
+            const MAX_ACCOUNTS: usize = $max;
+            type Payload = $payload;
+            fn build<S: AsRef<str>>(from: &str, to: &[S]) -> Result<Self, Error> {
+                Self::new(from, to)
+            }
+            fn into_items(response: $response) -> Vec<ItemResult<$payload>> {
+                $items(response)
+            }
+        }
+    };
+}
+
 /// The response of [`FollowAdd`] and [`FollowDelete`]: one result per target.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[non_exhaustive]
@@ -102,22 +162,6 @@ fn plain_items(r: FollowResults) -> Vec<ItemResult<()>> {
 
 // ---------------------------------------------------------------- follow_add
 
-/// `v4/follow/follow_add`: `From_Account` follows each target (at most 20).
-///
-/// ```
-/// use tim_follow::{FollowAdd, request::Request};
-/// let req = FollowAdd::new("UserID_001", &["UserID_002", "UserID_003"])?;
-/// assert_eq!(req.body()?, br#"{"From_Account":"UserID_001","FollowItem":[{"To_Account":"UserID_002"},{"To_Account":"UserID_003"}]}"#);
-/// # Ok::<(), tim_follow::Error>(())
-/// ```
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct FollowAdd {
-    #[serde(rename = "From_Account")]
-    from_account: String,
-    #[serde(rename = "FollowItem", serialize_with = "follow_items")]
-    to_account: Vec<String>,
-}
-
 fn follow_items<S: Serializer>(to: &[String], s: S) -> Result<S::Ok, S::Error> {
     #[derive(Serialize)]
     struct Item<'a> {
@@ -131,80 +175,44 @@ fn follow_items<S: Serializer>(to: &[String], s: S) -> Result<S::Ok, S::Error> {
     seq.end()
 }
 
-impl FollowAdd {
-    /// Validates and builds the request.
-    pub fn new<S: AsRef<str>>(from: &str, to: &[S]) -> Result<Self, Error> {
-        check_batch(from, to, Self::MAX_ACCOUNTS)?;
-        Ok(FollowAdd {
-            from_account: from.to_owned(),
-            to_account: owned(to),
-        })
-    }
-}
-
-impl Request for FollowAdd {
-    const PATH: &'static str = "follow/follow_add";
-    /// Following someone already followed changes nothing.
-    const IDEMPOTENT: bool = true;
-    type Response = FollowResults;
-}
-
-impl BatchRequest for FollowAdd {
-    const MAX_ACCOUNTS: usize = 20;
-    type Payload = ();
-    fn build<S: AsRef<str>>(from: &str, to: &[S]) -> Result<Self, Error> {
-        Self::new(from, to)
-    }
-    fn into_items(r: FollowResults) -> Vec<ItemResult<()>> {
-        plain_items(r)
+batch_endpoint! {
+    /// `v4/follow/follow_add`: `From_Account` follows each target (at most 20).
+    ///
+    /// ```
+    /// use tim_follow::{FollowAdd, request::Request};
+    /// let req = FollowAdd::new("UserID_001", &["UserID_002", "UserID_003"])?;
+    /// assert_eq!(req.body()?, br#"{"From_Account":"UserID_001","FollowItem":[{"To_Account":"UserID_002"},{"To_Account":"UserID_003"}]}"#);
+    /// # Ok::<(), tim_follow::Error>(())
+    /// ```
+    FollowAdd {
+        path: "follow/follow_add",
+        max: 20,
+        targets: "FollowItem" serialized with "follow_items",
+        response: FollowResults,
+        payload: (),
+        items: plain_items,
     }
 }
 
 // ------------------------------------------------------------- follow_delete
 
-/// `v4/follow/follow_delete`: `From_Account` unfollows each target (at most 20).
-///
-/// ```
-/// use tim_follow::{FollowDelete, request::Request};
-/// let req = FollowDelete::new("UserID_001", &["UserID_002", "UserID_003"])?;
-/// assert_eq!(req.body()?, br#"{"From_Account":"UserID_001","To_Account":["UserID_002","UserID_003"]}"#);
-/// assert!(FollowDelete::new("UserID_001", &[""; 1]).is_err());
-/// # Ok::<(), tim_follow::Error>(())
-/// ```
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct FollowDelete {
-    #[serde(rename = "From_Account")]
-    from_account: String,
-    #[serde(rename = "To_Account")]
-    to_account: Vec<String>,
-}
-
-impl FollowDelete {
-    /// Validates and builds the request.
-    pub fn new<S: AsRef<str>>(from: &str, to: &[S]) -> Result<Self, Error> {
-        check_batch(from, to, Self::MAX_ACCOUNTS)?;
-        Ok(FollowDelete {
-            from_account: from.to_owned(),
-            to_account: owned(to),
-        })
-    }
-}
-
-impl Request for FollowDelete {
-    const PATH: &'static str = "follow/follow_delete";
-    /// Unfollowing someone not followed changes nothing.
-    const IDEMPOTENT: bool = true;
-    type Response = FollowResults;
-}
-
-impl BatchRequest for FollowDelete {
-    const MAX_ACCOUNTS: usize = 20;
-    type Payload = ();
-    fn build<S: AsRef<str>>(from: &str, to: &[S]) -> Result<Self, Error> {
-        Self::new(from, to)
-    }
-    fn into_items(r: FollowResults) -> Vec<ItemResult<()>> {
-        plain_items(r)
+batch_endpoint! {
+    /// `v4/follow/follow_delete`: `From_Account` unfollows each target (at most 20).
+    ///
+    /// ```
+    /// use tim_follow::{FollowDelete, request::Request};
+    /// let req = FollowDelete::new("UserID_001", &["UserID_002", "UserID_003"])?;
+    /// assert_eq!(req.body()?, br#"{"From_Account":"UserID_001","To_Account":["UserID_002","UserID_003"]}"#);
+    /// assert!(FollowDelete::new("UserID_001", &[""; 1]).is_err());
+    /// # Ok::<(), tim_follow::Error>(())
+    /// ```
+    FollowDelete {
+        path: "follow/follow_delete",
+        max: 20,
+        targets: "To_Account",
+        response: FollowResults,
+        payload: (),
+        items: plain_items,
     }
 }
 
@@ -290,23 +298,15 @@ impl Serialize for FollowType {
     }
 }
 
-/// `v4/follow/follow_check`: the relation of `From_Account` to each target (at most 100).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct FollowCheck {
-    #[serde(rename = "From_Account")]
-    from_account: String,
-    #[serde(rename = "To_Account")]
-    to_account: Vec<String>,
-}
-
-impl FollowCheck {
-    /// Validates and builds the request.
-    pub fn new<S: AsRef<str>>(from: &str, to: &[S]) -> Result<Self, Error> {
-        check_batch(from, to, Self::MAX_ACCOUNTS)?;
-        Ok(FollowCheck {
-            from_account: from.to_owned(),
-            to_account: owned(to),
-        })
+batch_endpoint! {
+    /// `v4/follow/follow_check`: the relation of `From_Account` to each target (at most 100).
+    FollowCheck {
+        path: "follow/follow_check",
+        max: 100,
+        targets: "To_Account",
+        response: FollowCheckResponse,
+        payload: FollowType,
+        items: check_items,
     }
 }
 
@@ -341,29 +341,16 @@ fn follow_type_none() -> FollowType {
     FollowType::None
 }
 
-impl Request for FollowCheck {
-    const PATH: &'static str = "follow/follow_check";
-    const IDEMPOTENT: bool = true;
-    type Response = FollowCheckResponse;
-}
-
-impl BatchRequest for FollowCheck {
-    const MAX_ACCOUNTS: usize = 100;
-    type Payload = FollowType;
-    fn build<S: AsRef<str>>(from: &str, to: &[S]) -> Result<Self, Error> {
-        Self::new(from, to)
-    }
-    fn into_items(r: FollowCheckResponse) -> Vec<ItemResult<FollowType>> {
-        r.result_item
-            .into_iter()
-            .map(|i| ItemResult {
-                to_account: i.to_account,
-                result_code: i.result_code,
-                result_info: i.result_info,
-                payload: i.follow_type,
-            })
-            .collect()
-    }
+fn check_items(r: FollowCheckResponse) -> Vec<ItemResult<FollowType>> {
+    r.result_item
+        .into_iter()
+        .map(|i| ItemResult {
+            to_account: i.to_account,
+            result_code: i.result_code,
+            result_info: i.result_info,
+            payload: i.follow_type,
+        })
+        .collect()
 }
 
 // ---------------------------------------------------------------- follow_get
@@ -513,24 +500,16 @@ impl Request for FollowGet {
 
 // ----------------------------------------------------------- follow_get_info
 
-/// `v4/follow/follow_get_info`: the follower, following and mutual counts of
-/// each target (at most 20; may include `From_Account` itself).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct FollowGetInfo {
-    #[serde(rename = "From_Account")]
-    from_account: String,
-    #[serde(rename = "To_Account")]
-    to_account: Vec<String>,
-}
-
-impl FollowGetInfo {
-    /// Validates and builds the request.
-    pub fn new<S: AsRef<str>>(from: &str, to: &[S]) -> Result<Self, Error> {
-        check_batch(from, to, Self::MAX_ACCOUNTS)?;
-        Ok(FollowGetInfo {
-            from_account: from.to_owned(),
-            to_account: owned(to),
-        })
+batch_endpoint! {
+    /// `v4/follow/follow_get_info`: the follower, following and mutual counts of
+    /// each target (at most 20; may include `From_Account` itself).
+    FollowGetInfo {
+        path: "follow/follow_get_info",
+        max: 20,
+        targets: "To_Account",
+        response: FollowGetInfoResponse,
+        payload: FollowCounts,
+        items: info_items,
     }
 }
 
@@ -578,31 +557,18 @@ pub struct InfoItem {
     pub mutual_following_count: u64,
 }
 
-impl Request for FollowGetInfo {
-    const PATH: &'static str = "follow/follow_get_info";
-    const IDEMPOTENT: bool = true;
-    type Response = FollowGetInfoResponse;
-}
-
-impl BatchRequest for FollowGetInfo {
-    const MAX_ACCOUNTS: usize = 20;
-    type Payload = FollowCounts;
-    fn build<S: AsRef<str>>(from: &str, to: &[S]) -> Result<Self, Error> {
-        Self::new(from, to)
-    }
-    fn into_items(r: FollowGetInfoResponse) -> Vec<ItemResult<FollowCounts>> {
-        r.follow_info
-            .into_iter()
-            .map(|i| ItemResult {
-                to_account: i.to_account,
-                result_code: i.result_code,
-                result_info: i.result_info,
-                payload: FollowCounts {
-                    followers: i.follower_count,
-                    following: i.following_count,
-                    mutual: i.mutual_following_count,
-                },
-            })
-            .collect()
-    }
+fn info_items(r: FollowGetInfoResponse) -> Vec<ItemResult<FollowCounts>> {
+    r.follow_info
+        .into_iter()
+        .map(|i| ItemResult {
+            to_account: i.to_account,
+            result_code: i.result_code,
+            result_info: i.result_info,
+            payload: FollowCounts {
+                followers: i.follower_count,
+                following: i.following_count,
+                mutual: i.mutual_following_count,
+            },
+        })
+        .collect()
 }

@@ -263,6 +263,29 @@ mod tests {
     use super::*;
 
     #[test]
+    fn errors_that_carry_the_url_are_redacted_and_classified() {
+        let e = map_error(ureq::Error::BadUri(
+            "http://h/v4/follow/follow_delete?sdkappid=1&identifier=a&usersig=eJyrSECRET*-_&random=1".into(),
+        ));
+        let text = format!("{e} {e:?}");
+        assert!(!text.contains("eJyrSECRET"), "{text}");
+        assert!(text.contains("usersig=<redacted>&random=1"), "{text}");
+        let tls = map_error(ureq::Error::Io(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            "invalid peer certificate: UnknownIssuer",
+        )));
+        assert!(matches!(&tls, Error::Transport(t) if t.kind == TransportErrorKind::Tls));
+        assert!(!tls.is_retryable());
+        let refused = map_error(ureq::Error::Io(
+            std::io::ErrorKind::ConnectionRefused.into(),
+        ));
+        assert!(matches!(&refused, Error::Transport(t) if t.kind == TransportErrorKind::Connect));
+        assert!(refused.is_retryable());
+        let big = map_error(ureq::Error::BodyExceedsLimit(1024));
+        assert!(big.to_string().contains("1024-byte cap"), "{big}");
+    }
+
+    #[test]
     fn base_urls() {
         assert_eq!(
             parse_base_url("https://console.tim.qq.com").unwrap(),

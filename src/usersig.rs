@@ -62,7 +62,15 @@ pub fn generate_at(
     now_unix_secs: u64,
 ) -> String {
     let expire = expire.as_secs();
-    let sig = hmac_base64(key, identifier, sdkappid, now_unix_secs, expire, None);
+    // TLS.sig: standard base64 of the HMAC-SHA256 over the content string.
+    let sig = STANDARD.encode(hmac_raw(
+        key,
+        identifier,
+        sdkappid,
+        now_unix_secs,
+        expire,
+        None,
+    ));
     // Compact JSON in the order of the Java library; the identifier is escaped by serde_json.
     let json = format!(
         "{{\"TLS.ver\":\"2.0\",\"TLS.identifier\":{},\"TLS.sdkappid\":{sdkappid},\"TLS.expire\":{expire},\"TLS.time\":{now_unix_secs},\"TLS.sig\":\"{sig}\"}}",
@@ -70,25 +78,6 @@ pub fn generate_at(
     );
     let compressed = miniz_oxide::deflate::compress_to_vec_zlib(json.as_bytes(), 6);
     to_tencent_base64(&STANDARD.encode(compressed))
-}
-
-/// `TLS.sig`: standard base64 of the HMAC-SHA256 over the content string.
-fn hmac_base64(
-    key: &str,
-    identifier: &str,
-    sdkappid: u64,
-    time: u64,
-    expire: u64,
-    userbuf_b64: Option<&str>,
-) -> String {
-    STANDARD.encode(hmac_raw(
-        key,
-        identifier,
-        sdkappid,
-        time,
-        expire,
-        userbuf_b64,
-    ))
 }
 
 fn hmac_raw(
@@ -402,7 +391,9 @@ mod tests {
             "2ef03b77f230ee04ac9ec92f5730433ce0820dbb8d0b0e061f04c2d1b8a9f81e"
         );
         assert_eq!(
-            hmac_base64(KEY, "xiaojun", 1400000000, 1700000000, 15552000, None),
+            STANDARD.encode(hmac_raw(
+                KEY, "xiaojun", 1400000000, 1700000000, 15552000, None
+            )),
             "LvA7d/Iw7gSsnskvVzBDPOCCDbuNCw4GHwTC0bip+B4="
         );
     }
@@ -410,7 +401,14 @@ mod tests {
     #[test]
     fn vector_b_tls_sig() {
         assert_eq!(
-            hmac_base64(KEY, "administrator", 1400000000, 1600000000, 86400, None),
+            STANDARD.encode(hmac_raw(
+                KEY,
+                "administrator",
+                1400000000,
+                1600000000,
+                86400,
+                None
+            )),
             "los0WU+OsAqKAMeEseEb6GMMPAPQp6knnzQ5XIlQj0U="
         );
     }

@@ -264,12 +264,42 @@ fn string_list<'a>(
         .collect()
 }
 
-fn item(to: &str, code: i64) -> Map<String, Value> {
-    let mut m = Map::new();
-    m.insert("To_Account".into(), Value::from(to));
-    m.insert("ResultCode".into(), Value::from(code));
-    m.insert("ResultInfo".into(), Value::from(info_of(code)));
-    m
+/// One result per target: `f` answers the extra fields of an applied
+/// target, or the `ResultCode` of a refused one. Returns the items and the
+/// applied targets.
+fn per_target(
+    targets: &[&str],
+    mut f: impl FnMut(&str) -> Result<Vec<(&'static str, Value)>, i64>,
+) -> (Vec<Value>, Vec<String>) {
+    let mut applied = Vec::new();
+    let items = targets
+        .iter()
+        .map(|to| {
+            let (code, extra) = match f(to) {
+                Ok(extra) => {
+                    applied.push(to.to_string());
+                    (0, extra)
+                }
+                Err(code) => (code, Vec::new()),
+            };
+            let mut m = Map::new();
+            m.insert("To_Account".into(), Value::from(*to));
+            m.insert("ResultCode".into(), Value::from(code));
+            m.insert("ResultInfo".into(), Value::from(info_of(code)));
+            m.extend(extra.into_iter().map(|(k, v)| (k.to_string(), v)));
+            Value::Object(m)
+        })
+        .collect();
+    (items, applied)
+}
+
+/// `Ok` for result code 0, the code otherwise.
+fn applied(code: i64) -> Result<Vec<(&'static str, Value)>, i64> {
+    if code == 0 {
+        Ok(Vec::new())
+    } else {
+        Err(code)
+    }
 }
 
 fn info_of(code: i64) -> &'static str {
@@ -510,23 +540,11 @@ impl Service {
         let mut graph = lock(&self.graph);
         let from = self.sender(body, &graph)?.to_string();
         let now = now_secs();
-        let mut done = Vec::new();
-        let results: Vec<Value> = targets
-            .iter()
-            .map(|to| {
-                let code = graph.follow(&from, to, now, self.config.max_following);
-                if code == 0 {
-                    done.push(to.to_string());
-                }
-                Value::Object(item(to, code))
-            })
-            .collect();
+        let max = self.config.max_following;
+        let (results, done) = per_target(&targets, |to| applied(graph.follow(&from, to, now, max)));
         drop(graph);
         if !done.is_empty() {
-            self.send_webhook(WebhookEvent::FollowAdd {
-                from: from.clone(),
-                to: done,
-            });
+            self.send_webhook(WebhookEvent::FollowAdd { from, to: done });
         }
         Ok(json!({ "ResultItem": results }))
     }
@@ -535,17 +553,7 @@ impl Service {
         let targets = string_list(body, "To_Account", 20)?;
         let mut graph = lock(&self.graph);
         let from = self.sender(body, &graph)?.to_string();
-        let mut done = Vec::new();
-        let results: Vec<Value> = targets
-            .iter()
-            .map(|to| {
-                let code = graph.unfollow(&from, to);
-                if code == 0 {
-                    done.push(to.to_string());
-                }
-                Value::Object(item(to, code))
-            })
-            .collect();
+        let (results, done) = per_target(&targets, |to| applied(graph.unfollow(&from, to)));
         drop(graph);
         if !done.is_empty() {
             self.send_webhook(WebhookEvent::FollowDelete { from, to: done });
@@ -557,17 +565,10 @@ impl Service {
         let targets = string_list(body, "To_Account", 100)?;
         let graph = lock(&self.graph);
         let from = self.sender(body, &graph)?;
-        let results: Vec<Value> = targets
-            .iter()
-            .map(|to| match graph.relation(from, to) {
-                Some(t) => {
-                    let mut m = item(to, 0);
-                    m.insert("FollowType".into(), Value::from(t));
-                    Value::Object(m)
-                }
-                None => Value::Object(item(to, 30003)),
-            })
-            .collect();
+        let (results, _) = per_target(&targets, |to| {
+            let t = graph.relation(from, to).ok_or(30003)?;
+            Ok(vec![("FollowType", Value::from(t))])
+        });
         Ok(json!({ "ResultItem": results }))
     }
 
@@ -630,19 +631,14 @@ impl Service {
         let targets = string_list(body, "To_Account", 20)?;
         let graph = lock(&self.graph);
         self.sender(body, &graph)?;
-        let results: Vec<Value> = targets
-            .iter()
-            .map(|to| match graph.counts(to) {
-                Some((fans, following, mutual)) => {
-                    let mut m = item(to, 0);
-                    m.insert("FollowerCount".into(), Value::from(fans));
-                    m.insert("FollowingCount".into(), Value::from(following));
-                    m.insert("MutualFollowingCount".into(), Value::from(mutual));
-                    Value::Object(m)
-                }
-                None => Value::Object(item(to, 30003)),
-            })
-            .collect();
+        let (results, _) = per_target(&targets, |to| {
+            let (fans, following, mutual) = graph.counts(to).ok_or(30003)?;
+            Ok(vec![
+                ("FollowerCount", Value::from(fans)),
+                ("FollowingCount", Value::from(following)),
+                ("MutualFollowingCount", Value::from(mutual)),
+            ])
+        });
         Ok(json!({ "FollowInfo": results }))
     }
 

@@ -2,7 +2,7 @@
 //! and the emulator's webhooks received and verified end to end.
 
 use super::*;
-use std::io::{Read, Write};
+use std::io::Write;
 use std::net::TcpListener;
 use std::sync::mpsc;
 use tim_follow::callback::{self, CallbackError, Event, FollowEvent, Verifier};
@@ -173,50 +173,24 @@ fn receiver() -> (String, mpsc::Receiver<(String, Vec<u8>)>) {
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
         for stream in listener.incoming().take(8) {
-            let Ok(mut s) = stream else { continue };
+            let Ok(s) = stream else { continue };
             s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-            let mut buf = Vec::new();
-            let mut chunk = [0u8; 4096];
-            let (query, body) = loop {
-                let n = s.read(&mut chunk).unwrap_or(0);
-                if n == 0 {
-                    break (String::new(), Vec::new());
-                }
-                buf.extend_from_slice(&chunk[..n]);
-                let text = String::from_utf8_lossy(&buf).to_string();
-                if let Some(end) = text.find("\r\n\r\n") {
-                    let len: usize = text[..end]
-                        .lines()
-                        .find_map(|l| {
-                            l.to_ascii_lowercase()
-                                .strip_prefix("content-length:")
-                                .map(|v| v.trim().parse().unwrap_or(0))
-                        })
-                        .unwrap_or(0);
-                    if buf.len() >= end + 4 + len {
-                        let target = text
-                            .lines()
-                            .next()
-                            .unwrap_or("")
-                            .split(' ')
-                            .nth(1)
-                            .unwrap_or("")
-                            .to_string();
-                        let query = target
-                            .split_once('?')
-                            .map(|(_, q)| q.to_string())
-                            .unwrap_or_default();
-                        break (query, buf[end + 4..end + 4 + len].to_vec());
-                    }
-                }
+            let mut writer = s.try_clone().unwrap();
+            let Some(request) = crate::read_request(&mut std::io::BufReader::new(s)) else {
+                continue;
             };
+            let query = request
+                .target()
+                .split_once('?')
+                .map(|(_, q)| q.to_string())
+                .unwrap_or_default();
             let ack = callback::ack_ok();
             let _ = write!(
-                s,
+                writer,
                 "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{ack}",
                 ack.len()
             );
-            if tx.send((query, body)).is_err() {
+            if tx.send((query, request.body)).is_err() {
                 break;
             }
         }

@@ -50,10 +50,56 @@ pub fn now_secs() -> i64 {
         .as_secs() as i64
 }
 
+/// One HTTP/1.1 request as read off a socket.
+pub struct RawRequest {
+    /// The request line and headers, without the blank line.
+    pub head: String,
+    /// The body (by Content-Length).
+    pub body: Vec<u8>,
+}
+
+impl RawRequest {
+    /// The request target (path and query).
+    pub fn target(&self) -> &str {
+        self.head
+            .lines()
+            .next()
+            .unwrap_or("")
+            .split(' ')
+            .nth(1)
+            .unwrap_or("")
+    }
+}
+
+/// Reads one request; `None` when the peer closed or sent garbage.
+pub fn read_request(reader: &mut impl std::io::BufRead) -> Option<RawRequest> {
+    let mut head = String::new();
+    let mut len = 0usize;
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line).ok()? == 0 {
+            return None;
+        }
+        if line == "\r\n" {
+            break;
+        }
+        if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+            len = v.trim().parse().ok()?;
+        }
+        head.push_str(&line);
+    }
+    let mut body = vec![0u8; len];
+    reader.read_exact(&mut body).ok()?;
+    Some(RawRequest {
+        head: head.trim_end().to_string(),
+        body,
+    })
+}
+
 /// A server on 127.0.0.1 that answers every request with `reply` (keep-alive),
 /// for at most `max_requests` requests; returns its base URL.
 pub fn canned_server(reply: String, max_requests: usize) -> String {
-    use std::io::{BufRead, BufReader, Read, Write};
+    use std::io::{BufReader, Write};
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::Arc;
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -68,21 +114,7 @@ pub fn canned_server(reply: String, max_requests: usize) -> String {
                 let mut writer = stream.try_clone().unwrap();
                 let mut reader = BufReader::new(stream);
                 while served.fetch_add(1, Ordering::SeqCst) < max_requests {
-                    let mut len = 0usize;
-                    loop {
-                        let mut line = String::new();
-                        if reader.read_line(&mut line).unwrap_or(0) == 0 {
-                            return;
-                        }
-                        if line == "\r\n" {
-                            break;
-                        }
-                        if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
-                            len = v.trim().parse().unwrap_or(0);
-                        }
-                    }
-                    let mut body = vec![0u8; len];
-                    if reader.read_exact(&mut body).is_err() {
+                    if read_request(&mut reader).is_none() {
                         return;
                     }
                     let head = format!(

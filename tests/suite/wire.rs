@@ -2,7 +2,7 @@
 //! and the exact HTTP request a server receives.
 
 use super::*;
-use std::io::{Read, Write};
+use std::io::Write;
 use std::net::TcpListener;
 
 use tim_follow::request::{parse_response, request_url, Request};
@@ -134,36 +134,18 @@ fn one_shot_server(reply: &'static str) -> (String, std::thread::JoinHandle<Vec<
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let handle = std::thread::spawn(move || {
-        let (mut s, _) = listener.accept().unwrap();
+        let (s, _) = listener.accept().unwrap();
         s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-        let mut got = Vec::new();
-        let mut buf = [0u8; 4096];
-        // Read the head, then as many body bytes as Content-Length says.
-        loop {
-            let n = s.read(&mut buf).unwrap();
-            assert!(n > 0, "client closed early");
-            got.extend_from_slice(&buf[..n]);
-            let text = String::from_utf8_lossy(&got).to_string();
-            if let Some(end) = text.find("\r\n\r\n") {
-                let len: usize = text[..end]
-                    .lines()
-                    .find_map(|l| {
-                        l.to_ascii_lowercase()
-                            .strip_prefix("content-length:")
-                            .map(|v| v.trim().parse().unwrap())
-                    })
-                    .unwrap_or(0);
-                if got.len() >= end + 4 + len {
-                    break;
-                }
-            }
-        }
+        let mut writer = s.try_clone().unwrap();
+        let request = crate::read_request(&mut std::io::BufReader::new(s)).expect("a request");
         let resp = format!(
             "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{reply}",
             reply.len()
         );
-        s.write_all(resp.as_bytes()).unwrap();
-        got
+        writer.write_all(resp.as_bytes()).unwrap();
+        let mut raw = (request.head + "\r\n\r\n").into_bytes();
+        raw.extend_from_slice(&request.body);
+        raw
     });
     (base, handle)
 }
