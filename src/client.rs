@@ -10,10 +10,10 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use crate::auth::{Secret, Signer};
-use crate::error::{Error, ErrorKind, TransportErrorKind};
+use crate::error::{ApiError, Error, ErrorKind, TransportErrorKind};
 use crate::follow::{
     BatchRequest, FollowAdd, FollowCheck, FollowCounts, FollowDelete, FollowEntry, FollowGet,
-    FollowGetInfo, FollowList, FollowPage, FollowType,
+    FollowGetInfo, FollowList, FollowPage, FollowType, ItemResult,
 };
 use crate::outcome::{AccountOutcome, BatchOutcome, Outcome, Progress};
 use crate::ratelimit::RateLimiter;
@@ -449,8 +449,8 @@ impl ClientBuilder {
     }
 }
 
-/// The outcome of one chunk of a batch: one outcome per account, aligned.
-type ChunkResult<T> = Result<Vec<Outcome<T>>, Error>;
+/// The outcome of one chunk of a batch: one per account, in chunk order.
+type ChunkResult<T> = Result<Vec<AccountOutcome<T>>, Error>;
 
 impl Client {
     /// Starts building a client for the app `sdkappid`, calling as the App
@@ -615,12 +615,7 @@ impl Client {
         let mut items = Vec::with_capacity(accounts.len());
         for (chunk, result) in chunks.iter().zip(results) {
             match result {
-                Ok(outcomes) => {
-                    items.extend(chunk.iter().zip(outcomes).map(|(a, o)| AccountOutcome {
-                        account: (*a).to_string(),
-                        outcome: o,
-                    }))
-                }
+                Ok(outcomes) => items.extend(outcomes),
                 Err(e) => items.extend(chunk.iter().map(|a| AccountOutcome {
                     account: (*a).to_string(),
                     outcome: Outcome::Unknown(e.clone()),
@@ -662,7 +657,7 @@ impl Client {
                 }
             }
             let failed = match &result {
-                Ok(o) => o.iter().filter(|o| !o.is_applied()).count(),
+                Ok(o) => o.iter().filter(|o| !o.outcome.is_applied()).count(),
                 Err(_) => chunk.len(),
             };
             let mut t = tally.lock().unwrap_or_else(|p| p.into_inner());
@@ -728,15 +723,32 @@ impl Client {
                         .and_then(Option::take),
                 };
                 match found {
-                    Some(item) => match item.into_result() {
-                        Ok(payload) => Outcome::Applied(payload),
-                        Err(refusal) => Outcome::Refused(refusal),
+                    // The reply's own string becomes the outcome's account: no copy.
+                    Some(ItemResult {
+                        to_account,
+                        result_code: 0,
+                        payload,
+                        ..
+                    }) => AccountOutcome {
+                        account: to_account,
+                        outcome: Outcome::Applied(payload),
                     },
-                    None => Outcome::Unknown(decode_error(
-                        E::PATH,
-                        &format!("the response has no result for {account:?}"),
-                        b"",
-                    )),
+                    Some(item) => AccountOutcome {
+                        outcome: Outcome::Refused(ApiError::new(
+                            item.result_code,
+                            item.result_info,
+                            "",
+                        )),
+                        account: item.to_account,
+                    },
+                    None => AccountOutcome {
+                        account: (*account).to_string(),
+                        outcome: Outcome::Unknown(decode_error(
+                            E::PATH,
+                            &format!("the response has no result for {account:?}"),
+                            b"",
+                        )),
+                    },
                 }
             })
             .collect())
