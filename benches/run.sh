@@ -37,6 +37,11 @@ criterion; loopback runs use one local fixed-reply server for every client.
 Machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'),
 $(free -g | awk '/Mem:/ {print $2}') GiB; $(rustc --version); measured $(date -u +%Y-%m-%d).
 
+Absolute medians on this 2-core virtual machine drift by tens of percent from one
+run to the next, so every target is also measured *interleaved*: the compared jobs run
+in turn, round after round, and the median of the per-round ratios is reported. Read
+the ratios from the interleaved lines; the tables give the scale.
+
 HEAD
 echo "$tables"
 cat <<FOOT
