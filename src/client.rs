@@ -906,7 +906,7 @@ impl Client {
                 .and_then(|(status, bytes)| parse(status, &bytes))
             {
                 Ok(value) => return Ok(value),
-                Err(err) => err,
+                Err(err) => scrub(err, &inner.signer),
             };
             if !resigned && needs_new_usersig(&err) && inner.signer.invalidate(&sig) {
                 // The service refused the signature before doing anything:
@@ -986,23 +986,34 @@ impl Client {
             fastrand::u32(..),
         );
         transport::post(&inner.agent, &url, body, inner.max_response_bytes)
-            .map_err(|e| scrub(e, &inner.signer))
     }
 }
 
-/// Removes every known secret from an error's text, whatever its source.
-fn scrub(err: Error, signer: &Signer) -> Error {
-    match err {
-        Error::Transport(mut t) => {
-            for s in signer.secrets() {
-                if !s.expose().is_empty() && t.message.contains(s.expose()) {
-                    t.message = t.message.replace(s.expose(), "<redacted>");
-                }
+/// Removes every known secret from an error's text, whatever its source
+/// (transport messages, a body a proxy echoed back, …).
+fn scrub(mut err: Error, signer: &Signer) -> Error {
+    let secrets = signer.secrets();
+    let clean = |text: &mut String| {
+        for s in &secrets {
+            if !s.expose().is_empty() && text.contains(s.expose()) {
+                *text = text.replace(s.expose(), "<redacted>");
             }
-            Error::Transport(t)
         }
-        other => other,
+    };
+    match &mut err {
+        Error::Transport(t) => clean(&mut t.message),
+        Error::HttpStatus { snippet, .. } => clean(snippet),
+        Error::Decode(d) => {
+            clean(&mut d.message);
+            clean(&mut d.snippet);
+        }
+        Error::Api(a) => {
+            clean(&mut a.info);
+            clean(&mut a.display);
+        }
+        Error::InvalidInput(_) => {}
     }
+    err
 }
 
 /// Whether the service refused the UserSig in a way a new one may fix.

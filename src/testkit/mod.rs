@@ -49,7 +49,6 @@ mod service;
 
 use std::net::SocketAddr;
 use std::sync::{mpsc, Arc};
-use std::thread::JoinHandle;
 use std::time::Duration;
 
 use crate::client::{Client, ClientBuilder};
@@ -185,17 +184,30 @@ impl EmulatorBuilder {
     }
 
     /// Starts listening.
+    ///
+    /// Fails with [`std::io::ErrorKind::InvalidInput`] when the SDKAppID is 0,
+    /// the admin identifier is not a valid account id or the SecretKey is empty.
     pub fn start(self) -> std::io::Result<Emulator> {
-        let (webhook_tx, webhook_thread) = match self.webhook.clone() {
+        let invalid = |why: String| std::io::Error::new(std::io::ErrorKind::InvalidInput, why);
+        if self.sdkappid == 0 {
+            return Err(invalid("the SDKAppID must not be 0".into()));
+        }
+        crate::request::validate_account("admin", &self.admin)
+            .map_err(|e| invalid(e.to_string()))?;
+        if self.secret_key.trim().is_empty() {
+            return Err(invalid("the SecretKey must not be empty".into()));
+        }
+        // The webhook thread ends when the service, which holds its sender, is gone.
+        let webhook_tx = match self.webhook.clone() {
             Some((url, token)) => {
                 let (tx, rx) = mpsc::sync_channel::<WebhookEvent>(1024);
                 let sdkappid = self.sdkappid;
-                let t = std::thread::Builder::new()
+                std::thread::Builder::new()
                     .name("tim-emulator-webhook".into())
                     .spawn(move || send_webhooks(rx, &url, token.as_deref(), sdkappid))?;
-                (Some(tx), Some(t))
+                Some(tx)
             }
-            None => (None, None),
+            None => None,
         };
         let service = Arc::new(Service::new(
             Config {
@@ -215,19 +227,14 @@ impl EmulatorBuilder {
             }
         }
         let server = http::Server::start(self.port, service.clone())?;
-        Ok(Emulator {
-            server: Some(server),
-            service,
-            webhook_thread,
-        })
+        Ok(Emulator { server, service })
     }
 }
 
 /// A running emulator on 127.0.0.1; it stops when dropped.
 pub struct Emulator {
-    server: Option<http::Server>,
+    server: http::Server,
     service: Arc<Service>,
-    webhook_thread: Option<JoinHandle<()>>,
 }
 
 impl std::fmt::Debug for Emulator {
@@ -263,10 +270,7 @@ impl Emulator {
 
     /// The address it listens on.
     pub fn addr(&self) -> SocketAddr {
-        self.server
-            .as_ref()
-            .map(|s| s.addr())
-            .unwrap_or_else(|| ([127, 0, 0, 1], 0).into())
+        self.server.addr()
     }
 
     /// `http://127.0.0.1:PORT`, for [`ClientBuilder::base_url`].
@@ -301,6 +305,7 @@ impl Emulator {
     pub fn client(&self) -> Client {
         match self.client_builder().build() {
             Ok(c) => c,
+            // start() accepted the SDKAppID, admin and key: the builder cannot refuse them.
             Err(e) => unreachable!("the emulator's own settings are valid: {e}"),
         }
     }
@@ -371,10 +376,7 @@ impl Emulator {
 
     /// How many client connections are open now (keep-alive included).
     pub fn open_connections(&self) -> usize {
-        self.server
-            .as_ref()
-            .map(|s| s.open_connections())
-            .unwrap_or(0)
+        self.server.open_connections()
     }
 
     /// Every request received so far, in order of completion.
@@ -394,17 +396,6 @@ impl Emulator {
     /// Forgets the requests received so far.
     pub fn clear_requests(&self) {
         lock(&self.service.log).clear();
-    }
-}
-
-impl Drop for Emulator {
-    fn drop(&mut self) {
-        self.server.take();
-        if let Some(t) = self.webhook_thread.take() {
-            // The sender lives in the service; the thread ends once every
-            // clone of it is gone, which may be later than now.
-            drop(t);
-        }
     }
 }
 

@@ -331,6 +331,18 @@ fn random_latency_stays_in_range() {
 }
 
 #[test]
+fn bad_settings_are_refused_at_start() {
+    for builder in [
+        Emulator::builder().sdkappid(0),
+        Emulator::builder().admin(""),
+        Emulator::builder().secret_key(" "),
+    ] {
+        let err = builder.start().unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput, "{err}");
+    }
+}
+
+#[test]
 fn stops_when_dropped() {
     let emu = Emulator::start().unwrap();
     let addr = emu.addr();
