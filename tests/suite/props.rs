@@ -70,3 +70,71 @@ proptest! {
         let _ = v.verify_at(&q, &mutate(doc, &edits), 5);
     }
 }
+
+mod batch_invariant {
+    use super::*;
+    use std::time::Duration;
+    use tim_follow::testkit::{Emulator, Fault};
+    use tim_follow::{Outcome, RetryPolicy};
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+
+        /// Whatever the list (duplicates, unknown accounts, several requests) and
+        /// whatever fails on the way, every distinct account is reported exactly
+        /// once, in order of first appearance, and applied ones really are applied.
+        #[test]
+        fn every_distinct_account_is_reported_once_in_order(
+            picks in proptest::collection::vec(0usize..40, 0..70),
+            fail_at in proptest::option::of(0u32..4),
+            fault_kind in 0u8..3,
+        ) {
+            let emu = Emulator::builder().rate_limit(None, 60007).start().unwrap();
+            // Accounts 0..30 exist, 30..40 do not.
+            let known: Vec<String> = (0..30).map(|i| format!("p{i}")).collect();
+            emu.import_accounts(&["me"]);
+            emu.import_accounts(&known);
+            let to: Vec<String> = picks.iter().map(|i| format!("p{i}")).collect();
+            if let Some(n) = fail_at {
+                for _ in 0..n {
+                    emu.inject(Fault::Latency(Duration::ZERO), 1);
+                }
+                let fault = match fault_kind {
+                    0 => Fault::HttpStatus(502),
+                    1 => Fault::ErrorCode(30001),
+                    _ => Fault::DropAfterRead,
+                };
+                emu.inject(fault, 2);
+            }
+            let client = emu
+                .client_builder()
+                .concurrency(1)
+                .retry(RetryPolicy::none())
+                .build()
+                .unwrap();
+            let mut expected: Vec<&str> = Vec::new();
+            for t in &to {
+                if !expected.contains(&t.as_str()) {
+                    expected.push(t);
+                }
+            }
+            match client.follow_add("me", &to) {
+                Ok(out) => {
+                    let got: Vec<&str> = out.iter().map(|o| o.account.as_str()).collect();
+                    prop_assert_eq!(&got, &expected);
+                    prop_assert_eq!(out.requests(), expected.len().div_ceil(20));
+                    for item in &out {
+                        let known_account = item.account[1..].parse::<usize>().unwrap() < 30;
+                        match &item.outcome {
+                            Outcome::Applied(()) => prop_assert!(emu.is_following("me", &item.account)),
+                            Outcome::Refused(e) => prop_assert!(!known_account && e.code == 30003),
+                            Outcome::Unknown(_) => prop_assert!(!emu.is_following("me", &item.account)),
+                        }
+                    }
+                }
+                // Err only when nothing was processed.
+                Err(_) => prop_assert!(emu.following("me").is_empty()),
+            }
+        }
+    }
+}
