@@ -161,7 +161,7 @@ impl KeySigner {
         ));
         self.generated
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let renew_at = now + self.validity.as_secs() - Self::margin(self.validity);
+        let renew_at = now.saturating_add(self.validity.as_secs() - Self::margin(self.validity));
         *guard = Some(Cached {
             sig: sig.clone(),
             renew_at,

@@ -178,21 +178,21 @@ impl ClientBuilder {
         self
     }
 
-    /// The validity of generated UserSigs (default 1 day, at least 10 minutes).
+    /// The validity of generated UserSigs (default 1 day; from 10 minutes to 10 years).
     #[cfg(feature = "usersig")]
     pub fn usersig_validity(mut self, validity: Duration) -> Self {
         self.usersig_validity = validity;
         self
     }
 
-    /// The connect timeout, TLS handshake included (default 5 s).
+    /// The connect timeout, TLS handshake included (default 5 s; at most a day).
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
         self.connect_timeout = timeout;
         self
     }
 
     /// The timeout of one whole attempt, from name resolution to the last
-    /// byte of the reply (default 30 s).
+    /// byte of the reply (default 30 s; at most a day).
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
         self
@@ -287,10 +287,17 @@ impl ClientBuilder {
             }
             None => None,
         };
+        let day = Duration::from_secs(86_400);
         if self.timeout.is_zero() || self.connect_timeout.is_zero() {
             return Err(Error::invalid(
                 "timeout",
                 "timeouts must be longer than zero",
+            ));
+        }
+        if self.timeout > day || self.connect_timeout > day {
+            return Err(Error::invalid(
+                "timeout",
+                "timeouts must be at most one day",
             ));
         }
         if self.rate_limit == Some(0) {
@@ -339,10 +346,13 @@ impl ClientBuilder {
             if key.expose().trim().is_empty() {
                 return Err(Error::invalid("secret_key", "is empty"));
             }
-            if self.usersig_validity < Duration::from_secs(600) {
+            // Tencent documents 10 years as the longest validity (older pages say 50).
+            if self.usersig_validity < Duration::from_secs(600)
+                || self.usersig_validity > Duration::from_secs(3650 * 86_400)
+            {
                 return Err(Error::invalid(
                     "usersig_validity",
-                    "must be at least 10 minutes",
+                    "must be from 10 minutes to 10 years",
                 ));
             }
             return Ok(Signer::Key(crate::auth::KeySigner::new(
@@ -918,7 +928,7 @@ impl Client {
                 return Err(err);
             }
             let wait = inner.retry.backoff(attempt, &err);
-            if started.elapsed() + wait > inner.retry.deadline_duration() {
+            if started.elapsed().saturating_add(wait) > inner.retry.deadline_duration() {
                 return Err(err);
             }
             std::thread::sleep(wait);

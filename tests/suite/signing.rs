@@ -154,6 +154,8 @@ fn builder_rejects_bad_settings_before_any_request() {
         (b().rate_limit(0), "rate_limit"),
         (b().concurrency(0), "concurrency"),
         (b().timeout(Duration::ZERO), "timeout"),
+        (b().timeout(Duration::MAX), "timeout"),
+        (b().connect_timeout(Duration::from_secs(90_000)), "timeout"),
         (b().max_response_bytes(10), "max_response_bytes"),
         (b().base_url("ftp://x"), "base_url"),
         (b().base_url("http://10.1.2.3"), "base_url"),
