@@ -524,9 +524,10 @@ impl Client {
     /// refused or unknown. Unfollowing an account not followed is applied by
     /// the service's own rule (the emulator treats it as applied).
     ///
-    /// `Err` means no account was processed: invalid input (nothing was
-    /// sent), or every request failed. An empty `to` is `Ok` with no account
-    /// and sends nothing.
+    /// `Err` means no request succeeded: the input was invalid (nothing was
+    /// sent), or every request failed — after a transport failure some may
+    /// still have been applied, so send the same call again. An empty `to` is
+    /// `Ok` with no account and sends nothing.
     pub fn follow_delete<S: AsRef<str>>(
         &self,
         from: &str,

@@ -77,9 +77,10 @@
 //! exactly once, in input order, as [`Outcome::Applied`] (with its payload),
 //! [`Outcome::Refused`] (the per-account `ResultCode` and `ResultInfo`) or
 //! [`Outcome::Unknown`] (its request failed after retries). Duplicates are
-//! sent once; an empty list sends nothing. `Err` means that no account was
-//! processed: the input was invalid (found before any request) or every
-//! request failed.
+//! sent once; an empty list sends nothing. `Err` means that no request
+//! succeeded: the input was invalid (found before any request) or every
+//! request failed (after a transport failure, some may still have been
+//! applied: every follow operation is idempotent, so send the call again).
 //!
 //! # Errors and retries
 //!
