@@ -1,6 +1,6 @@
 //! TLS: certificates are verified, and there is no way to turn that off.
 
-#![cfg(feature = "rustls")]
+#![cfg(any(feature = "rustls", feature = "native-tls"))]
 
 use super::*;
 use std::io::Read;
