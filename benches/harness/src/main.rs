@@ -451,7 +451,7 @@ fn main() {
         };
         loop_ratios = interleaved_ratios(
             if quick { 5 } else { 21 },
-            500,
+            if quick { 500 } else { 2000 },
             &mut [&mut j_fast, &mut j_same, &mut j_ours, &mut j_rq],
         );
     }
@@ -527,7 +527,7 @@ fn main() {
         ns("loopback", "reqwest_blocking") / ours
     );
     println!(
-        "\nInterleaved (21 rounds of 500 calls per client in turn, median of per-round time ratios), \
+        "\nInterleaved (21 rounds of 2,000 calls per client in turn, median of per-round time ratios), \
          tim-follow reaches {:.2}× the throughput of the fastest bare ureq, {:.2}× that of bare ureq with the same timeouts \
          and {:.2}× that of reqwest blocking.\n",
         loop_ratios[0] / loop_ratios[2],
