@@ -331,6 +331,37 @@ fn random_latency_stays_in_range() {
 }
 
 #[test]
+fn want_num_defaults_to_100_and_is_at_most_1000() {
+    let emu = Emulator::start().unwrap();
+    for i in 0..150 {
+        emu.seed_follow(&format!("f{i}"), "star");
+    }
+    let client = emu.client();
+    let reply = client
+        .call_json(
+            "follow/follow_get",
+            &json!({"From_Account": "star", "FollowType": 1, "StartCursor": ""}),
+        )
+        .unwrap();
+    assert_eq!(reply["FollowItem"].as_array().unwrap().len(), 100);
+    assert_ne!(reply["NextCursor"], "");
+    let e = client
+        .call_json(
+            "follow/follow_get",
+            &json!({"From_Account": "star", "FollowType": 1, "WantNum": 1001}),
+        )
+        .unwrap_err();
+    assert_eq!(e.code(), Some(30001));
+    let e = client
+        .call_json(
+            "follow/follow_get",
+            &json!({"From_Account": "star", "FollowType": 4}),
+        )
+        .unwrap_err();
+    assert_eq!(e.code(), Some(30001));
+}
+
+#[test]
 fn bad_settings_are_refused_at_start() {
     for builder in [
         Emulator::builder().sdkappid(0),

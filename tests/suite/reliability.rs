@@ -23,7 +23,31 @@ fn row(faults: &[(Fault, u32)]) -> (Emulator, Result<tim_follow::BatchOutcome<()
         .build()
         .unwrap();
     let result = client.follow_add("u1", &["t_000"]);
+    assert_no_secret(&format!("{result:?}"), &emu);
+    if let Err(e) = &result {
+        assert_no_secret(&e.to_string(), &emu);
+    }
     (emu, result)
+}
+
+/// The SecretKey and every UserSig the client may have made in the last
+/// seconds are absent from `text`.
+fn assert_no_secret(text: &str, emu: &Emulator) {
+    assert!(!text.contains(emu.secret_key()), "SecretKey in: {text}");
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    for at in t.saturating_sub(10)..=t + 1 {
+        let sig = tim_follow::usersig::generate_at(
+            emu.sdkappid(),
+            emu.secret_key(),
+            emu.admin(),
+            Duration::from_secs(86_400),
+            at,
+        );
+        assert!(!text.contains(&sig), "UserSig in: {text}");
+    }
 }
 
 fn attempts(emu: &Emulator) -> usize {
