@@ -104,7 +104,8 @@ fn advice(e: &Error) -> Option<String> {
         30005 => "The follow/fan feature is off for this app: it needs a Pro, Pro Plus or Enterprise \
                   package and the switch in Console > Configuration > Friends and Relationship Chains.",
         60010 | 30004 => "TIM_ADMIN must be an App admin account (Console > Auxiliary tools > admin accounts).",
-        _ => return api.hint().map(|h| format!("Hint: {h}.")),
+        // Other codes: the error line already carries the hint, if any.
+        _ => return None,
     };
     Some(text.to_string())
 }
