@@ -316,18 +316,18 @@ fn every_fault_kind() {
 #[test]
 fn random_latency_stays_in_range() {
     let emu = emulator_with("u1", &[]);
-    emu.set_random_latency(Duration::from_millis(20), Duration::from_millis(40));
+    emu.set_random_latency(Duration::from_millis(200), Duration::from_millis(400));
     let client = emu.client();
     for _ in 0..3 {
         let t = std::time::Instant::now();
         client.counts("u1").unwrap();
         let e = t.elapsed();
-        assert!(e >= Duration::from_millis(20), "{e:?}");
+        assert!(e >= Duration::from_millis(200), "{e:?}");
     }
     emu.clear_faults();
     let t = std::time::Instant::now();
     client.counts("u1").unwrap();
-    assert!(t.elapsed() < Duration::from_millis(20));
+    assert!(t.elapsed() < Duration::from_millis(150), "latency removed");
 }
 
 #[test]
