@@ -242,6 +242,47 @@ fn median_ns(group: &str, id: &str) -> f64 {
     v["median"]["point_estimate"].as_f64().unwrap()
 }
 
+/// tim-follow's sans-IO work for one call: build, render, serialize, parse.
+fn sans_ours(to: &[String], reply: &[u8]) {
+    let req = FollowDelete::new("UserID_001", to).unwrap();
+    let url = request_url(
+        "https://adminapisgp.im.qcloud.com",
+        FollowDelete::PATH,
+        1400000000,
+        "administrator",
+        SIG,
+        12345,
+    );
+    let body = req.body().unwrap();
+    let parsed = parse_response::<<FollowDelete as Request>::Response>(200, reply).unwrap();
+    std::hint::black_box((url, body, parsed));
+}
+
+/// The floor: the same work with plain serde derive structs and `format!`.
+fn sans_floor(to: &[String], reply: &[u8]) {
+    let url = format!(
+        "https://adminapisgp.im.qcloud.com/v4/follow/follow_delete?sdkappid={}&identifier={}&usersig={}&random={}&contenttype=json",
+        1400000000u64, "administrator", SIG, 12345u32
+    );
+    let body = serde_json::to_vec(&FloorReq {
+        from: "UserID_001",
+        to,
+    })
+    .unwrap();
+    let parsed: FloorResp = serde_json::from_slice(reply).unwrap();
+    std::hint::black_box((url, body, parsed));
+}
+
+/// One POST through a bare ureq agent, body read to the end.
+fn ureq_post(agent: &ureq::Agent, url: &str, body: &[u8]) -> Vec<u8> {
+    let mut r = agent
+        .post(url)
+        .content_type("application/json")
+        .send(body)
+        .unwrap();
+    r.body_mut().read_to_vec().unwrap()
+}
+
 fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
     std::env::set_var("CRITERION_HOME", criterion_home());
@@ -250,81 +291,26 @@ fn main() {
         .sample_size(if quick { 10 } else { 60 })
         .warm_up_time(Duration::from_millis(if quick { 200 } else { 1000 }))
         .measurement_time(Duration::from_secs(if quick { 1 } else { 4 }));
+    let rounds = if quick { 5 } else { 21 };
 
     // 1. sans-IO
     let to = ids();
     let reply = reply_body().into_bytes();
     {
         let mut g = c.benchmark_group("sansio");
-        g.bench_function("tim_follow", |b| {
-            b.iter(|| {
-                let req = FollowDelete::new("UserID_001", &to).unwrap();
-                let url = request_url(
-                    "https://adminapisgp.im.qcloud.com",
-                    FollowDelete::PATH,
-                    1400000000,
-                    "administrator",
-                    SIG,
-                    12345,
-                );
-                let body = req.body().unwrap();
-                let parsed =
-                    parse_response::<<FollowDelete as Request>::Response>(200, &reply).unwrap();
-                std::hint::black_box((url, body, parsed));
-            })
-        });
-        g.bench_function("serde_floor", |b| {
-            b.iter(|| {
-                let url = format!(
-                    "https://adminapisgp.im.qcloud.com/v4/follow/follow_delete?sdkappid={}&identifier={}&usersig={}&random={}&contenttype=json",
-                    1400000000u64, "administrator", SIG, 12345u32
-                );
-                let body = serde_json::to_vec(&FloorReq { from: "UserID_001", to: &to }).unwrap();
-                let parsed: FloorResp = serde_json::from_slice(&reply).unwrap();
-                std::hint::black_box((url, body, parsed));
-            })
-        });
+        g.bench_function("tim_follow", |b| b.iter(|| sans_ours(&to, &reply)));
+        g.bench_function("serde_floor", |b| b.iter(|| sans_floor(&to, &reply)));
         g.finish();
     }
-
-    let sans_ratio = {
-        let mut ours = || {
-            let req = FollowDelete::new("UserID_001", &to).unwrap();
-            let url = request_url(
-                "https://adminapisgp.im.qcloud.com",
-                FollowDelete::PATH,
-                1400000000,
-                "administrator",
-                SIG,
-                12345,
-            );
-            let body = req.body().unwrap();
-            let parsed =
-                parse_response::<<FollowDelete as Request>::Response>(200, &reply).unwrap();
-            std::hint::black_box((url, body, parsed));
-        };
-        let mut floor = || {
-            let url = format!(
-                "https://adminapisgp.im.qcloud.com/v4/follow/follow_delete?sdkappid={}&identifier={}&usersig={}&random={}&contenttype=json",
-                1400000000u64, "administrator", SIG, 12345u32
-            );
-            let body = serde_json::to_vec(&FloorReq {
-                from: "UserID_001",
-                to: &to,
-            })
-            .unwrap();
-            let parsed: FloorResp = serde_json::from_slice(&reply).unwrap();
-            std::hint::black_box((url, body, parsed));
-        };
-        interleaved_ratios(
-            if quick { 5 } else { 21 },
-            5000,
-            &mut [&mut floor, &mut ours],
-        )[1]
-    };
+    let sans_ratio = interleaved_ratios(
+        rounds,
+        5000,
+        &mut [&mut || sans_floor(&to, &reply), &mut || {
+            sans_ours(&to, &reply)
+        }],
+    )[1];
 
     // 2. sequential loopback
-    let loop_ratios;
     let base = fixed_reply_server();
     let body = serde_json::to_vec(&FloorReq {
         from: "UserID_001",
@@ -339,122 +325,83 @@ fn main() {
         SIG,
         12345,
     );
+    let client = Client::builder(1400000000, "administrator")
+        .base_url(&base)
+        .usersig(SIG)
+        .no_rate_limit()
+        .retry(RetryPolicy::none())
+        .build()
+        .unwrap();
+    let ours = || client.follow_delete("UserID_001", &to).unwrap();
+    let fast: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .proxy(None)
+        .build()
+        .into();
+    let same = ureq::Agent::with_parts(
+        ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .proxy(None)
+            .timeout_connect(Some(Duration::from_secs(5)))
+            .timeout_global(Some(Duration::from_secs(30)))
+            .build(),
+        DefaultConnector::new(),
+        IpLiteral,
+    );
+    let global: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .proxy(None)
+        .timeout_global(Some(Duration::from_secs(30)))
+        .build()
+        .into();
+    let rq = reqwest::blocking::Client::builder()
+        .no_proxy()
+        .build()
+        .unwrap();
+    let reqwest_post = || {
+        rq.post(&url)
+            .header("Content-Type", "application/json")
+            .body(body.clone())
+            .send()
+            .unwrap()
+            .bytes()
+            .unwrap()
+    };
     {
         let mut g = c.benchmark_group("loopback");
-        let client = Client::builder(1400000000, "administrator")
-            .base_url(&base)
-            .usersig(SIG)
-            .no_rate_limit()
-            .retry(RetryPolicy::none())
-            .build()
-            .unwrap();
-        g.bench_function("tim_follow_client", |b| {
-            b.iter(|| client.follow_delete("UserID_001", &to).unwrap())
-        });
-        let fast: ureq::Agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .proxy(None)
-            .build()
-            .into();
-        g.bench_function("ureq_fastest", |b| {
-            b.iter(|| {
-                let mut r = fast
-                    .post(&url)
-                    .content_type("application/json")
-                    .send(&body[..])
-                    .unwrap();
-                r.body_mut().read_to_vec().unwrap()
-            })
-        });
-        let same = ureq::Agent::with_parts(
-            ureq::Agent::config_builder()
-                .http_status_as_error(false)
-                .proxy(None)
-                .timeout_connect(Some(Duration::from_secs(5)))
-                .timeout_global(Some(Duration::from_secs(30)))
-                .build(),
-            DefaultConnector::new(),
-            IpLiteral,
-        );
+        g.bench_function("tim_follow_client", |b| b.iter(ours));
+        g.bench_function("ureq_fastest", |b| b.iter(|| ureq_post(&fast, &url, &body)));
         g.bench_function("ureq_same_timeouts", |b| {
-            b.iter(|| {
-                let mut r = same
-                    .post(&url)
-                    .content_type("application/json")
-                    .send(&body[..])
-                    .unwrap();
-                r.body_mut().read_to_vec().unwrap()
-            })
+            b.iter(|| ureq_post(&same, &url, &body))
         });
-        let global: ureq::Agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .proxy(None)
-            .timeout_global(Some(Duration::from_secs(30)))
-            .build()
-            .into();
         g.bench_function("ureq_timeout_global", |b| {
-            b.iter(|| {
-                let mut r = global
-                    .post(&url)
-                    .content_type("application/json")
-                    .send(&body[..])
-                    .unwrap();
-                r.body_mut().read_to_vec().unwrap()
-            })
+            b.iter(|| ureq_post(&global, &url, &body))
         });
-        let rq = reqwest::blocking::Client::builder()
-            .no_proxy()
-            .build()
-            .unwrap();
-        g.bench_function("reqwest_blocking", |b| {
-            b.iter(|| {
-                rq.post(&url)
-                    .header("Content-Type", "application/json")
-                    .body(body.clone())
-                    .send()
-                    .unwrap()
-                    .bytes()
-                    .unwrap()
-            })
-        });
+        g.bench_function("reqwest_blocking", |b| b.iter(reqwest_post));
         let pq = url.trim_start_matches(&base).to_string();
         let mut raw = RawClient::new(&base, &pq, &body);
         g.bench_function("raw_std_tcp", |b| b.iter(|| raw.call()));
         g.finish();
-        let mut j_fast = || {
-            let mut r = fast
-                .post(&url)
-                .content_type("application/json")
-                .send(&body[..])
-                .unwrap();
-            std::hint::black_box(r.body_mut().read_to_vec().unwrap());
-        };
-        let mut j_same = || {
-            let mut r = same
-                .post(&url)
-                .content_type("application/json")
-                .send(&body[..])
-                .unwrap();
-            std::hint::black_box(r.body_mut().read_to_vec().unwrap());
-        };
-        let mut j_ours = || {
-            std::hint::black_box(client.follow_delete("UserID_001", &to).unwrap());
-        };
-        let mut j_rq = || {
-            let r = rq
-                .post(&url)
-                .header("Content-Type", "application/json")
-                .body(body.clone())
-                .send()
-                .unwrap();
-            std::hint::black_box(r.bytes().unwrap());
-        };
-        loop_ratios = interleaved_ratios(
-            if quick { 5 } else { 21 },
-            if quick { 500 } else { 2000 },
-            &mut [&mut j_fast, &mut j_same, &mut j_ours, &mut j_rq],
-        );
     }
+    let loop_iters = if quick { 500 } else { 2000 };
+    let loop_ratios = interleaved_ratios(
+        rounds,
+        loop_iters,
+        &mut [
+            &mut || {
+                std::hint::black_box(ureq_post(&fast, &url, &body));
+            },
+            &mut || {
+                std::hint::black_box(ureq_post(&same, &url, &body));
+            },
+            &mut || {
+                std::hint::black_box(ours());
+            },
+            &mut || {
+                std::hint::black_box(reqwest_post());
+            },
+        ],
+    );
 
     // 3. bulk at Tencent's ceiling
     let bulk = |workers: usize| -> (Duration, usize, usize) {
@@ -499,7 +446,7 @@ fn main() {
         floor / 1e3
     );
     println!(
-        "\nInterleaved (21 rounds alternating the two, median of per-round ratios): tim-follow takes {:.2}× the floor's time.",
+        "\nInterleaved ({rounds} rounds alternating the two, median of per-round ratios): tim-follow takes {:.2}× the floor's time.",
         sans_ratio
     );
     println!("\nTarget: ≤ 1.5× the floor.\n");
@@ -527,7 +474,7 @@ fn main() {
         ns("loopback", "reqwest_blocking") / ours
     );
     println!(
-        "\nInterleaved (21 rounds of 2,000 calls per client in turn, median of per-round time ratios), \
+        "\nInterleaved ({rounds} rounds of {loop_iters} calls per client in turn, median of per-round time ratios), \
          tim-follow reaches {:.2}× the throughput of the fastest bare ureq, {:.2}× that of bare ureq with the same timeouts \
          and {:.2}× that of reqwest blocking.\n",
         loop_ratios[0] / loop_ratios[2],
