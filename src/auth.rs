@@ -96,6 +96,8 @@ pub(crate) struct KeySigner {
     key: Secret,
     validity: Duration,
     cache: RwLock<Option<Cached>>,
+    /// How many UserSigs were made (for the tests of the renewal rule).
+    #[cfg(test)]
     generated: std::sync::atomic::AtomicU64,
 }
 
@@ -125,6 +127,7 @@ impl KeySigner {
             key,
             validity,
             cache: RwLock::new(None),
+            #[cfg(test)]
             generated: std::sync::atomic::AtomicU64::new(0),
         }
     }
@@ -159,6 +162,7 @@ impl KeySigner {
             self.validity,
             now,
         ));
+        #[cfg(test)]
         self.generated
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let renew_at = now.saturating_add(self.validity.as_secs() - Self::margin(self.validity));

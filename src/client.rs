@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use crate::auth::{Secret, Signer};
-use crate::error::{ApiError, Error, ErrorKind, TransportErrorKind};
+use crate::error::{ApiError, Error, TransportErrorKind};
 use crate::follow::{
     BatchRequest, FollowAdd, FollowCheck, FollowCounts, FollowDelete, FollowEntry, FollowGet,
     FollowGetInfo, FollowList, FollowPage, FollowType, ItemResult,
@@ -59,7 +59,6 @@ struct Inner {
     signer: Signer,
     agent: ureq::Agent,
     limiter: Option<RateLimiter>,
-    rate_limit: Option<u32>,
     retry: RetryPolicy,
     max_response_bytes: u64,
     concurrency: usize,
@@ -74,7 +73,10 @@ impl fmt::Debug for Client {
             .field("base_url", &i.primary)
             .field("standby_base_url", &i.standby)
             .field("credentials", &i.signer)
-            .field("rate_limit", &i.rate_limit)
+            .field(
+                "rate_limit",
+                &i.limiter.as_ref().map(RateLimiter::per_second),
+            )
             .field("concurrency", &i.concurrency)
             .field("retry", &i.retry)
             .finish_non_exhaustive()
@@ -332,7 +334,6 @@ impl ClientBuilder {
                 signer,
                 agent,
                 limiter: self.rate_limit.map(RateLimiter::new),
-                rate_limit: self.rate_limit,
                 retry: self.retry,
                 max_response_bytes: self.max_response_bytes,
                 concurrency: self.concurrency,
@@ -617,7 +618,7 @@ impl Client {
         let chunks: Vec<&[&str]> = accounts.chunks(E::MAX_ACCOUNTS).collect();
         let results = self.run_chunks::<E>(from, &chunks, accounts.len(), progress);
         if results.iter().all(Result::is_err) {
-            // Nothing was processed: report the first failure.
+            // No request succeeded: report the first failure.
             return Err(results
                 .into_iter()
                 .find_map(Result::err)
@@ -1032,7 +1033,6 @@ fn scrub(mut err: Error, signer: &Signer) -> Error {
 /// Whether the service refused the UserSig in a way a new one may fix.
 fn needs_new_usersig(err: &Error) -> bool {
     matches!(err, Error::Api(a) if matches!(a.code, 70001 | 70003 | 60004 | 60005))
-        && err.api().map(|a| a.kind()) == Some(ErrorKind::Auth)
 }
 
 /// The entries of a follow list, fetched lazily page by page. Made by

@@ -138,7 +138,6 @@
 //!   scheme): serve the callback URL over HTTPS.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
-#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod auth;
 pub mod callback;

@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 /// every later one waits for its slot.
 #[derive(Debug)]
 pub(crate) struct RateLimiter {
+    per_second: u32,
     interval: Duration,
     next: Mutex<HashMap<String, Instant>>,
 }
@@ -22,9 +23,15 @@ impl RateLimiter {
     pub(crate) fn new(per_second: u32) -> Self {
         let interval = Duration::from_secs(1) / per_second.max(1);
         RateLimiter {
+            per_second,
             interval: interval + interval / 50,
             next: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// The configured limit, calls per second.
+    pub(crate) fn per_second(&self) -> u32 {
+        self.per_second
     }
 
     /// Reserves the next slot for `key` and sleeps until it comes.

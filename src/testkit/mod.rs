@@ -414,7 +414,7 @@ fn send_webhooks(rx: mpsc::Receiver<WebhookEvent>, url: &str, token: Option<&str
                     "CallbackCommand": crate::callback::FOLLOW_ADD,
                     "From_Account": from,
                     "FollowList": to.iter().map(|t| serde_json::json!({"To_Account": t})).collect::<Vec<_>>(),
-                    "EventTime": service::Service::event_time(),
+                    "EventTime": service::now_millis(),
                 }),
             ),
             WebhookEvent::FollowDelete { from, to } => (
@@ -423,7 +423,7 @@ fn send_webhooks(rx: mpsc::Receiver<WebhookEvent>, url: &str, token: Option<&str
                     "CallbackCommand": crate::callback::FOLLOW_DELETE,
                     "From_Account": from,
                     "To_Account": to,
-                    "EventTime": service::Service::event_time(),
+                    "EventTime": service::now_millis(),
                 }),
             ),
         };

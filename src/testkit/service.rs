@@ -203,7 +203,8 @@ fn now_secs() -> i64 {
         .unwrap_or(0)
 }
 
-fn now_millis() -> u64 {
+/// The current Unix time in milliseconds (webhook `EventTime`).
+pub(crate) fn now_millis() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as u64)
@@ -694,10 +695,6 @@ impl Service {
         if let Some(tx) = &self.webhook {
             let _ = tx.try_send(event);
         }
-    }
-
-    pub(crate) fn event_time() -> u64 {
-        now_millis()
     }
 }
 
