@@ -147,7 +147,7 @@ impl std::error::Error for CallbackError {}
 pub struct Verifier {
     sdkappid: u64,
     #[cfg_attr(not(feature = "usersig"), allow(dead_code))]
-    token: Option<crate::auth::Secret>,
+    token: Option<crate::secret::Secret>,
     max_skew: Duration,
 }
 
@@ -175,7 +175,7 @@ impl Verifier {
     /// must then carry a valid `Sign` and a recent `RequestTime`.
     #[cfg(feature = "usersig")]
     pub fn token(mut self, token: impl Into<String>) -> Verifier {
-        self.token = Some(crate::auth::Secret::new(token));
+        self.token = Some(crate::secret::Secret::new(token));
         self
     }
 
@@ -187,7 +187,7 @@ impl Verifier {
 
     /// Verifies and parses a webhook against the current time.
     pub fn verify(&self, query: &str, body: &[u8]) -> Result<Event, CallbackError> {
-        self.verify_at(query, body, crate::auth::unix_now())
+        self.verify_at(query, body, crate::clock::unix_now())
     }
 
     /// Verifies and parses a webhook as if the time were `now_unix_secs`.
@@ -213,7 +213,7 @@ impl Verifier {
             };
             let request_time: u64 = time.parse().map_err(|_| CallbackError::BadRequestTime)?;
             let expected = sign_hex(token.expose(), request_time);
-            if !crate::usersig::constant_time_eq(
+            if !crate::secret::constant_time_eq(
                 expected.as_bytes(),
                 sign.to_ascii_lowercase().as_bytes(),
             ) {

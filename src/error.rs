@@ -1,6 +1,7 @@
 //! The crate's error type and the classification of Tencent's error codes.
 
 use std::fmt;
+use std::sync::Arc;
 
 /// Everything that can go wrong with a call.
 ///
@@ -91,7 +92,42 @@ impl Error {
         Error::Transport(TransportError {
             kind,
             message: message.into(),
+            source: None,
         })
+    }
+
+    /// Whether the service refused the UserSig in a way a new one may fix:
+    /// see [`ApiError::is_usersig_rejected`].
+    pub fn is_usersig_rejected(&self) -> bool {
+        self.api().is_some_and(ApiError::is_usersig_rejected)
+    }
+
+    /// This error with every occurrence of each of `secrets` (of 8 characters
+    /// or more: a shorter one would only mangle ordinary words) replaced by
+    /// `<redacted>`, whatever carried it: transport messages, a body a proxy
+    /// echoed back, an API message.
+    pub(crate) fn scrubbed(mut self, secrets: &[&str]) -> Error {
+        let clean = |text: &mut String| {
+            for s in secrets.iter().filter(|s| s.len() >= 8) {
+                if text.contains(s) {
+                    *text = text.replace(s, "<redacted>");
+                }
+            }
+        };
+        match &mut self {
+            Error::Transport(t) => clean(&mut t.message),
+            Error::HttpStatus { snippet, .. } => clean(snippet),
+            Error::Decode(d) => {
+                clean(&mut d.message);
+                clean(&mut d.snippet);
+            }
+            Error::Api(a) => {
+                clean(&mut a.info);
+                clean(&mut a.display);
+            }
+            Error::InvalidInput(_) => {}
+        }
+        self
     }
 }
 
@@ -113,7 +149,16 @@ impl fmt::Display for Error {
     }
 }
 
-impl std::error::Error for Error {}
+impl std::error::Error for Error {
+    /// For a transport failure, the underlying error (redacted like the
+    /// message: it is kept only when its text holds no URL query).
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::Transport(t) => t.source.as_deref().map(|s| s as _),
+            _ => None,
+        }
+    }
+}
 
 /// Input rejected before any network call.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -154,14 +199,27 @@ pub enum TransportErrorKind {
 }
 
 /// A transport failure. The message never contains the request URL's UserSig.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct TransportError {
     /// The kind of failure.
     pub kind: TransportErrorKind,
     /// A description, redacted.
     pub message: String,
+    /// The underlying error, when its text is safe to show
+    /// ([`std::error::Error::source`] of [`Error`] returns it).
+    pub source: Option<Arc<dyn std::error::Error + Send + Sync>>,
 }
+
+/// Two transport errors are equal when their kind and message are: the
+/// source is a detail of the same failure.
+impl PartialEq for TransportError {
+    fn eq(&self, other: &Self) -> bool {
+        self.kind == other.kind && self.message == other.message
+    }
+}
+
+impl Eq for TransportError {}
 
 impl fmt::Display for TransportError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -223,6 +281,14 @@ impl ApiError {
         matches!(self.kind(), ErrorKind::Transient | ErrorKind::RateLimited)
     }
 
+    /// Whether the service refused the UserSig before doing anything, in a
+    /// way a new UserSig may fix: expired (70001), damaged (70003), or a
+    /// wrong account or signature in the URL (60004, 60005). With a SecretKey
+    /// the client then makes a new UserSig and sends the request once more.
+    pub fn is_usersig_rejected(&self) -> bool {
+        USERSIG_RENEWABLE.contains(&self.code)
+    }
+
     /// What to do about the most common misconfigurations, when known.
     pub fn hint(&self) -> Option<&'static str> {
         hint(self.code)
@@ -245,21 +311,25 @@ impl fmt::Display for ApiError {
     }
 }
 
+/// The codes after which a new UserSig may succeed: [`ApiError::is_usersig_rejected`].
+const USERSIG_RENEWABLE: [i64; 4] = [70001, 70003, 60004, 60005];
+
 /// The class of a Tencent error code (API `ErrorCode` or per-account `ResultCode`).
 ///
 /// The mapping follows Tencent's public error tables (30001–30007,
-/// 32100–32103, 60002–60021, 70001–70107); retryability is derived from the
-/// documented meaning of each code.
+/// 32100–32103, 60002–60021, 70001–70107, and the account-import codes
+/// 70169–70500); retryability is derived from the documented meaning of each
+/// code. A code the tables do not list is [`ErrorKind::Other`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum ErrorKind {
     /// The request was malformed or a parameter was wrong (30001, 60002,
-    /// 60003, 60009, 60012, 60015). Not retryable.
+    /// 60003, 60009, 60012, 60015, 70402). Not retryable.
     InvalidRequest,
     /// An account does not exist or was not imported (30003, 70107).
     AccountNotFound,
     /// The identifier is not an App admin, the account is blocklisted or the
-    /// caller's IP is not allowed (30004, 60010, 60021, 70051).
+    /// caller's IP is not allowed (30004, 60010, 60021, 70051, 70403).
     Permission,
     /// The follow/fan feature is not enabled for the app (30005).
     FeatureDisabled,
@@ -267,10 +337,12 @@ pub enum ErrorKind {
     LimitReached,
     /// Too many calls (60007, 60011, 60018, 60019). Retryable with a longer backoff.
     RateLimited,
-    /// A transient server failure (30006, 30007, 60008, 60013, 60014). Retryable.
+    /// A transient server failure (30006, 30007, 60008, 60013, 60014, and
+    /// the account service's 70169, 70202, 70500). Retryable.
     Transient,
     /// The UserSig was rejected: expired, malformed, or made with another key,
-    /// identifier or SDKAppID (60004, 60005, 70001–70050 and other 70xxx).
+    /// identifier or SDKAppID (60004, 60005, and the UserSig codes 70001–70050
+    /// but 70016 and 70020).
     Auth,
     /// The SDKAppID is wrong, disabled, unpaid, or served by another data
     /// center (30002, 60006, 60016, 60017, 60020, 70016, 70020).
@@ -283,15 +355,15 @@ impl ErrorKind {
     /// Classifies a code.
     pub fn of(code: i64) -> ErrorKind {
         match code {
-            30001 | 60002 | 60003 | 60009 | 60012 | 60015 => ErrorKind::InvalidRequest,
+            30001 | 60002 | 60003 | 60009 | 60012 | 60015 | 70402 => ErrorKind::InvalidRequest,
             30003 | 70107 => ErrorKind::AccountNotFound,
-            30004 | 60010 | 60021 | 70051 => ErrorKind::Permission,
+            30004 | 60010 | 60021 | 70051 | 70403 => ErrorKind::Permission,
             30005 => ErrorKind::FeatureDisabled,
             32100..=32103 => ErrorKind::LimitReached,
             60007 | 60011 | 60018 | 60019 => ErrorKind::RateLimited,
-            30006 | 30007 | 60008 | 60013 | 60014 => ErrorKind::Transient,
+            30006 | 30007 | 60008 | 60013 | 60014 | 70169 | 70202 | 70500 => ErrorKind::Transient,
             30002 | 60006 | 60016 | 60017 | 60020 | 70016 | 70020 => ErrorKind::AppConfig,
-            60004 | 60005 | 70000..=70999 => ErrorKind::Auth,
+            60004 | 60005 | 70001..=70050 => ErrorKind::Auth,
             _ => ErrorKind::Other,
         }
     }
@@ -403,6 +475,15 @@ mod tests {
             assert!(!ApiError::new(c, "", "").is_retryable());
         }
         assert_eq!(ErrorKind::of(70016), ErrorKind::AppConfig);
+        // The account service's codes, by meaning; unknown 70xxx stay Other.
+        for c in [70169, 70202, 70500] {
+            assert_eq!(ErrorKind::of(c), ErrorKind::Transient, "{c}");
+        }
+        assert_eq!(ErrorKind::of(70402), ErrorKind::InvalidRequest);
+        assert_eq!(ErrorKind::of(70403), ErrorKind::Permission);
+        assert_eq!(ErrorKind::of(70999), ErrorKind::Other);
+        assert!(ApiError::new(70001, "", "").is_usersig_rejected());
+        assert!(!ApiError::new(70009, "", "").is_usersig_rejected());
         assert_eq!(ErrorKind::of(70107), ErrorKind::AccountNotFound);
         assert_eq!(ErrorKind::of(12345), ErrorKind::Other);
         assert!(ErrorKind::Auth.is_fatal());

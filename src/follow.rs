@@ -7,58 +7,46 @@
 //! check, get and get_info change nothing; so any of them may be retried
 //! after an answer was lost.
 
-use std::fmt;
-
 use serde::de::Deserializer;
 use serde::ser::{SerializeSeq, Serializer};
 use serde::{Deserialize, Serialize};
 
-use crate::error::{ApiError, Error};
+use crate::error::Error;
+use crate::reply::{sealed::Sealed, BatchReply, Payload};
 use crate::request::{validate_account, validate_targets, Request};
 
-/// A batch endpoint: its per-request account limit and how its per-account
-/// results are read. [`Client`](crate::Client) splits longer lists into
+/// A batch endpoint: its per-request account limit and what an applied
+/// account reports. [`Client`](crate::Client) splits longer lists into
 /// requests of at most [`MAX_ACCOUNTS`](BatchRequest::MAX_ACCOUNTS) and merges
 /// the results in input order.
-pub trait BatchRequest: Request + Sized {
+pub trait BatchRequest: Request<Response = BatchReply<Self::Payload>> + Sized {
     /// The most target accounts one request may carry.
     const MAX_ACCOUNTS: usize;
     /// What an applied account reports: `()` for add/delete, a
     /// [`FollowType`] for check, [`FollowCounts`] for get_info.
-    type Payload: Clone + fmt::Debug + PartialEq + Send;
+    type Payload: Payload;
 
     /// Builds one request, validating `from` and `to` (non-empty, at most
     /// [`MAX_ACCOUNTS`](BatchRequest::MAX_ACCOUNTS) ids of 1–32 bytes).
     fn build<S: AsRef<str>>(from: &str, to: &[S]) -> Result<Self, Error>;
 
-    /// The per-account results of a response, in the server's order.
-    fn into_items(response: Self::Response) -> Vec<ItemResult<Self::Payload>>;
-}
-
-/// One account's entry in a batch response.
-#[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
-pub struct ItemResult<T> {
-    /// `To_Account`.
-    pub to_account: String,
-    /// `ResultCode`: 0 when applied.
-    pub result_code: i64,
-    /// `ResultInfo`: why it was refused, empty on success.
-    pub result_info: String,
-    /// The payload (meaningful when `result_code` is 0).
-    pub payload: T,
-}
-
-impl<T> ItemResult<T> {
-    /// `Ok(payload)` when applied, the refusal as an [`ApiError`] otherwise.
-    pub fn into_result(self) -> Result<T, ApiError> {
-        if self.result_code == 0 {
-            Ok(self.payload)
-        } else {
-            Err(ApiError::new(self.result_code, self.result_info, ""))
-        }
+    /// Builds one request from ids the client has validated already.
+    #[doc(hidden)]
+    fn build_checked(checked: checked::Checked<'_>) -> Result<Self, Error> {
+        Self::build(checked.from, checked.to)
     }
 }
+
+/// Ids validated by the client: a value only this crate can make.
+mod checked {
+    /// `from` and `to` are valid account ids; `to` has 1 to `MAX_ACCOUNTS`.
+    #[derive(Debug, Clone, Copy)]
+    pub struct Checked<'a> {
+        pub(crate) from: &'a str,
+        pub(crate) to: &'a [&'a str],
+    }
+}
+pub(crate) use checked::Checked;
 
 fn owned<S: AsRef<str>>(to: &[S]) -> Vec<String> {
     to.iter().map(|s| s.as_ref().to_owned()).collect()
@@ -78,9 +66,7 @@ macro_rules! batch_endpoint {
             path: $path:literal,
             max: $max:literal,
             targets: $field:literal $(serialized with $ser:literal)?,
-            response: $response:ty,
-            payload: $payload:ty,
-            items: $items:path $(,)?
+            payload: $payload:ty $(,)?
         }
     ) => {
         $(#[$doc])*
@@ -108,7 +94,7 @@ macro_rules! batch_endpoint {
         impl Request for $name {
             const PATH: &'static str = $path;
             const IDEMPOTENT: bool = true;
-            type Response = $response;
+            type Response = BatchReply<$payload>;
         }
 
         impl BatchRequest for $name {
@@ -117,47 +103,14 @@ macro_rules! batch_endpoint {
             fn build<S: AsRef<str>>(from: &str, to: &[S]) -> Result<Self, Error> {
                 Self::new(from, to)
             }
-            fn into_items(response: $response) -> Vec<ItemResult<$payload>> {
-                $items(response)
+            fn build_checked(checked: Checked<'_>) -> Result<Self, Error> {
+                Ok($name {
+                    from_account: checked.from.to_owned(),
+                    to_account: owned(checked.to),
+                })
             }
         }
     };
-}
-
-/// The response of [`FollowAdd`] and [`FollowDelete`]: one result per target.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[non_exhaustive]
-pub struct FollowResults {
-    /// `ResultItem`.
-    #[serde(rename = "ResultItem", default)]
-    pub result_item: Vec<ResultItem>,
-}
-
-/// One entry of `ResultItem`.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[non_exhaustive]
-pub struct ResultItem {
-    /// `To_Account`.
-    #[serde(rename = "To_Account", default)]
-    pub to_account: String,
-    /// `ResultCode`: 0 on success.
-    #[serde(rename = "ResultCode", default)]
-    pub result_code: i64,
-    /// `ResultInfo`: empty on success.
-    #[serde(rename = "ResultInfo", default)]
-    pub result_info: String,
-}
-
-fn plain_items(r: FollowResults) -> Vec<ItemResult<()>> {
-    r.result_item
-        .into_iter()
-        .map(|i| ItemResult {
-            to_account: i.to_account,
-            result_code: i.result_code,
-            result_info: i.result_info,
-            payload: (),
-        })
-        .collect()
 }
 
 // ---------------------------------------------------------------- follow_add
@@ -188,9 +141,7 @@ batch_endpoint! {
         path: "follow/follow_add",
         max: 20,
         targets: "FollowItem" serialized with "follow_items",
-        response: FollowResults,
         payload: (),
-        items: plain_items,
     }
 }
 
@@ -210,9 +161,7 @@ batch_endpoint! {
         path: "follow/follow_delete",
         max: 20,
         targets: "To_Account",
-        response: FollowResults,
         payload: (),
-        items: plain_items,
     }
 }
 
@@ -286,6 +235,19 @@ impl FollowType {
     }
 }
 
+impl Sealed for FollowType {}
+
+impl Payload for FollowType {
+    const LIST_FIELD: &'static str = "ResultItem";
+    const FIELDS: &'static [&'static str] = &["FollowType"];
+    fn from_fields(values: &[i64]) -> Result<FollowType, String> {
+        match values {
+            [code] => Ok(FollowType::from_code(*code)),
+            _ => Err("FollowType is missing".into()),
+        }
+    }
+}
+
 impl<'de> Deserialize<'de> for FollowType {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         i64::deserialize(d).map(FollowType::from_code)
@@ -304,53 +266,8 @@ batch_endpoint! {
         path: "follow/follow_check",
         max: 100,
         targets: "To_Account",
-        response: FollowCheckResponse,
         payload: FollowType,
-        items: check_items,
     }
-}
-
-/// The response of [`FollowCheck`].
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[non_exhaustive]
-pub struct FollowCheckResponse {
-    /// `ResultItem`.
-    #[serde(rename = "ResultItem", default)]
-    pub result_item: Vec<CheckItem>,
-}
-
-/// One entry of follow_check's `ResultItem`.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[non_exhaustive]
-pub struct CheckItem {
-    /// `To_Account`.
-    #[serde(rename = "To_Account", default)]
-    pub to_account: String,
-    /// `ResultCode`: 0 on success.
-    #[serde(rename = "ResultCode", default)]
-    pub result_code: i64,
-    /// `ResultInfo`.
-    #[serde(rename = "ResultInfo", default)]
-    pub result_info: String,
-    /// `FollowType` (valid when `result_code` is 0).
-    #[serde(rename = "FollowType", default = "follow_type_none")]
-    pub follow_type: FollowType,
-}
-
-fn follow_type_none() -> FollowType {
-    FollowType::None
-}
-
-fn check_items(r: FollowCheckResponse) -> Vec<ItemResult<FollowType>> {
-    r.result_item
-        .into_iter()
-        .map(|i| ItemResult {
-            to_account: i.to_account,
-            result_code: i.result_code,
-            result_info: i.result_info,
-            payload: i.follow_type,
-        })
-        .collect()
 }
 
 // ---------------------------------------------------------------- follow_get
@@ -507,9 +424,7 @@ batch_endpoint! {
         path: "follow/follow_get_info",
         max: 20,
         targets: "To_Account",
-        response: FollowGetInfoResponse,
         payload: FollowCounts,
-        items: info_items,
     }
 }
 
@@ -524,51 +439,21 @@ pub struct FollowCounts {
     pub mutual: u64,
 }
 
-/// The response of [`FollowGetInfo`].
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[non_exhaustive]
-pub struct FollowGetInfoResponse {
-    /// `FollowInfo` (not `ResultItem`).
-    #[serde(rename = "FollowInfo", default)]
-    pub follow_info: Vec<InfoItem>,
-}
+impl Sealed for FollowCounts {}
 
-/// One entry of `FollowInfo`.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[non_exhaustive]
-pub struct InfoItem {
-    /// `To_Account`.
-    #[serde(rename = "To_Account", default)]
-    pub to_account: String,
-    /// `ResultCode`: 0 on success.
-    #[serde(rename = "ResultCode", default)]
-    pub result_code: i64,
-    /// `ResultInfo`.
-    #[serde(rename = "ResultInfo", default)]
-    pub result_info: String,
-    /// `FollowerCount`.
-    #[serde(rename = "FollowerCount", default)]
-    pub follower_count: u64,
-    /// `FollowingCount`.
-    #[serde(rename = "FollowingCount", default)]
-    pub following_count: u64,
-    /// `MutualFollowingCount`.
-    #[serde(rename = "MutualFollowingCount", default)]
-    pub mutual_following_count: u64,
-}
-
-fn info_items(r: FollowGetInfoResponse) -> Vec<ItemResult<FollowCounts>> {
-    r.follow_info
-        .into_iter()
-        .map(|i| ItemResult {
-            to_account: i.to_account,
-            result_code: i.result_code,
-            result_info: i.result_info,
-            payload: FollowCounts {
-                followers: i.follower_count,
-                following: i.following_count,
-                mutual: i.mutual_following_count,
-            },
+impl Payload for FollowCounts {
+    const LIST_FIELD: &'static str = "FollowInfo";
+    const FIELDS: &'static [&'static str] =
+        &["FollowerCount", "FollowingCount", "MutualFollowingCount"];
+    fn from_fields(values: &[i64]) -> Result<FollowCounts, String> {
+        let count = |i: usize| {
+            let v = values.get(i).copied().unwrap_or(-1);
+            u64::try_from(v).map_err(|_| format!("{} is {v}, not a count", Self::FIELDS[i]))
+        };
+        Ok(FollowCounts {
+            followers: count(0)?,
+            following: count(1)?,
+            mutual: count(2)?,
         })
-        .collect()
+    }
 }

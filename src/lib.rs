@@ -66,8 +66,8 @@
 //! | [`Client::call`], [`Client::call_json`] | any REST API | — |
 //!
 //! The request structs ([`FollowAdd`], [`FollowDelete`], [`FollowCheck`],
-//! [`FollowGet`], [`FollowGetInfo`]) with [`request::request_url`] and
-//! [`request::parse_response`] are a sans-IO layer: they do no I/O, so they
+//! [`FollowGet`], [`FollowGetInfo`]) with [`request::Context`] and
+//! [`request::Request::parse`] are a sans-IO layer: they do no I/O, so they
 //! work with any HTTP client and their bytes are tested exactly.
 //!
 //! # Batch outcomes
@@ -139,17 +139,21 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
-mod auth;
 pub mod callback;
 mod client;
+mod clock;
 mod error;
 pub mod follow;
 pub mod guides;
 mod outcome;
 mod ratelimit;
 mod region;
+mod reply;
 pub mod request;
 mod retry;
+mod secret;
+mod signer;
+mod sync;
 #[cfg(feature = "testkit")]
 pub mod testkit;
 mod transport;
@@ -162,10 +166,11 @@ pub use error::{
 };
 pub use follow::{
     BatchRequest, FollowAdd, FollowCheck, FollowCounts, FollowDelete, FollowEntry, FollowGet,
-    FollowGetInfo, FollowList, FollowPage, FollowType, ItemResult,
+    FollowGetInfo, FollowList, FollowPage, FollowType,
 };
 pub use outcome::{AccountOutcome, BatchOutcome, Outcome, Progress};
 pub use region::{ParseRegionError, Region};
+pub use reply::{BatchReply, Payload, ReplyItem};
 pub use retry::RetryPolicy;
 
 /// The README's examples, compiled as doctests.

@@ -1,6 +1,9 @@
-//! Per-account results of the batch calls.
+//! Per-account results of the batch calls, and the pure rules that make
+//! them from a reply: every account asked for comes back exactly once.
 
 use crate::error::{ApiError, Error};
+use crate::reply::ReplyItem;
+use crate::request::decode_error;
 
 /// What happened to one account of a batch call.
 #[derive(Debug, Clone, PartialEq)]
@@ -150,4 +153,210 @@ pub struct Progress {
     pub total: usize,
     /// Accounts so far refused or unknown.
     pub failed: usize,
+}
+
+/// The outcomes of the accounts of one request, in the order asked, from the
+/// items of its reply.
+///
+/// The service answers in request order, so each item is looked for at its
+/// own index first and searched for only when it is not there. An account
+/// without an item, whose item names a problem, or with two items that
+/// disagree, is `Unknown` with a decode error; items for accounts not asked
+/// for are ignored.
+pub(crate) fn merge<P: PartialEq>(
+    endpoint: &str,
+    asked: &[&str],
+    items: Vec<ReplyItem<P>>,
+) -> Vec<AccountOutcome<P>> {
+    let extra = items.len() > asked.len();
+    let mut items: Vec<Option<ReplyItem<P>>> = items.into_iter().map(Some).collect();
+    asked
+        .iter()
+        .enumerate()
+        .map(|(i, account)| {
+            let found = take_item(&mut items, i, account);
+            // Only a reply with more items than accounts can hold a second one.
+            let conflict = extra
+                && found.as_ref().is_some_and(|first| {
+                    let twin = take_item(&mut items, usize::MAX, account);
+                    twin.is_some_and(|twin| twin != *first)
+                });
+            let checked = match found {
+                None => Err("the reply has no result".to_string()),
+                Some(_) if conflict => Err("the reply has two different results".to_string()),
+                Some(item) => outcome_of(item),
+            };
+            checked.unwrap_or_else(|problem| AccountOutcome {
+                account: (*account).to_string(),
+                outcome: Outcome::Unknown(decode_error(
+                    endpoint,
+                    &format!("for {account:?}: {problem}"),
+                    b"",
+                )),
+            })
+        })
+        .collect()
+}
+
+/// Takes the item for `account`: at `index` when it is there, else the first anywhere.
+fn take_item<P>(
+    items: &mut [Option<ReplyItem<P>>],
+    index: usize,
+    account: &str,
+) -> Option<ReplyItem<P>> {
+    let is_it =
+        |slot: &Option<ReplyItem<P>>| slot.as_ref().is_some_and(|it| it.to_account == account);
+    match items.get_mut(index) {
+        Some(slot) if is_it(slot) => slot.take(),
+        _ => items.iter_mut().find(|s| is_it(s)).and_then(Option::take),
+    }
+}
+
+/// The outcome an item reports, or what is wrong with it. The reply's own
+/// string becomes the outcome's account (no copy).
+fn outcome_of<P>(item: ReplyItem<P>) -> Result<AccountOutcome<P>, String> {
+    if let Some(problem) = item.problem {
+        return Err(problem);
+    }
+    let outcome = match (item.result_code, item.payload) {
+        (0, Some(payload)) => Outcome::Applied(payload),
+        (0, None) => return Err("the result has no payload".to_string()),
+        (code, _) => Outcome::Refused(ApiError::new(code, item.result_info, "")),
+    };
+    Ok(AccountOutcome {
+        account: item.to_account,
+        outcome,
+    })
+}
+
+/// Every account of a request that failed as a whole: `Unknown` with its error.
+pub(crate) fn all_unknown<P>(asked: &[&str], err: &Error) -> Vec<AccountOutcome<P>> {
+    asked
+        .iter()
+        .map(|a| AccountOutcome {
+            account: (*a).to_string(),
+            outcome: Outcome::Unknown(err.clone()),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::reply::BatchReply;
+    use crate::request::parse_response;
+
+    const EP: &str = "follow/follow_delete";
+
+    fn reply(list: &str) -> Vec<ReplyItem<()>> {
+        let body = format!(r#"{{"ErrorCode":0,"ResultItem":{list}}}"#);
+        parse_response::<BatchReply<()>>(200, body.as_bytes())
+            .unwrap()
+            .items
+    }
+
+    fn item(account: &str, code: i64) -> String {
+        format!(r#"{{"To_Account":"{account}","ResultCode":{code},"ResultInfo":""}}"#)
+    }
+
+    fn summary(out: &[AccountOutcome<()>]) -> Vec<(String, &'static str)> {
+        out.iter()
+            .map(|o| {
+                let kind = match &o.outcome {
+                    Outcome::Applied(()) => "applied",
+                    Outcome::Refused(_) => "refused",
+                    Outcome::Unknown(_) => "unknown",
+                };
+                (o.account.clone(), kind)
+            })
+            .collect()
+    }
+
+    fn s(pairs: &[(&str, &'static str)]) -> Vec<(String, &'static str)> {
+        pairs.iter().map(|(a, k)| (a.to_string(), *k)).collect()
+    }
+
+    #[test]
+    fn items_in_order_are_matched_by_position() {
+        let items = reply(&format!("[{},{}]", item("a", 0), item("b", 30003)));
+        let out = merge(EP, &["a", "b"], items);
+        assert_eq!(summary(&out), s(&[("a", "applied"), ("b", "refused")]));
+    }
+
+    #[test]
+    fn reordered_items_are_found() {
+        let items = reply(&format!(
+            "[{},{},{}]",
+            item("c", 0),
+            item("a", 30003),
+            item("b", 0)
+        ));
+        let out = merge(EP, &["a", "b", "c"], items);
+        assert_eq!(
+            summary(&out),
+            s(&[("a", "refused"), ("b", "applied"), ("c", "applied")])
+        );
+    }
+
+    #[test]
+    fn a_missing_item_is_unknown_naming_the_account() {
+        let items = reply(&format!("[{}]", item("a", 0)));
+        let out = merge(EP, &["a", "b"], items);
+        assert_eq!(summary(&out), s(&[("a", "applied"), ("b", "unknown")]));
+        match &out[1].outcome {
+            Outcome::Unknown(Error::Decode(d)) => {
+                assert!(
+                    d.message.contains("\"b\"") && d.message.contains("no result"),
+                    "{d}"
+                );
+                assert_eq!(d.endpoint, EP);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn an_extra_item_is_ignored_and_never_reported() {
+        let items = reply(&format!("[{},{}]", item("a", 0), item("zz", 0)));
+        let out = merge(EP, &["a"], items);
+        assert_eq!(summary(&out), s(&[("a", "applied")]));
+    }
+
+    #[test]
+    fn duplicate_items_that_agree_count_once_and_that_disagree_are_unknown() {
+        let items = reply(&format!(
+            "[{},{},{}]",
+            item("a", 0),
+            item("b", 0),
+            item("a", 0)
+        ));
+        assert_eq!(
+            summary(&merge(EP, &["a", "b"], items)),
+            s(&[("a", "applied"), ("b", "applied")])
+        );
+        let items = reply(&format!(
+            "[{},{},{}]",
+            item("a", 0),
+            item("b", 0),
+            item("a", 30001)
+        ));
+        let out = merge(EP, &["a", "b"], items);
+        assert_eq!(summary(&out), s(&[("a", "unknown"), ("b", "applied")]));
+        assert!(format!("{:?}", out[0].outcome).contains("two different results"));
+    }
+
+    #[test]
+    fn an_item_with_a_problem_is_unknown_naming_the_field() {
+        let items = reply(r#"[{"To_Account":"a"},{"To_Account":"b","ResultCode":0}]"#);
+        let out = merge(EP, &["a", "b"], items);
+        assert_eq!(summary(&out), s(&[("a", "unknown"), ("b", "applied")]));
+        assert!(format!("{:?}", out[0].outcome).contains("ResultCode is missing"));
+    }
+
+    #[test]
+    fn a_failed_request_makes_each_of_its_accounts_unknown() {
+        let err = Error::transport(crate::error::TransportErrorKind::Timeout, "t");
+        let out: Vec<AccountOutcome<()>> = all_unknown(&["a", "b"], &err);
+        assert_eq!(summary(&out), s(&[("a", "unknown"), ("b", "unknown")]));
+    }
 }

@@ -44,7 +44,7 @@ impl RateLimiter {
 
     /// Reserves the next slot at or after `now`; returns how long to wait for it.
     pub(crate) fn reserve(&self, key: &str, now: Instant) -> Duration {
-        let mut next = self.next.lock().unwrap_or_else(|p| p.into_inner());
+        let mut next = crate::sync::lock(&self.next);
         let slot = match next.get_mut(key) {
             Some(n) => {
                 let slot = (*n).max(now);

@@ -43,6 +43,76 @@ pub enum Region {
     Jakarta,
 }
 
+/// One data center, declared once: everything the crate knows of it.
+struct Info {
+    name: &'static str,
+    code: &'static str,
+    domain: &'static str,
+    standby_domain: &'static str,
+    /// Other spellings `FromStr` accepts (lower case, without spaces, `-` or `_`).
+    aliases: &'static [&'static str],
+}
+
+/// The data centers, in the order of [`Region::ALL`].
+const TABLE: [Info; 8] = [
+    Info {
+        name: "China",
+        code: "cn",
+        domain: "console.tim.qq.com",
+        standby_domain: "adminapi.my-imcloud.com",
+        aliases: &["china", "mainland", "chinesemainland"],
+    },
+    Info {
+        name: "Singapore",
+        code: "sgp",
+        domain: "adminapisgp.im.qcloud.com",
+        standby_domain: "adminapisgp.my-imcloud.com",
+        aliases: &["singapore", "sg"],
+    },
+    Info {
+        name: "Seoul",
+        code: "kr",
+        domain: "adminapikr.im.qcloud.com",
+        standby_domain: "adminapikr.my-imcloud.com",
+        aliases: &["seoul", "korea", "kor"],
+    },
+    Info {
+        name: "Tokyo",
+        code: "jpn",
+        domain: "adminapijpn.im.qcloud.com",
+        standby_domain: "adminapijpn.my-imcloud.com",
+        aliases: &["tokyo", "japan", "jp"],
+    },
+    Info {
+        name: "Frankfurt",
+        code: "ger",
+        domain: "adminapiger.im.qcloud.com",
+        standby_domain: "adminapiger.my-imcloud.com",
+        aliases: &["frankfurt", "germany", "de", "fra"],
+    },
+    Info {
+        name: "Mumbai",
+        code: "ind",
+        domain: "adminapiind.im.qcloud.com",
+        standby_domain: "adminapiind.my-imcloud.com",
+        aliases: &["mumbai", "india", "in"],
+    },
+    Info {
+        name: "Silicon Valley",
+        code: "usa",
+        domain: "adminapiusa.im.qcloud.com",
+        standby_domain: "adminapiusa.my-imcloud.com",
+        aliases: &["siliconvalley", "us", "america"],
+    },
+    Info {
+        name: "Jakarta",
+        code: "idn",
+        domain: "adminapiidn.im.qcloud.com",
+        standby_domain: "adminapiidn.my-imcloud.com",
+        aliases: &["jakarta", "indonesia", "id"],
+    },
+];
+
 impl Region {
     /// Every data center, in the order of Tencent's documentation.
     pub const ALL: [Region; 8] = [
@@ -56,61 +126,29 @@ impl Region {
         Region::Jakarta,
     ];
 
+    const fn info(self) -> &'static Info {
+        &TABLE[self as usize]
+    }
+
     /// The primary REST API domain of this data center.
     pub const fn domain(self) -> &'static str {
-        match self {
-            Region::China => "console.tim.qq.com",
-            Region::Singapore => "adminapisgp.im.qcloud.com",
-            Region::Seoul => "adminapikr.im.qcloud.com",
-            Region::Tokyo => "adminapijpn.im.qcloud.com",
-            Region::Frankfurt => "adminapiger.im.qcloud.com",
-            Region::Mumbai => "adminapiind.im.qcloud.com",
-            Region::SiliconValley => "adminapiusa.im.qcloud.com",
-            Region::Jakarta => "adminapiidn.im.qcloud.com",
-        }
+        self.info().domain
     }
 
     /// The standby domain, documented as the fallback when the primary name
     /// cannot be resolved (for example when an ISP hijacks its DNS).
     pub const fn standby_domain(self) -> &'static str {
-        match self {
-            Region::China => "adminapi.my-imcloud.com",
-            Region::Singapore => "adminapisgp.my-imcloud.com",
-            Region::Seoul => "adminapikr.my-imcloud.com",
-            Region::Tokyo => "adminapijpn.my-imcloud.com",
-            Region::Frankfurt => "adminapiger.my-imcloud.com",
-            Region::Mumbai => "adminapiind.my-imcloud.com",
-            Region::SiliconValley => "adminapiusa.my-imcloud.com",
-            Region::Jakarta => "adminapiidn.my-imcloud.com",
-        }
+        self.info().standby_domain
     }
 
     /// The human-readable name, as printed by `Display`.
     pub const fn name(self) -> &'static str {
-        match self {
-            Region::China => "China",
-            Region::Singapore => "Singapore",
-            Region::Seoul => "Seoul",
-            Region::Tokyo => "Tokyo",
-            Region::Frankfurt => "Frankfurt",
-            Region::Mumbai => "Mumbai",
-            Region::SiliconValley => "Silicon Valley",
-            Region::Jakarta => "Jakarta",
-        }
+        self.info().name
     }
 
     /// The short code used in the domain names (`cn` for China).
     pub const fn code(self) -> &'static str {
-        match self {
-            Region::China => "cn",
-            Region::Singapore => "sgp",
-            Region::Seoul => "kr",
-            Region::Tokyo => "jpn",
-            Region::Frankfurt => "ger",
-            Region::Mumbai => "ind",
-            Region::SiliconValley => "usa",
-            Region::Jakarta => "idn",
-        }
+        self.info().code
     }
 }
 
@@ -128,12 +166,13 @@ pub struct ParseRegionError {
 
 impl fmt::Display for ParseRegionError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "unknown region {:?}; expected one of: china (cn), singapore (sgp), seoul (kr), \
-             tokyo (jpn), frankfurt (ger), mumbai (ind), silicon-valley (usa), jakarta (idn)",
-            self.input
-        )
+        write!(f, "unknown region {:?}; expected one of: ", self.input)?;
+        for (i, r) in TABLE.iter().enumerate() {
+            let sep = if i == 0 { "" } else { ", " };
+            let name = r.name.to_ascii_lowercase().replace(' ', "-");
+            write!(f, "{sep}{name} ({})", r.code)?;
+        }
+        Ok(())
     }
 }
 
@@ -153,31 +192,19 @@ impl FromStr for Region {
             .filter(|c| !matches!(c, ' ' | '-' | '_'))
             .map(|c| c.to_ascii_lowercase())
             .collect();
-        let region = match norm.as_str() {
-            "china" | "cn" | "mainland" | "chinesemainland" => Region::China,
-            "singapore" | "sgp" | "sg" => Region::Singapore,
-            "seoul" | "korea" | "kr" | "kor" => Region::Seoul,
-            "tokyo" | "japan" | "jpn" | "jp" => Region::Tokyo,
-            "frankfurt" | "germany" | "ger" | "de" | "fra" => Region::Frankfurt,
-            "mumbai" | "india" | "ind" | "in" => Region::Mumbai,
-            "siliconvalley" | "usa" | "us" | "america" => Region::SiliconValley,
-            "jakarta" | "indonesia" | "idn" | "id" => Region::Jakarta,
-            _ => {
-                let host = s.trim();
-                match Region::ALL.iter().find(|r| {
-                    host.eq_ignore_ascii_case(r.domain())
-                        || host.eq_ignore_ascii_case(r.standby_domain())
-                }) {
-                    Some(r) => *r,
-                    None => {
-                        return Err(ParseRegionError {
-                            input: s.to_string(),
-                        })
-                    }
-                }
-            }
-        };
-        Ok(region)
+        let host = s.trim();
+        Region::ALL
+            .into_iter()
+            .find(|r| {
+                let i = r.info();
+                norm == i.code
+                    || i.aliases.contains(&norm.as_str())
+                    || host.eq_ignore_ascii_case(i.domain)
+                    || host.eq_ignore_ascii_case(i.standby_domain)
+            })
+            .ok_or_else(|| ParseRegionError {
+                input: s.to_string(),
+            })
     }
 }
 

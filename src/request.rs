@@ -4,22 +4,28 @@
 //! `random` query value is passed in. Use these pieces with any HTTP stack:
 //!
 //! ```
-//! use tim_follow::request::{parse_response, request_url, Request};
+//! use tim_follow::request::{Context, Request};
 //! use tim_follow::FollowDelete;
 //!
 //! let req = FollowDelete::new("UserID_001", &["UserID_002", "UserID_003"])?;
-//! let url = request_url("https://adminapisgp.im.qcloud.com", FollowDelete::PATH,
-//!                       1400000000, "administrator", "eJyr...", 99999999);
-//! assert_eq!(url, "https://adminapisgp.im.qcloud.com/v4/follow/follow_delete?sdkappid=1400000000\
-//!                  &identifier=administrator&usersig=eJyr...&random=99999999&contenttype=json");
-//! let body = req.body()?;
-//! assert_eq!(body, br#"{"From_Account":"UserID_001","To_Account":["UserID_002","UserID_003"]}"#);
+//! let ctx = Context {
+//!     base_url: "https://adminapisgp.im.qcloud.com",
+//!     sdkappid: 1400000000,
+//!     identifier: "administrator",
+//!     usersig: "eJyr...",
+//!     random: 99999999,
+//! };
+//! let prepared = req.prepare(&ctx)?;
+//! assert_eq!(prepared.url, "https://adminapisgp.im.qcloud.com/v4/follow/follow_delete?sdkappid=1400000000\
+//!                          &identifier=administrator&usersig=eJyr...&random=99999999&contenttype=json");
+//! assert_eq!(prepared.body, br#"{"From_Account":"UserID_001","To_Account":["UserID_002","UserID_003"]}"#);
+//! assert_eq!(prepared.content_type, "application/json; charset=utf-8");
 //!
-//! // ... POST `body` to `url` with your HTTP client, then:
+//! // ... POST `prepared.body` to `prepared.url` with your HTTP client, then:
 //! let reply = br#"{"ResultItem":[{"To_Account":"UserID_002","ResultCode":0,"ResultInfo":""}],
 //!                  "ActionStatus":"OK","ErrorCode":0,"ErrorInfo":"","ErrorDisplay":""}"#;
-//! let parsed = parse_response::<<FollowDelete as Request>::Response>(200, reply)?;
-//! assert_eq!(parsed.result_item[0].to_account, "UserID_002");
+//! let parsed = FollowDelete::parse(200, reply)?;
+//! assert_eq!(parsed.items[0].to_account, "UserID_002");
 //! # Ok::<(), tim_follow::Error>(())
 //! ```
 
@@ -33,6 +39,9 @@ pub const MAX_ACCOUNT_BYTES: usize = 32;
 
 /// How many characters of an undecodable body an error shows.
 const SNIPPET_CHARS: usize = 120;
+
+/// The content type of every request body.
+pub const CONTENT_TYPE: &str = "application/json; charset=utf-8";
 
 /// One REST API request: where it goes and what it answers.
 ///
@@ -59,40 +68,100 @@ pub trait Request: Serialize {
             )
         })
     }
+
+    /// The whole request, ready to send: URL, body and content type.
+    fn prepare(&self, context: &Context<'_>) -> Result<Prepared, Error> {
+        Ok(Prepared {
+            url: context.url(Self::PATH),
+            body: self.body()?,
+            content_type: CONTENT_TYPE,
+        })
+    }
+
+    /// Reads a reply to this request: see [`parse_response`].
+    fn parse(http_status: u16, body: &[u8]) -> Result<Self::Response, Error> {
+        parse_response_for(Self::PATH, http_status, body)
+    }
 }
 
-/// Renders the full request URL:
-/// `{base}/v4/{path}?sdkappid=…&identifier=…&usersig=…&random=…&contenttype=json`.
-///
-/// `base` is a scheme and host such as `https://console.tim.qq.com` (a
-/// trailing `/` is ignored). Every query value is percent-encoded, except the
-/// characters of RFC 3986's unreserved set and `*`: UserSigs use the alphabet
-/// `[A-Za-z0-9*_-]`, and `*` is sent as is, like every official SDK does
-/// (whether the gateway decodes `%2A` is not documented).
-pub fn request_url(
-    base: &str,
-    path: &str,
-    sdkappid: u64,
-    identifier: &str,
-    usersig: &str,
-    random: u32,
-) -> String {
-    let base = base.trim_end_matches('/');
-    let path = path.trim_start_matches('/');
-    let mut url = String::with_capacity(base.len() + path.len() + usersig.len() + 96);
-    url.push_str(base);
-    url.push_str("/v4/");
-    url.push_str(path);
-    url.push_str("?sdkappid=");
-    url.push_str(&sdkappid.to_string());
-    url.push_str("&identifier=");
-    encode_into(&mut url, identifier);
-    url.push_str("&usersig=");
-    encode_into(&mut url, usersig);
-    url.push_str("&random=");
-    url.push_str(&random.to_string());
-    url.push_str("&contenttype=json");
-    url
+/// Where a request goes and who signs it: the values of every request's URL.
+/// Named fields, so that two of them cannot be swapped unnoticed.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct Context<'a> {
+    /// A scheme and host such as `https://console.tim.qq.com` (a trailing
+    /// `/` is ignored).
+    pub base_url: &'a str,
+    /// The app's SDKAppID.
+    pub sdkappid: u64,
+    /// The App admin account the request is sent as.
+    pub identifier: &'a str,
+    /// The admin's UserSig.
+    pub usersig: &'a str,
+    /// The `random` query value (any 32-bit number, new for each request).
+    pub random: u32,
+}
+
+impl std::fmt::Debug for Context<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Context")
+            .field("base_url", &self.base_url)
+            .field("sdkappid", &self.sdkappid)
+            .field("identifier", &self.identifier)
+            .field("usersig", &"<redacted>")
+            .field("random", &self.random)
+            .finish()
+    }
+}
+
+impl Context<'_> {
+    /// The URL of `path`:
+    /// `{base_url}/v4/{path}?sdkappid=…&identifier=…&usersig=…&random=…&contenttype=json`.
+    ///
+    /// Every query value is percent-encoded, except the characters of RFC
+    /// 3986's unreserved set and `*`: UserSigs use the alphabet
+    /// `[A-Za-z0-9*_-]`, and `*` is sent as is, like every official SDK does
+    /// (whether the gateway decodes `%2A` is not documented).
+    pub fn url(&self, path: &str) -> String {
+        let base = self.base_url.trim_end_matches('/');
+        let path = path.trim_start_matches('/');
+        let mut url = String::with_capacity(base.len() + path.len() + self.usersig.len() + 96);
+        url.push_str(base);
+        url.push_str("/v4/");
+        url.push_str(path);
+        url.push_str("?sdkappid=");
+        url.push_str(&self.sdkappid.to_string());
+        url.push_str("&identifier=");
+        encode_into(&mut url, self.identifier);
+        url.push_str("&usersig=");
+        encode_into(&mut url, self.usersig);
+        url.push_str("&random=");
+        url.push_str(&self.random.to_string());
+        url.push_str("&contenttype=json");
+        url
+    }
+}
+
+/// A request ready to send: POST `body` to `url` with `Content-Type:
+/// content_type`. Its `Debug` hides the URL's UserSig.
+#[derive(Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Prepared {
+    /// The full URL, query included (it carries the UserSig: keep it out of logs).
+    pub url: String,
+    /// The JSON body.
+    pub body: Vec<u8>,
+    /// The body's content type, [`CONTENT_TYPE`].
+    pub content_type: &'static str,
+}
+
+impl std::fmt::Debug for Prepared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Prepared")
+            .field("url", &crate::error::redact(&self.url))
+            .field("body", &String::from_utf8_lossy(&self.body))
+            .field("content_type", &self.content_type)
+            .finish()
+    }
 }
 
 /// Percent-encodes `value` into `out` (UTF-8 bytes; unreserved characters and `*` kept).
@@ -311,7 +380,13 @@ struct Tap<'e, A> {
 }
 
 /// A map key, borrowed from the input when it has no escapes.
-struct Key<'de>(std::borrow::Cow<'de, str>);
+pub(crate) struct Key<'de>(std::borrow::Cow<'de, str>);
+
+impl Key<'_> {
+    pub(crate) fn as_str(&self) -> &str {
+        &self.0
+    }
+}
 
 impl<'de> Deserialize<'de> for Key<'de> {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -432,8 +507,21 @@ pub(crate) fn decode_error(endpoint: &str, message: &str, body: &[u8]) -> Error 
     })
 }
 
+#[cfg(test)]
+thread_local! {
+    static VALIDATIONS: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// How many account ids this thread has validated (tests of "validate once").
+#[cfg(test)]
+pub(crate) fn validations() -> usize {
+    VALIDATIONS.with(|v| v.get())
+}
+
 /// Checks one account id: non-empty and at most 32 bytes.
 pub fn validate_account(field: &str, id: &str) -> Result<(), Error> {
+    #[cfg(test)]
+    VALIDATIONS.with(|v| v.set(v.get() + 1));
     // Fast path: 1–32 bytes of printable ASCII, the usual UserID.
     if !id.is_empty()
         && id.len() <= MAX_ACCOUNT_BYTES
@@ -510,14 +598,14 @@ mod tests {
 
     #[test]
     fn url_matches_the_documented_sample() {
-        let url = request_url(
-            "https://xxxxxx/",
-            "follow/follow_delete",
-            88888888,
-            "admin",
-            "xxx",
-            99999999,
-        );
+        let url = Context {
+            base_url: "https://xxxxxx/",
+            sdkappid: 88888888,
+            identifier: "admin",
+            usersig: "xxx",
+            random: 99999999,
+        }
+        .url("follow/follow_delete");
         assert_eq!(
             url,
             "https://xxxxxx/v4/follow/follow_delete?sdkappid=88888888&identifier=admin&usersig=xxx&random=99999999&contenttype=json"
@@ -526,7 +614,14 @@ mod tests {
 
     #[test]
     fn query_values_are_percent_encoded_but_usersig_alphabet_is_kept() {
-        let url = request_url("http://h", "a/b", 1, "ad min&x=é", "eJy*A-_z", u32::MAX);
+        let url = Context {
+            base_url: "http://h",
+            sdkappid: 1,
+            identifier: "ad min&x=é",
+            usersig: "eJy*A-_z",
+            random: u32::MAX,
+        }
+        .url("a/b");
         assert!(url.contains("identifier=ad%20min%26x%3D%C3%A9&"), "{url}");
         assert!(url.contains("usersig=eJy*A-_z&"), "{url}");
         assert!(url.contains("random=4294967295&"), "{url}");

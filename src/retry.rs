@@ -28,8 +28,9 @@ use crate::error::{Error, ErrorKind, TransportErrorKind};
 ///     .max_attempts(6)
 ///     .base_delay(Duration::from_millis(50))
 ///     .deadline(Duration::from_secs(10));
-/// assert_eq!(policy.attempts(), 6);
-/// assert_eq!(RetryPolicy::none().attempts(), 1);
+/// assert_eq!(policy.get_max_attempts(), 6);
+/// assert_eq!(policy.get_deadline(), Duration::from_secs(10));
+/// assert_eq!(RetryPolicy::none().get_max_attempts(), 1);
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RetryPolicy {
@@ -93,12 +94,40 @@ impl RetryPolicy {
         self
     }
 
+    /// The most attempts per request, set by [`max_attempts`](RetryPolicy::max_attempts).
+    pub fn get_max_attempts(&self) -> u32 {
+        self.max_attempts
+    }
+
+    /// The base of the backoff, set by [`base_delay`](RetryPolicy::base_delay).
+    pub fn get_base_delay(&self) -> Duration {
+        self.base_delay
+    }
+
+    /// The base after a rate-limit answer, set by
+    /// [`rate_limited_base_delay`](RetryPolicy::rate_limited_base_delay).
+    pub fn get_rate_limited_base_delay(&self) -> Duration {
+        self.rate_limited_base_delay
+    }
+
+    /// The longest single wait, set by [`max_delay`](RetryPolicy::max_delay).
+    pub fn get_max_delay(&self) -> Duration {
+        self.max_delay
+    }
+
+    /// The overall deadline, set by [`deadline`](RetryPolicy::deadline).
+    pub fn get_deadline(&self) -> Duration {
+        self.deadline
+    }
+
     /// The most attempts per request.
+    #[deprecated(since = "0.2.0", note = "renamed to `get_max_attempts`")]
     pub fn attempts(&self) -> u32 {
         self.max_attempts
     }
 
     /// The overall deadline.
+    #[deprecated(since = "0.2.0", note = "renamed to `get_deadline`")]
     pub fn deadline_duration(&self) -> Duration {
         self.deadline
     }

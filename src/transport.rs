@@ -12,7 +12,8 @@ use ureq::unversioned::resolver::{ResolvedSocketAddrs, Resolver};
 use ureq::unversioned::transport::{DefaultConnector, NextTimeout};
 use ureq::Agent;
 
-use crate::error::{redact, Error, TransportErrorKind};
+use crate::error::{redact, Error, TransportError, TransportErrorKind};
+use crate::request::CONTENT_TYPE;
 
 /// How the agent is set up.
 pub(crate) struct TransportConfig {
@@ -62,7 +63,7 @@ pub(crate) fn post(
 ) -> Result<(u16, Vec<u8>), Error> {
     let mut res = agent
         .post(url)
-        .header("Content-Type", "application/json; charset=utf-8")
+        .header("Content-Type", CONTENT_TYPE)
         .send(body)
         .map_err(map_error)?;
     let status = res.status().as_u16();
@@ -101,13 +102,21 @@ pub(crate) fn map_error(err: ureq::Error) -> Error {
         other if looks_like_tls(&other.to_string()) => TransportErrorKind::Tls,
         _ => TransportErrorKind::Other,
     };
+    let text = err.to_string();
     let message = match &err {
         ureq::Error::BodyExceedsLimit(n) => {
             format!("the response body is larger than the {n}-byte cap")
         }
-        other => other.to_string(),
+        _ => redact(&text),
     };
-    Error::transport(kind, redact(&message))
+    // The cause stays on the chain only when its text carries no URL query.
+    let source = (!text.contains('?') && redact(&text) == text)
+        .then(|| std::sync::Arc::new(err) as std::sync::Arc<_>);
+    Error::Transport(TransportError {
+        kind,
+        message,
+        source,
+    })
 }
 
 fn looks_like_tls(text: &str) -> bool {
@@ -147,11 +156,9 @@ impl CachingResolver {
             return Ok(vec![SocketAddr::new(ip, port)]);
         }
         let key = (host.to_string(), port);
-        if let Ok(cache) = self.cache.lock() {
-            if let Some((at, addrs)) = cache.get(&key) {
-                if at.elapsed() < self.ttl {
-                    return Ok(addrs.clone());
-                }
+        if let Some((at, addrs)) = crate::sync::lock(&self.cache).get(&key) {
+            if at.elapsed() < self.ttl {
+                return Ok(addrs.clone());
             }
         }
         let addrs = if timeout.after.is_not_happening() {
@@ -176,9 +183,7 @@ impl CachingResolver {
         if addrs.is_empty() {
             return Err(ureq::Error::HostNotFound);
         }
-        if let Ok(mut cache) = self.cache.lock() {
-            cache.insert(key, (Instant::now(), addrs.clone()));
-        }
+        crate::sync::lock(&self.cache).insert(key, (Instant::now(), addrs.clone()));
         Ok(addrs)
     }
 }
@@ -269,6 +274,10 @@ mod tests {
         ));
         let text = format!("{e} {e:?}");
         assert!(!text.contains("eJyrSECRET"), "{text}");
+        assert!(
+            std::error::Error::source(&e).is_none(),
+            "a URL never rides the chain"
+        );
         assert!(text.contains("usersig=<redacted>&random=1"), "{text}");
         let tls = map_error(ureq::Error::Io(std::io::Error::new(
             std::io::ErrorKind::InvalidData,
@@ -280,6 +289,9 @@ mod tests {
             std::io::ErrorKind::ConnectionRefused.into(),
         ));
         assert!(matches!(&refused, Error::Transport(t) if t.kind == TransportErrorKind::Connect));
+        let cause = std::error::Error::source(&refused).expect("the cause is chained");
+        assert!(cause.to_string().contains("refused"), "{cause}");
+        assert_eq!(refused.clone(), refused, "still Clone and PartialEq");
         assert!(refused.is_retryable());
         let big = map_error(ureq::Error::BodyExceedsLimit(1024));
         assert!(big.to_string().contains("1024-byte cap"), "{big}");

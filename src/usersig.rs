@@ -29,7 +29,8 @@
 use std::fmt;
 use std::time::Duration;
 
-use crate::auth::unix_now;
+use crate::clock::unix_now;
+use crate::secret::constant_time_eq;
 
 use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig, STANDARD};
 use base64::engine::DecodePaddingMode;
@@ -357,18 +358,6 @@ fn decode(sig: &str) -> Result<Decoded, VerifyError> {
         sig_bytes,
         userbuf_b64,
     ))
-}
-
-/// Compares two byte strings in time that depends only on their lengths.
-pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    let mut diff = 0u8;
-    for (x, y) in a.iter().zip(b) {
-        diff |= x ^ y;
-    }
-    std::hint::black_box(diff) == 0
 }
 
 #[cfg(test)]

@@ -44,6 +44,7 @@
 //!   absent means 100, above 1000 is 30001. Mutual entries carry the later
 //!   of the two follow times.
 
+mod graph;
 mod http;
 mod service;
 
@@ -52,7 +53,8 @@ use std::sync::{mpsc, Arc};
 use std::time::Duration;
 
 use crate::client::{Client, ClientBuilder};
-use service::{lock, Config, Service};
+use crate::sync::lock;
+use service::{Config, Service};
 
 /// The SDKAppID the emulator uses unless told otherwise.
 pub const DEFAULT_SDKAPPID: u64 = 1400000000;
@@ -87,6 +89,20 @@ pub enum Fault {
     OversizedBody(usize),
     /// Answer with this `ErrorCode`; not processed.
     ErrorCode(i64),
+}
+
+/// How the emulator answers a follow of an account already followed, or an
+/// unfollow of an account not followed. The service's own behaviour is not
+/// documented, so tests should pass under both.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum DuplicateAnswer {
+    /// `ResultCode` 0: the graph is in the state asked for (the default).
+    #[default]
+    Apply,
+    /// This `ResultCode` for that account, as Tencent's friend APIs answer
+    /// 30001 for "already a friend" / "not a friend".
+    Refuse(i64),
 }
 
 /// One request the emulator received.
@@ -126,6 +142,7 @@ pub struct EmulatorBuilder {
     rate_limit: Option<u32>,
     rate_limit_code: i64,
     max_following: usize,
+    duplicates: DuplicateAnswer,
     webhook: Option<(String, Option<String>)>,
 }
 
@@ -175,6 +192,14 @@ impl EmulatorBuilder {
         self
     }
 
+    /// How a follow that is already in place, or an unfollow of an account
+    /// not followed, is answered (default [`DuplicateAnswer::Apply`]). In
+    /// both modes nothing changes and no webhook is sent for it.
+    pub fn duplicates(mut self, answer: DuplicateAnswer) -> Self {
+        self.duplicates = answer;
+        self
+    }
+
     /// Sends `Follow.CallbackAfterFollowAdd` and `…FollowDelete` webhooks to
     /// `url` after each applied follow_add and follow_delete, signed with
     /// `token` when given (the callback authentication of the console).
@@ -215,6 +240,7 @@ impl EmulatorBuilder {
                 admin: self.admin,
                 secret_key: self.secret_key,
                 max_following: self.max_following,
+                duplicates: self.duplicates,
             },
             self.rate_limit,
             self.rate_limit_code,
@@ -264,6 +290,7 @@ impl Emulator {
             rate_limit: Some(200),
             rate_limit_code: 60007,
             max_following: 5000,
+            duplicates: DuplicateAnswer::Apply,
             webhook: None,
         }
     }
@@ -324,8 +351,8 @@ impl Emulator {
         let mut graph = lock(&self.service.graph);
         graph.import(from, None);
         graph.import(to, None);
-        let now = crate::auth::unix_now() as i64;
-        graph.follow(from, to, now, usize::MAX);
+        let now = crate::clock::unix_now() as i64;
+        let _ = graph.follow(from, to, now, usize::MAX);
     }
 
     /// Whether `from` follows `to`.
@@ -431,7 +458,7 @@ fn send_webhooks(rx: mpsc::Receiver<WebhookEvent>, url: &str, token: Option<&str
             "{url}?SdkAppid={sdkappid}&CallbackCommand={command}&contenttype=json&ClientIP=127.0.0.1&OptPlatform=RESTAPI"
         );
         if let Some(token) = token {
-            let now = crate::auth::unix_now();
+            let now = crate::clock::unix_now();
             target.push_str(&format!(
                 "&Sign={}&RequestTime={now}",
                 crate::callback::sign_hex(token, now)

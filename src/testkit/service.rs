@@ -1,15 +1,17 @@
 //! The emulated follow service: accounts, the follow graph, the REST checks
 //! and the fault injection.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::{json, Map, Value};
 
+use super::graph::Graph;
 use super::http::{Handler, HttpRequest, Reply};
-use super::{Fault, LoggedRequest, WebhookEvent};
+use super::{DuplicateAnswer, Fault, LoggedRequest, WebhookEvent};
 use crate::request::{parse_query, MAX_ACCOUNT_BYTES};
+use crate::sync::lock;
 use crate::usersig::{self, VerifyError};
 
 pub(crate) struct Config {
@@ -17,159 +19,7 @@ pub(crate) struct Config {
     pub admin: String,
     pub secret_key: String,
     pub max_following: usize,
-}
-
-#[derive(Default)]
-struct Edge {
-    time: i64,
-    seq: u64,
-}
-
-#[derive(Default)]
-struct Account {
-    nick: Option<String>,
-    following: HashMap<String, Edge>,
-    following_order: BTreeMap<u64, String>,
-    fans: HashMap<String, Edge>,
-    fans_order: BTreeMap<u64, String>,
-}
-
-#[derive(Default)]
-pub(crate) struct Graph {
-    accounts: HashMap<String, Account>,
-    seq: u64,
-}
-
-impl Graph {
-    pub(crate) fn import(&mut self, id: &str, nick: Option<String>) {
-        let acc = self.accounts.entry(id.to_string()).or_default();
-        if nick.is_some() {
-            acc.nick = nick;
-        }
-    }
-
-    pub(crate) fn exists(&self, id: &str) -> bool {
-        self.accounts.contains_key(id)
-    }
-
-    /// `from` follows `to`; both exist. Returns the result code.
-    pub(crate) fn follow(&mut self, from: &str, to: &str, now: i64, max_following: usize) -> i64 {
-        if from == to {
-            return 30001;
-        }
-        let Some(a) = self.accounts.get(from) else {
-            return 30003;
-        };
-        if !self.accounts.contains_key(to) {
-            return 30003;
-        }
-        if a.following.contains_key(to) {
-            return 0; // already following: nothing changes
-        }
-        if a.following.len() >= max_following {
-            return 32100;
-        }
-        self.seq += 1;
-        let seq = self.seq;
-        if let Some(a) = self.accounts.get_mut(from) {
-            a.following.insert(to.to_string(), Edge { time: now, seq });
-            a.following_order.insert(seq, to.to_string());
-        }
-        if let Some(b) = self.accounts.get_mut(to) {
-            b.fans.insert(from.to_string(), Edge { time: now, seq });
-            b.fans_order.insert(seq, from.to_string());
-        }
-        0
-    }
-
-    /// `from` unfollows `to`. Not following is not an error: the result is
-    /// the state asked for.
-    pub(crate) fn unfollow(&mut self, from: &str, to: &str) -> i64 {
-        if !self.accounts.contains_key(to) {
-            return 30003;
-        }
-        let Some(a) = self.accounts.get_mut(from) else {
-            return 30003;
-        };
-        if let Some(edge) = a.following.remove(to) {
-            a.following_order.remove(&edge.seq);
-            if let Some(b) = self.accounts.get_mut(to) {
-                b.fans.remove(from);
-                b.fans_order.remove(&edge.seq);
-            }
-        }
-        0
-    }
-
-    pub(crate) fn relation(&self, from: &str, to: &str) -> Option<i64> {
-        let a = self.accounts.get(from)?;
-        self.accounts.get(to)?;
-        let follows = a.following.contains_key(to);
-        let followed = a.fans.contains_key(to);
-        Some(match (follows, followed) {
-            (false, false) => 0,
-            (false, true) => 1,
-            (true, false) => 2,
-            (true, true) => 3,
-        })
-    }
-
-    pub(crate) fn counts(&self, id: &str) -> Option<(u64, u64, u64)> {
-        let a = self.accounts.get(id)?;
-        let mutual = a
-            .following
-            .keys()
-            .filter(|k| a.fans.contains_key(*k))
-            .count();
-        Some((a.fans.len() as u64, a.following.len() as u64, mutual as u64))
-    }
-
-    /// One page of a list, newest first: entries with sequence below `before`.
-    fn page(
-        &self,
-        id: &str,
-        list: i64,
-        before: u64,
-        want: usize,
-    ) -> (Vec<(String, i64, u64)>, bool) {
-        let Some(a) = self.accounts.get(id) else {
-            return (Vec::new(), false);
-        };
-        let (order, edges, other) = match list {
-            1 => (&a.fans_order, &a.fans, None),
-            2 => (&a.following_order, &a.following, None),
-            _ => (&a.following_order, &a.following, Some(&a.fans)),
-        };
-        let mut out = Vec::with_capacity(want.min(1000));
-        let mut more = false;
-        for (seq, who) in order.range(..before).rev() {
-            let time = match other {
-                Some(fans) => match fans.get(who) {
-                    Some(back) => back.time.max(edges.get(who).map(|e| e.time).unwrap_or(0)),
-                    None => continue,
-                },
-                None => edges.get(who).map(|e| e.time).unwrap_or(0),
-            };
-            if out.len() == want {
-                more = true;
-                break;
-            }
-            out.push((who.clone(), time, *seq));
-        }
-        (out, more)
-    }
-
-    pub(crate) fn list(&self, id: &str, list: i64) -> Vec<String> {
-        self.page(id, list, u64::MAX, usize::MAX)
-            .0
-            .into_iter()
-            .map(|e| e.0)
-            .collect()
-    }
-
-    fn nick(&self, id: &str) -> Option<&str> {
-        self.accounts.get(id).and_then(|a| a.nick.as_deref())
-    }
+    pub duplicates: DuplicateAnswer,
 }
 
 struct FaultRule {
@@ -294,13 +144,21 @@ fn per_target(
     (items, applied)
 }
 
-/// `Ok` for result code 0, the code otherwise.
-fn applied(code: i64) -> Result<Vec<(&'static str, Value)>, i64> {
-    if code == 0 {
-        Ok(Vec::new())
-    } else {
-        Err(code)
+/// The answer to a follow or unfollow: no extra fields when applied, and the
+/// account noted in `changed` when the graph changed; a repeat is answered as
+/// `duplicates` says.
+fn change(
+    result: Result<bool, i64>,
+    to: &str,
+    duplicates: DuplicateAnswer,
+    changed: &mut Vec<String>,
+) -> Result<Vec<(&'static str, Value)>, i64> {
+    match (result?, duplicates) {
+        (true, _) => changed.push(to.to_string()),
+        (false, DuplicateAnswer::Apply) => {}
+        (false, DuplicateAnswer::Refuse(code)) => return Err(code),
     }
+    Ok(Vec::new())
 }
 
 fn info_of(code: i64) -> &'static str {
@@ -542,7 +400,11 @@ impl Service {
         let from = self.sender(body, &graph)?.to_string();
         let now = now_secs();
         let max = self.config.max_following;
-        let (results, done) = per_target(&targets, |to| applied(graph.follow(&from, to, now, max)));
+        let dup = self.config.duplicates;
+        let mut done = Vec::new();
+        let (results, _) = per_target(&targets, |to| {
+            change(graph.follow(&from, to, now, max), to, dup, &mut done)
+        });
         drop(graph);
         if !done.is_empty() {
             self.send_webhook(WebhookEvent::FollowAdd { from, to: done });
@@ -554,7 +416,11 @@ impl Service {
         let targets = string_list(body, "To_Account", 20)?;
         let mut graph = lock(&self.graph);
         let from = self.sender(body, &graph)?.to_string();
-        let (results, done) = per_target(&targets, |to| applied(graph.unfollow(&from, to)));
+        let dup = self.config.duplicates;
+        let mut done = Vec::new();
+        let (results, _) = per_target(&targets, |to| {
+            change(graph.unfollow(&from, to), to, dup, &mut done)
+        });
         drop(graph);
         if !done.is_empty() {
             self.send_webhook(WebhookEvent::FollowDelete { from, to: done });
@@ -698,10 +564,6 @@ impl Service {
     }
 }
 
-pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
-
 fn split_target(target: &str) -> (String, &str) {
     let (path, query) = target.split_once('?').unwrap_or((target, ""));
     let path = path.trim_start_matches('/');
@@ -834,31 +696,5 @@ mod tests {
         }
         assert_eq!(decode_cursor("garbage"), None);
         assert_eq!(decode_cursor("emu1.xyz"), None);
-    }
-
-    #[test]
-    fn graph_rules() {
-        let mut g = Graph::default();
-        for id in ["a", "b", "c"] {
-            g.import(id, None);
-        }
-        assert_eq!(g.follow("a", "a", 1, 5000), 30001);
-        assert_eq!(g.follow("a", "zz", 1, 5000), 30003);
-        assert_eq!(g.follow("a", "b", 1, 5000), 0);
-        assert_eq!(g.follow("a", "b", 2, 5000), 0);
-        assert_eq!(g.relation("a", "b"), Some(2));
-        assert_eq!(g.relation("b", "a"), Some(1));
-        assert_eq!(g.follow("b", "a", 3, 5000), 0);
-        assert_eq!(g.relation("a", "b"), Some(3));
-        assert_eq!(g.counts("a"), Some((1, 1, 1)));
-        assert_eq!(g.follow("a", "c", 4, 1), 32100);
-        assert_eq!(
-            g.unfollow("a", "c"),
-            0,
-            "unfollowing someone not followed is applied"
-        );
-        assert_eq!(g.unfollow("a", "b"), 0);
-        assert_eq!(g.relation("a", "b"), Some(1));
-        assert_eq!(g.counts("b"), Some((0, 1, 0)));
     }
 }

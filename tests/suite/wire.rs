@@ -5,7 +5,7 @@ use super::*;
 use std::io::Write;
 use std::net::TcpListener;
 
-use tim_follow::request::{parse_response, request_url, Request};
+use tim_follow::request::{parse_response, Context, Request};
 use tim_follow::{
     Error, FollowAdd, FollowCheck, FollowDelete, FollowGet, FollowGetInfo, FollowList, FollowType,
 };
@@ -24,10 +24,11 @@ fn follow_delete_sample_request_and_response() {
         ],
         "ActionStatus": "OK", "ErrorCode": 0, "ErrorInfo": "", "ErrorDisplay": ""
     }"#;
-    let r = parse_response::<<FollowDelete as Request>::Response>(200, sample).unwrap();
-    assert_eq!(r.result_item.len(), 2);
-    assert_eq!(r.result_item[1].to_account, "UserID_003");
-    assert_eq!(r.result_item[1].result_code, 0);
+    let r = FollowDelete::parse(200, sample).unwrap();
+    assert_eq!(r.items.len(), 2);
+    assert_eq!(r.items[1].to_account, "UserID_003");
+    assert_eq!(r.items[1].result_code, 0);
+    assert_eq!(r.items[1].payload, Some(()));
 }
 
 #[test]
@@ -40,8 +41,8 @@ fn follow_add_sample_request_and_response() {
     let sample = br#"{"ResultItem":[{"To_Account":"UserID_002","ResultCode":0,"ResultInfo":""},{"To_Account":"UserID_003","ResultCode":32101,"ResultInfo":"limit"}],
  "ActionStatus":"OK","ErrorCode":0,"ErrorInfo":"","ErrorDisplay":""}"#;
     let r = parse_response::<<FollowAdd as Request>::Response>(200, sample).unwrap();
-    assert_eq!(r.result_item[1].result_code, 32101);
-    assert_eq!(r.result_item[1].result_info, "limit");
+    assert_eq!(r.items[1].result_code, 32101);
+    assert_eq!(r.items[1].result_info, "limit");
 }
 
 #[test]
@@ -55,11 +56,11 @@ fn follow_check_sample_request_and_response() {
                {"To_Account":"UserID_003","ResultCode":0,"ResultInfo":"","FollowType":3}],
  "ActionStatus":"OK","ErrorCode":0,"ErrorInfo":"","ErrorDisplay":""}"#;
     let r = parse_response::<<FollowCheck as Request>::Response>(200, sample).unwrap();
-    assert_eq!(r.result_item[0].follow_type, FollowType::None);
-    assert_eq!(r.result_item[1].follow_type, FollowType::Mutual);
+    assert_eq!(r.items[0].payload, Some(FollowType::None));
+    assert_eq!(r.items[1].payload, Some(FollowType::Mutual));
     let odd = br#"{"ResultItem":[{"To_Account":"a","ResultCode":0,"FollowType":7}],"ErrorCode":0}"#;
     let r = parse_response::<<FollowCheck as Request>::Response>(200, odd).unwrap();
-    assert_eq!(r.result_item[0].follow_type, FollowType::Unknown(7));
+    assert_eq!(r.items[0].payload, Some(FollowType::Unknown(7)));
     assert!(FollowCheck::new("a", &ids("t", 100)).is_ok());
     assert!(FollowCheck::new("a", &ids("t", 101)).is_err());
 }
@@ -105,7 +106,11 @@ fn follow_get_info_sample_request_and_response() {
     let sample = br#"{"FollowInfo":[{"To_Account":"UserID_001","ResultCode":0,"ResultInfo":"","FollowerCount":0,"FollowingCount":2,"MutualFollowingCount":0}],
  "ActionStatus":"OK","ErrorCode":0,"ErrorInfo":"","ErrorDisplay":""}"#;
     let r = parse_response::<<FollowGetInfo as Request>::Response>(200, sample).unwrap();
-    assert_eq!(r.follow_info[0].following_count, 2);
+    let counts = r.items[0].payload.expect("complete");
+    assert_eq!(
+        (counts.followers, counts.following, counts.mutual),
+        (0, 2, 0)
+    );
     assert!(FollowGetInfo::new("a", &ids("t", 21)).is_err());
 }
 
@@ -212,14 +217,15 @@ fn each_request_gets_a_fresh_random() {
 #[test]
 fn request_url_for_every_region() {
     for region in tim_follow::Region::ALL {
-        let url = request_url(
-            &format!("https://{}", region.domain()),
-            FollowDelete::PATH,
-            1,
-            "a",
-            "s",
-            0,
-        );
+        let base = format!("https://{}", region.domain());
+        let url = Context {
+            base_url: &base,
+            sdkappid: 1,
+            identifier: "a",
+            usersig: "s",
+            random: 0,
+        }
+        .url(FollowDelete::PATH);
         assert!(url.starts_with(&format!(
             "https://{}/v4/follow/follow_delete?",
             region.domain()

@@ -1,39 +1,16 @@
 //! Where the admin UserSig comes from: a fixed one, or one generated from the
 //! SecretKey, cached and renewed before it expires.
 
+#[cfg(feature = "usersig")]
 use std::fmt;
-use std::sync::Arc;
 #[cfg(feature = "usersig")]
 use std::sync::RwLock;
 #[cfg(feature = "usersig")]
 use std::time::Duration;
 
-/// The current Unix time in seconds (0 if the clock is before 1970).
-pub(crate) fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
-
-/// A string that never shows itself in `Debug` or `Display`.
-#[derive(Clone, PartialEq, Eq)]
-pub(crate) struct Secret(Arc<str>);
-
-impl Secret {
-    pub(crate) fn new(s: impl Into<String>) -> Secret {
-        Secret(Arc::from(s.into()))
-    }
-    pub(crate) fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("<redacted>")
-    }
-}
+#[cfg(feature = "usersig")]
+use crate::clock::unix_now;
+use crate::secret::Secret;
 
 /// The admin UserSig source of a client.
 #[derive(Debug)]
@@ -78,10 +55,8 @@ impl Signer {
             #[cfg(feature = "usersig")]
             Signer::Key(k) => {
                 let mut v = vec![k.key.clone()];
-                if let Ok(c) = k.cache.read() {
-                    if let Some(c) = c.as_ref() {
-                        v.push(c.sig.clone());
-                    }
+                if let Some(c) = crate::sync::read(&k.cache).as_ref() {
+                    v.push(c.sig.clone());
                 }
                 v
             }
@@ -141,15 +116,13 @@ impl KeySigner {
 
     pub(crate) fn current_at(&self, now: u64) -> Secret {
         // Fast path: a shared read lock, no allocation but an Arc clone.
-        if let Ok(guard) = self.cache.read() {
-            if let Some(c) = guard.as_ref() {
-                if now < c.renew_at {
-                    return c.sig.clone();
-                }
+        if let Some(c) = crate::sync::read(&self.cache).as_ref() {
+            if now < c.renew_at {
+                return c.sig.clone();
             }
         }
         // Slow path: one thread regenerates; the others wait and reuse its result.
-        let mut guard = self.cache.write().unwrap_or_else(|p| p.into_inner());
+        let mut guard = crate::sync::write(&self.cache);
         if let Some(c) = guard.as_ref() {
             if now < c.renew_at {
                 return c.sig.clone();
@@ -174,7 +147,7 @@ impl KeySigner {
     }
 
     fn invalidate(&self, used: &Secret) {
-        let mut guard = self.cache.write().unwrap_or_else(|p| p.into_inner());
+        let mut guard = crate::sync::write(&self.cache);
         if guard.as_ref().is_some_and(|c| &c.sig == used) {
             *guard = None;
         }
@@ -236,7 +209,7 @@ mod tests {
 
     #[test]
     fn eight_threads_share_one_renewal() {
-        let s = Arc::new(signer(3600));
+        let s = std::sync::Arc::new(signer(3600));
         let t0 = 1_700_000_000u64;
         s.current_at(t0);
         let before = s.generations();

@@ -1,0 +1,209 @@
+//! Batch calls: validate and deduplicate the accounts once, split them into
+//! requests of the endpoint's limit, send those on worker threads, and merge
+//! every request's outcomes back in input order.
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+
+use super::run::Engine;
+use crate::error::{Error, TransportErrorKind};
+use crate::follow::{BatchRequest, Checked};
+use crate::outcome::{all_unknown, merge, AccountOutcome, BatchOutcome, Progress};
+use crate::request::{validate_account, validate_account_at};
+use crate::sync::lock;
+
+/// A progress callback, called on worker threads one at a time.
+pub(crate) type OnProgress<'a> = Option<&'a (dyn Fn(Progress) + Sync)>;
+
+/// The outcome of one request of a batch: one per account, in request order.
+type ChunkResult<T> = Result<Vec<AccountOutcome<T>>, Error>;
+
+/// Runs a batch endpoint over any number of accounts.
+pub(crate) fn run<E: BatchRequest, S: AsRef<str>>(
+    engine: &Engine,
+    concurrency: usize,
+    from: &str,
+    to: &[S],
+    progress: OnProgress<'_>,
+) -> Result<BatchOutcome<E::Payload>, Error> {
+    let accounts = distinct_valid(from, to)?;
+    if accounts.is_empty() {
+        return Ok(BatchOutcome::new(Vec::new(), 0));
+    }
+    let chunks: Vec<&[&str]> = accounts.chunks(E::MAX_ACCOUNTS).collect();
+    let workers = Workers {
+        engine,
+        from,
+        fatal: Mutex::new(None),
+        tally: Mutex::new(Progress {
+            done: 0,
+            total: accounts.len(),
+            failed: 0,
+        }),
+        progress,
+    };
+    let results = workers.run_all::<E>(&chunks, concurrency);
+    if results.iter().all(Result::is_err) {
+        // No request succeeded: report the first failure.
+        if let Some(err) = results.into_iter().find_map(Result::err) {
+            return Err(err);
+        }
+        return Ok(BatchOutcome::new(Vec::new(), 0));
+    }
+    let mut items = Vec::with_capacity(accounts.len());
+    for (chunk, result) in chunks.iter().zip(results) {
+        match result {
+            Ok(outcomes) => items.extend(outcomes),
+            Err(e) => items.extend(all_unknown(chunk, &e)),
+        }
+    }
+    Ok(BatchOutcome::new(items, chunks.len()))
+}
+
+/// The accounts of a call, each checked once (errors name the caller's
+/// index), without repeats, in the order of first appearance.
+pub(crate) fn distinct_valid<'a, S: AsRef<str>>(
+    from: &str,
+    to: &'a [S],
+) -> Result<Vec<&'a str>, Error> {
+    validate_account("From_Account", from)?;
+    let mut accounts: Vec<&str> = Vec::with_capacity(to.len());
+    for (i, id) in to.iter().enumerate() {
+        validate_account_at("To_Account", i, id.as_ref())?;
+    }
+    if to.len() <= 32 {
+        // A linear scan beats hashing for the usual short list.
+        for id in to.iter().map(AsRef::as_ref) {
+            if !accounts.contains(&id) {
+                accounts.push(id);
+            }
+        }
+    } else {
+        let mut seen = HashSet::with_capacity(to.len());
+        accounts.extend(to.iter().map(AsRef::as_ref).filter(|id| seen.insert(*id)));
+    }
+    Ok(accounts)
+}
+
+/// What the workers of one batch call share.
+struct Workers<'a> {
+    engine: &'a Engine,
+    from: &'a str,
+    /// An error that would hit every request (credentials, permission, app
+    /// configuration): the requests not yet sent fail with it instead.
+    fatal: Mutex<Option<Error>>,
+    tally: Mutex<Progress>,
+    progress: OnProgress<'a>,
+}
+
+impl Workers<'_> {
+    /// Sends the chunks on up to `concurrency` threads; results in chunk order.
+    fn run_all<E: BatchRequest>(
+        &self,
+        chunks: &[&[&str]],
+        concurrency: usize,
+    ) -> Vec<ChunkResult<E::Payload>> {
+        let workers = concurrency.min(chunks.len());
+        if workers <= 1 {
+            return chunks.iter().map(|c| self.run_one::<E>(c)).collect();
+        }
+        let next = AtomicUsize::new(0);
+        let slots: Vec<Mutex<Option<ChunkResult<E::Payload>>>> =
+            chunks.iter().map(|_| Mutex::new(None)).collect();
+        std::thread::scope(|scope| {
+            for _ in 0..workers {
+                scope.spawn(|| loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(chunk) = chunks.get(i) else { break };
+                    *lock(&slots[i]) = Some(self.run_one::<E>(chunk));
+                });
+            }
+        });
+        slots
+            .into_iter()
+            .map(|s| {
+                s.into_inner()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .unwrap_or_else(|| {
+                        Err(Error::transport(
+                            TransportErrorKind::Other,
+                            "a worker thread ended early",
+                        ))
+                    })
+            })
+            .collect()
+    }
+
+    /// One request: sent unless a fatal error came first; progress reported.
+    fn run_one<E: BatchRequest>(&self, chunk: &[&str]) -> ChunkResult<E::Payload> {
+        let stop = lock(&self.fatal).clone();
+        let result = match stop {
+            Some(err) => Err(err),
+            None => self.send::<E>(chunk),
+        };
+        if let Err(Error::Api(api)) = &result {
+            if api.kind().is_fatal() {
+                lock(&self.fatal).get_or_insert_with(|| Error::Api(api.clone()));
+            }
+        }
+        let failed = match &result {
+            Ok(o) => o.iter().filter(|o| !o.outcome.is_applied()).count(),
+            Err(_) => chunk.len(),
+        };
+        let mut tally = lock(&self.tally);
+        tally.done += chunk.len();
+        tally.failed += failed;
+        if let Some(report) = self.progress {
+            report(*tally);
+        }
+        result
+    }
+
+    fn send<E: BatchRequest>(&self, chunk: &[&str]) -> ChunkResult<E::Payload> {
+        let request = E::build_checked(Checked {
+            from: self.from,
+            to: chunk,
+        })?;
+        let reply = self.engine.call(&request)?;
+        Ok(merge(E::PATH, chunk, reply.items))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::request::validations;
+    use crate::FollowDelete;
+
+    #[test]
+    fn a_batch_validates_each_id_once() {
+        let ids: Vec<String> = (0..45).map(|i| format!("user_{i}")).collect();
+        let before = validations();
+        let accounts = distinct_valid("from", &ids).unwrap();
+        assert_eq!(
+            validations() - before,
+            46,
+            "From_Account and 45 ids, once each"
+        );
+        let before = validations();
+        for chunk in accounts.chunks(20) {
+            let from = "from";
+            FollowDelete::build_checked(Checked { from, to: chunk }).unwrap();
+        }
+        assert_eq!(
+            validations() - before,
+            0,
+            "building the requests checks nothing again"
+        );
+    }
+
+    #[test]
+    fn repeats_are_dropped_in_order_of_first_appearance_and_errors_name_the_index() {
+        assert_eq!(distinct_valid("f", &["b", "a", "b"]).unwrap(), ["b", "a"]);
+        let long: Vec<String> = (0..40).map(|i| format!("u{}", i % 35)).collect();
+        assert_eq!(distinct_valid("f", &long).unwrap().len(), 35);
+        let err = distinct_valid("f", &["a", ""]).unwrap_err();
+        assert!(err.to_string().contains("To_Account[1]"), "{err}");
+    }
+}

@@ -1,0 +1,450 @@
+//! [`ClientBuilder`]: every setting with its default, the environment, and
+//! the checks that make a [`Client`].
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::run::{Bases, Engine};
+use super::{Client, Inner};
+use crate::error::Error;
+#[cfg(doc)]
+use crate::error::{ApiError, TransportErrorKind};
+use crate::ratelimit::RateLimiter;
+use crate::region::Region;
+use crate::request::validate_account;
+use crate::retry::RetryPolicy;
+use crate::secret::Secret;
+use crate::signer::Signer;
+use crate::transport::{self, TransportConfig};
+
+/// Builds a [`Client`]. Every setting has a documented default but the
+/// credentials: set [`usersig`](ClientBuilder::usersig) or
+/// [`secret_key`](ClientBuilder::secret_key).
+#[derive(Clone)]
+#[must_use]
+pub struct ClientBuilder {
+    sdkappid: u64,
+    admin: String,
+    region: Region,
+    base_url: Option<String>,
+    standby_base_url: Option<String>,
+    failover: bool,
+    usersig: Option<Secret>,
+    #[cfg(feature = "usersig")]
+    secret_key: Option<Secret>,
+    #[cfg(feature = "usersig")]
+    usersig_validity: Duration,
+    connect_timeout: Duration,
+    timeout: Duration,
+    retry: RetryPolicy,
+    rate_limit: Option<u32>,
+    concurrency: usize,
+    max_response_bytes: u64,
+    allow_insecure_http: bool,
+    env_error: Option<Error>,
+}
+
+impl fmt::Debug for ClientBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut d = f.debug_struct("ClientBuilder");
+        d.field("sdkappid", &self.sdkappid)
+            .field("admin", &self.admin)
+            .field("region", &self.region)
+            .field("base_url", &self.base_url)
+            .field("usersig", &self.usersig);
+        #[cfg(feature = "usersig")]
+        d.field("secret_key", &self.secret_key);
+        d.field("timeout", &self.timeout)
+            .field("rate_limit", &self.rate_limit)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ClientBuilder {
+    /// Which data center to call (default [`Region::China`]). Ignored when
+    /// [`base_url`](ClientBuilder::base_url) is set.
+    pub fn region(mut self, region: Region) -> Self {
+        self.region = region;
+        self
+    }
+
+    /// Calls this base URL (`scheme://host[:port]`) instead of the region's
+    /// domain: a proxy, or the emulator. `http://` is accepted only for
+    /// loopback hosts unless [`allow_insecure_http`](ClientBuilder::allow_insecure_http).
+    pub fn base_url(mut self, url: impl Into<String>) -> Self {
+        self.base_url = Some(url.into());
+        self
+    }
+
+    /// A second base URL to use when the first cannot be resolved or connected
+    /// to. With a region it defaults to the region's standby domain.
+    pub fn standby_base_url(mut self, url: impl Into<String>) -> Self {
+        self.standby_base_url = Some(url.into());
+        self
+    }
+
+    /// Whether an attempt that cannot resolve or connect to the primary domain
+    /// goes on to the standby domain (default on). After such a switch the
+    /// standby is used for 60 seconds before the primary is tried again.
+    pub fn failover(mut self, on: bool) -> Self {
+        self.failover = on;
+        self
+    }
+
+    /// Uses this pre-generated admin UserSig as is. It cannot be renewed, so
+    /// when it expires calls fail with 70001. Replaces a SecretKey set before.
+    pub fn usersig(mut self, usersig: impl Into<String>) -> Self {
+        self.usersig = Some(Secret::new(usersig));
+        #[cfg(feature = "usersig")]
+        {
+            self.secret_key = None;
+        }
+        self
+    }
+
+    /// Generates the admin UserSig from the app's SecretKey, caches it and
+    /// renews it before it expires (when less than a tenth of its validity,
+    /// at least 5 minutes, remains). If the service still answers that the
+    /// UserSig expired or is damaged ([`ApiError::is_usersig_rejected`]), a
+    /// new one is made and the request sent once more. Replaces a UserSig set
+    /// before.
+    #[cfg(feature = "usersig")]
+    pub fn secret_key(mut self, key: impl Into<String>) -> Self {
+        self.secret_key = Some(Secret::new(key));
+        self.usersig = None;
+        self
+    }
+
+    /// The validity of generated UserSigs (default 1 day; from 10 minutes to 10 years).
+    #[cfg(feature = "usersig")]
+    pub fn usersig_validity(mut self, validity: Duration) -> Self {
+        self.usersig_validity = validity;
+        self
+    }
+
+    /// The connect timeout, TLS handshake included (default 5 s; at most a day).
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// The timeout of one whole attempt, from name resolution to the last
+    /// byte of the reply (default 30 s; at most a day).
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// How failed requests are retried (default [`RetryPolicy::default`]).
+    pub fn retry(mut self, policy: RetryPolicy) -> Self {
+        self.retry = policy;
+        self
+    }
+
+    /// The most calls per second to each endpoint, for all clones and threads
+    /// of the client together (default 200, Tencent's limit for each follow API).
+    pub fn rate_limit(mut self, per_second: u32) -> Self {
+        self.rate_limit = Some(per_second);
+        self
+    }
+
+    /// Turns the client-side rate limiter off.
+    pub fn no_rate_limit(mut self) -> Self {
+        self.rate_limit = None;
+        self
+    }
+
+    /// How many requests of one batch call may be in flight at once
+    /// (default 16: enough to reach 200 calls/s at up to 80 ms per call;
+    /// raise it for far regions). Workers are threads started for the call
+    /// only when the list needs more than one request. Results stay in input
+    /// order and the rate limit holds.
+    pub fn concurrency(mut self, workers: usize) -> Self {
+        self.concurrency = workers;
+        self
+    }
+
+    /// The largest response body accepted (default 4 MiB); a larger one is a
+    /// [`TransportErrorKind::BodyTooLarge`] error, not an allocation.
+    pub fn max_response_bytes(mut self, bytes: u64) -> Self {
+        self.max_response_bytes = bytes;
+        self
+    }
+
+    /// Allows `http://` to hosts other than loopback (default off). The
+    /// UserSig then crosses the network in clear text. TLS verification itself
+    /// cannot be turned off.
+    pub fn allow_insecure_http(mut self, allow: bool) -> Self {
+        self.allow_insecure_http = allow;
+        self
+    }
+
+    /// Checks the settings and builds the client.
+    pub fn build(self) -> Result<Client, Error> {
+        if let Some(err) = self.env_error.clone() {
+            return Err(err);
+        }
+        if self.sdkappid == 0 {
+            return Err(Error::invalid("sdkappid", "must not be 0"));
+        }
+        validate_account("admin identifier", &self.admin)?;
+        self.check_limits()?;
+        let (bases, loopback) = self.bases()?;
+        let signer = self.signer()?;
+        let agent = transport::make_agent(&TransportConfig {
+            connect_timeout: self.connect_timeout,
+            call_timeout: self.timeout,
+            pool_per_host: self.concurrency.min(32),
+            use_env_proxy: !loopback,
+        });
+        Ok(Client {
+            inner: Arc::new(Inner {
+                engine: Engine {
+                    sdkappid: self.sdkappid,
+                    admin: self.admin,
+                    bases,
+                    signer,
+                    agent,
+                    limiter: self.rate_limit.map(RateLimiter::new),
+                    retry: self.retry,
+                    max_response_bytes: self.max_response_bytes,
+                },
+                concurrency: self.concurrency,
+            }),
+        })
+    }
+
+    /// The primary and standby base URLs, and whether every one is loopback.
+    fn bases(&self) -> Result<(Bases, bool), Error> {
+        let (primary, standby) = match &self.base_url {
+            Some(url) => (url.clone(), self.standby_base_url.clone()),
+            None => (
+                format!("https://{}", self.region.domain()),
+                Some(
+                    self.standby_base_url
+                        .clone()
+                        .unwrap_or_else(|| format!("https://{}", self.region.standby_domain())),
+                ),
+            ),
+        };
+        let standby = standby.filter(|_| self.failover);
+        let mut all_loopback = self.base_is_loopback(&primary)?;
+        if let Some(s) = &standby {
+            all_loopback &= self.base_is_loopback(s)?;
+        }
+        let trim = |u: String| u.trim_end_matches('/').to_string();
+        Ok((Bases::new(trim(primary), standby.map(trim)), all_loopback))
+    }
+
+    /// Checks a base URL; `Ok(true)` when its host is loopback.
+    fn base_is_loopback(&self, url: &str) -> Result<bool, Error> {
+        let (scheme, host) = transport::parse_base_url(url)?;
+        let loopback = transport::is_loopback_host(&host);
+        if scheme == "http" && !loopback && !self.allow_insecure_http {
+            return Err(Error::invalid(
+                "base_url",
+                format!(
+                    "{url:?} is plain http to a non-loopback host; use https, or allow_insecure_http(true)"
+                ),
+            ));
+        }
+        Ok(loopback)
+    }
+
+    /// Timeouts, rate limit, workers and body cap within their ranges.
+    fn check_limits(&self) -> Result<(), Error> {
+        let day = Duration::from_secs(86_400);
+        if self.timeout.is_zero() || self.connect_timeout.is_zero() {
+            return Err(Error::invalid(
+                "timeout",
+                "timeouts must be longer than zero",
+            ));
+        }
+        if self.timeout > day || self.connect_timeout > day {
+            return Err(Error::invalid(
+                "timeout",
+                "timeouts must be at most one day",
+            ));
+        }
+        if self.rate_limit == Some(0) {
+            return Err(Error::invalid(
+                "rate_limit",
+                "0 calls per second would never send; use no_rate_limit() to turn it off",
+            ));
+        }
+        if self.concurrency == 0 {
+            return Err(Error::invalid("concurrency", "at least 1 worker is needed"));
+        }
+        if self.max_response_bytes < 1024 {
+            return Err(Error::invalid(
+                "max_response_bytes",
+                "at least 1024 bytes are needed",
+            ));
+        }
+        Ok(())
+    }
+
+    fn signer(&self) -> Result<Signer, Error> {
+        #[cfg(feature = "usersig")]
+        if let Some(key) = &self.secret_key {
+            if key.expose().trim().is_empty() {
+                return Err(Error::invalid("secret_key", "is empty"));
+            }
+            // Tencent documents 10 years as the longest validity (older pages say 50).
+            if self.usersig_validity < Duration::from_secs(600)
+                || self.usersig_validity > Duration::from_secs(3650 * 86_400)
+            {
+                return Err(Error::invalid(
+                    "usersig_validity",
+                    "must be from 10 minutes to 10 years",
+                ));
+            }
+            return Ok(Signer::Key(crate::signer::KeySigner::new(
+                self.sdkappid,
+                &self.admin,
+                key.clone(),
+                self.usersig_validity,
+            )));
+        }
+        match &self.usersig {
+            Some(sig) if sig.expose().trim().is_empty() => {
+                Err(Error::invalid("usersig", "is empty"))
+            }
+            Some(sig) => Ok(Signer::Fixed(sig.clone())),
+            None => Err(Error::invalid(
+                "credentials",
+                if cfg!(feature = "usersig") {
+                    "set .secret_key(..) (or TIM_SECRET_KEY) or .usersig(..) (or TIM_USERSIG)"
+                } else {
+                    "set .usersig(..) (or TIM_USERSIG); generating one from a SecretKey needs the `usersig` feature"
+                },
+            )),
+        }
+    }
+
+    /// A builder from variables looked up with `get`: `TIM_SDKAPPID`
+    /// (required), `TIM_ADMIN` (default `administrator`), `TIM_SECRET_KEY` or
+    /// `TIM_USERSIG` (the SecretKey wins when both are set), `TIM_REGION` (a
+    /// [`Region`] name or code), `TIM_BASE_URL`.
+    /// A missing or malformed variable is reported by [`build`](ClientBuilder::build),
+    /// naming it.
+    ///
+    /// ```
+    /// use std::collections::HashMap;
+    /// use tim_follow::ClientBuilder;
+    ///
+    /// let vars = HashMap::from([("TIM_SDKAPPID", "1400000000"), ("TIM_USERSIG", "sig"), ("TIM_REGION", "sgp")]);
+    /// let client = ClientBuilder::from_lookup(|k| vars.get(k).map(|v| v.to_string())).build()?;
+    /// assert!(format!("{client:?}").contains("adminapisgp.im.qcloud.com"));
+    ///
+    /// let err = ClientBuilder::from_lookup(|_| None).build().unwrap_err();
+    /// assert!(err.to_string().contains("TIM_SDKAPPID"));
+    /// # Ok::<(), tim_follow::Error>(())
+    /// ```
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> ClientBuilder {
+        let get = |k: &str| {
+            get(k)
+                .map(|v| v.trim().to_string())
+                .filter(|v| !v.is_empty())
+        };
+        let mut errors = Vec::new();
+        let sdkappid = match get("TIM_SDKAPPID") {
+            None => {
+                errors.push(Error::invalid(
+                    "TIM_SDKAPPID",
+                    "is not set (the app's SDKAppID)",
+                ));
+                0
+            }
+            Some(v) => v.parse::<u64>().unwrap_or_else(|_| {
+                errors.push(Error::invalid(
+                    "TIM_SDKAPPID",
+                    format!("{v:?} is not a number"),
+                ));
+                0
+            }),
+        };
+        let admin = get("TIM_ADMIN").unwrap_or_else(|| "administrator".into());
+        let mut b = Client::builder(sdkappid, admin);
+        if let Some(r) = get("TIM_REGION") {
+            match r.parse::<Region>() {
+                Ok(region) => b = b.region(region),
+                Err(e) => errors.push(Error::invalid("TIM_REGION", e.to_string())),
+            }
+        }
+        if let Some(url) = get("TIM_BASE_URL") {
+            b = b.base_url(url);
+        }
+        b = b.credentials_from(get("TIM_USERSIG"), get("TIM_SECRET_KEY"), &mut errors);
+        b.env_error = errors.into_iter().next();
+        b
+    }
+
+    /// The UserSig or SecretKey from the environment (the SecretKey wins).
+    fn credentials_from(
+        mut self,
+        usersig: Option<String>,
+        secret_key: Option<String>,
+        errors: &mut Vec<Error>,
+    ) -> ClientBuilder {
+        if let Some(sig) = usersig {
+            self = self.usersig(sig);
+        }
+        match secret_key {
+            #[cfg(feature = "usersig")]
+            Some(key) => self.secret_key(key),
+            #[cfg(not(feature = "usersig"))]
+            Some(_) if self.usersig.is_none() => {
+                errors.push(Error::invalid(
+                    "TIM_SECRET_KEY",
+                    "is set, but this build has no `usersig` feature to use it; set TIM_USERSIG",
+                ));
+                self
+            }
+            _ => {
+                let _ = errors;
+                self
+            }
+        }
+    }
+}
+
+impl Client {
+    /// Starts building a client for the app `sdkappid`, calling as the App
+    /// admin account `admin`.
+    pub fn builder(sdkappid: u64, admin: impl Into<String>) -> ClientBuilder {
+        ClientBuilder {
+            sdkappid,
+            admin: admin.into(),
+            region: Region::default(),
+            base_url: None,
+            standby_base_url: None,
+            failover: true,
+            usersig: None,
+            #[cfg(feature = "usersig")]
+            secret_key: None,
+            #[cfg(feature = "usersig")]
+            usersig_validity: Duration::from_secs(86_400),
+            connect_timeout: Duration::from_secs(5),
+            timeout: Duration::from_secs(30),
+            retry: RetryPolicy::default(),
+            rate_limit: Some(200),
+            concurrency: 16,
+            max_response_bytes: 4 << 20,
+            allow_insecure_http: false,
+            env_error: None,
+        }
+    }
+
+    /// A client from the environment: see [`ClientBuilder::from_lookup`] for
+    /// the variables.
+    pub fn from_env() -> Result<Client, Error> {
+        Client::builder_from_env().build()
+    }
+
+    /// A builder from the environment, to adjust before building.
+    pub fn builder_from_env() -> ClientBuilder {
+        ClientBuilder::from_lookup(|k| std::env::var(k).ok())
+    }
+}

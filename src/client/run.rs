@@ -1,0 +1,220 @@
+//! The main loop of one call: limit → sign → send → classify → retry or fail
+//! over. Everything a call needs is held by [`Engine`]; the batch path and the
+//! public methods go through [`Engine::execute`] alone.
+
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use crate::error::{Error, TransportErrorKind};
+use crate::ratelimit::RateLimiter;
+use crate::request::{Context, Request};
+use crate::retry::{may_retry, RetryPolicy};
+use crate::signer::Signer;
+use crate::sync::lock;
+use crate::transport;
+
+/// How long the standby base URL is preferred after the primary failed.
+const STANDBY_STICKY: Duration = Duration::from_secs(60);
+
+/// The state one client shares across clones and threads to send calls.
+pub(crate) struct Engine {
+    pub(crate) sdkappid: u64,
+    pub(crate) admin: String,
+    pub(crate) bases: Bases,
+    pub(crate) signer: Signer,
+    pub(crate) agent: ureq::Agent,
+    pub(crate) limiter: Option<RateLimiter>,
+    pub(crate) retry: RetryPolicy,
+    pub(crate) max_response_bytes: u64,
+}
+
+impl Engine {
+    /// Sends a typed request and parses its reply: the one generic path.
+    pub(crate) fn call<R: Request>(&self, request: &R) -> Result<R::Response, Error> {
+        let body = request.body()?;
+        self.execute(R::PATH, &body, R::IDEMPOTENT, R::parse)
+    }
+
+    /// Sends one request with rate limiting, signing and retries, and parses the reply.
+    pub(crate) fn execute<T>(
+        &self,
+        path: &str,
+        body: &[u8],
+        idempotent: bool,
+        parse: impl Fn(u16, &[u8]) -> Result<T, Error>,
+    ) -> Result<T, Error> {
+        let started = Instant::now();
+        let mut attempt = 1u32;
+        let mut resigned = false;
+        loop {
+            if let Some(limiter) = &self.limiter {
+                limiter.acquire(path);
+            }
+            let sig = self.signer.current();
+            let err = match self
+                .send(path, body, sig.expose())
+                .and_then(|(status, bytes)| parse(status, &bytes))
+            {
+                Ok(value) => return Ok(value),
+                Err(err) => self.scrub(err),
+            };
+            if !resigned && err.is_usersig_rejected() && self.signer.invalidate(&sig) {
+                // The service refused the signature before doing anything:
+                // one more attempt with a fresh one, not counted as a retry.
+                resigned = true;
+                continue;
+            }
+            match self.wait_before_retry(attempt, started, &err, idempotent) {
+                Some(wait) => std::thread::sleep(wait),
+                None => return Err(err),
+            }
+            attempt += 1;
+        }
+    }
+
+    /// How long to wait before attempt `attempt + 1`, or `None` to give up.
+    fn wait_before_retry(
+        &self,
+        attempt: u32,
+        started: Instant,
+        err: &Error,
+        idempotent: bool,
+    ) -> Option<Duration> {
+        if attempt >= self.retry.get_max_attempts() || !may_retry(err, idempotent) {
+            return None;
+        }
+        let wait = self.retry.backoff(attempt, err);
+        (started.elapsed().saturating_add(wait) <= self.retry.get_deadline()).then_some(wait)
+    }
+
+    /// The error without any secret this client knows.
+    fn scrub(&self, err: Error) -> Error {
+        let secrets = self.signer.secrets();
+        let texts: Vec<&str> = secrets.iter().map(|s| s.expose()).collect();
+        err.scrubbed(&texts)
+    }
+
+    /// One attempt, on the other base URL too if the first cannot be reached.
+    fn send(&self, path: &str, body: &[u8], sig: &str) -> Result<(u16, Vec<u8>), Error> {
+        let route = self.bases.route(Instant::now());
+        let result = self.post(route.first, path, body, sig);
+        let unreachable = matches!(
+            &result,
+            Err(Error::Transport(t)) if matches!(t.kind, TransportErrorKind::Dns | TransportErrorKind::Connect)
+        );
+        match route.second {
+            Some(second) if unreachable => {
+                let retried = self.post(second, path, body, sig);
+                if retried.is_ok() {
+                    self.bases.switched(route.first_is_standby, Instant::now());
+                    return retried;
+                }
+                result
+            }
+            _ => result,
+        }
+    }
+
+    fn post(
+        &self,
+        base: &str,
+        path: &str,
+        body: &[u8],
+        sig: &str,
+    ) -> Result<(u16, Vec<u8>), Error> {
+        let url = Context {
+            base_url: base,
+            sdkappid: self.sdkappid,
+            identifier: &self.admin,
+            usersig: sig,
+            random: fastrand::u32(..),
+        }
+        .url(path);
+        transport::post(&self.agent, &url, body, self.max_response_bytes)
+    }
+}
+
+/// The primary base URL, the standby one if any, and which one is preferred.
+pub(crate) struct Bases {
+    primary: String,
+    standby: Option<String>,
+    standby_until: Mutex<Option<Instant>>,
+}
+
+/// The order in which one attempt tries the base URLs.
+struct Route<'a> {
+    first: &'a str,
+    second: Option<&'a str>,
+    first_is_standby: bool,
+}
+
+impl Bases {
+    pub(crate) fn new(primary: String, standby: Option<String>) -> Bases {
+        Bases {
+            primary,
+            standby,
+            standby_until: Mutex::new(None),
+        }
+    }
+
+    pub(crate) fn primary(&self) -> &str {
+        &self.primary
+    }
+
+    pub(crate) fn standby(&self) -> Option<&str> {
+        self.standby.as_deref()
+    }
+
+    /// The standby first while it is preferred, the primary first otherwise.
+    fn route(&self, now: Instant) -> Route<'_> {
+        let standby = self.standby.as_deref();
+        let prefer_standby =
+            standby.is_some() && lock(&self.standby_until).is_some_and(|t| now < t);
+        match standby {
+            Some(s) if prefer_standby => Route {
+                first: s,
+                second: Some(&self.primary),
+                first_is_standby: true,
+            },
+            _ => Route {
+                first: &self.primary,
+                second: standby,
+                first_is_standby: false,
+            },
+        }
+    }
+
+    /// The second base URL answered after the first could not be reached:
+    /// prefer the standby for a while, or go back to the primary.
+    fn switched(&self, from_standby: bool, now: Instant) {
+        *lock(&self.standby_until) = (!from_standby).then(|| now + STANDBY_STICKY);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_standby_is_preferred_for_a_while_after_a_switch_then_the_primary_again() {
+        let b = Bases::new("p".into(), Some("s".into()));
+        let t0 = Instant::now();
+        assert_eq!(b.route(t0).first, "p");
+        b.switched(false, t0);
+        let r = b.route(t0 + Duration::from_secs(1));
+        assert_eq!(
+            (r.first, r.second, r.first_is_standby),
+            ("s", Some("p"), true)
+        );
+        assert_eq!(
+            b.route(t0 + STANDBY_STICKY).first,
+            "p",
+            "sticky for 60 s only"
+        );
+        b.switched(true, t0);
+        assert_eq!(b.route(t0).first, "p", "the primary answered again");
+        let alone = Bases::new("p".into(), None);
+        alone.switched(false, t0);
+        assert_eq!((alone.route(t0).first, alone.route(t0).second), ("p", None));
+    }
+}
