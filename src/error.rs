@@ -96,6 +96,25 @@ impl Error {
         })
     }
 
+    /// Whether the request that failed so may still have been carried out:
+    /// the connection broke or timed out after it may have reached the
+    /// service, a gateway answered 5xx or 408, the service reported an
+    /// internal failure or timeout, or its answer could not be read. `false`
+    /// when it surely was not: invalid input, no connection (DNS, connect,
+    /// TLS), or an API error that refuses the request as a whole.
+    pub fn may_have_been_applied(&self) -> bool {
+        match self {
+            Error::InvalidInput(_) => false,
+            Error::Transport(t) => !matches!(
+                t.kind,
+                TransportErrorKind::Dns | TransportErrorKind::Connect | TransportErrorKind::Tls
+            ),
+            Error::HttpStatus { status, .. } => *status >= 500 || *status == 408,
+            Error::Api(api) => api.kind() == ErrorKind::Transient,
+            Error::Decode(_) => true,
+        }
+    }
+
     /// Whether the service refused the UserSig in a way a new one may fix:
     /// see [`ApiError::is_usersig_rejected`].
     pub fn is_usersig_rejected(&self) -> bool {
@@ -497,6 +516,23 @@ mod tests {
         assert!(s.contains("70009") && s.contains("Auth") && s.contains("sig verify failed"));
         assert!(s.contains("SecretKey belongs to this SDKAppID"), "{s}");
         assert_eq!(e.code(), Some(70009));
+    }
+
+    #[test]
+    fn what_may_have_been_applied() {
+        let t = |kind| Error::transport(kind, "");
+        assert!(t(TransportErrorKind::Io).may_have_been_applied());
+        assert!(t(TransportErrorKind::Timeout).may_have_been_applied());
+        assert!(!t(TransportErrorKind::Connect).may_have_been_applied());
+        assert!(!t(TransportErrorKind::Dns).may_have_been_applied());
+        let st = |status| Error::HttpStatus {
+            status,
+            snippet: String::new(),
+        };
+        assert!(st(502).may_have_been_applied() && !st(429).may_have_been_applied());
+        let api = |c| Error::Api(ApiError::new(c, "", ""));
+        assert!(api(30006).may_have_been_applied());
+        assert!(!api(60007).may_have_been_applied() && !api(70001).may_have_been_applied());
     }
 
     #[test]

@@ -30,6 +30,13 @@ pub trait BatchRequest: Request<Response = BatchReply<Self::Payload>> + Sized {
     /// [`MAX_ACCOUNTS`](BatchRequest::MAX_ACCOUNTS) ids of 1–32 bytes).
     fn build<S: AsRef<str>>(from: &str, to: &[S]) -> Result<Self, Error>;
 
+    /// For a write: whether it wants `From_Account` to follow the targets
+    /// (`true` for follow_add, `false` for follow_delete), the state a
+    /// read-back with follow_check compares against, and the payload of an
+    /// account the read-back proves applied.
+    #[doc(hidden)]
+    const READ_BACK: Option<(bool, Self::Payload)> = None;
+
     /// Builds one request from ids the client has validated already.
     #[doc(hidden)]
     fn build_checked(checked: checked::Checked<'_>) -> Result<Self, Error> {
@@ -66,7 +73,8 @@ macro_rules! batch_endpoint {
             path: $path:literal,
             max: $max:literal,
             targets: $field:literal $(serialized with $ser:literal)?,
-            payload: $payload:ty $(,)?
+            payload: $payload:ty,
+            wants_follow: $wants:expr $(,)?
         }
     ) => {
         $(#[$doc])*
@@ -100,6 +108,7 @@ macro_rules! batch_endpoint {
         impl BatchRequest for $name {
             const MAX_ACCOUNTS: usize = $max;
             type Payload = $payload;
+            const READ_BACK: Option<(bool, $payload)> = $wants;
             fn build<S: AsRef<str>>(from: &str, to: &[S]) -> Result<Self, Error> {
                 Self::new(from, to)
             }
@@ -142,6 +151,7 @@ batch_endpoint! {
         max: 20,
         targets: "FollowItem" serialized with "follow_items",
         payload: (),
+        wants_follow: Some((true, ())),
     }
 }
 
@@ -162,6 +172,7 @@ batch_endpoint! {
         max: 20,
         targets: "To_Account",
         payload: (),
+        wants_follow: Some((false, ())),
     }
 }
 
@@ -267,6 +278,7 @@ batch_endpoint! {
         max: 100,
         targets: "To_Account",
         payload: FollowType,
+        wants_follow: None,
     }
 }
 
@@ -425,6 +437,7 @@ batch_endpoint! {
         max: 20,
         targets: "To_Account",
         payload: FollowCounts,
+        wants_follow: None,
     }
 }
 

@@ -2,6 +2,7 @@
 //! them from a reply: every account asked for comes back exactly once.
 
 use crate::error::{ApiError, Error};
+use crate::follow::FollowType;
 use crate::reply::ReplyItem;
 use crate::request::decode_error;
 
@@ -35,6 +36,20 @@ pub struct AccountOutcome<T> {
     pub account: String,
     /// What happened to it.
     pub outcome: Outcome<T>,
+    /// Whether the outcome was established by reading the relation back
+    /// with follow_check, because the answer to an earlier attempt was lost
+    /// and a later one refused the account (see [`BatchOutcome`]).
+    pub confirmed_by_read_back: bool,
+}
+
+impl<T> AccountOutcome<T> {
+    pub(crate) fn new(account: String, outcome: Outcome<T>) -> Self {
+        AccountOutcome {
+            account,
+            outcome,
+            confirmed_by_read_back: false,
+        }
+    }
 }
 
 /// The result of a batch call: every distinct requested account exactly
@@ -57,11 +72,30 @@ pub struct AccountOutcome<T> {
 pub struct BatchOutcome<T> {
     items: Vec<AccountOutcome<T>>,
     requests: usize,
+    read_backs: usize,
 }
 
 impl<T> BatchOutcome<T> {
-    pub(crate) fn new(items: Vec<AccountOutcome<T>>, requests: usize) -> Self {
-        BatchOutcome { items, requests }
+    pub(crate) fn new(items: Vec<AccountOutcome<T>>, requests: usize, read_backs: usize) -> Self {
+        BatchOutcome {
+            items,
+            requests,
+            read_backs,
+        }
+    }
+
+    /// How many follow_check requests were sent to read relations back
+    /// (0 unless an answer was lost and a later attempt refused accounts).
+    pub fn read_backs(&self) -> usize {
+        self.read_backs
+    }
+
+    /// How many accounts got their outcome from a read-back.
+    pub fn confirmed_by_read_back(&self) -> usize {
+        self.items
+            .iter()
+            .filter(|i| i.confirmed_by_read_back)
+            .count()
     }
 
     /// How many accounts (distinct, in input order).
@@ -186,13 +220,10 @@ pub(crate) fn merge<P: PartialEq>(
                 Some(_) if conflict => Err("the reply has two different results".to_string()),
                 Some(item) => outcome_of(item),
             };
-            checked.unwrap_or_else(|problem| AccountOutcome {
-                account: (*account).to_string(),
-                outcome: Outcome::Unknown(decode_error(
-                    endpoint,
-                    &format!("for {account:?}: {problem}"),
-                    b"",
-                )),
+            checked.unwrap_or_else(|problem| {
+                let why = format!("for {account:?}: {problem}");
+                let err = decode_error(endpoint, &why, b"");
+                AccountOutcome::new((*account).to_string(), Outcome::Unknown(err))
             })
         })
         .collect()
@@ -223,21 +254,61 @@ fn outcome_of<P>(item: ReplyItem<P>) -> Result<AccountOutcome<P>, String> {
         (0, None) => return Err("the result has no payload".to_string()),
         (code, _) => Outcome::Refused(ApiError::new(code, item.result_info, "")),
     };
-    Ok(AccountOutcome {
-        account: item.to_account,
-        outcome,
-    })
+    Ok(AccountOutcome::new(item.to_account, outcome))
 }
 
 /// Every account of a request that failed as a whole: `Unknown` with its error.
 pub(crate) fn all_unknown<P>(asked: &[&str], err: &Error) -> Vec<AccountOutcome<P>> {
     asked
         .iter()
-        .map(|a| AccountOutcome {
-            account: (*a).to_string(),
-            outcome: Outcome::Unknown(err.clone()),
-        })
+        .map(|a| AccountOutcome::new((*a).to_string(), Outcome::Unknown(err.clone())))
         .collect()
+}
+
+/// Settles the refusals of a write whose earlier attempt may have been
+/// carried out, from the relations read back with follow_check: a refused
+/// account whose relation is the one wanted (`wants_follow`) was applied —
+/// by the attempt whose answer was lost — and a refusal stands when the
+/// relation is not. When the read-back gives no answer for an account, its
+/// outcome is `Unknown` with that error: the refusal may be false.
+pub(crate) fn confirm<P: Clone>(
+    outcomes: &mut [AccountOutcome<P>],
+    relations: Result<Vec<AccountOutcome<FollowType>>, Error>,
+    (wants_follow, applied): (bool, P),
+) {
+    for o in outcomes.iter_mut() {
+        if !matches!(o.outcome, Outcome::Refused(_)) {
+            continue;
+        }
+        let read = match &relations {
+            Ok(rel) => rel
+                .iter()
+                .find(|r| r.account == o.account)
+                .map(|r| &r.outcome),
+            Err(e) => {
+                settle_unknown(o, e.clone());
+                continue;
+            }
+        };
+        match read {
+            Some(Outcome::Applied(t)) if t.follows() == wants_follow => {
+                o.outcome = Outcome::Applied(applied.clone());
+                o.confirmed_by_read_back = true;
+            }
+            Some(Outcome::Applied(_)) => o.confirmed_by_read_back = true,
+            Some(Outcome::Refused(_)) => {}
+            Some(Outcome::Unknown(e)) => settle_unknown(o, e.clone()),
+            None => {
+                let why = format!("the read-back has no result for {:?}", o.account);
+                settle_unknown(o, decode_error("follow/follow_check", &why, b""));
+            }
+        }
+    }
+}
+
+fn settle_unknown<P>(o: &mut AccountOutcome<P>, err: Error) {
+    o.outcome = Outcome::Unknown(err);
+    o.confirmed_by_read_back = false;
 }
 
 #[cfg(test)]
@@ -351,6 +422,66 @@ mod tests {
         let out = merge(EP, &["a", "b"], items);
         assert_eq!(summary(&out), s(&[("a", "unknown"), ("b", "applied")]));
         assert!(format!("{:?}", out[0].outcome).contains("ResultCode is missing"));
+    }
+
+    fn refused(account: &str) -> AccountOutcome<()> {
+        AccountOutcome::new(
+            account.into(),
+            Outcome::Refused(ApiError::new(30001, "dup", "")),
+        )
+    }
+
+    fn relation(account: &str, t: FollowType) -> AccountOutcome<FollowType> {
+        AccountOutcome::new(account.into(), Outcome::Applied(t))
+    }
+
+    #[test]
+    fn a_refusal_whose_relation_is_the_wanted_one_was_applied() {
+        let mut out = vec![
+            AccountOutcome::new("a".into(), Outcome::Applied(())),
+            refused("b"),
+            refused("c"),
+        ];
+        let rel = vec![
+            relation("b", FollowType::Mutual),
+            relation("c", FollowType::Fan),
+        ];
+        confirm(&mut out, Ok(rel), (true, ()));
+        assert_eq!(
+            summary(&out),
+            s(&[("a", "applied"), ("b", "applied"), ("c", "refused")])
+        );
+        assert!(
+            !out[0].confirmed_by_read_back,
+            "not read back: it was answered"
+        );
+        assert!(out[1].confirmed_by_read_back && out[2].confirmed_by_read_back);
+    }
+
+    #[test]
+    fn an_unfollow_is_confirmed_by_the_absence_of_the_relation() {
+        let mut out = vec![refused("a"), refused("b")];
+        let rel = vec![
+            relation("a", FollowType::None),
+            relation("b", FollowType::Following),
+        ];
+        confirm(&mut out, Ok(rel), (false, ()));
+        assert_eq!(summary(&out), s(&[("a", "applied"), ("b", "refused")]));
+    }
+
+    #[test]
+    fn a_read_back_without_an_answer_leaves_the_account_unknown_not_refused() {
+        let mut out = vec![refused("a"), refused("b")];
+        let err = Error::transport(crate::error::TransportErrorKind::Timeout, "t");
+        confirm(&mut out, Err(err), (true, ()));
+        assert_eq!(summary(&out), s(&[("a", "unknown"), ("b", "unknown")]));
+        let mut out = vec![refused("a"), refused("b")];
+        let rel = vec![AccountOutcome::new(
+            "b".into(),
+            Outcome::Refused(ApiError::new(30003, "no such account", "")),
+        )];
+        confirm(&mut out, Ok(rel), (true, ()));
+        assert_eq!(summary(&out), s(&[("a", "unknown"), ("b", "refused")]));
     }
 
     #[test]

@@ -8,8 +8,11 @@ use std::sync::Mutex;
 
 use super::run::Engine;
 use crate::error::{Error, TransportErrorKind};
-use crate::follow::{BatchRequest, Checked};
-use crate::outcome::{all_unknown, merge, AccountOutcome, BatchOutcome, Progress};
+use crate::follow::{BatchRequest, Checked, FollowCheck};
+use crate::outcome::{
+    all_unknown, confirm, merge, AccountOutcome, BatchOutcome, Outcome, Progress,
+};
+use crate::request::Request;
 use crate::request::{validate_account, validate_account_at};
 use crate::sync::lock;
 
@@ -29,7 +32,7 @@ pub(crate) fn run<E: BatchRequest, S: AsRef<str>>(
 ) -> Result<BatchOutcome<E::Payload>, Error> {
     let accounts = distinct_valid(from, to)?;
     if accounts.is_empty() {
-        return Ok(BatchOutcome::new(Vec::new(), 0));
+        return Ok(BatchOutcome::new(Vec::new(), 0, 0));
     }
     let chunks: Vec<&[&str]> = accounts.chunks(E::MAX_ACCOUNTS).collect();
     let workers = Workers {
@@ -42,6 +45,7 @@ pub(crate) fn run<E: BatchRequest, S: AsRef<str>>(
             failed: 0,
         }),
         progress,
+        read_backs: AtomicUsize::new(0),
     };
     let results = workers.run_all::<E>(&chunks, concurrency);
     if results.iter().all(Result::is_err) {
@@ -49,7 +53,7 @@ pub(crate) fn run<E: BatchRequest, S: AsRef<str>>(
         if let Some(err) = results.into_iter().find_map(Result::err) {
             return Err(err);
         }
-        return Ok(BatchOutcome::new(Vec::new(), 0));
+        return Ok(BatchOutcome::new(Vec::new(), 0, 0));
     }
     let mut items = Vec::with_capacity(accounts.len());
     for (chunk, result) in chunks.iter().zip(results) {
@@ -58,7 +62,8 @@ pub(crate) fn run<E: BatchRequest, S: AsRef<str>>(
             Err(e) => items.extend(all_unknown(chunk, &e)),
         }
     }
-    Ok(BatchOutcome::new(items, chunks.len()))
+    let read_backs = workers.read_backs.into_inner();
+    Ok(BatchOutcome::new(items, chunks.len(), read_backs))
 }
 
 /// The accounts of a call, each checked once (errors name the caller's
@@ -95,6 +100,8 @@ struct Workers<'a> {
     fatal: Mutex<Option<Error>>,
     tally: Mutex<Progress>,
     progress: OnProgress<'a>,
+    /// follow_check requests sent to settle ambiguous refusals.
+    read_backs: AtomicUsize,
 }
 
 impl Workers<'_> {
@@ -165,8 +172,34 @@ impl Workers<'_> {
             from: self.from,
             to: chunk,
         })?;
-        let reply = self.engine.call(&request)?;
-        Ok(merge(E::PATH, chunk, reply.items))
+        let (reply, trace) = self.engine.call_traced(&request);
+        let mut outcomes = merge(E::PATH, chunk, reply?.items);
+        if let Some(wanted) = E::READ_BACK.filter(|_| trace.ambiguous) {
+            self.read_back(&mut outcomes, wanted);
+        }
+        Ok(outcomes)
+    }
+
+    /// After an attempt whose answer was lost, a later attempt's refusals may
+    /// describe the state the lost one made: read those relations back.
+    fn read_back<P: Clone>(&self, outcomes: &mut [AccountOutcome<P>], wanted: (bool, P)) {
+        let refused: Vec<&str> = outcomes
+            .iter()
+            .filter(|o| matches!(o.outcome, Outcome::Refused(_)))
+            .map(|o| o.account.as_str())
+            .collect();
+        if refused.is_empty() {
+            return;
+        }
+        self.read_backs.fetch_add(1, Ordering::Relaxed);
+        let checked = Checked {
+            from: self.from,
+            to: &refused,
+        };
+        let relations = FollowCheck::build_checked(checked)
+            .and_then(|request| self.engine.call(&request))
+            .map(|reply| merge(FollowCheck::PATH, &refused, reply.items));
+        confirm(outcomes, relations, wanted);
     }
 }
 

@@ -287,11 +287,11 @@ impl Client {
         }
         let bytes = serde_json::to_vec(body)
             .map_err(|e| Error::invalid("body", format!("cannot be serialized: {e}")))?;
+        // The envelope is checked before the whole reply is kept.
+        let parse = |status, reply: &[u8]| parse_response_for::<Value>(path, status, reply);
+        let mut trace = run::Trace::default();
         self.inner
             .engine
-            .execute(path, &bytes, idempotent, |status, reply| {
-                // The envelope is checked before the whole reply is kept.
-                parse_response_for::<Value>(path, status, reply)
-            })
+            .execute(path, &bytes, idempotent, parse, &mut trace)
     }
 }

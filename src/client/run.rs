@@ -28,20 +28,42 @@ pub(crate) struct Engine {
     pub(crate) max_response_bytes: u64,
 }
 
+/// What the attempts of one call showed besides its result.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Trace {
+    /// A failed attempt may still have been carried out
+    /// ([`Error::may_have_been_applied`]): a later answer may describe the
+    /// state that attempt made rather than the request as first sent.
+    pub(crate) ambiguous: bool,
+}
+
 impl Engine {
     /// Sends a typed request and parses its reply: the one generic path.
     pub(crate) fn call<R: Request>(&self, request: &R) -> Result<R::Response, Error> {
-        let body = request.body()?;
-        self.execute(R::PATH, &body, R::IDEMPOTENT, R::parse)
+        self.call_traced(request).0
     }
 
-    /// Sends one request with rate limiting, signing and retries, and parses the reply.
+    /// [`call`](Engine::call), with what its attempts showed.
+    pub(crate) fn call_traced<R: Request>(
+        &self,
+        request: &R,
+    ) -> (Result<R::Response, Error>, Trace) {
+        let mut trace = Trace::default();
+        let result = request
+            .body()
+            .and_then(|body| self.execute(R::PATH, &body, R::IDEMPOTENT, R::parse, &mut trace));
+        (result, trace)
+    }
+
+    /// Sends one request with rate limiting, signing and retries, and parses
+    /// the reply; notes in `trace` what the failed attempts showed.
     pub(crate) fn execute<T>(
         &self,
         path: &str,
         body: &[u8],
         idempotent: bool,
         parse: impl Fn(u16, &[u8]) -> Result<T, Error>,
+        trace: &mut Trace,
     ) -> Result<T, Error> {
         let started = Instant::now();
         let mut attempt = 1u32;
@@ -58,6 +80,7 @@ impl Engine {
                 Ok(value) => return Ok(value),
                 Err(err) => self.scrub(err),
             };
+            trace.ambiguous |= err.may_have_been_applied();
             if !resigned && err.is_usersig_rejected() && self.signer.invalidate(&sig) {
                 // The service refused the signature before doing anything:
                 // one more attempt with a fresh one, not counted as a retry.

@@ -232,9 +232,17 @@ fn emulator_webhooks_are_received_and_verified_end_to_end() {
         ),
         other => panic!("{other:?}"),
     }
+    // Repeats change nothing and send nothing: the next webhook is b's follow.
+    client.follow_add("a", &["c"]).unwrap();
+    client.follow_delete("a", &["b"]).unwrap();
     // A wrong token rejects them.
     client.follow("b", "a").unwrap();
     let (query, body) = rx.recv_timeout(Duration::from_secs(10)).unwrap();
+    let text = String::from_utf8_lossy(&body);
+    assert!(
+        text.contains(r#""From_Account":"b""#),
+        "no webhook for a no-op: {text}"
+    );
     assert_eq!(
         Verifier::new(emu.sdkappid())
             .token("other")

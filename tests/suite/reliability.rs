@@ -2,12 +2,22 @@
 
 use super::*;
 use std::time::Instant;
-use tim_follow::testkit::Fault;
+use tim_follow::testkit::{DuplicateAnswer, Fault};
 use tim_follow::{Error, Outcome, TransportErrorKind};
 
+/// Both ways the service may answer a repeated follow: every row runs in each.
+const MODES: [DuplicateAnswer; 2] = [DuplicateAnswer::Apply, DuplicateAnswer::Refuse(30001)];
+
 /// One row of the matrix: faults injected in order, then a one-account follow.
-fn row(faults: &[(Fault, u32)]) -> (Emulator, Result<tim_follow::BatchOutcome<()>, Error>) {
-    let emu = emulator_with("u1", &ids("t", 1));
+fn row(
+    mode: DuplicateAnswer,
+    faults: &[(Fault, u32)],
+) -> (Emulator, Result<tim_follow::BatchOutcome<()>, Error>) {
+    let emu = Emulator::builder()
+        .duplicates(mode)
+        .accounts(&["u1", "t_000"])
+        .start()
+        .expect("emulator starts");
     for (f, n) in faults {
         emu.inject(f.clone(), *n);
     }
@@ -56,72 +66,91 @@ fn attempts(emu: &Emulator) -> usize {
 
 #[test]
 fn matrix_502_then_ok() {
-    let (emu, r) = row(&[(Fault::HttpStatus(502), 1)]);
-    assert!(r.unwrap().all_applied());
-    assert_eq!(attempts(&emu), 2);
+    for mode in MODES {
+        let (emu, r) = row(mode, &[(Fault::HttpStatus(502), 1)]);
+        assert!(r.unwrap().all_applied());
+        assert_eq!(attempts(&emu), 2);
+    }
 }
 
 #[test]
 fn matrix_dropped_connection_then_ok() {
-    let (emu, r) = row(&[(Fault::DropAfterRead, 1)]);
-    assert!(r.unwrap().all_applied());
-    assert_eq!(attempts(&emu), 2);
-    let (emu, r) = row(&[(Fault::DropBeforeRead, 1)]);
-    assert!(r.unwrap().all_applied());
-    assert_eq!(attempts(&emu), 2);
+    for mode in MODES {
+        let (emu, r) = row(mode, &[(Fault::DropAfterRead, 1)]);
+        assert!(r.unwrap().all_applied());
+        assert_eq!(attempts(&emu), 2);
+        let (emu, r) = row(mode, &[(Fault::DropBeforeRead, 1)]);
+        assert!(r.unwrap().all_applied());
+        assert_eq!(attempts(&emu), 2);
+    }
 }
 
 #[test]
 fn matrix_30006_twice_then_ok() {
-    let (emu, r) = row(&[(Fault::ErrorCode(30006), 2)]);
-    assert!(r.unwrap().all_applied());
-    assert_eq!(attempts(&emu), 3);
+    for mode in MODES {
+        let (emu, r) = row(mode, &[(Fault::ErrorCode(30006), 2)]);
+        assert!(r.unwrap().all_applied());
+        assert_eq!(attempts(&emu), 3);
+    }
 }
 
 #[test]
 fn matrix_30001_is_one_attempt_and_a_typed_error() {
-    let (emu, r) = row(&[(Fault::ErrorCode(30001), 5)]);
-    let e = r.unwrap_err();
-    assert_eq!(e.code(), Some(30001));
-    assert_eq!(
-        e.api().unwrap().kind(),
-        tim_follow::ErrorKind::InvalidRequest
-    );
-    assert_eq!(attempts(&emu), 1);
+    for mode in MODES {
+        let (emu, r) = row(mode, &[(Fault::ErrorCode(30001), 5)]);
+        let e = r.unwrap_err();
+        assert_eq!(e.code(), Some(30001));
+        assert_eq!(
+            e.api().unwrap().kind(),
+            tim_follow::ErrorKind::InvalidRequest
+        );
+        assert_eq!(attempts(&emu), 1);
+    }
 }
 
 #[test]
 fn matrix_70001_with_a_secret_key_re_signs_once() {
-    let (emu, r) = row(&[(Fault::ErrorCode(70001), 1)]);
-    assert!(r.unwrap().all_applied());
-    assert_eq!(attempts(&emu), 2);
+    for mode in MODES {
+        let (emu, r) = row(mode, &[(Fault::ErrorCode(70001), 1)]);
+        assert!(r.unwrap().all_applied());
+        assert_eq!(attempts(&emu), 2);
+    }
 }
 
 #[test]
 fn matrix_garbage_body_is_not_retried() {
-    let (emu, r) = row(&[(Fault::GarbageBody, 1)]);
-    assert!(matches!(r, Err(Error::Decode(_))));
-    assert_eq!(attempts(&emu), 1);
+    for mode in MODES {
+        let (emu, r) = row(mode, &[(Fault::GarbageBody, 1)]);
+        assert!(matches!(r, Err(Error::Decode(_))));
+        assert_eq!(attempts(&emu), 1);
+    }
 }
 
 #[test]
 fn matrix_truncated_body_is_retried() {
-    let (emu, r) = row(&[(Fault::TruncatedBody, 1)]);
-    assert!(r.unwrap().all_applied());
-    assert_eq!(attempts(&emu), 2);
+    for mode in MODES {
+        let (emu, r) = row(mode, &[(Fault::TruncatedBody, 1)]);
+        let out = r.unwrap();
+        assert!(out.all_applied(), "{mode:?}: {out:?}");
+        let read_back = matches!(mode, DuplicateAnswer::Refuse(_));
+        assert_eq!(out.read_backs(), usize::from(read_back), "{mode:?}");
+        assert_eq!(attempts(&emu), 2);
+    }
 }
 
 #[test]
 fn matrix_body_over_the_cap_is_an_error_not_an_allocation() {
-    let (emu, r) = row(&[(Fault::OversizedBody(256 * 1024), 1)]);
-    match r {
-        Err(Error::Transport(t)) => {
-            assert_eq!(t.kind, TransportErrorKind::BodyTooLarge);
-            assert!(t.message.contains("65536"), "{}", t.message);
+    for mode in MODES {
+        let (emu, r) = row(mode, &[(Fault::OversizedBody(256 * 1024), 1)]);
+        match r {
+            Err(Error::Transport(t)) => {
+                assert_eq!(t.kind, TransportErrorKind::BodyTooLarge);
+                assert!(t.message.contains("65536"), "{}", t.message);
+            }
+            other => panic!("{other:?}"),
         }
-        other => panic!("{other:?}"),
+        assert_eq!(attempts(&emu), 1);
     }
-    assert_eq!(attempts(&emu), 1);
 }
 
 #[test]
@@ -155,10 +184,12 @@ fn matrix_latency_beyond_the_timeout_is_a_typed_timeout_in_bounded_time() {
 
 #[test]
 fn matrix_rate_limit_code_then_ok() {
-    for code in [60007, 60011, 60018, 60019] {
-        let (emu, r) = row(&[(Fault::ErrorCode(code), 1)]);
-        assert!(r.unwrap().all_applied(), "{code}");
-        assert_eq!(attempts(&emu), 2, "{code}");
+    for mode in MODES {
+        for code in [60007, 60011, 60018, 60019] {
+            let (emu, r) = row(mode, &[(Fault::ErrorCode(code), 1)]);
+            assert!(r.unwrap().all_applied(), "{code}");
+            assert_eq!(attempts(&emu), 2, "{code}");
+        }
     }
 }
 

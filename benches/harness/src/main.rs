@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use criterion::Criterion;
 use serde::{Deserialize, Serialize};
-use tim_follow::request::{parse_response, request_url, Request};
+use tim_follow::request::{Context, Request};
 use tim_follow::testkit::Emulator;
 use tim_follow::{Client, FollowDelete, RetryPolicy};
 use ureq::unversioned::resolver::{ResolvedSocketAddrs, Resolver};
@@ -242,20 +242,23 @@ fn median_ns(group: &str, id: &str) -> f64 {
     v["median"]["point_estimate"].as_f64().unwrap()
 }
 
+/// The URL values every request of the benchmark carries.
+fn context(base_url: &str) -> Context<'_> {
+    Context {
+        base_url,
+        sdkappid: 1400000000,
+        identifier: "administrator",
+        usersig: SIG,
+        random: 12345,
+    }
+}
+
 /// tim-follow's sans-IO work for one call: build, render, serialize, parse.
 fn sans_ours(to: &[String], reply: &[u8]) {
     let req = FollowDelete::new("UserID_001", to).unwrap();
-    let url = request_url(
-        "https://adminapisgp.im.qcloud.com",
-        FollowDelete::PATH,
-        1400000000,
-        "administrator",
-        SIG,
-        12345,
-    );
-    let body = req.body().unwrap();
-    let parsed = parse_response::<<FollowDelete as Request>::Response>(200, reply).unwrap();
-    std::hint::black_box((url, body, parsed));
+    let prepared = req.prepare(&context("https://adminapisgp.im.qcloud.com")).unwrap();
+    let parsed = FollowDelete::parse(200, reply).unwrap();
+    std::hint::black_box((prepared, parsed));
 }
 
 /// The floor: the same work with plain serde derive structs and `format!`.
@@ -317,14 +320,7 @@ fn main() {
         to: &to,
     })
     .unwrap();
-    let url = request_url(
-        &base,
-        FollowDelete::PATH,
-        1400000000,
-        "administrator",
-        SIG,
-        12345,
-    );
+    let url = context(&base).url(FollowDelete::PATH);
     let client = Client::builder(1400000000, "administrator")
         .base_url(&base)
         .usersig(SIG)
@@ -440,7 +436,7 @@ fn main() {
         "### 1. sans-IO: build URL + body of a 20-account follow_delete, parse its 20-item reply\n"
     );
     println!("| code | median per build+parse | vs floor |\n|---|---:|---:|");
-    println!("| tim-follow (`FollowDelete::new`, `request_url`, `body`, `parse_response`) | {:.2} µs | {:.2}× |", sans / 1e3, sans / floor);
+    println!("| tim-follow (`FollowDelete::new`, `prepare`, `FollowDelete::parse`) | {:.2} µs | {:.2}× |", sans / 1e3, sans / floor);
     println!(
         "| floor: serde derive structs + `format!` URL | {:.2} µs | 1.00× |",
         floor / 1e3
