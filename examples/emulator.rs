@@ -8,17 +8,19 @@
 //! Every flag is optional: port 0 (any free port), SDKAppID 1400000000, admin
 //! `administrator`, the public sample SecretKey, no accounts, 200 calls per
 //! second per API. The first line printed is `listening on http://127.0.0.1:PORT`.
-//! A UserSig for curl can be made with `--print-usersig`.
+//! A UserSig for curl can be made with `--print-usersig`. `--duplicates
+//! refuse:30001` answers a repeated follow or unfollow with that code instead
+//! of 0 (the service's own answer is not documented).
 
 use std::process::ExitCode;
 use std::time::Duration;
 
-use tim_follow::testkit::{self, Emulator};
+use tim_follow::testkit::{self, DuplicateAnswer, Emulator};
 
 const HELP: &str = "\
 usage: emulator [--port N] [--sdkappid N] [--admin ID] [--secret-key KEY]
                 [--accounts a,b,c] [--rate-limit N|off] [--webhook URL] [--webhook-token T]
-                [--print-usersig]";
+                [--duplicates apply|refuse:CODE] [--print-usersig]";
 
 fn main() -> ExitCode {
     match run() {
@@ -77,6 +79,7 @@ fn run() -> Result<(), String> {
                 };
                 builder = builder.rate_limit(limit, 60007);
             }
+            "--duplicates" => builder = builder.duplicates(duplicates(&value("--duplicates")?)?),
             "--webhook" => webhook = Some(value("--webhook")?),
             "--webhook-token" => token = Some(value("--webhook-token")?),
             "--print-usersig" => print_usersig = true,
@@ -95,15 +98,33 @@ fn run() -> Result<(), String> {
         builder = builder.webhook(url, token.as_deref());
     }
     let emu = builder.start().map_err(|e| format!("cannot listen: {e}"))?;
-    println!("listening on {}", emu.base_url());
+    // The emulator keeps serving when whoever reads its stdout goes away.
+    let say = |line: String| {
+        use std::io::Write;
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "{line}").and_then(|()| out.flush());
+    };
+    say(format!("listening on {}", emu.base_url()));
     if print_usersig {
         let sig = tim_follow::usersig::generate(sdkappid, &key, &admin, Duration::from_secs(86400));
-        println!("usersig for {admin} (valid 24 h): {sig}");
+        say(format!("usersig for {admin} (valid 24 h): {sig}"));
     }
-    println!("example: curl -s -X POST '{}/v4/follow/follow_check?sdkappid={sdkappid}&identifier={admin}&usersig=SIG&random=1&contenttype=json' -d '{{\"From_Account\":\"a\",\"To_Account\":[\"b\"]}}'", emu.base_url());
-    use std::io::Write;
-    let _ = std::io::stdout().flush();
+    say(format!("example: curl -s -X POST '{}/v4/follow/follow_check?sdkappid={sdkappid}&identifier={admin}&usersig=SIG&random=1&contenttype=json' -d '{{\"From_Account\":\"a\",\"To_Account\":[\"b\"]}}'", emu.base_url()));
     loop {
         std::thread::sleep(Duration::from_secs(3600));
+    }
+}
+
+/// `apply` or `refuse:CODE`.
+fn duplicates(v: &str) -> Result<DuplicateAnswer, String> {
+    match v.split_once(':') {
+        None if v == "apply" => Ok(DuplicateAnswer::Apply),
+        Some(("refuse", code)) => code
+            .parse()
+            .map(DuplicateAnswer::Refuse)
+            .map_err(|_| format!("--duplicates refuse:{code}: the code must be a number")),
+        _ => Err(format!(
+            "--duplicates takes apply or refuse:CODE, not {v:?}"
+        )),
     }
 }

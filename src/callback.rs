@@ -220,7 +220,7 @@ impl Verifier {
                 return Err(CallbackError::BadSignature);
             }
             let skew = self.max_skew.as_secs();
-            if request_time + skew < now_unix_secs {
+            if request_time.saturating_add(skew) < now_unix_secs {
                 return Err(CallbackError::TooOld {
                     request_time,
                     now: now_unix_secs,

@@ -24,7 +24,15 @@
 //!
 //! Verification accepts the signatures of every official library: any JSON
 //! key order and spacing, numbers or numeric strings, and any zlib level
-//! including stored (uncompressed) blocks.
+//! including stored (uncompressed) blocks. Like the official Go verifier, a
+//! missing `TLS.time` or `TLS.expire` reads as 0 (the Go library leaves out
+//! zero values; the HMAC still covers them). Like it too, [`verify`] refuses a
+//! signature that carries a `TLS.userbuf` (a PrivateMapKey is not a UserSig);
+//! [`verify_with_userbuf`] checks those.
+//!
+//! A UserSig longer than 8 KiB, or one that inflates past 16 KiB, is refused
+//! as malformed before any JSON is read: a small input cannot make the
+//! verifier allocate more.
 
 use std::fmt;
 use std::time::Duration;
@@ -189,6 +197,11 @@ pub enum VerifyError {
         /// `TLS.sdkappid`.
         found: u64,
     },
+    /// It carries a `TLS.userbuf` (a PrivateMapKey, for instance) where a
+    /// plain UserSig was expected; use [`verify_with_userbuf`] for those.
+    UnexpectedUserBuf,
+    /// Its `TLS.userbuf` is missing or differs from the one expected.
+    UserBufMismatch,
 }
 
 impl fmt::Display for VerifyError {
@@ -210,6 +223,12 @@ impl fmt::Display for VerifyError {
             VerifyError::SdkAppIdMismatch { expected, found } => {
                 write!(f, "UserSig was made for SDKAppID {found}, not {expected}")
             }
+            VerifyError::UnexpectedUserBuf => f.write_str(
+                "the signature carries a TLS.userbuf (a PrivateMapKey?), not a plain UserSig",
+            ),
+            VerifyError::UserBufMismatch => {
+                f.write_str("the signature's TLS.userbuf is missing or not the one expected")
+            }
         }
     }
 }
@@ -227,8 +246,9 @@ pub fn verify(
 }
 
 /// Verifies a UserSig as if the time were `now_unix_secs`: decodes it, then
-/// checks the SDKAppID, the identifier, the expiry (`now > time + expire` is
-/// expired; equality is still valid) and the HMAC.
+/// checks the SDKAppID, the identifier, that it carries no `TLS.userbuf`, the
+/// HMAC and the expiry (`now > time + expire` is expired; equality is still
+/// valid).
 pub fn verify_at(
     sig: &str,
     sdkappid: u64,
@@ -236,7 +256,49 @@ pub fn verify_at(
     identifier: &str,
     now_unix_secs: u64,
 ) -> Result<Claims, VerifyError> {
-    let (claims, sig_bytes, userbuf_b64) = decode(sig)?;
+    verify_decoded(decode(sig)?, sdkappid, key, identifier, None, now_unix_secs)
+}
+
+/// Verifies a signature that carries a `TLS.userbuf` (such as a
+/// PrivateMapKey) equal to `userbuf`, against the current time.
+pub fn verify_with_userbuf(
+    sig: &str,
+    sdkappid: u64,
+    key: &str,
+    identifier: &str,
+    userbuf: &[u8],
+) -> Result<Claims, VerifyError> {
+    verify_with_userbuf_at(sig, sdkappid, key, identifier, userbuf, unix_now())
+}
+
+/// [`verify_with_userbuf`] as if the time were `now_unix_secs`.
+pub fn verify_with_userbuf_at(
+    sig: &str,
+    sdkappid: u64,
+    key: &str,
+    identifier: &str,
+    userbuf: &[u8],
+    now_unix_secs: u64,
+) -> Result<Claims, VerifyError> {
+    let decoded = decode(sig)?;
+    verify_decoded(
+        decoded,
+        sdkappid,
+        key,
+        identifier,
+        Some(userbuf),
+        now_unix_secs,
+    )
+}
+
+fn verify_decoded(
+    (claims, sig_bytes, userbuf_b64): Decoded,
+    sdkappid: u64,
+    key: &str,
+    identifier: &str,
+    userbuf: Option<&[u8]>,
+    now_unix_secs: u64,
+) -> Result<Claims, VerifyError> {
     if claims.sdkappid != sdkappid {
         return Err(VerifyError::SdkAppIdMismatch {
             expected: sdkappid,
@@ -257,6 +319,12 @@ pub fn verify_at(
         claims.expire,
         userbuf_b64.as_deref(),
     );
+    match (userbuf, claims.userbuf.as_deref()) {
+        (None, None) => {}
+        (None, Some(_)) => return Err(VerifyError::UnexpectedUserBuf),
+        (Some(want), Some(got)) if want == got => {}
+        (Some(_), _) => return Err(VerifyError::UserBufMismatch),
+    }
     if !constant_time_eq(&expected, &sig_bytes) {
         return Err(VerifyError::BadSignature);
     }
@@ -312,8 +380,9 @@ fn decode(sig: &str) -> Result<Decoded, VerifyError> {
             None => Err(VerifyError::Malformed(format!("{name} is missing"))),
         }
     };
-    let number = |name: &str| -> Result<u64, VerifyError> {
+    let number = |name: &str, missing_is_zero: bool| -> Result<u64, VerifyError> {
         match obj.get(name) {
+            None if missing_is_zero => Ok(0),
             Some(serde_json::Value::Number(n)) => n
                 .as_u64()
                 .ok_or_else(|| VerifyError::Malformed(format!("{name} is not a whole number"))),
@@ -326,9 +395,10 @@ fn decode(sig: &str) -> Result<Decoded, VerifyError> {
     };
     let version = text("TLS.ver")?;
     let identifier = text("TLS.identifier")?;
-    let sdkappid = number("TLS.sdkappid")?;
-    let time = number("TLS.time")?;
-    let expire = number("TLS.expire")?;
+    let sdkappid = number("TLS.sdkappid", false)?;
+    // The official Go library leaves out zero values, and its verifier reads them as 0.
+    let time = number("TLS.time", true)?;
+    let expire = number("TLS.expire", true)?;
     let sig_b64 = text("TLS.sig")?;
     let sig_bytes = LENIENT
         .decode(sig_b64.as_bytes())
@@ -496,6 +566,87 @@ mod tests {
             verify_at(&sig, 1400000000, KEY, "admin", 1000),
             Err(VerifyError::BadSignature)
         );
+    }
+
+    /// A signature over `json`'s claims with `userbuf_b64`, packed as the libraries do.
+    fn pack(json: &str) -> String {
+        to_tencent_base64(&STANDARD.encode(miniz_oxide::deflate::compress_to_vec_zlib(
+            json.as_bytes(),
+            6,
+        )))
+    }
+
+    #[test]
+    fn a_userbuf_is_refused_where_a_plain_usersig_is_expected() {
+        let buf = b"room-42";
+        let buf_b64 = STANDARD.encode(buf);
+        let mac = STANDARD.encode(hmac_raw(
+            KEY,
+            "admin",
+            1400000000,
+            1000,
+            600,
+            Some(&buf_b64),
+        ));
+        let sig = pack(&format!(
+            r#"{{"TLS.ver":"2.0","TLS.identifier":"admin","TLS.sdkappid":1400000000,"TLS.expire":600,"TLS.time":1000,"TLS.userbuf":"{buf_b64}","TLS.sig":"{mac}"}}"#
+        ));
+        assert_eq!(
+            verify_at(&sig, 1400000000, KEY, "admin", 1000),
+            Err(VerifyError::UnexpectedUserBuf)
+        );
+        let claims = verify_with_userbuf_at(&sig, 1400000000, KEY, "admin", buf, 1000).unwrap();
+        assert_eq!(claims.userbuf.as_deref(), Some(&buf[..]));
+        assert_eq!(
+            verify_with_userbuf_at(&sig, 1400000000, KEY, "admin", b"room-43", 1000),
+            Err(VerifyError::UserBufMismatch)
+        );
+        let plain = generate_at(1400000000, KEY, "admin", Duration::from_secs(600), 1000);
+        assert_eq!(
+            verify_with_userbuf_at(&plain, 1400000000, KEY, "admin", buf, 1000),
+            Err(VerifyError::UserBufMismatch)
+        );
+    }
+
+    #[test]
+    fn zero_time_or_expire_left_out_as_the_go_library_does_reads_as_zero() {
+        // TLS.time left out (0): valid until `expire`.
+        let mac = STANDARD.encode(hmac_raw(KEY, "admin", 1400000000, 0, 5000, None));
+        let sig = pack(&format!(
+            r#"{{"TLS.ver":"2.0","TLS.identifier":"admin","TLS.sdkappid":1400000000,"TLS.expire":5000,"TLS.sig":"{mac}"}}"#
+        ));
+        let claims = verify_at(&sig, 1400000000, KEY, "admin", 4000).unwrap();
+        assert_eq!((claims.time, claims.expire), (0, 5000));
+        assert!(matches!(
+            verify_at(&sig, 1400000000, KEY, "admin", 5001),
+            Err(VerifyError::Expired { .. })
+        ));
+        // TLS.expire left out (0): valid only at `time` itself.
+        let mac = STANDARD.encode(hmac_raw(KEY, "admin", 1400000000, 1000, 0, None));
+        let sig = pack(&format!(
+            r#"{{"TLS.ver":"2.0","TLS.identifier":"admin","TLS.sdkappid":1400000000,"TLS.time":1000,"TLS.sig":"{mac}"}}"#
+        ));
+        assert!(verify_at(&sig, 1400000000, KEY, "admin", 1000).is_ok());
+        // A left-out field is still covered by the HMAC: claiming 0 for a real value fails.
+        let mac = STANDARD.encode(hmac_raw(KEY, "admin", 1400000000, 1000, 600, None));
+        let sig = pack(&format!(
+            r#"{{"TLS.ver":"2.0","TLS.identifier":"admin","TLS.sdkappid":1400000000,"TLS.time":1000,"TLS.sig":"{mac}"}}"#
+        ));
+        assert_eq!(
+            verify_at(&sig, 1400000000, KEY, "admin", 1000),
+            Err(VerifyError::BadSignature)
+        );
+    }
+
+    #[test]
+    fn a_small_signature_that_inflates_to_megabytes_is_refused() {
+        let bomb = miniz_oxide::deflate::compress_to_vec_zlib(&vec![b' '; 4 << 20], 10);
+        let sig = to_tencent_base64(&STANDARD.encode(&bomb));
+        assert!(sig.len() < MAX_SIG_CHARS, "{} chars", sig.len());
+        match verify_at(&sig, 1400000000, KEY, "admin", 1000) {
+            Err(VerifyError::Malformed(why)) => assert!(why.contains("16 KiB"), "{why}"),
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

@@ -317,6 +317,10 @@ impl Service {
             Err(VerifyError::SdkAppIdMismatch { .. }) => {
                 return err(70014, "sdkappid in the URL differs from the one in usersig")
             }
+            // Which code the service gives a PrivateMapKey is not documented.
+            Err(e @ (VerifyError::UnexpectedUserBuf | VerifyError::UserBufMismatch)) => {
+                return err(70003, format!("usersig is malformed: {e}"))
+            }
         }
         if identifier != self.config.admin {
             return err(60010, "the request needs App admin permission");

@@ -146,6 +146,18 @@ fn every_rejection_is_its_own_error() {
         .max_skew(Duration::from_secs(5))
         .verify_at(&query(add, "1400000000", Some((SIGN, t))), ADD_BODY, t + 6)
         .is_err());
+    // The widest window cannot overflow the time check, whatever the times.
+    let wide = v.clone().max_skew(Duration::MAX);
+    for (sent, now) in [
+        (t, u64::MAX),
+        (u64::MAX, 0),
+        (u64::MAX, u64::MAX),
+        (0, u64::MAX),
+    ] {
+        let sign = callback::sign_hex("xxxxyyyy", sent);
+        let q = query(add, "1400000000", Some((&sign, sent)));
+        assert!(wide.verify_at(&q, ADD_BODY, now).is_ok(), "{sent} at {now}");
+    }
     // Missing fields and garbage bodies are malformed.
     let q = query(add, "1400000000", Some((SIGN, t)));
     for body in [
