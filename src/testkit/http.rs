@@ -10,8 +10,8 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-const MAX_HEAD: usize = 64 * 1024;
-const MAX_BODY: usize = 8 * 1024 * 1024;
+use super::wire;
+
 const MAX_CONNECTIONS: usize = 256;
 const POLL: Duration = Duration::from_millis(100);
 
@@ -116,10 +116,6 @@ impl Drop for Server {
     }
 }
 
-fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    haystack.windows(needle.len()).position(|w| w == needle)
-}
-
 /// Reads more bytes into `buf`; `Ok(false)` on a clean end of stream or stop.
 fn fill(stream: &mut TcpStream, buf: &mut Vec<u8>, stop: &AtomicBool) -> io::Result<bool> {
     let mut chunk = [0u8; 16 * 1024];
@@ -151,112 +147,33 @@ fn serve(mut stream: TcpStream, handler: &dyn Handler, stop: &AtomicBool) -> io:
     stream.set_read_timeout(Some(POLL))?;
     let mut buf: Vec<u8> = Vec::with_capacity(8 * 1024);
     loop {
-        let head_end = loop {
-            if let Some(pos) = find(&buf, b"\r\n\r\n") {
-                break pos;
-            }
-            if buf.len() > MAX_HEAD {
-                return write_simple(&mut stream, 431, "request head too large");
+        let head = loop {
+            match wire::parse_head(&buf) {
+                Ok(Some(head)) => break head,
+                Ok(None) => {}
+                Err((status, why)) => return write_simple(&mut stream, status, why),
             }
             if !fill(&mut stream, &mut buf, stop)? {
                 return Ok(());
             }
         };
-        let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
-        let mut lines = head.split("\r\n");
-        let request_line = lines.next().unwrap_or_default();
-        let mut parts = request_line.split(' ');
-        let (method, target, version) = (
-            parts.next().unwrap_or_default().to_string(),
-            parts.next().unwrap_or_default().to_string(),
-            parts.next().unwrap_or_default().to_string(),
-        );
-        if method.is_empty() || !target.starts_with('/') || !version.starts_with("HTTP/1.") {
-            return write_simple(&mut stream, 400, "malformed request line");
-        }
-        let mut content_length: Option<usize> = None;
-        let mut chunked = false;
-        let mut close = version == "HTTP/1.0";
-        for line in lines {
-            let Some((name, value)) = line.split_once(':') else {
-                continue;
-            };
-            let value = value.trim();
-            match name.trim().to_ascii_lowercase().as_str() {
-                "content-length" => match value.parse() {
-                    Ok(n) => content_length = Some(n),
-                    Err(_) => return write_simple(&mut stream, 400, "bad content-length"),
-                },
-                "transfer-encoding" => chunked = value.to_ascii_lowercase().contains("chunked"),
-                "connection" => {
-                    let v = value.to_ascii_lowercase();
-                    if v.contains("close") {
-                        close = true;
-                    } else if v.contains("keep-alive") {
-                        close = false;
-                    }
-                }
-                _ => {}
-            }
-        }
-        if handler.drop_before_body(&method, &target) {
+        if handler.drop_before_body(&head.method, &head.target) {
             let _ = stream.shutdown(Shutdown::Both);
             return Ok(());
         }
-        let mut consumed = head_end + 4;
-        let body = if chunked {
-            let mut body = Vec::new();
-            loop {
-                let line_end = loop {
-                    if let Some(p) = find(&buf[consumed..], b"\r\n") {
-                        break consumed + p;
-                    }
-                    if !fill(&mut stream, &mut buf, stop)? {
-                        return Ok(());
-                    }
-                };
-                let size_text = String::from_utf8_lossy(&buf[consumed..line_end]).into_owned();
-                let size_text = size_text
-                    .split(';')
-                    .next()
-                    .unwrap_or_default()
-                    .trim()
-                    .to_string();
-                let Ok(size) = usize::from_str_radix(&size_text, 16) else {
-                    return write_simple(&mut stream, 400, "bad chunk size");
-                };
-                if body.len() + size > MAX_BODY {
-                    return write_simple(&mut stream, 413, "body too large");
-                }
-                let data_start = line_end + 2;
-                while buf.len() < data_start + size + 2 {
-                    if !fill(&mut stream, &mut buf, stop)? {
-                        return Ok(());
-                    }
-                }
-                body.extend_from_slice(&buf[data_start..data_start + size]);
-                consumed = data_start + size + 2;
-                if size == 0 {
-                    // Trailers are not expected; the final CRLF was consumed above.
-                    break;
-                }
+        let (body, consumed) = loop {
+            match wire::parse_body(&buf, &head) {
+                Ok(Some(done)) => break done,
+                Ok(None) => {}
+                Err((status, why)) => return write_simple(&mut stream, status, why),
             }
-            body
-        } else {
-            let len = content_length.unwrap_or(0);
-            if len > MAX_BODY {
-                return write_simple(&mut stream, 413, "body too large");
+            if !fill(&mut stream, &mut buf, stop)? {
+                return Ok(());
             }
-            while buf.len() < consumed + len {
-                if !fill(&mut stream, &mut buf, stop)? {
-                    return Ok(());
-                }
-            }
-            let body = buf[consumed..consumed + len].to_vec();
-            consumed += len;
-            body
         };
         buf.drain(..consumed);
+        let close = head.close;
+        let (method, target) = (head.method, head.target);
         match handler.handle(HttpRequest {
             method,
             target,

@@ -47,6 +47,8 @@
 mod graph;
 mod http;
 mod service;
+#[doc(hidden)]
+pub mod wire;
 
 use std::net::SocketAddr;
 use std::sync::{mpsc, Arc};
