@@ -5,7 +5,9 @@
 //! Every follow endpoint is idempotent: following an account already
 //! followed, or unfollowing one not followed, leaves the same graph, and
 //! check, get and get_info change nothing; so any of them may be retried
-//! after an answer was lost.
+//! after an answer was lost. The *answer* to such a repeat is not documented
+//! (the service may refuse it as a duplicate): the client settles that by
+//! reading the relation back (see [`BatchOutcome`](crate::BatchOutcome)).
 
 use serde::de::Deserializer;
 use serde::ser::{SerializeSeq, Serializer};

@@ -76,8 +76,11 @@
 //! the endpoint's limit and return a [`BatchOutcome`]: every distinct account
 //! exactly once, in input order, as [`Outcome::Applied`] (with its payload),
 //! [`Outcome::Refused`] (the per-account `ResultCode` and `ResultInfo`) or
-//! [`Outcome::Unknown`] (its request failed after retries). Duplicates are
-//! sent once; an empty list sends nothing. `Err` means that no request
+//! [`Outcome::Unknown`] (its request failed after retries, or its part of
+//! the reply could not be read). `Applied` is only ever what the service said
+//! for that account, or what reading the relation back proved after an answer
+//! was lost (see [`BatchOutcome`]). Duplicates are sent once; an empty list
+//! sends nothing. `Err` means that no request
 //! succeeded: the input was invalid (found before any request) or every
 //! request failed (after a transport failure, some may still have been
 //! applied: every follow operation is idempotent, so send the call again).

@@ -55,6 +55,28 @@ impl<T> AccountOutcome<T> {
 /// The result of a batch call: every distinct requested account exactly
 /// once, in the order of its first appearance in the input.
 ///
+/// # What each outcome means
+///
+/// - [`Outcome::Applied`]: the service answered `ResultCode` 0 for the account
+///   with every documented field, or — see below — reading the relation back
+///   proved it.
+/// - [`Outcome::Refused`]: the service refused the account.
+/// - [`Outcome::Unknown`]: the request failed after its retries, or the reply
+///   had no well-formed item for the account (a [`Error::Decode`] naming the
+///   field). Sending the account again is safe.
+///
+/// # Lost answers
+///
+/// If an attempt of a follow or unfollow may have been carried out but its
+/// answer was lost ([`Error::may_have_been_applied`]) and a later attempt of
+/// the same request refuses some accounts, those refusals may only say that
+/// the lost attempt already did the work. The client then reads their
+/// relations back with one follow_check and reports `Applied` where the graph
+/// is in the wanted state, the refusal where it is not, and `Unknown` where
+/// the read-back has no answer. [`read_backs`](BatchOutcome::read_backs)
+/// counts those requests; [`AccountOutcome::confirmed_by_read_back`] marks the
+/// accounts. Without such a fault no read-back is sent.
+///
 /// ```no_run
 /// # fn main() -> Result<(), tim_follow::Error> {
 /// # let client = tim_follow::Client::builder(1400000000, "administrator").usersig("sig").build()?;

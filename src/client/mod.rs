@@ -94,8 +94,10 @@ impl Client {
     ///
     /// Any number of accounts: longer lists are split into requests of 20.
     /// Every distinct account comes back once, in input order, applied,
-    /// refused or unknown. Unfollowing an account not followed is applied by
-    /// the service's own rule (the emulator treats it as applied).
+    /// refused or unknown. Unfollowing an account not followed is answered by
+    /// the service's own rule (undocumented; the emulator answers 0 or a code,
+    /// as set up). A refusal that follows a lost answer is settled by reading
+    /// the relation back: see [`BatchOutcome`].
     ///
     /// `Err` means no request succeeded: the input was invalid (nothing was
     /// sent), or every request failed — after a transport failure some may
