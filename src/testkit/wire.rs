@@ -161,7 +161,7 @@ pub fn read_request(
 mod tests {
     use super::*;
 
-    fn read(text: &str) -> Option<Result<(String, String, Vec<u8>), Refusal>> {
+    fn read(text: &str) -> Option<Result<Whole, Refusal>> {
         read_request(text.as_bytes())
     }
 
