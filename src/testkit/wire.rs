@@ -137,11 +137,13 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
     haystack.windows(needle.len()).position(|w| w == needle)
 }
 
+/// A whole request as [`read_request`] returns it: method, target and body.
+pub type Whole = (String, String, Vec<u8>);
+
 /// Reads one whole request from `bytes` (for the fuzz target): the method,
-/// target and body, or why it was refused, or `None` when incomplete.
-pub fn read_request(
-    bytes: &[u8],
-) -> Option<Result<(String, String, Vec<u8>), (u16, &'static str)>> {
+/// target and body, or the status and reason it was refused with, or `None`
+/// when incomplete.
+pub fn read_request(bytes: &[u8]) -> Option<Result<Whole, (u16, &'static str)>> {
     let head = match parse_head(bytes) {
         Ok(Some(head)) => head,
         Ok(None) => return None,
