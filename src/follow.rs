@@ -39,10 +39,11 @@ pub trait BatchRequest: Request<Response = BatchReply<Self::Payload>> + Sized {
     #[doc(hidden)]
     const READ_BACK: Option<(bool, Self::Payload)> = None;
 
-    /// Builds one request from ids the client has validated already.
+    /// The JSON body of one request for ids the client has validated
+    /// already: no second check, no copy of the ids.
     #[doc(hidden)]
-    fn build_checked(checked: checked::Checked<'_>) -> Result<Self, Error> {
-        Self::build(checked.from, checked.to)
+    fn checked_body(checked: checked::Checked<'_>) -> Result<Vec<u8>, Error> {
+        Self::build(checked.from, checked.to)?.body()
     }
 }
 
@@ -114,11 +115,20 @@ macro_rules! batch_endpoint {
             fn build<S: AsRef<str>>(from: &str, to: &[S]) -> Result<Self, Error> {
                 Self::new(from, to)
             }
-            fn build_checked(checked: Checked<'_>) -> Result<Self, Error> {
-                Ok($name {
-                    from_account: checked.from.to_owned(),
-                    to_account: owned(checked.to),
+            fn checked_body(checked: Checked<'_>) -> Result<Vec<u8>, Error> {
+                /// The same body, borrowing the ids.
+                #[derive(Serialize)]
+                struct Borrowed<'a> {
+                    #[serde(rename = "From_Account")]
+                    from_account: &'a str,
+                    #[serde(rename = $field $(, serialize_with = $ser)?)]
+                    to_account: &'a [&'a str],
+                }
+                serde_json::to_vec(&Borrowed {
+                    from_account: checked.from,
+                    to_account: checked.to,
                 })
+                .map_err(|e| Error::invalid($path, format!("request body cannot be serialized: {e}")))
             }
         }
     };
@@ -126,7 +136,7 @@ macro_rules! batch_endpoint {
 
 // ---------------------------------------------------------------- follow_add
 
-fn follow_items<S: Serializer>(to: &[String], s: S) -> Result<S::Ok, S::Error> {
+fn follow_items<S: Serializer, T: AsRef<str>>(to: &[T], s: S) -> Result<S::Ok, S::Error> {
     #[derive(Serialize)]
     struct Item<'a> {
         #[serde(rename = "To_Account")]
@@ -134,7 +144,9 @@ fn follow_items<S: Serializer>(to: &[String], s: S) -> Result<S::Ok, S::Error> {
     }
     let mut seq = s.serialize_seq(Some(to.len()))?;
     for t in to {
-        seq.serialize_element(&Item { to_account: t })?;
+        seq.serialize_element(&Item {
+            to_account: t.as_ref(),
+        })?;
     }
     seq.end()
 }

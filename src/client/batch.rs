@@ -6,7 +6,7 @@ use std::collections::HashSet;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
-use super::run::Engine;
+use super::run::{Engine, Trace};
 use crate::error::{Error, TransportErrorKind};
 use crate::follow::{BatchRequest, Checked, FollowCheck};
 use crate::outcome::{
@@ -168,12 +168,15 @@ impl Workers<'_> {
     }
 
     fn send<E: BatchRequest>(&self, chunk: &[&str]) -> ChunkResult<E::Payload> {
-        let request = E::build_checked(Checked {
+        let body = E::checked_body(Checked {
             from: self.from,
             to: chunk,
         })?;
-        let (reply, trace) = self.engine.call_traced(&request);
-        let mut outcomes = merge(E::PATH, chunk, reply?.items);
+        let mut trace = Trace::default();
+        let reply = self
+            .engine
+            .execute(E::PATH, &body, E::IDEMPOTENT, E::parse, &mut trace)?;
+        let mut outcomes = merge(E::PATH, chunk, reply.items);
         if let Some(wanted) = E::READ_BACK.filter(|_| trace.ambiguous) {
             self.read_back(&mut outcomes, wanted);
         }
@@ -196,8 +199,17 @@ impl Workers<'_> {
             from: self.from,
             to: &refused,
         };
-        let relations = FollowCheck::build_checked(checked)
-            .and_then(|request| self.engine.call(&request))
+        let relations = FollowCheck::checked_body(checked)
+            .and_then(|body| {
+                let mut trace = Trace::default();
+                self.engine.execute(
+                    FollowCheck::PATH,
+                    &body,
+                    true,
+                    FollowCheck::parse,
+                    &mut trace,
+                )
+            })
             .map(|reply| merge(FollowCheck::PATH, &refused, reply.items));
         confirm(outcomes, relations, wanted);
     }
@@ -220,14 +232,27 @@ mod tests {
             "From_Account and 45 ids, once each"
         );
         let before = validations();
+        let mut bodies = Vec::new();
         for chunk in accounts.chunks(20) {
             let from = "from";
-            FollowDelete::build_checked(Checked { from, to: chunk }).unwrap();
+            bodies.push(FollowDelete::checked_body(Checked { from, to: chunk }).unwrap());
         }
         assert_eq!(
             validations() - before,
             0,
             "building the requests checks nothing again"
+        );
+        // The bodies are those of the validating constructors, for both body shapes.
+        let owned = FollowDelete::new("from", &accounts[..20]).unwrap();
+        assert_eq!(bodies[0], owned.body().unwrap());
+        let checked = Checked {
+            from: "from",
+            to: &accounts[..3],
+        };
+        let add = crate::FollowAdd::new("from", &accounts[..3]).unwrap();
+        assert_eq!(
+            crate::FollowAdd::checked_body(checked).unwrap(),
+            add.body().unwrap()
         );
     }
 

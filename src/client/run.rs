@@ -38,21 +38,16 @@ pub(crate) struct Trace {
 }
 
 impl Engine {
-    /// Sends a typed request and parses its reply: the one generic path.
+    /// Sends a typed request and parses its reply.
     pub(crate) fn call<R: Request>(&self, request: &R) -> Result<R::Response, Error> {
-        self.call_traced(request).0
-    }
-
-    /// [`call`](Engine::call), with what its attempts showed.
-    pub(crate) fn call_traced<R: Request>(
-        &self,
-        request: &R,
-    ) -> (Result<R::Response, Error>, Trace) {
-        let mut trace = Trace::default();
-        let result = request
-            .body()
-            .and_then(|body| self.execute(R::PATH, &body, R::IDEMPOTENT, R::parse, &mut trace));
-        (result, trace)
+        let body = request.body()?;
+        self.execute(
+            R::PATH,
+            &body,
+            R::IDEMPOTENT,
+            R::parse,
+            &mut Trace::default(),
+        )
     }
 
     /// Sends one request with rate limiting, signing and retries, and parses
