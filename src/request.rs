@@ -167,8 +167,14 @@ impl std::fmt::Debug for Prepared {
 /// Percent-encodes `value` into `out` (UTF-8 bytes; unreserved characters and `*` kept).
 pub(crate) fn encode_into(out: &mut String, value: &str) {
     const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    let kept = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'*');
+    // UserSigs and ids usually need no escape: copy them whole.
+    if value.bytes().all(kept) {
+        out.push_str(value);
+        return;
+    }
     for &b in value.as_bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'*') {
+        if kept(b) {
             out.push(b as char);
         } else {
             out.push('%');
