@@ -148,6 +148,8 @@ mod clock;
 mod error;
 pub mod follow;
 pub mod guides;
+#[cfg(feature = "job")]
+pub mod job;
 mod outcome;
 mod ratelimit;
 mod region;

@@ -83,6 +83,11 @@ impl Client {
         &self.inner.engine.admin
     }
 
+    /// How many requests of one batch call may be in flight at once.
+    pub fn concurrency(&self) -> usize {
+        self.inner.concurrency
+    }
+
     /// The primary base URL.
     pub fn base_url(&self) -> &str {
         self.inner.engine.bases.primary()

@@ -1,0 +1,364 @@
+//! From an input to requests: validating every line before anything is
+//! sent, and cutting the lines into requests the same way on every run, so
+//! that a request's index names the same accounts when the job resumes.
+
+use std::fs::File;
+use std::io::{BufRead, BufReader, Read};
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use super::journal::InputFile;
+use super::JobError;
+use crate::request::validate_account;
+
+/// The most accounts one follow_add or follow_delete request carries.
+const PER_REQUEST: usize = 20;
+
+/// One request of a job.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Request {
+    /// The purge round (0 for other jobs).
+    pub round: u32,
+    /// Its index in the job (or round).
+    pub r: u64,
+    /// `From_Account`.
+    pub from: String,
+    /// The targets, in input order.
+    pub to: Vec<String>,
+    /// Whether the journal records `from` (it varies from request to request).
+    pub from_in_journal: bool,
+}
+
+/// One valid input line: the account it names, or the pair.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Entry {
+    Target(String),
+    Pair(String, String),
+}
+
+/// Reads an entry from a line: `None` for blank and `#` comment lines.
+fn entry(line: &str, pairs: bool) -> Result<Option<Entry>, String> {
+    let line = line.trim_start_matches('\u{feff}').trim();
+    if line.is_empty() || line.starts_with('#') {
+        return Ok(None);
+    }
+    let check = |id: &str| validate_account("", id).map_err(|e| e.to_string());
+    if !pairs {
+        check(line).map_err(|e| format!("{line:?} is not an account id ({})", tail(&e)))?;
+        return Ok(Some(Entry::Target(line.to_string())));
+    }
+    let mut parts = line
+        .split(|c: char| c == ',' || c.is_whitespace())
+        .filter(|p| !p.is_empty());
+    match (parts.next(), parts.next(), parts.next()) {
+        (Some(from), Some(to), None) => {
+            for id in [from, to] {
+                check(id).map_err(|e| format!("{id:?} is not an account id ({})", tail(&e)))?;
+            }
+            Ok(Some(Entry::Pair(from.to_string(), to.to_string())))
+        }
+        _ => Err(format!("{line:?} is not a `FROM TO` pair")),
+    }
+}
+
+/// The reason of a validation error, without its "invalid input: :" prefix.
+fn tail(e: &str) -> &str {
+    e.rsplit(": ").next().unwrap_or(e)
+}
+
+/// Cuts entries into requests: 20 targets of `from`, or consecutive pairs
+/// with the same `FROM` (at most 20).
+struct Cutter {
+    from: Option<String>,
+    next_r: u64,
+    open: Option<Request>,
+}
+
+impl Cutter {
+    fn new(from: Option<&str>) -> Cutter {
+        Cutter {
+            from: from.map(str::to_string),
+            next_r: 0,
+            open: None,
+        }
+    }
+
+    /// Adds an entry; returns the request it closed, if any.
+    fn push(&mut self, entry: Entry) -> Option<Request> {
+        let (from, to) = match entry {
+            Entry::Target(to) => (self.from.clone().unwrap_or_default(), to),
+            Entry::Pair(from, to) => (from, to),
+        };
+        let fits = self
+            .open
+            .as_ref()
+            .is_some_and(|r| r.from == from && r.to.len() < PER_REQUEST);
+        let closed = if fits { None } else { self.open.take() };
+        let pairs = self.from.is_none();
+        let r = &mut self.next_r;
+        let open = self.open.get_or_insert_with(|| {
+            *r += 1;
+            Request {
+                round: 0,
+                r: *r - 1,
+                from,
+                to: Vec::with_capacity(PER_REQUEST),
+                from_in_journal: pairs,
+            }
+        });
+        open.to.push(to);
+        closed
+    }
+
+    fn finish(&mut self) -> Option<Request> {
+        self.open.take()
+    }
+}
+
+/// What the first pass over an input file found.
+#[derive(Debug, Clone)]
+pub(crate) struct Scan {
+    pub input: InputFile,
+    /// Valid entries.
+    pub total: u64,
+    /// Requests they make.
+    pub requests: u64,
+}
+
+/// Reads the whole file once: every line valid (errors name the line), its
+/// size and SHA-256, and how many entries and requests it makes.
+pub(crate) fn scan_file(path: &Path, from: Option<&str>) -> Result<Scan, JobError> {
+    let abs = std::fs::canonicalize(path).map_err(|e| JobError::io(path, "cannot open", e))?;
+    let file = File::open(&abs).map_err(|e| JobError::io(path, "cannot open", e))?;
+    let mut hash = hmac_sha256::Hash::new();
+    let mut size = 0u64;
+    let mut reader = BufReader::new(Tee {
+        inner: file,
+        hash: &mut hash,
+        size: &mut size,
+    });
+    let mut cutter = Cutter::new(from);
+    let (mut total, mut requests) = (0u64, 0u64);
+    let mut line = String::new();
+    let mut number = 0u64;
+    loop {
+        line.clear();
+        let n = reader
+            .read_line(&mut line)
+            .map_err(|e| input_error(path, number + 1, e))?;
+        if n == 0 {
+            break;
+        }
+        number += 1;
+        if let Some(e) = entry(&line, from.is_none()).map_err(|reason| JobError::InvalidInput {
+            line: number,
+            reason,
+        })? {
+            total += 1;
+            requests += u64::from(cutter.push(e).is_some());
+        }
+    }
+    drop(reader);
+    requests += u64::from(cutter.finish().is_some());
+    let sha256 = hash.finalize().iter().map(|b| format!("{b:02x}")).collect();
+    Ok(Scan {
+        input: InputFile {
+            path: abs,
+            size,
+            sha256,
+        },
+        total,
+        requests,
+    })
+}
+
+fn input_error(path: &Path, line: u64, e: std::io::Error) -> JobError {
+    if e.kind() == std::io::ErrorKind::InvalidData {
+        JobError::InvalidInput {
+            line,
+            reason: "not UTF-8 text".into(),
+        }
+    } else {
+        JobError::io(path, "cannot read", e)
+    }
+}
+
+/// A reader that hashes and counts what passes through it.
+struct Tee<'a, R> {
+    inner: R,
+    hash: &'a mut hmac_sha256::Hash,
+    size: &'a mut u64,
+}
+
+impl<R: Read> Read for Tee<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hash.update(&buf[..n]);
+        *self.size += n as u64;
+        Ok(n)
+    }
+}
+
+/// The requests of a scanned file, read lazily.
+pub(crate) fn from_file(
+    scan: &Scan,
+    from: Option<&str>,
+) -> Result<impl Iterator<Item = Result<Request, JobError>> + Send, JobError> {
+    let path = scan.input.path.clone();
+    let file = File::open(&path).map_err(|e| JobError::io(&path, "cannot open", e))?;
+    let lines = BufReader::new(file).lines();
+    let mut number = 0u64;
+    let lines = lines.map(move |l| {
+        number += 1;
+        l.map_err(|e| input_error(&path, number, e))
+    });
+    Ok(requests(lines, from, None))
+}
+
+/// The requests of lines from an iterator, validated as they are read.
+pub(crate) fn from_lines(
+    lines: Box<dyn Iterator<Item = String> + Send>,
+    from: Option<&str>,
+    stop: Arc<AtomicBool>,
+) -> impl Iterator<Item = Result<Request, JobError>> + Send {
+    requests(lines.map(Ok), from, Some(stop))
+}
+
+/// Cuts lines into requests; an invalid line yields its error (and sets
+/// `stop`, when given, so that no request after it is taken).
+fn requests(
+    lines: impl Iterator<Item = Result<String, JobError>> + Send,
+    from: Option<&str>,
+    stop: Option<Arc<AtomicBool>>,
+) -> impl Iterator<Item = Result<Request, JobError>> + Send {
+    let pairs = from.is_none();
+    let mut cutter = Cutter::new(from);
+    let mut lines = lines.enumerate();
+    let mut ended = false;
+    std::iter::from_fn(move || {
+        while !ended {
+            let Some((i, line)) = lines.next() else {
+                ended = true;
+                return cutter.finish().map(Ok);
+            };
+            let parsed = line.and_then(|l| {
+                entry(&l, pairs).map_err(|reason| JobError::InvalidInput {
+                    line: i as u64 + 1,
+                    reason,
+                })
+            });
+            match parsed {
+                Ok(None) => {}
+                Ok(Some(e)) => {
+                    if let Some(closed) = cutter.push(e) {
+                        return Some(Ok(closed));
+                    }
+                }
+                Err(e) => {
+                    ended = true;
+                    if let Some(stop) = &stop {
+                        stop.store(true, Ordering::SeqCst);
+                    }
+                    return Some(Err(e));
+                }
+            }
+        }
+        None
+    })
+}
+
+/// Which requests are finished: one bit per request, per purge round.
+#[derive(Debug, Default)]
+pub(crate) struct DoneSet {
+    rounds: Vec<Vec<u64>>,
+}
+
+impl DoneSet {
+    /// Marks request `r` of round 0; `false` if it was marked already.
+    pub(crate) fn insert(&mut self, r: u64) -> bool {
+        self.insert_in(0, r)
+    }
+
+    /// Marks request `r` of `round`; `false` if it was marked already.
+    pub(crate) fn insert_in(&mut self, round: u32, r: u64) -> bool {
+        let round = round as usize;
+        if self.rounds.len() <= round {
+            self.rounds.resize_with(round + 1, Vec::new);
+        }
+        let bits = &mut self.rounds[round];
+        let (word, bit) = ((r / 64) as usize, r % 64);
+        if bits.len() <= word {
+            bits.resize(word + 1, 0);
+        }
+        let was = bits[word] & (1 << bit) != 0;
+        bits[word] |= 1 << bit;
+        !was
+    }
+
+    /// Whether request `r` of `round` is finished.
+    pub(crate) fn contains_in(&self, round: u32, r: u64) -> bool {
+        let bits = self.rounds.get(round as usize);
+        let word = bits.and_then(|b| b.get((r / 64) as usize));
+        word.is_some_and(|w| w & (1 << (r % 64)) != 0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cut(lines: &[&str], from: Option<&str>) -> Vec<Request> {
+        let lines: Vec<Result<String, JobError>> =
+            lines.iter().map(|l| Ok(l.to_string())).collect();
+        requests(lines.into_iter(), from, None)
+            .map(|r| r.unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn targets_make_requests_of_20_in_input_order() {
+        let lines: Vec<String> = (0..45).map(|i| format!("u{i}")).collect();
+        let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
+        let reqs = cut(&refs, Some("me"));
+        let sizes: Vec<usize> = reqs.iter().map(|r| r.to.len()).collect();
+        assert_eq!(sizes, [20, 20, 5]);
+        assert_eq!(reqs.iter().map(|r| r.r).collect::<Vec<_>>(), [0, 1, 2]);
+        assert_eq!(reqs[2].to[4], "u44");
+        assert!(reqs.iter().all(|r| r.from == "me" && !r.from_in_journal));
+    }
+
+    #[test]
+    fn consecutive_pairs_with_one_from_share_a_request() {
+        let reqs = cut(&["a x", "a y", "b x", "# note", "", "a z"], None);
+        let got: Vec<(&str, usize)> = reqs.iter().map(|r| (r.from.as_str(), r.to.len())).collect();
+        assert_eq!(got, [("a", 2), ("b", 1), ("a", 1)]);
+        assert!(reqs.iter().all(|r| r.from_in_journal));
+    }
+
+    #[test]
+    fn bad_lines_are_named_by_number() {
+        let lines = vec![Ok("a".to_string()), Ok("".into()), Ok("x".repeat(40))];
+        let got: Vec<_> = requests(lines.into_iter(), Some("me"), None).collect();
+        match got.last() {
+            Some(Err(JobError::InvalidInput { line: 3, reason })) => {
+                assert!(reason.contains("40 bytes"), "{reason}")
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(entry("a b c", true).is_err());
+        assert!(
+            entry("\u{feff}alice", false).unwrap().is_some(),
+            "a BOM is dropped"
+        );
+    }
+
+    #[test]
+    fn the_done_set_is_one_bit_per_request_per_round() {
+        let mut d = DoneSet::default();
+        assert!(d.insert(130) && !d.insert(130));
+        assert!(d.contains_in(0, 130) && !d.contains_in(0, 129) && !d.contains_in(0, 100_000));
+        assert!(d.insert_in(2, 5) && d.contains_in(2, 5) && !d.contains_in(1, 5));
+        assert_eq!(d.rounds[0].len(), 3, "130 needs three words");
+    }
+}

@@ -1,0 +1,301 @@
+//! Purge: every follow relation of one account, both ways, in rounds. Each
+//! round lists the account's following and fans into the journal first
+//! (deleting while paging would skip entries), then removes them: its
+//! following 20 per request, each fan with a request of its own. The next
+//! round lists again; the purge is complete when a listing finds nothing.
+
+use std::path::Path;
+use std::sync::atomic::Ordering;
+
+use super::journal::{self, Header, Line, Reader, Writer};
+use super::plan::{DoneSet, Request};
+use super::{execute, JobError, Operation, Sink};
+use crate::client::Client;
+use crate::follow::FollowList;
+use crate::request::validate_account;
+
+/// The most rounds of removal; one more listing after the last checks it.
+pub const PURGE_ROUNDS: u32 = 3;
+
+/// How many ids one journal line of a listing holds.
+const IDS_PER_LINE: usize = 1000;
+
+/// The most accounts one follow_delete request carries.
+const PER_REQUEST: usize = 20;
+
+/// What a purge journal says so far.
+#[derive(Default)]
+struct State {
+    /// Per round: the counts of its finished listing.
+    snapshots: Vec<(u64, u64)>,
+    done: DoneSet,
+}
+
+/// Runs (or continues) the purge of `account`.
+pub(crate) fn run(
+    client: &Client,
+    account: &str,
+    journal: Option<&Path>,
+    sink: &mut Sink<'_>,
+) -> Result<(), JobError> {
+    validate_account("account", account)?;
+    let header = Header {
+        tim_follow_job: journal::FORMAT,
+        operation: "purge".into(),
+        from: Some(account.to_string()),
+        pairs: false,
+        sdkappid: client.sdkappid(),
+        input: None,
+        total: 0,
+        requests: 0,
+    };
+    let mut state = match journal {
+        Some(path) => open(path, &header, sink)?,
+        None => State::default(),
+    };
+    for round in 0..=PURGE_ROUNDS {
+        if sink.stop.load(Ordering::SeqCst) {
+            break;
+        }
+        let listed = match state.snapshots.get(round as usize) {
+            Some(&counts) => Listed::Journal(counts),
+            None => list(client, account, round, sink)?,
+        };
+        let (following, fans) = listed.counts();
+        if round as usize >= state.snapshots.len() {
+            state.snapshots.push((following, fans));
+            sink.total += following + fans;
+        }
+        if following + fans == 0 {
+            sink.verified = Some(true);
+            break;
+        }
+        if round == PURGE_ROUNDS {
+            break;
+        }
+        let requests = requests(listed, account, round, journal)?;
+        execute(client, Operation::Unfollow, requests, &state.done, sink)?;
+    }
+    Ok(())
+}
+
+/// A round's lists: in the journal, or (without one) in memory.
+enum Listed {
+    Journal((u64, u64)),
+    Memory(Vec<String>, Vec<String>),
+}
+
+impl Listed {
+    fn counts(&self) -> (u64, u64) {
+        match self {
+            Listed::Journal(c) => *c,
+            Listed::Memory(following, fans) => (following.len() as u64, fans.len() as u64),
+        }
+    }
+}
+
+/// Lists both lists of `account` into the journal (or memory), then marks
+/// the round's snapshot complete.
+fn list(
+    client: &Client,
+    account: &str,
+    round: u32,
+    sink: &mut Sink<'_>,
+) -> Result<Listed, JobError> {
+    let mut kept = [Vec::new(), Vec::new()];
+    let mut counts = [0u64; 2];
+    for (i, (list, name)) in [
+        (FollowList::Following, "following"),
+        (FollowList::Fans, "fans"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let mut page = Vec::with_capacity(IDS_PER_LINE);
+        let mut entries = client
+            .follow_get(account, list)
+            .page_size(IDS_PER_LINE as u32);
+        loop {
+            let next = entries.next().transpose()?;
+            if let Some(entry) = &next {
+                page.push(entry.to_account.clone());
+            }
+            if page.len() == IDS_PER_LINE || (next.is_none() && !page.is_empty()) {
+                counts[i] += page.len() as u64;
+                let ids = std::mem::take(&mut page);
+                match &mut sink.writer {
+                    Some(w) => w.append(&Line::Listed {
+                        round,
+                        list: name.into(),
+                        ids,
+                    })?,
+                    None => kept[i].extend(ids),
+                }
+            }
+            if next.is_none() {
+                break;
+            }
+        }
+    }
+    match &mut sink.writer {
+        Some(w) => {
+            w.append(&Line::Snapshot {
+                round,
+                following: counts[0],
+                fans: counts[1],
+            })?;
+            w.sync()?;
+            Ok(Listed::Journal((counts[0], counts[1])))
+        }
+        None => {
+            let [following, fans] = kept;
+            Ok(Listed::Memory(following, fans))
+        }
+    }
+}
+
+/// The requests of a round: following 20 at a time, then one per fan.
+fn requests(
+    listed: Listed,
+    account: &str,
+    round: u32,
+    journal: Option<&Path>,
+) -> Result<Box<dyn Iterator<Item = Result<Request, JobError>> + Send>, JobError> {
+    let ids: Box<dyn Iterator<Item = Result<(bool, String), JobError>> + Send> = match listed {
+        Listed::Memory(following, fans) => Box::new(
+            following
+                .into_iter()
+                .map(|id| Ok((true, id)))
+                .chain(fans.into_iter().map(|id| Ok((false, id)))),
+        ),
+        Listed::Journal(_) => {
+            let path = journal.ok_or_else(|| JobError::Journal("no journal".into()))?;
+            Box::new(listed_ids(path, round, "following")?.chain(listed_ids(path, round, "fans")?))
+        }
+    };
+    let account = account.to_string();
+    let mut ids = ids.peekable();
+    let mut r = 0u64;
+    Ok(Box::new(std::iter::from_fn(move || {
+        let (following, first) = match ids.next()? {
+            Ok(x) => x,
+            Err(e) => return Some(Err(e)),
+        };
+        let request = |from: String, to: Vec<String>, r: &mut u64| {
+            *r += 1;
+            Request {
+                round,
+                r: *r - 1,
+                from,
+                to,
+                from_in_journal: true,
+            }
+        };
+        if !following {
+            // The fan unfollows the account.
+            return Some(Ok(request(first, vec![account.clone()], &mut r)));
+        }
+        let mut to = vec![first];
+        while to.len() < PER_REQUEST {
+            match ids.next_if(|n| matches!(n, Ok((true, _)))) {
+                Some(Ok((_, id))) => to.push(id),
+                _ => break,
+            }
+        }
+        Some(Ok(request(account.clone(), to, &mut r)))
+    })))
+}
+
+/// The ids of one list of one round, streamed from the journal (tagged
+/// `true` for the following list).
+fn listed_ids(
+    path: &Path,
+    round: u32,
+    name: &'static str,
+) -> Result<impl Iterator<Item = Result<(bool, String), JobError>> + Send, JobError> {
+    let (_, mut reader) = Reader::open(path)?;
+    let mut batch = std::vec::IntoIter::default();
+    let mut ended = false;
+    Ok(std::iter::from_fn(move || loop {
+        if let Some(id) = batch.next() {
+            return Some(Ok((name == "following", id)));
+        }
+        if ended {
+            return None;
+        }
+        match reader.next_line() {
+            Ok(Some(Line::Listed {
+                round: r,
+                list,
+                ids,
+            })) if r == round && list == name => {
+                batch = ids.into_iter();
+            }
+            // Everything of this round's listing comes before its marker.
+            Ok(Some(Line::Snapshot { round: r, .. })) if r == round => ended = true,
+            Ok(Some(_)) => {}
+            Ok(None) => ended = true,
+            Err(e) => {
+                ended = true;
+                return Some(Err(e));
+            }
+        }
+    }))
+}
+
+/// Reads a purge journal (or creates it): finished listings and requests;
+/// a listing cut short by a crash is cut off, to be listed again.
+fn open(path: &Path, header: &Header, sink: &mut Sink<'_>) -> Result<State, JobError> {
+    if !path.exists() {
+        sink.writer = Some(Writer::create(path, header)?);
+        return Ok(State::default());
+    }
+    let (found, mut reader) = Reader::open(path)?;
+    super::check_same_job(&found, header, path)?;
+    let mut state = State::default();
+    // Where the listing of a round without its marker began.
+    let mut open_listing: Option<u64> = None;
+    loop {
+        let at = reader.whole_len;
+        let Some(line) = reader.next_line()? else {
+            break;
+        };
+        match line {
+            Line::Listed { round, .. } if round as usize >= state.snapshots.len() => {
+                open_listing.get_or_insert(at);
+            }
+            Line::Snapshot {
+                following, fans, ..
+            } => {
+                state.snapshots.push((following, fans));
+                sink.total += following + fans;
+                open_listing = None;
+            }
+            Line::Done(d) => {
+                if state.done.insert_in(d.round, d.r) {
+                    sink.count_journaled(&d);
+                }
+            }
+            Line::Listed { .. } => {}
+        }
+    }
+    let keep = open_listing.unwrap_or(reader.whole_len);
+    sink.writer = Some(Writer::reopen(path, keep)?);
+    Ok(state)
+}
+
+/// Whether the purge a journal holds is complete: a listing found nothing.
+pub(crate) fn complete_in(path: &Path) -> Result<bool, JobError> {
+    let (_, mut reader) = Reader::open(path)?;
+    while let Some(line) = reader.next_line()? {
+        if let Line::Snapshot {
+            following: 0,
+            fans: 0,
+            ..
+        } = line
+        {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
