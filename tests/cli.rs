@@ -104,3 +104,162 @@ fn misconfigurations_get_advice_and_exit_3() {
     assert_eq!(code, 1);
     assert!(out.contains("REFUSED  30003"), "{out}");
 }
+
+/// A scratch directory of its own, emptied first.
+fn scratch(name: &str) -> std::path::PathBuf {
+    let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("cli-{name}"));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn env_for(emu: &tim_follow::testkit::Emulator) -> Vec<(&'static str, String)> {
+    vec![
+        ("TIM_SDKAPPID", emu.sdkappid().to_string()),
+        ("TIM_SECRET_KEY", emu.secret_key().to_string()),
+        ("TIM_BASE_URL", emu.base_url()),
+    ]
+}
+
+fn borrowed<'a>(env: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)> {
+    env.iter().map(|(k, v)| (*k, v.as_str())).collect()
+}
+
+#[test]
+fn a_journaled_job_status_and_resume() {
+    let dir = scratch("journal");
+    let targets: Vec<String> = (0..50).map(|i| format!("u{i:02}")).collect();
+    let emu = tim_follow::testkit::Emulator::builder()
+        .accounts(&["me"])
+        .accounts(&targets)
+        .start()
+        .unwrap();
+    let ids = dir.join("ids.txt");
+    std::fs::write(&ids, targets.join("\n") + "\nnobody\n").unwrap();
+    let journal = dir.join("job.journal");
+    let (j, i) = (journal.to_str().unwrap(), ids.to_str().unwrap());
+    let env = env_for(&emu);
+    let (code, out, err) = tim(&["--journal", j, "--file", i, "add", "me"], &borrowed(&env));
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        out.contains("nobody") && out.contains("REFUSED  30003"),
+        "{out}"
+    );
+    assert!(err.contains("51 accounts: 50 applied, 1 refused"), "{err}");
+    assert_eq!(emu.following("me").len(), 50);
+    // status needs no credentials.
+    let (code, out, _) = tim(&["status", "--json", j], &[]);
+    assert_eq!(code, 0);
+    let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    for (k, want) in [
+        ("total", 51),
+        ("applied", 50),
+        ("refused", 1),
+        ("unknown", 0),
+        ("pending", 0),
+    ] {
+        assert_eq!(v[k], want, "{k}");
+    }
+    assert_eq!(v["complete"], true);
+    // Resuming a complete job sends nothing and exits as the job did.
+    let before = emu.requests().len();
+    let (code, _, err) = tim(&["resume", j], &borrowed(&env));
+    assert_eq!(code, 1, "{err}");
+    assert_eq!(emu.requests().len(), before);
+    // Another operation, or a changed input, is refused before any request.
+    let (code, _, err) = tim(
+        &["--journal", j, "--file", i, "delete", "me"],
+        &borrowed(&env),
+    );
+    assert_eq!(code, 2);
+    assert!(err.contains("another job"), "{err}");
+    std::fs::write(&ids, "u00\n").unwrap();
+    let (code, _, err) = tim(&["resume", j], &borrowed(&env));
+    assert_eq!(code, 2);
+    assert!(err.contains("changed"), "{err}");
+    assert_eq!(emu.requests().len(), before);
+    // Usage: a journal needs a file; status needs a path.
+    let (code, _, err) = tim(&["--journal", j, "add", "me", "u01"], &borrowed(&env));
+    assert_eq!(code, 2);
+    assert!(err.contains("--file"), "{err}");
+    let (code, _, _) = tim(
+        &["resume", dir.join("missing").to_str().unwrap()],
+        &borrowed(&env),
+    );
+    assert_eq!(code, 2);
+}
+
+#[test]
+fn purge_from_the_command_line() {
+    let dir = scratch("purge");
+    let emu = tim_follow::testkit::Emulator::builder()
+        .accounts(&["gone", "a", "b", "c"])
+        .start()
+        .unwrap();
+    emu.seed_follow("gone", "a");
+    emu.seed_follow("b", "gone");
+    emu.seed_follow("c", "gone");
+    let journal = dir.join("purge.journal");
+    let env = env_for(&emu);
+    let (code, _, err) = tim(
+        &["--journal", journal.to_str().unwrap(), "purge", "gone"],
+        &borrowed(&env),
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(emu.following("gone").is_empty() && emu.fans("gone").is_empty());
+    assert!(err.contains("3 accounts: 3 applied"), "{err}");
+}
+
+#[test]
+fn ctrl_c_stops_a_job_flushes_its_journal_and_says_how_to_resume() {
+    let dir = scratch("sigint");
+    let targets: Vec<String> = (0..2000).map(|i| format!("u{i:04}")).collect();
+    let emu = tim_follow::testkit::Emulator::builder()
+        .accounts(&["me"])
+        .accounts(&targets)
+        .rate_limit(None, 60007)
+        .start()
+        .unwrap();
+    emu.set_latency(Some(std::time::Duration::from_millis(150)));
+    let ids = dir.join("ids.txt");
+    std::fs::write(&ids, targets.join("\n")).unwrap();
+    let journal = dir.join("job.journal");
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_tim-follow"));
+    cmd.args([
+        "--journal",
+        journal.to_str().unwrap(),
+        "--file",
+        ids.to_str().unwrap(),
+    ])
+    .args(["add", "me"])
+    .envs(env_for(&emu))
+    .stdout(std::process::Stdio::piped())
+    .stderr(std::process::Stdio::piped());
+    let child = cmd.spawn().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(600));
+    let sent = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{err}");
+    assert!(err.contains("tim-follow resume"), "{err}");
+    let (code, out, _) = tim(&["status", "--json", journal.to_str().unwrap()], &[]);
+    assert_eq!(code, 0);
+    let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(v["complete"], false);
+    let done = v["applied"].as_u64().unwrap();
+    assert!(done > 0 && done < 2000, "{done}");
+    assert_eq!(
+        emu.following("me").len() as u64,
+        done,
+        "the journal has every applied request"
+    );
+    emu.set_latency(None);
+    let env = env_for(&emu);
+    let (code, _, err) = tim(&["resume", journal.to_str().unwrap()], &borrowed(&env));
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(emu.following("me").len(), 2000);
+}

@@ -2,7 +2,10 @@
 //!
 //! Built with the `cli` feature: `cargo install tim-follow --features cli`.
 
+mod jobs;
+
 use std::io::{BufRead, Write};
+use std::path::Path;
 use std::process::ExitCode;
 
 use serde_json::{json, Value};
@@ -25,10 +28,23 @@ COMMANDS:
                               every account of FROM's list (default: following)
     counts <ACCOUNT>...       follower, following and mutual counts
 
+LONG JOBS (journaled: they survive a crash and resume where they stopped):
+    --journal <PATH> --file <IDS> add <FROM>
+    --journal <PATH> --file <IDS> delete <FROM>
+                              FROM follows / unfollows every account of IDS
+    --journal <PATH> purge <ACCOUNT>
+                              remove every relation of ACCOUNT: its following list and
+                              its fans, listed into the journal first, checked at the end
+    resume <PATH>             continue the job of a journal (after a crash or Ctrl-C)
+    status [--json] <PATH>    what the job of a journal has done (no credentials needed)
+
 OPTIONS:
     --region <REGION>         data center: china, singapore (sgp), seoul (kr), tokyo (jpn),
                               frankfurt (ger), mumbai (ind), silicon-valley (usa), jakarta (idn)
-    --file <PATH>             read more TO accounts from a file, one per line ('-' for stdin)
+    --file <PATH>             read more TO accounts from a file, one per line ('-' for stdin);
+                              empty lines and lines starting with # are skipped
+    --journal <PATH>          run add, delete or purge as a durable job journaled at PATH
+                              (created, or continued if it holds the same job)
     --json                    print JSON (one object per account) instead of a table
     --limit <N>               list: stop after N accounts
     --emulator                run against a built-in local emulator (no credentials needed);
@@ -48,6 +64,7 @@ EXIT STATUS:
     1  the call ran, but some accounts were refused or are unknown (see the output)
     2  usage or configuration error (nothing was sent)
     3  the call failed: credentials, permissions, network or service error
+  130  a job was stopped with Ctrl-C (its journal says how to resume it)
 ";
 
 struct Args {
@@ -58,11 +75,21 @@ struct Args {
     json: bool,
     limit: Option<usize>,
     emulator: bool,
+    journal: Option<String>,
 }
 
 enum Failure {
     Usage(String),
     Call(Error),
+    /// A failure that is neither a usage error nor a call's: a file, stdout.
+    Other(String),
+}
+
+/// Writes one line to stdout; a failed write (a full disk, a closed pipe
+/// that is not `head`) is a failure, not silence.
+fn out_line(line: &str) -> Result<(), Failure> {
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{line}").map_err(|e| Failure::Other(format!("cannot write the output: {e}")))
 }
 
 impl From<Error> for Failure {
@@ -86,6 +113,10 @@ fn main() -> ExitCode {
             if let Some(advice) = advice(&e) {
                 eprintln!("\n{advice}");
             }
+            ExitCode::from(3)
+        }
+        Err(Failure::Other(msg)) => {
+            eprintln!("error: {msg}");
             ExitCode::from(3)
         }
     }
@@ -119,6 +150,7 @@ fn parse_args() -> Result<Option<Args>, Failure> {
         json: false,
         limit: None,
         emulator: false,
+        journal: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
@@ -136,6 +168,7 @@ fn parse_args() -> Result<Option<Args>, Failure> {
                     })?);
             }
             "--file" => args.file = Some(value("--file")?),
+            "--journal" => args.journal = Some(value("--journal")?),
             "--json" => args.json = true,
             "--table" => args.json = false,
             "--limit" => {
@@ -183,6 +216,19 @@ fn run() -> Result<u8, Failure> {
         print!("{HELP}");
         return Ok(0);
     };
+    let is_job = matches!(args.command.as_str(), "purge" | "resume")
+        || (args.journal.is_some() && matches!(args.command.as_str(), "add" | "delete"));
+    match args.command.as_str() {
+        "status" => return jobs::status(&args.positional, args.json),
+        _ if is_job => return run_job(&args),
+        _ if args.journal.is_some() => {
+            return Err(Failure::Usage(format!(
+                "--journal goes with add, delete and purge, not `{}`",
+                args.command
+            )))
+        }
+        _ => {}
+    }
     let mut positional = args.positional.clone();
     if let Some(path) = &args.file {
         positional.extend(read_ids(path)?);
@@ -200,32 +246,68 @@ fn run() -> Result<u8, Failure> {
         "counts" => need(1, "at least one account")?,
         other => return Err(Failure::Usage(format!("unknown command {other:?}"))),
     }
+    let named: Vec<&str> = positional
+        .iter()
+        .map(String::as_str)
+        .filter(|p| !matches!(*p, "fans" | "following" | "mutual"))
+        .collect();
+    let (client, _emulator) = make_client(&args, &named)?;
+    call(&args, &client, &positional)
+}
 
-    // The emulator, when asked for, lives as long as this function.
-    let emulator;
-    let client = if args.emulator {
-        emulator = tim_follow::testkit::Emulator::start()
-            .map_err(|e| Failure::Usage(format!("cannot start the emulator: {e}")))?;
-        let named: Vec<&str> = positional
-            .iter()
-            .map(String::as_str)
-            .filter(|p| !matches!(*p, "fans" | "following" | "mutual"))
-            .collect();
-        emulator.import_accounts(&named);
-        eprintln!(
-            "(emulator at {}; {} accounts imported)",
-            emulator.base_url(),
-            named.len()
-        );
-        emulator.client_builder().build()?
-    } else {
+/// A journaled job: `--journal … add|delete|purge`, or `resume`.
+fn run_job(args: &Args) -> Result<u8, Failure> {
+    if args.emulator && args.command == "resume" {
+        return Err(Failure::Usage(
+            "--emulator keeps no state from one run to the next: there is nothing to resume".into(),
+        ));
+    }
+    let job = jobs::job_for(&args.command, &args.positional, args.file.as_deref())?;
+    let journal = match args.command.as_str() {
+        "resume" => args.positional.first().cloned(),
+        _ => args.journal.clone(),
+    };
+    let mut named: Vec<String> = args.positional.clone();
+    if let (true, Some(path)) = (args.emulator, &args.file) {
+        named.extend(read_ids(path)?);
+    }
+    let named: Vec<&str> = named.iter().map(String::as_str).collect();
+    let (client, _emulator) = make_client(args, &named)?;
+    let job = match &journal {
+        Some(path) => job.journal(path),
+        None => job,
+    };
+    jobs::run(job, &client, journal.as_deref().map(Path::new))
+}
+
+/// The client: for the built-in emulator (with `named` imported), or from
+/// the environment. The emulator, when there is one, lives as long as the
+/// returned value.
+fn make_client(
+    args: &Args,
+    named: &[&str],
+) -> Result<(Client, Option<tim_follow::testkit::Emulator>), Failure> {
+    if !args.emulator {
         let mut b: ClientBuilder = Client::builder_from_env();
         if let Some(r) = args.region {
             b = b.region(r);
         }
-        b.build()?
-    };
+        return Ok((b.build()?, None));
+    }
+    let emulator = tim_follow::testkit::Emulator::start()
+        .map_err(|e| Failure::Usage(format!("cannot start the emulator: {e}")))?;
+    emulator.import_accounts(named);
+    eprintln!(
+        "(emulator at {}; {} accounts imported)",
+        emulator.base_url(),
+        named.len()
+    );
+    let client = emulator.client_builder().build()?;
+    Ok((client, Some(emulator)))
+}
 
+/// The one-call commands: add, delete, check, counts, list.
+fn call(args: &Args, client: &Client, positional: &[String]) -> Result<u8, Failure> {
     let from = positional[0].clone();
     let rest = &positional[1..];
     match args.command.as_str() {
