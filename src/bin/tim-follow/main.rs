@@ -330,7 +330,7 @@ fn call(args: &Args, client: &Client, positional: &[String]) -> Result<u8, Failu
             |t| relation_label(*t).to_string(),
         )),
         "counts" => Ok(report(
-            &client.follow_get_info(&from, &positional)?,
+            &client.follow_get_info(&from, positional)?,
             args.json,
             |c: &FollowCounts| json!({"followers": c.followers, "following": c.following, "mutual": c.mutual}),
             |c| {
