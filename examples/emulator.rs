@@ -20,7 +20,8 @@ use tim_follow::testkit::{self, DuplicateAnswer, Emulator};
 const HELP: &str = "\
 usage: emulator [--port N] [--sdkappid N] [--admin ID] [--secret-key KEY]
                 [--accounts a,b,c] [--rate-limit N|off] [--webhook URL] [--webhook-token T]
-                [--duplicates apply|refuse:CODE] [--print-usersig]";
+                [--duplicates apply|refuse:CODE] [--open-accounts] [--max-following N]
+                [--print-usersig]";
 
 fn main() -> ExitCode {
     match run() {
@@ -83,6 +84,14 @@ fn run() -> Result<(), String> {
             "--webhook" => webhook = Some(value("--webhook")?),
             "--webhook-token" => token = Some(value("--webhook-token")?),
             "--print-usersig" => print_usersig = true,
+            "--open-accounts" => builder = builder.open_accounts(true),
+            "--max-following" => {
+                builder = builder.max_following(
+                    value("--max-following")?
+                        .parse()
+                        .map_err(|_| "--max-following takes a number")?,
+                )
+            }
             "-h" | "--help" => {
                 println!("{HELP}");
                 return Ok(());

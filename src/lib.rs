@@ -124,6 +124,7 @@
 //! | `native-tls` | no | HTTPS through the system TLS library, with the system's roots (wins over `rustls`) |
 //! | `usersig` | yes | [`usersig`], [`ClientBuilder::secret_key`], webhook `Sign` checks |
 //! | `testkit` | no | [`testkit`], the emulator |
+//! | `job` | no | `job`: journaled bulk jobs that resume after a crash, and purge |
 //! | `cli` | no | the `tim-follow` command-line tool |
 //!
 //! # Security notes

@@ -145,6 +145,7 @@ pub struct EmulatorBuilder {
     rate_limit_code: i64,
     max_following: usize,
     duplicates: DuplicateAnswer,
+    open_accounts: bool,
     webhook: Option<(String, Option<String>)>,
 }
 
@@ -202,6 +203,15 @@ impl EmulatorBuilder {
         self
     }
 
+    /// Whether every account a follow request names exists, imported on
+    /// first sight (default off: accounts must be imported, and an unknown
+    /// one is refused with 30003). For load tests and benchmarks with
+    /// millions of accounts.
+    pub fn open_accounts(mut self, open: bool) -> Self {
+        self.open_accounts = open;
+        self
+    }
+
     /// Sends `Follow.CallbackAfterFollowAdd` and `…FollowDelete` webhooks to
     /// `url` after each applied follow_add and follow_delete, signed with
     /// `token` when given (the callback authentication of the console).
@@ -243,6 +253,7 @@ impl EmulatorBuilder {
                 secret_key: self.secret_key,
                 max_following: self.max_following,
                 duplicates: self.duplicates,
+                open_accounts: self.open_accounts,
             },
             self.rate_limit,
             self.rate_limit_code,
@@ -293,6 +304,7 @@ impl Emulator {
             rate_limit_code: 60007,
             max_following: 5000,
             duplicates: DuplicateAnswer::Apply,
+            open_accounts: false,
             webhook: None,
         }
     }

@@ -20,6 +20,7 @@ pub(crate) struct Config {
     pub secret_key: String,
     pub max_following: usize,
     pub duplicates: DuplicateAnswer,
+    pub open_accounts: bool,
 }
 
 struct FaultRule {
@@ -353,6 +354,9 @@ impl Service {
         let Value::Object(body) = value else {
             return err(60003, "request body must be a JSON object");
         };
+        if self.config.open_accounts && path.starts_with("follow/") {
+            self.import_named(&body);
+        }
         match path {
             "follow/follow_add" => self.follow_add(&body),
             "follow/follow_delete" => self.follow_delete(&body),
@@ -365,6 +369,29 @@ impl Service {
                 60009,
                 format!("unknown API {path:?}: check the service name and command"),
             ),
+        }
+    }
+
+    /// Imports every account a follow request names (open-accounts mode).
+    fn import_named(&self, body: &Map<String, Value>) {
+        let mut graph = lock(&self.graph);
+        let mut import = |v: Option<&Value>| {
+            if let Some(Value::String(id)) = v {
+                if !id.is_empty() && id.len() <= MAX_ACCOUNT_BYTES && !graph.exists(id) {
+                    graph.import(id, None);
+                }
+            }
+        };
+        import(body.get("From_Account"));
+        for list in ["To_Account", "FollowItem"] {
+            match body.get(list) {
+                Some(Value::Array(items)) => {
+                    for item in items {
+                        import(item.get("To_Account").or(Some(item)));
+                    }
+                }
+                other => import(other),
+            }
         }
     }
 

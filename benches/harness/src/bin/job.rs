@@ -1,0 +1,71 @@
+//! The long-job benchmark's two processes:
+//!
+//! - `job serve`: an emulator where every account exists, no rate limit;
+//!   prints its URL, serves until stdin closes;
+//! - `job run N journal|plain URL DIR`: unfollows N accounts from one source
+//!   as a job (journaled or not), prints accounts per second.
+//!
+//! `benches/run.sh` runs the second under `/usr/bin/time -v` for peak RSS.
+
+use std::io::{BufRead, Write};
+use std::time::Instant;
+
+use tim_follow::job::{Job, JobInput};
+use tim_follow::testkit::{self, Emulator};
+use tim_follow::Client;
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.first().map(String::as_str) {
+        Some("serve") => serve(),
+        Some("run") => run(&args[1..]),
+        _ => eprintln!("usage: job serve | job run N journal|plain URL DIR"),
+    }
+}
+
+fn serve() {
+    let emu = Emulator::builder()
+        .open_accounts(true)
+        .rate_limit(None, 60007)
+        .start()
+        .expect("emulator starts");
+    println!("{}", emu.base_url());
+    std::io::stdout().flush().unwrap();
+    for line in std::io::stdin().lock().lines() {
+        if line.is_err() {
+            break;
+        }
+    }
+}
+
+fn run(args: &[String]) {
+    let [n, mode, url, dir] = args else {
+        panic!("job run N journal|plain URL DIR");
+    };
+    let n: usize = n.parse().expect("N");
+    let dir = std::path::Path::new(dir);
+    let input = dir.join(format!("ids-{n}.txt"));
+    {
+        let mut f = std::io::BufWriter::new(std::fs::File::create(&input).unwrap());
+        for i in 0..n {
+            writeln!(f, "acct_{i:07}").unwrap();
+        }
+    }
+    let client = Client::builder(testkit::DEFAULT_SDKAPPID, testkit::DEFAULT_ADMIN)
+        .base_url(url.as_str())
+        .secret_key(testkit::DEFAULT_SECRET_KEY)
+        .no_rate_limit()
+        .build()
+        .unwrap();
+    let mut job = Job::unfollow("me", JobInput::file(&input));
+    if mode == "journal" {
+        let journal = dir.join(format!("job-{n}.journal"));
+        let _ = std::fs::remove_file(&journal);
+        job = job.journal(journal);
+    }
+    let started = Instant::now();
+    let summary = job.run(&client, |_| {}).expect("the job runs");
+    let secs = started.elapsed().as_secs_f64();
+    assert_eq!(summary.applied, n as u64);
+    println!("{n} {mode} {secs:.2} {:.0}", n as f64 / secs);
+}
