@@ -106,6 +106,8 @@ pub(crate) struct Writer {
     file: File,
     path: PathBuf,
     synced: Instant,
+    /// Lines written since the last sync.
+    dirty: bool,
 }
 
 impl Writer {
@@ -120,6 +122,7 @@ impl Writer {
             file,
             path: path.to_path_buf(),
             synced: Instant::now(),
+            dirty: false,
         };
         w.append(header)?;
         w.sync()?;
@@ -140,6 +143,7 @@ impl Writer {
             file,
             path: path.to_path_buf(),
             synced: Instant::now(),
+            dirty: false,
         })
     }
 
@@ -151,7 +155,13 @@ impl Writer {
         self.file
             .write_all(&line)
             .map_err(|e| JobError::io(&self.path, "cannot write the journal", e))?;
-        if self.synced.elapsed() >= Duration::from_secs(1) {
+        self.dirty = true;
+        self.sync_if_due()
+    }
+
+    /// Syncs if lines were written and the last sync is a second old.
+    pub(crate) fn sync_if_due(&mut self) -> Result<(), JobError> {
+        if self.dirty && self.synced.elapsed() >= Duration::from_secs(1) {
             self.sync()?;
         }
         Ok(())
@@ -160,6 +170,7 @@ impl Writer {
     /// Flushes the journal to disk.
     pub(crate) fn sync(&mut self) -> Result<(), JobError> {
         self.synced = Instant::now();
+        self.dirty = false;
         self.file
             .sync_data()
             .map_err(|e| JobError::io(&self.path, "cannot sync the journal", e))

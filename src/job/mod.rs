@@ -420,8 +420,15 @@ fn execute(
             });
         }
         drop(tx);
-        for result in rx {
-            if let Err(e) = result.and_then(|(d, fatal)| sink.record(d, fatal)) {
+        loop {
+            // Wake at least twice a second, so that the journal is synced
+            // within a second of every line even when requests are slow.
+            let outcome = match rx.recv_timeout(Duration::from_millis(500)) {
+                Ok(result) => result.and_then(|(d, fatal)| sink.record(d, fatal)),
+                Err(mpsc::RecvTimeoutError::Timeout) => sink.sync_if_due(),
+                Err(mpsc::RecvTimeoutError::Disconnected) => break,
+            };
+            if let Err(e) = outcome {
                 // Stop the workers; what is in flight is sent again on resume.
                 stop.store(true, Ordering::SeqCst);
                 sink.failure.get_or_insert(e);
@@ -506,6 +513,14 @@ impl<'a> Sink<'a> {
         self.applied += d.applied.len() as u64;
         self.refused += d.refused.len() as u64;
         self.unknown += d.unknown.len() as u64;
+    }
+
+    /// Syncs the journal if lines wait and the last sync is a second old.
+    fn sync_if_due(&mut self) -> Result<(), JobError> {
+        match &mut self.writer {
+            Some(w) => w.sync_if_due(),
+            None => Ok(()),
+        }
     }
 
     /// Journals and counts a request that finished now.
