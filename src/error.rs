@@ -96,6 +96,16 @@ impl Error {
         })
     }
 
+    /// Whether the service (or a gateway) answered that calls are too
+    /// frequent: the rate-limit codes 60007, 60011, 60018, 60019, or HTTP 429.
+    pub fn is_rate_limited(&self) -> bool {
+        match self {
+            Error::Api(a) => a.kind() == ErrorKind::RateLimited,
+            Error::HttpStatus { status, .. } => *status == 429,
+            _ => false,
+        }
+    }
+
     /// Whether the request that failed so may still have been carried out:
     /// the connection broke or timed out after it may have reached the
     /// service, a gateway answered 5xx or 408, the service reported an

@@ -175,6 +175,7 @@ pub use follow::{
     FollowGetInfo, FollowList, FollowPage, FollowType,
 };
 pub use outcome::{AccountOutcome, BatchOutcome, Outcome, Progress};
+pub use ratelimit::{Adaptive, LocalLimiter, RateLimit};
 pub use region::{ParseRegionError, Region};
 pub use reply::{BatchReply, Payload, ReplyItem};
 pub use retry::RetryPolicy;

@@ -9,7 +9,13 @@ use crate::error::{Error, ErrorKind, TransportErrorKind};
 ///
 /// The wait before retry `n` (1-based) is a random duration between zero and
 /// `min(max_delay, base_delay × 2^(n-1))`; rate-limit answers (60007, 60011,
-/// 60018, 60019) use `rate_limited_base_delay` instead of `base_delay`.
+/// 60018, 60019, HTTP 429) use `rate_limited_base_delay` instead of
+/// `base_delay`.
+///
+/// Rate-limit answers do not use up the attempts: the service is working,
+/// only at a slower pace, so such a call is tried again (while the client's
+/// adaptive pacing slows down) until the deadline. `RetryPolicy::none()`
+/// still means one attempt, whatever the answer.
 ///
 /// Retried: connection failures and timeouts, HTTP 5xx/408/429, and the
 /// transient codes 30006, 30007, 60008, 60013, 60014 — for the follow
@@ -132,13 +138,14 @@ impl RetryPolicy {
         self.deadline
     }
 
-    /// The longest wait before retry `retry` (1-based) after `err`.
+    /// The longest wait before retry `retry` (1-based) after `err`. After a
+    /// rate-limit answer it does not grow: the client's pacing spaces the
+    /// calls, and the wait only spreads the retries out.
     pub fn ceiling(&self, retry: u32, err: &Error) -> Duration {
-        let base = if is_rate_limited(err) {
-            self.rate_limited_base_delay
-        } else {
-            self.base_delay
-        };
+        if err.is_rate_limited() {
+            return self.rate_limited_base_delay.min(self.max_delay);
+        }
+        let base = self.base_delay;
         let factor = 1u32
             .checked_shl(retry.saturating_sub(1).min(20))
             .unwrap_or(u32::MAX);
@@ -150,14 +157,6 @@ impl RetryPolicy {
         let ceiling = self.ceiling(retry, err);
         let nanos = u64::try_from(ceiling.as_nanos()).unwrap_or(u64::MAX);
         Duration::from_nanos(fastrand::u64(0..=nanos))
-    }
-}
-
-fn is_rate_limited(err: &Error) -> bool {
-    match err {
-        Error::Api(a) => a.kind() == ErrorKind::RateLimited,
-        Error::HttpStatus { status, .. } => *status == 429,
-        _ => false,
     }
 }
 

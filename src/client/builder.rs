@@ -10,7 +10,7 @@ use super::{Client, Inner};
 use crate::error::Error;
 #[cfg(doc)]
 use crate::error::{ApiError, TransportErrorKind};
-use crate::ratelimit::RateLimiter;
+use crate::ratelimit::{Adaptive, LocalLimiter, RateLimit};
 use crate::region::Region;
 use crate::request::validate_account;
 use crate::retry::RetryPolicy;
@@ -38,11 +38,20 @@ pub struct ClientBuilder {
     connect_timeout: Duration,
     timeout: Duration,
     retry: RetryPolicy,
-    rate_limit: Option<u32>,
+    rate_limit: Limit,
+    adaptive: bool,
     concurrency: usize,
     max_response_bytes: u64,
     allow_insecure_http: bool,
     env_error: Option<Error>,
+}
+
+/// The client-side rate limit a builder was given.
+#[derive(Clone, Debug)]
+enum Limit {
+    Off,
+    PerSecond(u32),
+    Shared(std::sync::Arc<dyn RateLimit>),
 }
 
 impl fmt::Debug for ClientBuilder {
@@ -57,6 +66,7 @@ impl fmt::Debug for ClientBuilder {
         d.field("secret_key", &self.secret_key);
         d.field("timeout", &self.timeout)
             .field("rate_limit", &self.rate_limit)
+            .field("adaptive_pacing", &self.adaptive)
             .finish_non_exhaustive()
     }
 }
@@ -143,15 +153,35 @@ impl ClientBuilder {
     }
 
     /// The most calls per second to each endpoint, for all clones and threads
-    /// of the client together (default 200, Tencent's limit for each follow API).
+    /// of the client together (default 200, Tencent's limit for each follow
+    /// API, which counts every caller of the app: when several processes
+    /// share an app, give each its share, or share one budget with
+    /// [`rate_limiter`](ClientBuilder::rate_limiter)).
     pub fn rate_limit(mut self, per_second: u32) -> Self {
-        self.rate_limit = Some(per_second);
+        self.rate_limit = Limit::PerSecond(per_second);
         self
     }
 
-    /// Turns the client-side rate limiter off.
+    /// Asks `limiter` before every call instead of the client's own
+    /// per-second limit: one [`LocalLimiter`] shared by several clients, a
+    /// budget shared by several processes, or a limiter of your own.
+    pub fn rate_limiter(mut self, limiter: std::sync::Arc<dyn RateLimit>) -> Self {
+        self.rate_limit = Limit::Shared(limiter);
+        self
+    }
+
+    /// Turns the client-side rate limiter off (adaptive pacing too).
     pub fn no_rate_limit(mut self) -> Self {
-        self.rate_limit = None;
+        self.rate_limit = Limit::Off;
+        self
+    }
+
+    /// Whether the client slows down when the service answers with a
+    /// rate-limit code and speeds up again gradually (default on): see
+    /// [`Adaptive`]. Several processes sharing an app's budget find their
+    /// share this way without talking to each other.
+    pub fn adaptive_pacing(mut self, on: bool) -> Self {
+        self.adaptive = on;
         self
     }
 
@@ -192,6 +222,7 @@ impl ClientBuilder {
         self.check_limits()?;
         let (bases, loopback) = self.bases()?;
         let signer = self.signer()?;
+        let limiter = self.limiter();
         let agent = transport::make_agent(&TransportConfig {
             connect_timeout: self.connect_timeout,
             call_timeout: self.timeout,
@@ -206,12 +237,27 @@ impl ClientBuilder {
                     bases,
                     signer,
                     agent,
-                    limiter: self.rate_limit.map(RateLimiter::new),
+                    limiter,
                     retry: self.retry,
                     max_response_bytes: self.max_response_bytes,
                 },
                 concurrency: self.concurrency,
             }),
+        })
+    }
+
+    /// The limiter the client asks before each call.
+    fn limiter(&self) -> Option<std::sync::Arc<dyn RateLimit>> {
+        use std::sync::Arc;
+        let inner: Arc<dyn RateLimit> = match &self.rate_limit {
+            Limit::Off => return None,
+            Limit::PerSecond(n) => Arc::new(LocalLimiter::new(f64::from(*n))),
+            Limit::Shared(l) => l.clone(),
+        };
+        Some(if self.adaptive {
+            Arc::new(Adaptive::new(inner))
+        } else {
+            inner
         })
     }
 
@@ -267,7 +313,7 @@ impl ClientBuilder {
                 "timeouts must be at most one day",
             ));
         }
-        if self.rate_limit == Some(0) {
+        if matches!(self.rate_limit, Limit::PerSecond(0)) {
             return Err(Error::invalid(
                 "rate_limit",
                 "0 calls per second would never send; use no_rate_limit() to turn it off",
@@ -429,7 +475,8 @@ impl Client {
             connect_timeout: Duration::from_secs(5),
             timeout: Duration::from_secs(30),
             retry: RetryPolicy::default(),
-            rate_limit: Some(200),
+            rate_limit: Limit::PerSecond(200),
+            adaptive: true,
             concurrency: 16,
             max_response_bytes: 4 << 20,
             allow_insecure_http: false,

@@ -22,7 +22,6 @@ use crate::follow::{
     FollowList, FollowPage, FollowType,
 };
 use crate::outcome::{BatchOutcome, Outcome, Progress};
-use crate::ratelimit::RateLimiter;
 use crate::request::{parse_response_for, Request};
 
 /// A blocking client for the follow API. Cheap to clone: clones share the
@@ -62,10 +61,7 @@ impl fmt::Debug for Client {
             .field("base_url", &e.bases.primary())
             .field("standby_base_url", &e.bases.standby())
             .field("credentials", &e.signer)
-            .field(
-                "rate_limit",
-                &e.limiter.as_ref().map(RateLimiter::per_second),
-            )
+            .field("rate_limit", &e.limiter.as_ref().map(|l| l.max_rate()))
             .field("concurrency", &self.inner.concurrency)
             .field("retry", &e.retry)
             .finish_non_exhaustive()

@@ -2,11 +2,11 @@
 //! over. Everything a call needs is held by [`Engine`]; the batch path and the
 //! public methods go through [`Engine::execute`] alone.
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::error::{Error, TransportErrorKind};
-use crate::ratelimit::RateLimiter;
+use crate::ratelimit::RateLimit;
 use crate::request::{Context, Request};
 use crate::retry::{may_retry, RetryPolicy};
 use crate::signer::Signer;
@@ -23,7 +23,7 @@ pub(crate) struct Engine {
     pub(crate) bases: Bases,
     pub(crate) signer: Signer,
     pub(crate) agent: ureq::Agent,
-    pub(crate) limiter: Option<RateLimiter>,
+    pub(crate) limiter: Option<Arc<dyn RateLimit>>,
     pub(crate) retry: RetryPolicy,
     pub(crate) max_response_bytes: u64,
 }
@@ -61,47 +61,89 @@ impl Engine {
         trace: &mut Trace,
     ) -> Result<T, Error> {
         let started = Instant::now();
-        let mut attempt = 1u32;
+        let mut tries = Tries::default();
         let mut resigned = false;
         loop {
-            if let Some(limiter) = &self.limiter {
-                limiter.acquire(path);
-            }
+            self.pace(path);
+            let sent = Instant::now();
             let sig = self.signer.current();
             let err = match self
                 .send(path, body, sig.expose())
                 .and_then(|(status, bytes)| parse(status, &bytes))
             {
-                Ok(value) => return Ok(value),
+                Ok(value) => {
+                    if let Some(limiter) = &self.limiter {
+                        limiter.accepted(path);
+                    }
+                    return Ok(value);
+                }
                 Err(err) => self.scrub(err),
             };
             trace.ambiguous |= err.may_have_been_applied();
             if !resigned && err.is_usersig_rejected() && self.signer.invalidate(&sig) {
                 // The service refused the signature before doing anything:
                 // one more attempt with a fresh one, not counted as a retry.
+                log::info!("tim-follow: {path}: the UserSig was refused ({err}); renewing it");
                 resigned = true;
                 continue;
             }
-            match self.wait_before_retry(attempt, started, &err, idempotent) {
-                Some(wait) => std::thread::sleep(wait),
-                None => return Err(err),
+            let throttled = err.is_rate_limited();
+            if let (true, Some(limiter)) = (throttled, &self.limiter) {
+                limiter.throttled(path, sent);
             }
-            attempt += 1;
+            match self.wait_before_retry(&tries, started, &err, idempotent) {
+                Some(wait) => {
+                    log::debug!(
+                        "tim-follow: {path}: attempt {} failed ({err}); retrying in {wait:?}",
+                        tries.attempts + tries.throttled + 1
+                    );
+                    std::thread::sleep(wait);
+                }
+                None => {
+                    log::warn!(
+                        "tim-follow: {path}: giving up after {} attempts: {err}",
+                        tries.attempts + tries.throttled + 1
+                    );
+                    return Err(err);
+                }
+            }
+            tries.count(throttled);
         }
     }
 
-    /// How long to wait before attempt `attempt + 1`, or `None` to give up.
+    /// Waits for the rate limiter's slot for one call of `path`.
+    fn pace(&self, path: &str) {
+        if let Some(limiter) = &self.limiter {
+            let wait = limiter.acquire(path);
+            if !wait.is_zero() {
+                std::thread::sleep(wait);
+            }
+        }
+    }
+
+    /// How long to wait before the next attempt, or `None` to give up.
+    /// Rate-limit answers are retried until the deadline without using up
+    /// the attempts: the service is working, only at a slower pace.
     fn wait_before_retry(
         &self,
-        attempt: u32,
+        tries: &Tries,
         started: Instant,
         err: &Error,
         idempotent: bool,
     ) -> Option<Duration> {
-        if attempt >= self.retry.get_max_attempts() || !may_retry(err, idempotent) {
+        let throttled = err.is_rate_limited();
+        let max = self.retry.get_max_attempts();
+        // One attempt means one, whatever the answer.
+        let out_of_attempts = max <= 1 || (!throttled && tries.attempts + 1 >= max);
+        if out_of_attempts || !may_retry(err, idempotent) {
             return None;
         }
-        let wait = self.retry.backoff(attempt, err);
+        let n = if throttled {
+            tries.throttled
+        } else {
+            tries.attempts
+        } + 1;
+        let wait = self.retry.backoff(n, err);
         (started.elapsed().saturating_add(wait) <= self.retry.get_deadline()).then_some(wait)
     }
 
@@ -125,6 +167,15 @@ impl Engine {
                 let retried = self.post(second, path, body, sig);
                 if retried.is_ok() {
                     self.bases.switched(route.first_is_standby, Instant::now());
+                    log::warn!(
+                        "tim-follow: {} could not be reached; {second} answered and is used {}",
+                        route.first,
+                        if route.first_is_standby {
+                            "again"
+                        } else {
+                            "for the next 60 s"
+                        }
+                    );
                     return retried;
                 }
                 result
@@ -149,6 +200,25 @@ impl Engine {
         }
         .url(path);
         transport::post(&self.agent, &url, body, self.max_response_bytes)
+    }
+}
+
+/// The failed attempts of one call so far.
+#[derive(Debug, Default)]
+struct Tries {
+    /// Failed for another reason than a rate limit.
+    attempts: u32,
+    /// Answered with a rate-limit code.
+    throttled: u32,
+}
+
+impl Tries {
+    fn count(&mut self, throttled: bool) {
+        if throttled {
+            self.throttled += 1;
+        } else {
+            self.attempts += 1;
+        }
     }
 }
 

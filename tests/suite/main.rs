@@ -4,6 +4,7 @@ mod callback;
 mod client;
 mod emulator;
 mod family;
+mod fleet;
 mod jobs;
 mod outcomes;
 mod props;
