@@ -125,6 +125,7 @@
 //! | `usersig` | yes | [`usersig`], [`ClientBuilder::secret_key`], webhook `Sign` checks |
 //! | `testkit` | no | [`testkit`], the emulator |
 //! | `job` | no | `job`: journaled bulk jobs that resume after a crash, and purge |
+//! | `redis` | no | `RedisLimiter`: a rate budget shared by processes through Redis |
 //! | `cli` | no | the `tim-follow` command-line tool |
 //!
 //! # Security notes
@@ -175,6 +176,8 @@ pub use follow::{
     FollowGetInfo, FollowList, FollowPage, FollowType,
 };
 pub use outcome::{AccountOutcome, BatchOutcome, Outcome, Progress};
+#[cfg(feature = "redis")]
+pub use ratelimit::RedisLimiter;
 pub use ratelimit::{Adaptive, LocalLimiter, RateLimit};
 pub use region::{ParseRegionError, Region};
 pub use reply::{BatchReply, Payload, ReplyItem};

@@ -9,6 +9,11 @@ use std::time::{Duration, Instant};
 
 use crate::sync::lock;
 
+#[cfg(feature = "redis")]
+mod redis;
+#[cfg(feature = "redis")]
+pub use self::redis::RedisLimiter;
+
 /// Decides when a client may send one call of an endpoint. Every clone and
 /// thread of a client asks the same one, so it holds the budget they share;
 /// an implementation shared by several processes (such as the Redis one of
