@@ -128,6 +128,11 @@ impl KeySigner {
                 return c.sig.clone();
             }
         }
+        log::debug!(
+            "tim-follow: generating the admin UserSig of {} (valid {} s)",
+            self.identifier,
+            self.validity.as_secs()
+        );
         let sig = Secret::new(crate::usersig::generate_at(
             self.sdkappid,
             self.key.expose(),

@@ -263,3 +263,50 @@ fn ctrl_c_stops_a_job_flushes_its_journal_and_says_how_to_resume() {
     assert_eq!(code, 0, "{err}");
     assert_eq!(emu.following("me").len(), 2000);
 }
+
+#[test]
+fn verbose_shows_what_the_client_did_and_never_a_secret() {
+    let targets: Vec<String> = (0..45).map(|i| format!("u{i:02}")).collect();
+    let emu = tim_follow::testkit::Emulator::builder()
+        .accounts(&["me"])
+        .accounts(&targets)
+        .rate_limit(Some(1), 60007)
+        .start()
+        .unwrap();
+    let mut args = vec!["-v", "--rate-limit", "50", "add", "me"];
+    args.extend(targets.iter().map(String::as_str));
+    let env = env_for(&emu);
+    let (code, _, err) = tim(&args, &borrowed(&env));
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.contains("[INFO]") && err.contains("rate limit"),
+        "{err}"
+    );
+    assert!(!err.contains(emu.secret_key()));
+    // Without -v, only warnings.
+    let (code, _, err) = tim(&["add", "me", "u00"], &borrowed(&env));
+    assert_eq!(code, 0);
+    assert!(!err.contains("[INFO]"), "{err}");
+}
+
+#[test]
+fn rate_limit_and_redis_settings_are_checked_before_anything_is_sent() {
+    let (code, _, err) = tim(&["--rate-limit", "0", "--emulator", "add", "a", "b"], &[]);
+    assert_eq!(code, 2);
+    assert!(err.contains("--rate-limit"), "{err}");
+    let (code, _, err) = tim(&["--emulator", "add", "a", "b"], &[("TIM_REDIS_URL", " ")]);
+    assert_eq!(code, 2);
+    assert!(err.contains("TIM_REDIS_URL"), "{err}");
+    let (code, _, err) = tim(
+        &["--emulator", "add", "a", "b"],
+        &[("TIM_REDIS_URL", "redis://127.0.0.1:1")],
+    );
+    if cfg!(feature = "redis") {
+        // Unreachable: the local share is used, and the call goes through.
+        assert_eq!(code, 0, "{err}");
+        assert!(err.contains("Redis is unreachable"), "{err}");
+    } else {
+        assert_eq!(code, 2);
+        assert!(err.contains("`redis` feature"), "{err}");
+    }
+}

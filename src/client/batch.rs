@@ -195,6 +195,11 @@ impl Workers<'_> {
             return;
         }
         self.read_backs.fetch_add(1, Ordering::Relaxed);
+        log::info!(
+            "tim-follow: an answer was lost and a later attempt refused {} accounts of {}; reading their relations back",
+            refused.len(),
+            self.from
+        );
         let checked = Checked {
             from: self.from,
             to: &refused,

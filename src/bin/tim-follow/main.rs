@@ -3,6 +3,7 @@
 //! Built with the `cli` feature: `cargo install tim-follow --features cli`.
 
 mod jobs;
+mod logger;
 
 use std::io::{BufRead, Write};
 use std::path::Path;
@@ -47,6 +48,11 @@ OPTIONS:
                               (created, or continued if it holds the same job)
     --json                    print JSON (one object per account) instead of a table
     --limit <N>               list: stop after N accounts
+    --rate-limit <N>          at most N calls per second to each endpoint (default 200, Tencent's
+                              limit per app): for this process, or with TIM_REDIS_URL for every
+                              process that shares it
+    -v, -vv                   log what the client does on stderr (retries, pacing, failover,
+                              renewals, read-backs); RUST_LOG=debug does the same
     --emulator                run against a built-in local emulator (no credentials needed);
                               every account named on the command line is imported
     -h, --help                print this help
@@ -58,6 +64,8 @@ CREDENTIALS (environment):
     TIM_ADMIN                 the App admin account (default: administrator)
     TIM_REGION                as --region (default: china)
     TIM_BASE_URL              another endpoint, such as a proxy
+    TIM_REDIS_URL             share the rate budget with other processes through this Redis
+                              (redis://host:port; needs a build with the `redis` feature)
 
 EXIT STATUS:
     0  every account was applied
@@ -76,6 +84,8 @@ struct Args {
     limit: Option<usize>,
     emulator: bool,
     journal: Option<String>,
+    rate_limit: Option<u32>,
+    verbose: u8,
 }
 
 enum Failure {
@@ -151,6 +161,8 @@ fn parse_args() -> Result<Option<Args>, Failure> {
         limit: None,
         emulator: false,
         journal: None,
+        rate_limit: None,
+        verbose: 0,
     };
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
@@ -179,6 +191,19 @@ fn parse_args() -> Result<Option<Args>, Failure> {
                     })?);
             }
             "--emulator" => args.emulator = true,
+            "-v" | "--verbose" => args.verbose += 1,
+            "-vv" => args.verbose += 2,
+            "--rate-limit" => {
+                let v = value("--rate-limit")?;
+                args.rate_limit = match v.parse::<u32>() {
+                    Ok(n) if n > 0 => Some(n),
+                    _ => {
+                        return Err(Failure::Usage(format!(
+                            "--rate-limit takes a number of calls per second above 0, not {v:?}"
+                        )))
+                    }
+                };
+            }
             flag if flag.starts_with("--") => {
                 return Err(Failure::Usage(format!("unknown option {flag}")))
             }
@@ -216,6 +241,7 @@ fn run() -> Result<u8, Failure> {
         print!("{HELP}");
         return Ok(0);
     };
+    logger::init(args.verbose);
     let is_job = matches!(args.command.as_str(), "purge" | "resume")
         || (args.journal.is_some() && matches!(args.command.as_str(), "add" | "delete"));
     match args.command.as_str() {
@@ -292,7 +318,10 @@ fn make_client(
         if let Some(r) = args.region {
             b = b.region(r);
         }
-        return Ok((b.build()?, None));
+        let sdkappid = std::env::var("TIM_SDKAPPID")
+            .ok()
+            .and_then(|v| v.trim().parse().ok());
+        return Ok((limits(b, args, sdkappid)?.build()?, None));
     }
     let emulator = tim_follow::testkit::Emulator::start()
         .map_err(|e| Failure::Usage(format!("cannot start the emulator: {e}")))?;
@@ -302,8 +331,51 @@ fn make_client(
         emulator.base_url(),
         named.len()
     );
-    let client = emulator.client_builder().build()?;
+    let builder = limits(emulator.client_builder(), args, Some(emulator.sdkappid()))?;
+    let client = builder.build()?;
     Ok((client, Some(emulator)))
+}
+
+/// `--rate-limit` and `TIM_REDIS_URL`.
+fn limits(
+    mut b: ClientBuilder,
+    args: &Args,
+    sdkappid: Option<u64>,
+) -> Result<ClientBuilder, Failure> {
+    let rate = args.rate_limit.unwrap_or(200);
+    if let Some(n) = args.rate_limit {
+        b = b.rate_limit(n);
+    }
+    let url = match std::env::var("TIM_REDIS_URL") {
+        Err(_) => return Ok(b),
+        Ok(url) if url.trim().is_empty() => {
+            return Err(Failure::Usage(
+                "TIM_REDIS_URL is set but empty: unset it, or give redis://host:port".into(),
+            ))
+        }
+        Ok(url) => url,
+    };
+    let _ = (&url, sdkappid, rate);
+    #[cfg(feature = "redis")]
+    {
+        let Some(sdkappid) = sdkappid else {
+            return Ok(b); // building the client reports TIM_SDKAPPID
+        };
+        let budget =
+            tim_follow::RedisLimiter::new(url.trim(), sdkappid, f64::from(rate)).map_err(|e| {
+                Failure::Usage(format!(
+                    "TIM_REDIS_URL: {}",
+                    e.to_string().replace("invalid input: redis_url: ", "")
+                ))
+            })?;
+        Ok(b.rate_limiter(std::sync::Arc::new(budget)))
+    }
+    #[cfg(not(feature = "redis"))]
+    Err(Failure::Usage(
+        "TIM_REDIS_URL is set, but this tim-follow was built without the `redis` feature \
+         (cargo install tim-follow --features cli,redis)"
+            .into(),
+    ))
 }
 
 /// The one-call commands: add, delete, check, counts, list.
