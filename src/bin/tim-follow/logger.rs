@@ -33,12 +33,13 @@ fn level(verbose: u8) -> LevelFilter {
     }
     let from_env = std::env::var("RUST_LOG").ok().and_then(|v| {
         v.split(',')
+            .rev()
             .filter_map(|part| match part.split_once('=') {
                 Some((target, level)) if target.trim() == "tim_follow" => Some(level.to_string()),
                 Some(_) => None,
                 None => Some(part.to_string()),
             })
-            .last()
+            .next()
             .and_then(|level| level.trim().parse::<LevelFilter>().ok())
     });
     from_env.unwrap_or(LevelFilter::Warn)
