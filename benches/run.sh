@@ -64,6 +64,38 @@ JOBS
 )
 rm -rf "$jobs_dir"
 
+# 6. Several processes, one app budget (a redis-server of its own, if installed).
+fleet_bin=benches/harness/target/release/fleet
+read -r plain_sent plain_limited plain_took plain_busiest <<<"$($fleet_bin plain)"
+fleet_table="| four clients, default settings (adaptive pacing, no coordination) | $plain_sent | $plain_limited ($(awk -v a="$plain_limited" -v b="$plain_sent" 'BEGIN {printf "%.1f", a * 100 / b}') %) | $plain_busiest | $plain_took s | $(awk -v a="$plain_took" 'BEGIN {printf "%.2f", a / 8}')× |"
+permit_line="redis-server is not installed here: the shared-budget rows were not measured."
+if command -v redis-server >/dev/null 2>&1; then
+  redis_port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  redis-server --port "$redis_port" --bind 127.0.0.1 --save '' --appendonly no >/dev/null &
+  redis_pid=$!
+  for _ in $(seq 50); do (exec 3<>"/dev/tcp/127.0.0.1/$redis_port") 2>/dev/null && break; sleep 0.1; done
+  read -r redis_sent redis_limited redis_took redis_busiest <<<"$($fleet_bin redis "redis://127.0.0.1:$redis_port")"
+  read -r permit_median permit_p99 <<<"$($fleet_bin permit "redis://127.0.0.1:$redis_port")"
+  kill "$redis_pid"
+  fleet_table="$fleet_table
+| four clients sharing a 100/s budget in Redis (\\`RedisLimiter\\`) | $redis_sent | $redis_limited ($(awk -v a="$redis_limited" -v b="$redis_sent" 'BEGIN {printf "%.1f", a * 100 / b}') %) | $redis_busiest | $redis_took s | $(awk -v a="$redis_took" 'BEGIN {printf "%.2f", a / 8}')× |"
+  permit_line="One Redis permit (the GCRA script, on a local redis-server over loopback): median $permit_median µs, 99th percentile $permit_p99 µs, over 10,000 calls."
+fi
+fleet_section=$(cat <<FLEET
+### 6. Several processes, one app budget
+
+Four clients (each with its own limiter, as four processes would have) each
+follow 4,000 accounts (200 requests each, 800 in all) against an emulator that
+allows 100 calls per second of follow_add: the floor is 8 s.
+
+| run | requests sent | rate-limit answers | busiest second (calls) | wall time | vs 8 s floor |
+|---|---:|---:|---:|---:|---:|
+$fleet_table
+
+Every account was applied in every run. $permit_line
+FLEET
+)
+
 count() { cargo tree -e normal --prefix none "$@" 2>/dev/null | sed 's/ (\*)//' | sort -u; }
 ours=$(count | wc -l)
 ureq_only=$(count -p ureq | wc -l)
@@ -98,9 +130,11 @@ HEAD
 echo "$tables"
 echo
 echo "$jobs_table"
+echo
+echo "$fleet_section"
 cat <<FOOT
 
-### 6. Footprint
+### 7. Footprint
 
 | build | crates in \`cargo tree -e normal\` | stripped release \`demo\` |
 |---|---:|---:|

@@ -1,0 +1,81 @@
+//! Several processes, one app budget:
+//!
+//! - `fleet plain`: four clients with default settings (each as a process of
+//!   its own would be), each following 4,000 accounts, against an emulator
+//!   that allows 100 calls/s of follow_add;
+//! - `fleet redis URL`: the same, the clients sharing a 100/s budget in Redis;
+//! - `fleet permit URL`: the cost of one Redis permit, 10,000 times.
+//!
+//! Prints one line of numbers for `benches/run.sh`.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tim_follow::testkit::Emulator;
+use tim_follow::{RateLimit, RedisLimiter};
+
+const PER_CLIENT: usize = 4000;
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.iter().map(String::as_str).collect::<Vec<_>>()[..] {
+        ["plain"] => fleet(None),
+        ["redis", url] => fleet(Some(url)),
+        ["permit", url] => permit(url),
+        _ => eprintln!("usage: fleet plain | fleet redis URL | fleet permit URL"),
+    }
+}
+
+/// Prints: requests sent, rate-limit answers, wall time, busiest second.
+fn fleet(redis: Option<&str>) {
+    let emu = Emulator::builder()
+        .rate_limit(Some(100), 60007)
+        .max_following(PER_CLIENT)
+        .start()
+        .unwrap();
+    let targets: Vec<String> = (0..PER_CLIENT).map(|i| format!("t{i:05}")).collect();
+    emu.import_accounts(&targets);
+    let sources: Vec<String> = (0..4).map(|i| format!("src{i}")).collect();
+    emu.import_accounts(&sources);
+    let started = Instant::now();
+    std::thread::scope(|s| {
+        for from in &sources {
+            let (emu, targets) = (&emu, &targets);
+            s.spawn(move || {
+                let mut b = emu.client_builder();
+                if let Some(url) = redis {
+                    b = b.rate_limiter(Arc::new(RedisLimiter::new(url, emu.sdkappid(), 100.0).unwrap()));
+                }
+                let out = b.build().unwrap().follow_add(from, targets).unwrap();
+                assert!(out.all_applied());
+            });
+        }
+    });
+    let took = started.elapsed().as_secs_f64();
+    let log = emu.requests();
+    let limited = log.iter().filter(|r| r.error_code == Some(60007)).count();
+    let mut times: Vec<Duration> = log.iter().map(|r| r.at).collect();
+    times.sort();
+    let (mut busiest, mut start) = (0, 0);
+    for end in 0..times.len() {
+        while times[end] - times[start] >= Duration::from_secs(1) {
+            start += 1;
+        }
+        busiest = busiest.max(end - start + 1);
+    }
+    println!("{} {limited} {took:.2} {busiest}", log.len());
+}
+
+/// Prints the median and 99th percentile of one permit, in µs.
+fn permit(url: &str) {
+    let limiter = RedisLimiter::new(url, 1, 1e6).unwrap();
+    let mut micros: Vec<f64> = (0..10_000)
+        .map(|i| {
+            let t = Instant::now();
+            std::hint::black_box(limiter.acquire(if i % 2 == 0 { "a" } else { "b" }));
+            t.elapsed().as_secs_f64() * 1e6
+        })
+        .collect();
+    micros.sort_by(f64::total_cmp);
+    println!("{:.1} {:.1}", micros[micros.len() / 2], micros[micros.len() * 99 / 100]);
+}
