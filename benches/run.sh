@@ -12,7 +12,7 @@ cargo build --release --manifest-path benches/harness/Cargo.toml >&2
 # criterion prints its own progress on stdout: keep only the report, from its first heading.
 tables=$(benches/harness/target/release/tim-follow-bench $quick 2>/dev/null | sed -n '/^### 1\./,$p')
 
-# 5. Long jobs: a 1,000,000-account unfollow job against an emulator in a
+# 4. Long jobs: a 1,000,000-account unfollow job against an emulator in a
 # process of its own (every account exists, no rate limit), journaled or not.
 jobs_dir=$(mktemp -d)
 mkfifo "$jobs_dir/in"
@@ -43,7 +43,7 @@ journal_rss=$(awk '{print $3}' "$jobs_dir/journal" | median)
 small_rss=$(echo "$small" | awk '{print $3}')
 journal_size=$(stat -c %s "$jobs_dir/job-1000000.journal")
 jobs_table=$(cat <<JOBS
-### 5. Long jobs: unfollowing 1,000,000 accounts from one source (50,000 requests)
+### 4. Long jobs: unfollowing 1,000,000 accounts from one source (50,000 requests)
 
 The emulator runs in a process of its own (every account exists, no rate limit);
 the job's client sends on 16 workers with its rate limit off, so this measures
@@ -64,7 +64,7 @@ JOBS
 )
 rm -rf "$jobs_dir"
 
-# 6. Several processes, one app budget (a redis-server of its own, if installed).
+# 5. Several processes, one app budget (a redis-server of its own, if installed).
 fleet_bin=benches/harness/target/release/fleet
 read -r plain_sent plain_limited plain_took plain_busiest <<<"$($fleet_bin plain)"
 fleet_table="| four clients, default settings (adaptive pacing, no coordination) | $plain_sent | $plain_limited ($(awk -v a="$plain_limited" -v b="$plain_sent" 'BEGIN {printf "%.1f", a * 100 / b}') %) | $plain_busiest | $plain_took s | $(awk -v a="$plain_took" 'BEGIN {printf "%.2f", a / 8}')× |"
@@ -78,11 +78,11 @@ if command -v redis-server >/dev/null 2>&1; then
   read -r permit_median permit_p99 <<<"$($fleet_bin permit "redis://127.0.0.1:$redis_port")"
   kill "$redis_pid"
   fleet_table="$fleet_table
-| four clients sharing a 100/s budget in Redis (\\`RedisLimiter\\`) | $redis_sent | $redis_limited ($(awk -v a="$redis_limited" -v b="$redis_sent" 'BEGIN {printf "%.1f", a * 100 / b}') %) | $redis_busiest | $redis_took s | $(awk -v a="$redis_took" 'BEGIN {printf "%.2f", a / 8}')× |"
+| four clients sharing a 100/s budget in Redis (RedisLimiter) | $redis_sent | $redis_limited ($(awk -v a="$redis_limited" -v b="$redis_sent" 'BEGIN {printf "%.1f", a * 100 / b}') %) | $redis_busiest | $redis_took s | $(awk -v a="$redis_took" 'BEGIN {printf "%.2f", a / 8}')× |"
   permit_line="One Redis permit (the GCRA script, on a local redis-server over loopback): median $permit_median µs, 99th percentile $permit_p99 µs, over 10,000 calls."
 fi
 fleet_section=$(cat <<FLEET
-### 6. Several processes, one app budget
+### 5. Several processes, one app budget
 
 Four clients (each with its own limiter, as four processes would have) each
 follow 4,000 accounts (200 requests each, 800 in all) against an emulator that
@@ -134,7 +134,7 @@ echo
 echo "$fleet_section"
 cat <<FOOT
 
-### 7. Footprint
+### 6. Footprint
 
 | build | crates in \`cargo tree -e normal\` | stripped release \`demo\` |
 |---|---:|---:|

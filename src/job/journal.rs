@@ -3,19 +3,24 @@
 //! the snapshot of the lists it works through).
 //!
 //! Each line is written whole with one `write` call, with nothing left in a
-//! user-space buffer; the file is flushed to disk (`fdatasync`) at least once
-//! a second and when the job stops. A crash can tear only the last line,
+//! user-space buffer; a thread of its own flushes the file to disk
+//! (`fdatasync`) within a second of each write, and it is flushed when the
+//! job stops. A crash can tear only the last line,
 //! which reading ignores (and resuming cuts off before appending). The
 //! journal never holds the UserSig or the SecretKey.
 
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
 use super::JobError;
+use crate::sync::lock;
 
 /// The format version written in every header.
 pub(crate) const FORMAT: u32 = 1;
@@ -101,16 +106,63 @@ fn is_zero(n: &u32) -> bool {
     *n == 0
 }
 
-/// Appends lines to a journal.
+/// Appends lines to a journal. A thread of its own flushes it to disk
+/// within a second of each write, so that the disk's latency never holds up
+/// the requests; [`sync`](Writer::sync) flushes at once.
 pub(crate) struct Writer {
     file: File,
     path: PathBuf,
-    synced: Instant,
-    /// Lines written since the last sync.
-    dirty: bool,
+    syncer: Option<Syncer>,
+}
+
+/// The background flush: its stop signal, its thread, and what it shares.
+struct Syncer {
+    stop: mpsc::Sender<()>,
+    thread: JoinHandle<()>,
+    shared: Arc<SyncState>,
+}
+
+#[derive(Default)]
+struct SyncState {
+    /// Lines written since the last flush.
+    dirty: AtomicBool,
+    /// A flush that failed, reported at the next write.
+    failed: Mutex<Option<std::io::Error>>,
 }
 
 impl Writer {
+    fn new(file: File, path: &Path) -> Result<Writer, JobError> {
+        let shared = Arc::new(SyncState::default());
+        let clone = file
+            .try_clone()
+            .map_err(|e| JobError::io(path, "cannot open the journal", e))?;
+        let (stop, stopped) = mpsc::channel::<()>();
+        let state = shared.clone();
+        let thread = std::thread::Builder::new()
+            .name("tim-follow-journal-sync".into())
+            .spawn(move || {
+                while let Err(mpsc::RecvTimeoutError::Timeout) =
+                    stopped.recv_timeout(Duration::from_millis(500))
+                {
+                    if state.dirty.swap(false, Ordering::SeqCst) {
+                        if let Err(e) = clone.sync_data() {
+                            lock(&state.failed).get_or_insert(e);
+                        }
+                    }
+                }
+            })
+            .map_err(|e| JobError::io(path, "cannot start the journal's flush", e))?;
+        Ok(Writer {
+            file,
+            path: path.to_path_buf(),
+            syncer: Some(Syncer {
+                stop,
+                thread,
+                shared,
+            }),
+        })
+    }
+
     /// Creates a new journal with its header; fails if the file exists.
     pub(crate) fn create(path: &Path, header: &Header) -> Result<Writer, JobError> {
         let file = OpenOptions::new()
@@ -118,12 +170,7 @@ impl Writer {
             .create_new(true)
             .open(path)
             .map_err(|e| JobError::io(path, "cannot create the journal", e))?;
-        let mut w = Writer {
-            file,
-            path: path.to_path_buf(),
-            synced: Instant::now(),
-            dirty: false,
-        };
+        let mut w = Writer::new(file, path)?;
         w.append(header)?;
         w.sync()?;
         Ok(w)
@@ -139,15 +186,10 @@ impl Writer {
         file.set_len(whole_len)
             .and_then(|()| file.seek(SeekFrom::End(0)).map(drop))
             .map_err(|e| JobError::io(path, "cannot cut the journal's torn line", e))?;
-        Ok(Writer {
-            file,
-            path: path.to_path_buf(),
-            synced: Instant::now(),
-            dirty: false,
-        })
+        Writer::new(file, path)
     }
 
-    /// Writes one line in one call; syncs if the last sync is a second old.
+    /// Writes one line in one call, with nothing left in a buffer.
     pub(crate) fn append<T: Serialize>(&mut self, value: &T) -> Result<(), JobError> {
         let mut line = serde_json::to_vec(value)
             .map_err(|e| JobError::Journal(format!("cannot encode a journal line: {e}")))?;
@@ -155,25 +197,42 @@ impl Writer {
         self.file
             .write_all(&line)
             .map_err(|e| JobError::io(&self.path, "cannot write the journal", e))?;
-        self.dirty = true;
-        self.sync_if_due()
-    }
-
-    /// Syncs if lines were written and the last sync is a second old.
-    pub(crate) fn sync_if_due(&mut self) -> Result<(), JobError> {
-        if self.dirty && self.synced.elapsed() >= Duration::from_secs(1) {
-            self.sync()?;
+        if let Some(s) = &self.syncer {
+            s.shared.dirty.store(true, Ordering::SeqCst);
         }
-        Ok(())
+        self.flush_failure()
     }
 
-    /// Flushes the journal to disk.
+    /// Reports a background flush that failed.
+    pub(crate) fn flush_failure(&self) -> Result<(), JobError> {
+        let failed = self
+            .syncer
+            .as_ref()
+            .and_then(|s| lock(&s.shared.failed).take());
+        match failed {
+            Some(e) => Err(JobError::io(&self.path, "cannot sync the journal", e)),
+            None => Ok(()),
+        }
+    }
+
+    /// Flushes the journal to disk now.
     pub(crate) fn sync(&mut self) -> Result<(), JobError> {
-        self.synced = Instant::now();
-        self.dirty = false;
+        if let Some(s) = &self.syncer {
+            s.shared.dirty.store(false, Ordering::SeqCst);
+        }
         self.file
             .sync_data()
             .map_err(|e| JobError::io(&self.path, "cannot sync the journal", e))
+    }
+}
+
+impl Drop for Writer {
+    fn drop(&mut self) {
+        if let Some(s) = self.syncer.take() {
+            let _ = s.stop.send(());
+            let _ = s.thread.join();
+        }
+        let _ = self.file.sync_data();
     }
 }
 

@@ -421,11 +421,11 @@ fn execute(
         }
         drop(tx);
         loop {
-            // Wake at least twice a second, so that the journal is synced
-            // within a second of every line even when requests are slow.
+            // Wake twice a second even when requests are slow, to report a
+            // failed background flush of the journal promptly.
             let outcome = match rx.recv_timeout(Duration::from_millis(500)) {
                 Ok(result) => result.and_then(|(d, fatal)| sink.record(d, fatal)),
-                Err(mpsc::RecvTimeoutError::Timeout) => sink.sync_if_due(),
+                Err(mpsc::RecvTimeoutError::Timeout) => sink.check_journal(),
                 Err(mpsc::RecvTimeoutError::Disconnected) => break,
             };
             if let Err(e) = outcome {
@@ -515,10 +515,10 @@ impl<'a> Sink<'a> {
         self.unknown += d.unknown.len() as u64;
     }
 
-    /// Syncs the journal if lines wait and the last sync is a second old.
-    fn sync_if_due(&mut self) -> Result<(), JobError> {
+    /// Reports a failed background flush of the journal.
+    fn check_journal(&mut self) -> Result<(), JobError> {
         match &mut self.writer {
-            Some(w) => w.sync_if_due(),
+            Some(w) => w.flush_failure(),
             None => Ok(()),
         }
     }
