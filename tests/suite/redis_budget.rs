@@ -59,71 +59,26 @@ impl Drop for RedisServer {
     }
 }
 
-/// The most requests of `path` the emulator saw in any one-second window.
-fn busiest_second(emu: &Emulator, path: &str) -> usize {
-    let mut times: Vec<Duration> = emu
-        .requests()
-        .iter()
-        .filter(|r| r.path == path)
-        .map(|r| r.at)
-        .collect();
-    times.sort();
-    let mut most = 0;
-    let mut start = 0;
-    for end in 0..times.len() {
-        while times[end] - times[start] >= Duration::from_secs(1) {
-            start += 1;
-        }
-        most = most.max(end - start + 1);
-    }
-    most
-}
-
 #[test]
 fn four_clients_sharing_a_redis_budget_stay_within_it() {
     let Some(redis) = RedisServer::start() else {
         return;
     };
-    let emu = Emulator::builder()
-        .rate_limit(Some(100), 60007)
-        .max_following(2000)
-        .start()
-        .unwrap();
-    let targets = ids("t", 2000);
-    emu.import_accounts(&targets);
-    let sources: Vec<String> = (0..4).map(|i| format!("src{i}")).collect();
-    emu.import_accounts(&sources);
-    let started = Instant::now();
-    std::thread::scope(|s| {
-        for from in &sources {
-            let (emu, targets, url) = (&emu, &targets, &redis.url);
-            s.spawn(move || {
-                // Each as a process of its own would: its own limiter, one budget.
-                let budget = RedisLimiter::new(url, emu.sdkappid(), 100.0).unwrap();
-                let client = emu
-                    .client_builder()
-                    .rate_limiter(Arc::new(budget))
-                    .build()
-                    .unwrap();
-                let out = client.follow_add(from, targets).unwrap();
-                assert!(out.all_applied(), "{from}");
-            });
-        }
+    // Each client as a process of its own would: its own limiter, one budget.
+    let f = super::fleet::fleet(2000, |emu| {
+        let budget = RedisLimiter::new(&redis.url, emu.sdkappid(), 100.0).unwrap();
+        emu.client_builder()
+            .rate_limiter(Arc::new(budget))
+            .build()
+            .unwrap()
     });
-    let took = started.elapsed().as_secs_f64();
-    let log = emu.requests();
-    let limited = log.iter().filter(|r| r.error_code == Some(60007)).count();
-    let busiest = busiest_second(&emu, "follow/follow_add");
-    println!(
-        "{} requests for 400, {limited} rate-limit answers, busiest second {busiest}, {took:.1} s",
-        log.len()
-    );
     assert!(
-        limited * 100 <= log.len(),
-        "{limited} of {} refused",
-        log.len()
+        f.limited * 100 <= f.sent,
+        "{} of {} refused",
+        f.limited,
+        f.sent
     );
-    assert!(busiest <= 102, "{busiest} calls in one second");
+    assert!(f.busiest <= 102, "{} calls in one second", f.busiest);
 }
 
 #[test]
