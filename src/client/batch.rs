@@ -46,6 +46,8 @@ pub(crate) fn run<E: BatchRequest, S: AsRef<str>>(
         }),
         progress,
         read_backs: AtomicUsize::new(0),
+        streak: Streak::default(),
+        in_flight: AtomicUsize::new(0),
     };
     let results = workers.run_all::<E>(&chunks, concurrency);
     if results.iter().all(Result::is_err) {
@@ -102,6 +104,55 @@ struct Workers<'a> {
     progress: OnProgress<'a>,
     /// follow_check requests sent to settle ambiguous refusals.
     read_backs: AtomicUsize,
+    /// Transport failures in a row while nothing succeeded.
+    streak: Streak,
+    /// Requests being sent now.
+    in_flight: AtomicUsize,
+}
+
+/// After this many requests in a row failed for the same transport reason,
+/// with none succeeding, the rest of a batch is reported `Unknown` with that
+/// error instead of being sent: a server that never answers costs one
+/// request deadline, not one per request.
+const STREAK: usize = 3;
+
+/// Counts transport failures of one kind in a row, until a request succeeds.
+#[derive(Default)]
+struct Streak(Mutex<StreakState>);
+
+#[derive(Default)]
+struct StreakState {
+    any_success: bool,
+    kind: Option<TransportErrorKind>,
+    count: usize,
+}
+
+impl Streak {
+    /// Whether requests have failed for a transport reason and none succeeded.
+    fn doubtful(&self) -> bool {
+        let s = lock(&self.0);
+        !s.any_success && s.count > 0
+    }
+
+    /// Notes a request's result; the error that should stop the batch, once.
+    fn lock_and_note<T>(&self, result: &Result<T, Error>) -> Option<Error> {
+        let mut s = lock(&self.0);
+        match result {
+            Err(Error::Transport(t)) if !s.any_success => {
+                if s.kind == Some(t.kind) {
+                    s.count += 1;
+                } else {
+                    (s.kind, s.count) = (Some(t.kind), 1);
+                }
+                (s.count == STREAK).then(|| Error::Transport(t.clone()))
+            }
+            Err(_) => None,
+            Ok(_) => {
+                s.any_success = true;
+                None
+            }
+        }
+    }
 }
 
 impl Workers<'_> {
@@ -144,11 +195,24 @@ impl Workers<'_> {
 
     /// One request: sent unless a fatal error came first; progress reported.
     fn run_one<E: BatchRequest>(&self, chunk: &[&str]) -> ChunkResult<E::Payload> {
+        self.wait_while_doubtful();
         let stop = lock(&self.fatal).clone();
         let result = match stop {
             Some(err) => Err(err),
-            None => self.send::<E>(chunk),
+            None => {
+                self.in_flight.fetch_add(1, Ordering::SeqCst);
+                let result = self.send::<E>(chunk);
+                self.in_flight.fetch_sub(1, Ordering::SeqCst);
+                result
+            }
         };
+        if let Some(err) = self.streak.lock_and_note(&result) {
+            log::warn!(
+                "tim-follow: {STREAK} requests in a row failed ({err}) and none succeeded; \
+                 the rest of the batch is not sent"
+            );
+            lock(&self.fatal).get_or_insert(err);
+        }
         if let Err(Error::Api(api)) = &result {
             if api.kind().is_fatal() {
                 lock(&self.fatal).get_or_insert_with(|| Error::Api(api.clone()));
@@ -165,6 +229,18 @@ impl Workers<'_> {
             report(*tally);
         }
         result
+    }
+
+    /// While requests fail for a transport reason and none has succeeded, a
+    /// new request waits for those in flight to settle: either one succeeds,
+    /// or enough fail to stop the batch, and no second wave goes out.
+    fn wait_while_doubtful(&self) {
+        while self.streak.doubtful()
+            && self.in_flight.load(Ordering::SeqCst) > 0
+            && lock(&self.fatal).is_none()
+        {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
     }
 
     fn send<E: BatchRequest>(&self, chunk: &[&str]) -> ChunkResult<E::Payload> {

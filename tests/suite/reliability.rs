@@ -1,6 +1,8 @@
 //! The fault matrix, load under the rate limit, failover and bounded resources.
 
 use super::*;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::Instant;
 use tim_follow::testkit::{DuplicateAnswer, Fault};
 use tim_follow::{Error, Outcome, TransportErrorKind};
@@ -319,4 +321,76 @@ fn ten_thousand_calls_leak_no_connection() {
         );
         std::thread::sleep(Duration::from_millis(10));
     }
+}
+
+/// A server on 127.0.0.1 that accepts connections and never answers, for at
+/// most `life`; returns its base URL and how many connections it took.
+fn silent_server(life: Duration) -> (String, Arc<AtomicUsize>) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let count = accepted.clone();
+    std::thread::spawn(move || {
+        let started = Instant::now();
+        let mut held = Vec::new();
+        while started.elapsed() < life {
+            match listener.accept() {
+                Ok((stream, _)) => {
+                    count.fetch_add(1, Ordering::SeqCst);
+                    held.push(stream);
+                }
+                Err(_) => std::thread::sleep(Duration::from_millis(5)),
+            }
+        }
+    });
+    (base, accepted)
+}
+
+#[test]
+fn a_server_that_never_answers_costs_one_deadline_not_one_per_request() {
+    let (base, accepted) = silent_server(Duration::from_secs(20));
+    let timeout = Duration::from_secs(1);
+    let client = Client::builder(1400000000, "administrator")
+        .base_url(base)
+        .usersig("sig")
+        .timeout(timeout)
+        .retry(RetryPolicy::default().max_attempts(1))
+        .build()
+        .unwrap();
+    let targets = ids("t", 1000);
+    let started = Instant::now();
+    let err = client.follow_delete("me", &targets).unwrap_err();
+    let took = started.elapsed();
+    assert!(
+        matches!(&err, Error::Transport(t) if t.kind == TransportErrorKind::Timeout),
+        "{err}"
+    );
+    assert!(took < 2 * timeout, "{took:?} for 50 requests");
+    // One wave of workers went out; the other requests were never sent.
+    let sent = accepted.load(Ordering::SeqCst);
+    assert!((3..=16).contains(&sent), "{sent} connections");
+    // With some success first, a later run of failures does not stop the batch.
+    let emu = emulator_with("me", &targets);
+    emu.inject(Fault::Latency(Duration::ZERO), 1);
+    emu.inject(Fault::DropAfterRead, 40);
+    let out = emu
+        .client_builder()
+        .concurrency(1)
+        .retry(RetryPolicy::none())
+        .build()
+        .unwrap()
+        .follow_delete("me", &targets)
+        .unwrap();
+    assert_eq!(
+        out.applied().count(),
+        20 + 9 * 20,
+        "{} applied",
+        out.applied().count()
+    );
+    assert_eq!(
+        emu.request_count("follow/follow_delete"),
+        50,
+        "every request was sent"
+    );
 }
