@@ -310,3 +310,145 @@ fn rate_limit_and_redis_settings_are_checked_before_anything_is_sent() {
         assert!(err.contains("`redis` feature"), "{err}");
     }
 }
+
+#[test]
+fn manners_version_extra_arguments_repeats_and_options_that_do_not_apply() {
+    let (code, out, _) = tim(&["--version"], &[]);
+    assert_eq!(code, 0);
+    assert_eq!(
+        out.trim(),
+        format!("tim-follow {}", env!("CARGO_PKG_VERSION"))
+    );
+    for (args, says) in [
+        (
+            &["--emulator", "list", "a", "fans", "extra"][..],
+            "one too many",
+        ),
+        (
+            &["--file", "a", "--file", "b", "add", "x"][..],
+            "--file is given twice",
+        ),
+        (
+            &["--limit", "3", "--emulator", "add", "a", "b"][..],
+            "--limit does not apply",
+        ),
+        (&["status", "a", "b"][..], "one too many"),
+    ] {
+        let (code, _, err) = tim(args, &[]);
+        assert_eq!(code, 2, "{args:?}");
+        assert!(err.contains(says), "{args:?}: {err}");
+    }
+}
+
+#[test]
+fn a_non_utf8_argument_is_a_usage_error_not_a_panic() {
+    use std::os::unix::ffi::OsStrExt;
+    let out = Command::new(env!("CARGO_BIN_EXE_tim-follow"))
+        .arg("add")
+        .arg(std::ffi::OsStr::from_bytes(b"a\xff"))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("not UTF-8"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+}
+
+#[test]
+fn a_full_stdout_is_a_failure_not_silence() {
+    let full = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_tim-follow"))
+        .args(["--emulator", "add", "a", "b"])
+        .stdout(full)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{err}");
+    assert!(err.contains("cannot write the output"), "{err}");
+}
+
+#[test]
+fn files_words_and_variables_in_the_users_terms() {
+    let dir = scratch("manners");
+    // A BOM, a comment, and one account: "1 account".
+    let ids = dir.join("ids.txt");
+    std::fs::write(&ids, "\u{feff}bob\n# not an account\n").unwrap();
+    let (code, out, err) = tim(
+        &[
+            "--emulator",
+            "--file",
+            ids.to_str().unwrap(),
+            "add",
+            "alice",
+        ],
+        &[],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(out.starts_with("bob "), "{out}");
+    assert!(err.contains("1 account: 1 applied"), "{err}");
+    // check is answered, not applied.
+    let (_, _, err) = tim(&["--emulator", "check", "alice", "bob"], &[]);
+    assert!(err.contains("1 account: 1 answered"), "{err}");
+    // A line that is not UTF-8 is named by number.
+    std::fs::write(&ids, b"bob\n\xff\xfe\n").unwrap();
+    let (code, _, err) = tim(
+        &["--emulator", "--file", ids.to_str().unwrap(), "add", "a"],
+        &[],
+    );
+    assert_eq!(code, 2);
+    assert!(err.contains("line 2") && err.contains("UTF-8"), "{err}");
+    // A variable set to nothing is named.
+    let (code, _, err) = tim(
+        &["add", "a", "b"],
+        &[
+            ("TIM_SDKAPPID", "1"),
+            ("TIM_USERSIG", "s"),
+            ("TIM_BASE_URL", ""),
+        ],
+    );
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("TIM_BASE_URL") && err.contains("empty"),
+        "{err}"
+    );
+    // A connection refused names where it was refused.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let base = format!("http://127.0.0.1:{port}");
+    let (code, _, err) = tim(
+        &["add", "a", "b"],
+        &[
+            ("TIM_SDKAPPID", "1"),
+            ("TIM_USERSIG", "sig-sig-sig"),
+            ("TIM_BASE_URL", &base),
+        ],
+    );
+    assert_eq!(code, 3);
+    assert!(err.contains(&format!("127.0.0.1:{port}")), "{err}");
+}
+
+#[test]
+fn list_prints_times_readably_and_raw_in_json() {
+    let emu = tim_follow::testkit::Emulator::builder()
+        .accounts(&["a", "b"])
+        .start()
+        .unwrap();
+    emu.seed_follow("a", "b");
+    let env = env_for(&emu);
+    let (code, out, _) = tim(&["list", "a", "following"], &borrowed(&env));
+    assert_eq!(code, 0);
+    let when = out.split_whitespace().nth(1).unwrap_or_default();
+    assert!(
+        when.len() == 20 && when.ends_with('Z') && when.contains('T'),
+        "{out}"
+    );
+    let (_, out, _) = tim(&["--json", "list", "a", "following"], &borrowed(&env));
+    let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert!(v["follow_time"].as_i64().unwrap() > 1_600_000_000);
+}

@@ -46,6 +46,16 @@ pub struct ClientBuilder {
     env_error: Option<Error>,
 }
 
+/// The variables [`ClientBuilder::from_lookup`] reads.
+const ENV_VARS: [&str; 6] = [
+    "TIM_SDKAPPID",
+    "TIM_ADMIN",
+    "TIM_SECRET_KEY",
+    "TIM_USERSIG",
+    "TIM_REGION",
+    "TIM_BASE_URL",
+];
+
 /// The client-side rate limit a builder was given.
 #[derive(Clone, Debug)]
 enum Limit {
@@ -389,12 +399,21 @@ impl ClientBuilder {
     /// # Ok::<(), tim_follow::Error>(())
     /// ```
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> ClientBuilder {
+        let mut errors = Vec::new();
+        // A variable set to nothing is a mistake to report, not "unset".
+        for name in ENV_VARS {
+            if get(name).is_some_and(|v| v.trim().is_empty()) {
+                errors.push(Error::invalid(
+                    name,
+                    "is set but empty: unset it or give it a value",
+                ));
+            }
+        }
         let get = |k: &str| {
             get(k)
                 .map(|v| v.trim().to_string())
                 .filter(|v| !v.is_empty())
         };
-        let mut errors = Vec::new();
         let sdkappid = match get("TIM_SDKAPPID") {
             None => {
                 errors.push(Error::invalid(

@@ -199,7 +199,14 @@ impl Engine {
             random: fastrand::u32(..),
         }
         .url(path);
-        transport::post(&self.agent, &url, body, self.max_response_bytes)
+        transport::post(&self.agent, &url, body, self.max_response_bytes).map_err(|e| match e {
+            // Say where: the base URL carries no secret.
+            Error::Transport(mut t) => {
+                t.message = format!("{base}: {}", t.message);
+                Error::Transport(t)
+            }
+            other => other,
+        })
     }
 }
 

@@ -135,10 +135,13 @@ pub(crate) fn status(positional: &[String], as_json: bool) -> Result<u8, Failure
 }
 
 fn counts(s: &JobSummary) -> String {
-    let noun = if s.total == 1 { "account" } else { "accounts" };
     format!(
-        "{} {noun}: {} applied, {} refused, {} unknown, {} pending",
-        s.total, s.applied, s.refused, s.unknown, s.pending
+        "{}: {} applied, {} refused, {} unknown, {} pending",
+        crate::accounts(s.total),
+        s.applied,
+        s.refused,
+        s.unknown,
+        s.pending
     )
 }
 

@@ -95,11 +95,15 @@ enum Failure {
     Other(String),
 }
 
-/// Writes one line to stdout; a failed write (a full disk, a closed pipe
-/// that is not `head`) is a failure, not silence.
+/// Writes one line to stdout; a failed write (a full disk) is a failure,
+/// not silence. A reader that went away (`| head`) ends the program quietly.
 fn out_line(line: &str) -> Result<(), Failure> {
     let mut out = std::io::stdout().lock();
-    writeln!(out, "{line}").map_err(|e| Failure::Other(format!("cannot write the output: {e}")))
+    match writeln!(out, "{line}").and_then(|()| out.flush()) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => std::process::exit(0),
+        Err(e) => Err(Failure::Other(format!("cannot write the output: {e}"))),
+    }
 }
 
 impl From<Error> for Failure {
@@ -164,7 +168,21 @@ fn parse_args() -> Result<Option<Args>, Failure> {
         rate_limit: None,
         verbose: 0,
     };
-    let mut it = std::env::args().skip(1);
+    // Arguments that are not UTF-8 are a usage error, not a panic.
+    let mut words = Vec::new();
+    for (i, a) in std::env::args_os().skip(1).enumerate() {
+        match a.into_string() {
+            Ok(s) => words.push(s),
+            Err(bad) => {
+                return Err(Failure::Usage(format!(
+                    "argument {} ({}) is not UTF-8 text",
+                    i + 1,
+                    bad.to_string_lossy()
+                )))
+            }
+        }
+    }
+    let mut it = words.into_iter();
     while let Some(a) = it.next() {
         let mut value = |flag: &str| {
             it.next()
@@ -172,12 +190,24 @@ fn parse_args() -> Result<Option<Args>, Failure> {
         };
         match a.as_str() {
             "-h" | "--help" => return Ok(None),
+            "-V" | "--version" => {
+                out_line(concat!("tim-follow ", env!("CARGO_PKG_VERSION")))?;
+                std::process::exit(0);
+            }
             "--region" => {
                 let v = value("--region")?;
                 args.region =
                     Some(v.parse().map_err(|e: tim_follow::ParseRegionError| {
                         Failure::Usage(e.to_string())
                     })?);
+            }
+            "--file" if args.file.is_some() => {
+                return Err(Failure::Usage(
+                    "--file is given twice; give one file".into(),
+                ))
+            }
+            "--journal" if args.journal.is_some() => {
+                return Err(Failure::Usage("--journal is given twice".into()))
             }
             "--file" => args.file = Some(value("--file")?),
             "--journal" => args.journal = Some(value("--journal")?),
@@ -214,7 +244,33 @@ fn parse_args() -> Result<Option<Args>, Failure> {
     if args.command.is_empty() {
         return Ok(None);
     }
+    check_applies(&args)?;
     Ok(Some(args))
+}
+
+/// Refuses options that do nothing for the command, and extra arguments.
+fn check_applies(args: &Args) -> Result<(), Failure> {
+    let cmd = args.command.as_str();
+    let refuse = |what: &str| Err(Failure::Usage(format!("{what} does not apply to `{cmd}`")));
+    if args.limit.is_some() && cmd != "list" {
+        return refuse("--limit");
+    }
+    if args.file.is_some() && matches!(cmd, "list" | "status" | "resume" | "purge") {
+        return refuse("--file");
+    }
+    let most = match cmd {
+        "list" => Some(2),
+        "status" | "resume" | "purge" => Some(1),
+        _ => None,
+    };
+    match most {
+        Some(n) if args.positional.len() > n => Err(Failure::Usage(format!(
+            "`{cmd}` takes at most {n} argument{}; {:?} is one too many",
+            if n == 1 { "" } else { "s" },
+            args.positional[n]
+        ))),
+        _ => Ok(()),
+    }
 }
 
 fn read_ids(path: &str) -> Result<Vec<String>, Failure> {
@@ -226,14 +282,49 @@ fn read_ids(path: &str) -> Result<Vec<String>, Failure> {
         Box::new(std::io::BufReader::new(f))
     };
     let mut ids = Vec::new();
-    for line in reader.lines() {
-        let line = line.map_err(|e| Failure::Usage(format!("cannot read {path}: {e}")))?;
-        let id = line.trim();
+    for (i, line) in reader.lines().enumerate() {
+        let line = line.map_err(|e| {
+            let why = if e.kind() == std::io::ErrorKind::InvalidData {
+                "not UTF-8 text".to_string()
+            } else {
+                e.to_string()
+            };
+            Failure::Usage(format!("{path}: line {}: {why}", i + 1))
+        })?;
+        // A UTF-8 byte order mark at the start of the file is not part of the id.
+        let id = line.trim_start_matches('\u{feff}').trim();
         if !id.is_empty() && !id.starts_with('#') {
             ids.push(id.to_string());
         }
     }
     Ok(ids)
+}
+
+/// "1 account", "2 accounts".
+pub(crate) fn accounts(n: impl Into<u64>) -> String {
+    let n = n.into();
+    format!("{n} account{}", if n == 1 { "" } else { "s" })
+}
+
+/// Unix seconds as RFC 3339 UTC (`2023-12-11T02:35:18Z`).
+fn rfc3339(unix: i64) -> String {
+    let (days, secs) = (unix.div_euclid(86_400), unix.rem_euclid(86_400));
+    // Civil date from days since 1970-01-01 (H. Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        secs / 3600,
+        secs / 60 % 60,
+        secs % 60
+    )
 }
 
 fn run() -> Result<u8, Failure> {
@@ -318,6 +409,13 @@ fn make_client(
         if let Some(r) = args.region {
             b = b.region(r);
         }
+        let set = |k: &str| std::env::var(k).is_ok_and(|v| !v.trim().is_empty());
+        if set("TIM_SECRET_KEY") && set("TIM_USERSIG") {
+            eprintln!(
+                "note: TIM_SECRET_KEY and TIM_USERSIG are both set; TIM_SECRET_KEY is used \
+                 (UserSigs are made from it and renewed before they expire)"
+            );
+        }
         let sdkappid = std::env::var("TIM_SDKAPPID")
             .ok()
             .and_then(|v| v.trim().parse().ok());
@@ -383,27 +481,31 @@ fn call(args: &Args, client: &Client, positional: &[String]) -> Result<u8, Failu
     let from = positional[0].clone();
     let rest = &positional[1..];
     match args.command.as_str() {
-        "add" => Ok(report(
+        "add" => report(
             &client.follow_add(&from, rest)?,
             args.json,
+            "applied",
             |_| Value::Null,
             |_| String::new(),
-        )),
-        "delete" => Ok(report(
+        ),
+        "delete" => report(
             &client.follow_delete(&from, rest)?,
             args.json,
+            "applied",
             |_| Value::Null,
             |_| String::new(),
-        )),
-        "check" => Ok(report(
+        ),
+        "check" => report(
             &client.follow_check(&from, rest)?,
             args.json,
+            "answered",
             |t| json!({"follow_type": t.code(), "follows": t.follows(), "followed_by": t.followed_by()}),
             |t| relation_label(*t).to_string(),
-        )),
-        "counts" => Ok(report(
+        ),
+        "counts" => report(
             &client.follow_get_info(&from, positional)?,
             args.json,
+            "answered",
             |c: &FollowCounts| json!({"followers": c.followers, "following": c.following, "mutual": c.mutual}),
             |c| {
                 format!(
@@ -411,7 +513,7 @@ fn call(args: &Args, client: &Client, positional: &[String]) -> Result<u8, Failu
                     c.followers, c.following, c.mutual
                 )
             },
-        )),
+        ),
         "list" => {
             let list = match rest.first().map(String::as_str) {
                 None | Some("following") => FollowList::Following,
@@ -435,14 +537,14 @@ fn call(args: &Args, client: &Client, positional: &[String]) -> Result<u8, Failu
                     json!({"account": entry.to_account, "follow_time": entry.follow_time})
                         .to_string()
                 } else {
-                    format!("{:<32}  {}", entry.to_account, entry.follow_time)
+                    format!("{:<32}  {}", entry.to_account, rfc3339(entry.follow_time))
                 };
                 if writeln!(out, "{line}").is_err() {
                     break; // stdout closed (e.g. piped into `head`)
                 }
             }
             if !args.json {
-                eprintln!("{n} accounts");
+                eprintln!("{}", accounts(n as u64));
             }
             Ok(0)
         }
@@ -460,14 +562,16 @@ fn relation_label(t: FollowType) -> &'static str {
     }
 }
 
-/// Prints one line per account; returns the exit status.
+/// Prints one line per account and a summary that says how many were
+/// `done` (applied for a change, answered for check and counts); returns
+/// the exit status.
 fn report<T>(
     out: &BatchOutcome<T>,
     as_json: bool,
+    done: &str,
     payload_json: impl Fn(&T) -> Value,
     payload_text: impl Fn(&T) -> String,
-) -> u8 {
-    let mut stdout = std::io::stdout().lock();
+) -> Result<u8, Failure> {
     for item in out {
         let line = match (&item.outcome, as_json) {
             (Outcome::Applied(p), true) => {
@@ -483,13 +587,13 @@ fn report<T>(
             (Outcome::Refused(e), false) => format!("{:<32}  REFUSED  {} {}", item.account, e.code, e.info),
             (Outcome::Unknown(e), false) => format!("{:<32}  UNKNOWN  {e}", item.account),
         };
-        let _ = writeln!(stdout, "{line}");
+        out_line(&line)?;
     }
     let failed = out.len() - out.applied().count();
     if !as_json {
         eprintln!(
-            "{} accounts: {} applied, {} refused, {} unknown",
-            out.len(),
+            "{}: {} {done}, {} refused, {} unknown",
+            accounts(out.len() as u64),
             out.applied().count(),
             out.refused().count(),
             out.unknown().count()
@@ -500,5 +604,5 @@ fn report<T>(
             }
         }
     }
-    u8::from(failed > 0)
+    Ok(u8::from(failed > 0))
 }
