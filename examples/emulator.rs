@@ -7,7 +7,11 @@
 //!
 //! Every flag is optional: port 0 (any free port), SDKAppID 1400000000, admin
 //! `administrator`, the public sample SecretKey, no accounts, 200 calls per
-//! second per API. The first line printed is `listening on http://127.0.0.1:PORT`.
+//! second per API. The first line printed is `listening on http://127.0.0.1:PORT`;
+//! the second starts with `export ` and sets `TIM_BASE_URL`, `TIM_SDKAPPID`,
+//! `TIM_ADMIN` and `TIM_SECRET_KEY`, so that
+//! `eval "$(cargo run --features testkit --example emulator | grep -m1 '^export ')"`
+//! … then `tim-follow add alice bob` works (the emulator keeps running).
 //! A UserSig for curl can be made with `--print-usersig`. `--duplicates
 //! refuse:30001` answers a repeated follow or unfollow with that code instead
 //! of 0 (the service's own answer is not documented).
@@ -114,6 +118,13 @@ fn run() -> Result<(), String> {
         let _ = writeln!(out, "{line}").and_then(|()| out.flush());
     };
     say(format!("listening on {}", emu.base_url()));
+    // One line to paste (or eval) so that `tim-follow` talks to this emulator.
+    say(format!(
+        "export TIM_BASE_URL={} TIM_SDKAPPID={sdkappid} TIM_ADMIN={} TIM_SECRET_KEY={}",
+        emu.base_url(),
+        shell_quoted(&admin),
+        shell_quoted(&key)
+    ));
     if print_usersig {
         let sig = tim_follow::usersig::generate(sdkappid, &key, &admin, Duration::from_secs(86400));
         say(format!("usersig for {admin} (valid 24 h): {sig}"));
@@ -121,6 +132,19 @@ fn run() -> Result<(), String> {
     say(format!("example: curl -s -X POST '{}/v4/follow/follow_check?sdkappid={sdkappid}&identifier={admin}&usersig=SIG&random=1&contenttype=json' -d '{{\"From_Account\":\"a\",\"To_Account\":[\"b\"]}}'", emu.base_url()));
     loop {
         std::thread::sleep(Duration::from_secs(3600));
+    }
+}
+
+/// `value` as one shell word: as it is when plain, in single quotes otherwise.
+fn shell_quoted(value: &str) -> String {
+    let plain = !value.is_empty()
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_-./:@".contains(&b));
+    if plain {
+        value.to_string()
+    } else {
+        format!("'{}'", value.replace('\'', r"'\''"))
     }
 }
 

@@ -452,3 +452,66 @@ fn list_prints_times_readably_and_raw_in_json() {
     let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
     assert!(v["follow_time"].as_i64().unwrap() > 1_600_000_000);
 }
+
+#[test]
+fn the_standalone_emulator_recipe_works_as_the_readme_says() {
+    // Build the example, as `cargo run --features testkit --example emulator` would.
+    let built = Command::new(env!("CARGO"))
+        .args([
+            "build",
+            "-q",
+            "--features",
+            "testkit",
+            "--example",
+            "emulator",
+        ])
+        .status()
+        .unwrap();
+    assert!(built.success());
+    let exe = std::path::Path::new(env!("CARGO_BIN_EXE_tim-follow"))
+        .parent()
+        .unwrap()
+        .join("examples/emulator");
+    let mut emu = Command::new(exe)
+        .args(["--accounts", "alice,bob,carol"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(emu.stdout.take().unwrap()));
+    let first = lines.next().unwrap().unwrap();
+    assert!(
+        first.starts_with("listening on http://127.0.0.1:"),
+        "{first}"
+    );
+    let export = lines.next().unwrap().unwrap();
+    // What `eval "$(… | grep '^export ')"` sets.
+    let vars: Vec<(&str, &str)> = export
+        .strip_prefix("export ")
+        .expect("an export line")
+        .split(' ')
+        .filter_map(|kv| kv.split_once('='))
+        .collect();
+    let names: Vec<&str> = vars.iter().map(|(k, _)| *k).collect();
+    assert_eq!(
+        names,
+        [
+            "TIM_BASE_URL",
+            "TIM_SDKAPPID",
+            "TIM_ADMIN",
+            "TIM_SECRET_KEY"
+        ]
+    );
+    let (code, _, err) = tim(&["add", "alice", "bob", "carol"], &vars);
+    assert_eq!(code, 0, "{err}");
+    let (code, out, _) = tim(&["--json", "check", "alice", "bob"], &vars);
+    assert_eq!(code, 0);
+    assert!(out.contains(r#""follows":true"#), "{out}");
+    let (code, out, _) = tim(&["list", "alice"], &vars);
+    assert_eq!(code, 0);
+    assert!(out.contains("bob") && out.contains("carol"), "{out}");
+    let (code, out, _) = tim(&["counts", "alice"], &vars);
+    assert_eq!(code, 0);
+    assert!(out.contains("2 following"), "{out}");
+    let _ = emu.kill();
+    let _ = emu.wait();
+}

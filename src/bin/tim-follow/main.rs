@@ -53,7 +53,9 @@ OPTIONS:
                               process that shares it
     -v, -vv                   log what the client does on stderr (retries, pacing, failover,
                               renewals, read-backs); RUST_LOG=debug does the same
-    --emulator                run against a built-in local emulator (no credentials needed);
+    --emulator                run against a built-in local emulator (no credentials needed;
+                              its state lasts this one run: for longer, start the standalone
+                              emulator and use the export line it prints);
                               every account named on the command line is imported
     -h, --help                print this help
 
