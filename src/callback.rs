@@ -104,6 +104,16 @@ pub enum CallbackError {
     },
     /// `CallbackCommand` in the query and the body differ.
     CommandMismatch,
+    /// A query parameter the check reads appears more than once: which one
+    /// counts would be a guess, so none does.
+    RepeatedParameter(&'static str),
+    /// The body is larger than [`Verifier::max_body`] allows; it was not parsed.
+    TooLarge {
+        /// The body's size in bytes.
+        size: usize,
+        /// The bound.
+        max: usize,
+    },
     /// The body is not the documented JSON.
     Malformed(String),
 }
@@ -135,6 +145,15 @@ impl fmt::Display for CallbackError {
             CallbackError::CommandMismatch => {
                 f.write_str("CallbackCommand differs between query and body")
             }
+            CallbackError::RepeatedParameter(p) => {
+                write!(f, "webhook query has {p} more than once")
+            }
+            CallbackError::TooLarge { size, max } => {
+                write!(
+                    f,
+                    "webhook body is {size} bytes; at most {max} are accepted"
+                )
+            }
             CallbackError::Malformed(why) => write!(f, "webhook body is malformed: {why}"),
         }
     }
@@ -149,6 +168,7 @@ pub struct Verifier {
     #[cfg_attr(not(feature = "usersig"), allow(dead_code))]
     token: Option<crate::secret::Secret>,
     max_skew: Duration,
+    max_body: usize,
 }
 
 impl fmt::Debug for Verifier {
@@ -157,18 +177,31 @@ impl fmt::Debug for Verifier {
             .field("sdkappid", &self.sdkappid)
             .field("token", &self.token)
             .field("max_skew", &self.max_skew)
+            .field("max_body", &self.max_body)
             .finish()
     }
 }
 
 impl Verifier {
-    /// A verifier for the app `sdkappid`, without a token: only `SdkAppid` is checked.
+    /// A verifier for the app `sdkappid`, without a token: only `SdkAppid`
+    /// is checked — which anyone who knows the SDKAppID can forge. Without
+    /// a [`token`](Verifier::token), anyone who can reach the callback URL
+    /// can post events: set the callback authentication token in the console
+    /// and here.
     pub fn new(sdkappid: u64) -> Verifier {
         Verifier {
             sdkappid,
             token: None,
             max_skew: Duration::from_secs(60),
+            max_body: 1 << 20,
         }
+    }
+
+    /// The largest body accepted, in bytes (default 1 MiB): a larger one is
+    /// refused with [`CallbackError::TooLarge`] before it is parsed.
+    pub fn max_body(mut self, bytes: usize) -> Verifier {
+        self.max_body = bytes;
+        self
     }
 
     /// The callback authentication token set in the console: every webhook
@@ -197,7 +230,18 @@ impl Verifier {
         body: &[u8],
         now_unix_secs: u64,
     ) -> Result<Event, CallbackError> {
+        if body.len() > self.max_body {
+            return Err(CallbackError::TooLarge {
+                size: body.len(),
+                max: self.max_body,
+            });
+        }
         let query = parse_query(query.trim_start_matches('?'));
+        for name in ["SdkAppid", "CallbackCommand", "Sign", "RequestTime"] {
+            if query.iter().filter(|(n, _)| n == name).count() > 1 {
+                return Err(CallbackError::RepeatedParameter(name));
+            }
+        }
         let get = |k: &str| query.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
         let app = get("SdkAppid").ok_or(CallbackError::MissingParameter("SdkAppid"))?;
         if app.parse::<u64>().ok() != Some(self.sdkappid) {
@@ -244,61 +288,68 @@ impl Verifier {
 /// Parses a webhook body without any check. `command` is `CallbackCommand`.
 pub fn parse_event(command: &str, body: &[u8]) -> Result<Event, CallbackError> {
     let malformed = |e: serde_json::Error| CallbackError::Malformed(e.to_string());
-    let value: Value = serde_json::from_slice(body).map_err(malformed)?;
-    if !value.is_object() {
-        return Err(CallbackError::Malformed(
-            "the body is not a JSON object".into(),
-        ));
-    }
-    if let Some(body_command) = value.get("CallbackCommand").and_then(Value::as_str) {
-        if body_command != command {
-            return Err(CallbackError::CommandMismatch);
-        }
-    }
+    // The follow events are read straight into their types; only other
+    // commands, kept as raw JSON, build a whole `Value`.
+    let same_command = |body_command: &Option<String>| match body_command {
+        Some(c) if c != command => Err(CallbackError::CommandMismatch),
+        _ => Ok(()),
+    };
     #[derive(Deserialize)]
     struct Target {
         #[serde(rename = "To_Account")]
         to_account: String,
     }
+    /// Both follow events' fields, each optional so that the command is
+    /// compared before the fields are required.
     #[derive(Deserialize)]
-    struct Add {
-        #[serde(rename = "From_Account")]
-        from_account: String,
-        #[serde(rename = "FollowList")]
-        follow_list: Vec<Target>,
-        #[serde(rename = "EventTime")]
-        event_time: u64,
+    struct Fields {
+        #[serde(rename = "CallbackCommand", default)]
+        command: Option<String>,
+        #[serde(rename = "From_Account", default)]
+        from_account: Option<String>,
+        #[serde(rename = "FollowList", default)]
+        follow_list: Option<Vec<Target>>,
+        #[serde(rename = "To_Account", default)]
+        to_account: Option<Vec<String>>,
+        #[serde(rename = "EventTime", default)]
+        event_time: Option<u64>,
     }
-    #[derive(Deserialize)]
-    struct Delete {
-        #[serde(rename = "From_Account")]
-        from_account: String,
-        #[serde(rename = "To_Account")]
-        to_account: Vec<String>,
-        #[serde(rename = "EventTime")]
-        event_time: u64,
-    }
+    let missing = |field: &str| CallbackError::Malformed(format!("missing field `{field}`"));
     match command {
-        FOLLOW_ADD => {
-            let a: Add = serde_json::from_value(value).map_err(malformed)?;
-            Ok(Event::FollowAdd(FollowEvent {
-                from_account: a.from_account,
-                to_accounts: a.follow_list.into_iter().map(|t| t.to_account).collect(),
-                event_time_ms: a.event_time,
-            }))
+        FOLLOW_ADD | FOLLOW_DELETE => {
+            let f: Fields = serde_json::from_slice(body).map_err(malformed)?;
+            same_command(&f.command)?;
+            let to_accounts = if command == FOLLOW_ADD {
+                let list = f.follow_list.ok_or_else(|| missing("FollowList"))?;
+                list.into_iter().map(|t| t.to_account).collect()
+            } else {
+                f.to_account.ok_or_else(|| missing("To_Account"))?
+            };
+            let event = FollowEvent {
+                from_account: f.from_account.ok_or_else(|| missing("From_Account"))?,
+                to_accounts,
+                event_time_ms: f.event_time.ok_or_else(|| missing("EventTime"))?,
+            };
+            Ok(if command == FOLLOW_ADD {
+                Event::FollowAdd(event)
+            } else {
+                Event::FollowDelete(event)
+            })
         }
-        FOLLOW_DELETE => {
-            let d: Delete = serde_json::from_value(value).map_err(malformed)?;
-            Ok(Event::FollowDelete(FollowEvent {
-                from_account: d.from_account,
-                to_accounts: d.to_account,
-                event_time_ms: d.event_time,
-            }))
+        other => {
+            let value: Value = serde_json::from_slice(body).map_err(malformed)?;
+            if !value.is_object() {
+                return Err(CallbackError::Malformed(
+                    "the body is not a JSON object".into(),
+                ));
+            }
+            let body_command = value.get("CallbackCommand").and_then(Value::as_str);
+            same_command(&body_command.map(str::to_string))?;
+            Ok(Event::Other {
+                command: other.to_string(),
+                body: value,
+            })
         }
-        other => Ok(Event::Other {
-            command: other.to_string(),
-            body: value,
-        }),
     }
 }
 

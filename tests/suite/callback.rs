@@ -262,3 +262,40 @@ fn emulator_webhooks_are_received_and_verified_end_to_end() {
         Err(CallbackError::BadSignature)
     );
 }
+
+#[test]
+fn an_oversized_body_and_a_repeated_parameter_are_refused_before_any_parsing() {
+    let v = Verifier::new(1400000000).token("xxxxyyyy");
+    let q = query(callback::FOLLOW_ADD, "1400000000", Some((SIGN, 1669872112)));
+    // 2 MiB that are not even JSON: refused for their size, not parsed.
+    let big = vec![b'x'; 2 << 20];
+    assert_eq!(
+        v.verify_at(&q, &big, 1669872112),
+        Err(CallbackError::TooLarge {
+            size: 2 << 20,
+            max: 1 << 20
+        })
+    );
+    assert!(matches!(
+        v.clone().max_body(64).verify_at(&q, ADD_BODY, 1669872112),
+        Err(CallbackError::TooLarge { .. })
+    ));
+    // A second Sign (or SdkAppid): which one counts would be a guess.
+    for extra in ["&Sign=00", "&SdkAppid=1400000000", "&RequestTime=1"] {
+        let twice = format!("{q}{extra}");
+        assert!(
+            matches!(
+                v.verify_at(&twice, b"not json", 1669872112),
+                Err(CallbackError::RepeatedParameter(_))
+            ),
+            "{extra}"
+        );
+    }
+    // The documented payload still passes, and a body command that differs is refused.
+    assert!(v.verify_at(&q, ADD_BODY, 1669872112).is_ok());
+    let other = String::from_utf8_lossy(ADD_BODY).replace("FollowAdd\"", "FollowDelete\"");
+    assert_eq!(
+        v.verify_at(&q, other.as_bytes(), 1669872112),
+        Err(CallbackError::CommandMismatch)
+    );
+}
