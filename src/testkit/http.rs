@@ -8,11 +8,14 @@ use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::wire;
 
-const MAX_CONNECTIONS: usize = 256;
+/// Connections served at once; more are closed at once. A flood of idle
+/// connections is closed by the idle timeout, and this many leaves room
+/// for real requests meanwhile.
+const MAX_CONNECTIONS: usize = 1024;
 const POLL: Duration = Duration::from_millis(100);
 
 /// A request as read from the socket.
@@ -55,7 +58,13 @@ pub(crate) struct Server {
 }
 
 impl Server {
-    pub(crate) fn start(port: u16, handler: Arc<dyn Handler>) -> io::Result<Server> {
+    /// Listens on 127.0.0.1:`port`; a connection that sends nothing for
+    /// `idle` (between requests, or in the middle of one) is closed.
+    pub(crate) fn start(
+        port: u16,
+        handler: Arc<dyn Handler>,
+        idle: Duration,
+    ) -> io::Result<Server> {
         let listener = TcpListener::bind(("127.0.0.1", port))?;
         let addr = listener.local_addr()?;
         let stop = Arc::new(AtomicBool::new(false));
@@ -78,7 +87,7 @@ impl Server {
                     let spawned = std::thread::Builder::new()
                         .name("tim-emulator-conn".into())
                         .spawn(move || {
-                            let _ = serve(stream, &*handler, &stop);
+                            let _ = serve(stream, &*handler, &stop, idle);
                             active.fetch_sub(1, Ordering::SeqCst);
                         });
                     if spawned.is_err() {
@@ -116,10 +125,19 @@ impl Drop for Server {
     }
 }
 
-/// Reads more bytes into `buf`; `Ok(false)` on a clean end of stream or stop.
-fn fill(stream: &mut TcpStream, buf: &mut Vec<u8>, stop: &AtomicBool) -> io::Result<bool> {
+/// Reads more bytes into `buf`; `Ok(false)` on a clean end of stream, a
+/// stop, or nothing arriving before `deadline`.
+fn fill(
+    stream: &mut TcpStream,
+    buf: &mut Vec<u8>,
+    stop: &AtomicBool,
+    deadline: Instant,
+) -> io::Result<bool> {
     let mut chunk = [0u8; 16 * 1024];
     loop {
+        if Instant::now() >= deadline {
+            return Ok(false);
+        }
         match stream.read(&mut chunk) {
             Ok(0) => return Ok(false),
             Ok(n) => {
@@ -142,33 +160,42 @@ fn fill(stream: &mut TcpStream, buf: &mut Vec<u8>, stop: &AtomicBool) -> io::Res
     }
 }
 
-fn serve(mut stream: TcpStream, handler: &dyn Handler, stop: &AtomicBool) -> io::Result<()> {
+fn serve(
+    mut stream: TcpStream,
+    handler: &dyn Handler,
+    stop: &AtomicBool,
+    idle: Duration,
+) -> io::Result<()> {
     stream.set_nodelay(true)?;
     stream.set_read_timeout(Some(POLL))?;
     let mut buf: Vec<u8> = Vec::with_capacity(8 * 1024);
     loop {
+        // Idle between requests, or a head that never ends: closed.
+        let deadline = Instant::now() + idle;
         let head = loop {
             match wire::parse_head(&buf) {
                 Ok(Some(head)) => break head,
                 Ok(None) => {}
                 Err((status, why)) => return write_simple(&mut stream, status, why),
             }
-            if !fill(&mut stream, &mut buf, stop)? {
-                return Ok(());
+            if !fill(&mut stream, &mut buf, stop, deadline)? {
+                return timed_out(&mut stream, &buf);
             }
         };
         if handler.drop_before_body(&head.method, &head.target) {
             let _ = stream.shutdown(Shutdown::Both);
             return Ok(());
         }
+        // A body that stops arriving: closed.
+        let deadline = Instant::now() + idle;
         let (body, consumed) = loop {
             match wire::parse_body(&buf, &head) {
                 Ok(Some(done)) => break done,
                 Ok(None) => {}
                 Err((status, why)) => return write_simple(&mut stream, status, why),
             }
-            if !fill(&mut stream, &mut buf, stop)? {
-                return Ok(());
+            if !fill(&mut stream, &mut buf, stop, deadline)? {
+                return timed_out(&mut stream, &buf);
             }
         };
         buf.drain(..consumed);
@@ -215,6 +242,16 @@ fn serve(mut stream: TcpStream, handler: &dyn Handler, stop: &AtomicBool) -> io:
             }
         }
     }
+}
+
+/// Closes a connection that went quiet: with a 408 when a request was
+/// under way, silently when it was idle between requests.
+fn timed_out(stream: &mut TcpStream, buf: &[u8]) -> io::Result<()> {
+    if buf.is_empty() {
+        let _ = stream.shutdown(Shutdown::Both);
+        return Ok(());
+    }
+    write_simple(stream, 408, "the request did not arrive in time")
 }
 
 fn write_simple(stream: &mut TcpStream, status: u16, text: &str) -> io::Result<()> {

@@ -146,6 +146,7 @@ pub struct EmulatorBuilder {
     max_following: usize,
     duplicates: DuplicateAnswer,
     open_accounts: bool,
+    idle_timeout: Duration,
     webhook: Option<(String, Option<String>)>,
 }
 
@@ -200,6 +201,15 @@ impl EmulatorBuilder {
     /// both modes nothing changes and no webhook is sent for it.
     pub fn duplicates(mut self, answer: DuplicateAnswer) -> Self {
         self.duplicates = answer;
+        self
+    }
+
+    /// How long a connection may send nothing before it is closed (default
+    /// 30 s): idle between requests, a request head that never ends, or a
+    /// body that stops arriving (answered 408 then). It listens on a port
+    /// other tools talk to; slow or idle peers cannot pile up.
+    pub fn idle_timeout(mut self, timeout: Duration) -> Self {
+        self.idle_timeout = timeout.max(Duration::from_millis(10));
         self
     }
 
@@ -265,7 +275,7 @@ impl EmulatorBuilder {
                 graph.import(id, None);
             }
         }
-        let server = http::Server::start(self.port, service.clone())?;
+        let server = http::Server::start(self.port, service.clone(), self.idle_timeout)?;
         Ok(Emulator { server, service })
     }
 }
@@ -305,6 +315,7 @@ impl Emulator {
             max_following: 5000,
             duplicates: DuplicateAnswer::Apply,
             open_accounts: false,
+            idle_timeout: Duration::from_secs(30),
             webhook: None,
         }
     }

@@ -412,3 +412,65 @@ fn plain_http_clients_such_as_curl_can_use_it() {
     assert!(reply.contains(r#""ErrorCode":0"#), "{reply}");
     assert!(emu.is_following("u1", "t_000"));
 }
+
+/// Writes `raw` on a new connection and reads until the server closes it
+/// (at most 10 s).
+fn exchange(emu: &Emulator, raw: &[u8]) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(emu.addr()).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s.write_all(raw).unwrap();
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[test]
+fn ambiguous_request_framing_is_a_400() {
+    let emu = Emulator::start().unwrap();
+    for head in [
+        "POST /v4/follow/follow_check HTTP/1.1\r\nContent-Length: 2\r\nContent-Length: 2\r\n\r\n{}",
+        "POST /v4/follow/follow_check HTTP/1.1\r\nContent-Length: 2\r\nTransfer-Encoding: chunked\r\n\r\n{}",
+    ] {
+        let reply = exchange(&emu, head.as_bytes());
+        assert!(reply.starts_with("HTTP/1.1 400"), "{reply}");
+    }
+}
+
+#[test]
+fn idle_connections_and_bodies_that_never_arrive_are_closed() {
+    use std::io::Read;
+    let emu = Emulator::builder()
+        .idle_timeout(Duration::from_millis(300))
+        .start()
+        .unwrap();
+    // Idle: closed without a word.
+    let mut idle = std::net::TcpStream::connect(emu.addr()).unwrap();
+    idle.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let started = std::time::Instant::now();
+    let mut buf = [0u8; 16];
+    assert_eq!(idle.read(&mut buf).unwrap_or(0), 0, "closed");
+    assert!(started.elapsed() < Duration::from_secs(5));
+    // A body promised and never sent: 408.
+    let reply = exchange(
+        &emu,
+        b"POST /v4/follow/follow_check HTTP/1.1\r\nContent-Length: 100\r\n\r\n{",
+    );
+    assert!(reply.starts_with("HTTP/1.1 408"), "{reply}");
+}
+
+#[test]
+fn a_request_is_served_while_300_idle_connections_are_open() {
+    let emu = emulator_with("a", &ids("t", 1));
+    let idle: Vec<std::net::TcpStream> = (0..300)
+        .map(|_| std::net::TcpStream::connect(emu.addr()).unwrap())
+        .collect();
+    let client = fast_client(&emu);
+    assert_eq!(
+        client.relation("a", "t_000").unwrap(),
+        tim_follow::FollowType::None
+    );
+    assert!(emu.open_connections() >= 300, "{}", emu.open_connections());
+    drop(idle);
+}
