@@ -22,10 +22,18 @@ pub(crate) type OnProgress<'a> = Option<&'a (dyn Fn(Progress) + Sync)>;
 /// The outcome of one request of a batch: one per account, in request order.
 type ChunkResult<T> = Result<Vec<AccountOutcome<T>>, Error>;
 
+/// How a batch call may spread out.
+pub(crate) struct Limits {
+    /// Requests in flight at once.
+    pub concurrency: usize,
+    /// No request starts later than this after the call began.
+    pub deadline: Option<std::time::Duration>,
+}
+
 /// Runs a batch endpoint over any number of accounts.
 pub(crate) fn run<E: BatchRequest, S: AsRef<str>>(
     engine: &Engine,
-    concurrency: usize,
+    limits: Limits,
     from: &str,
     to: &[S],
     progress: OnProgress<'_>,
@@ -47,9 +55,10 @@ pub(crate) fn run<E: BatchRequest, S: AsRef<str>>(
         progress,
         read_backs: AtomicUsize::new(0),
         streak: Streak::default(),
+        deadline: limits.deadline.map(|d| (std::time::Instant::now() + d, d)),
         in_flight: AtomicUsize::new(0),
     };
-    let results = workers.run_all::<E>(&chunks, concurrency);
+    let results = workers.run_all::<E>(&chunks, limits.concurrency);
     if results.iter().all(Result::is_err) {
         // No request succeeded: report the first failure.
         if let Some(err) = results.into_iter().find_map(Result::err) {
@@ -108,6 +117,8 @@ struct Workers<'a> {
     streak: Streak,
     /// Requests being sent now.
     in_flight: AtomicUsize,
+    /// When the call's deadline passes, and its length.
+    deadline: Option<(std::time::Instant, std::time::Duration)>,
 }
 
 /// After this many requests in a row failed for the same transport reason,
@@ -196,6 +207,7 @@ impl Workers<'_> {
     /// One request: sent unless a fatal error came first; progress reported.
     fn run_one<E: BatchRequest>(&self, chunk: &[&str]) -> ChunkResult<E::Payload> {
         self.wait_while_doubtful();
+        self.check_deadline();
         let stop = lock(&self.fatal).clone();
         let result = match stop {
             Some(err) => Err(err),
@@ -229,6 +241,22 @@ impl Workers<'_> {
             report(*tally);
         }
         result
+    }
+
+    /// Past the call's deadline, the requests not yet sent fail with it.
+    fn check_deadline(&self) {
+        if let Some((at, length)) = self.deadline {
+            if std::time::Instant::now() >= at {
+                lock(&self.fatal).get_or_insert_with(|| {
+                    Error::transport(
+                        TransportErrorKind::Timeout,
+                        format!(
+                            "the call's deadline of {length:?} passed before this request was sent"
+                        ),
+                    )
+                });
+            }
+        }
     }
 
     /// While requests fail for a transport reason and none has succeeded, a

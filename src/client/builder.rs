@@ -40,6 +40,7 @@ pub struct ClientBuilder {
     retry: RetryPolicy,
     rate_limit: Limit,
     adaptive: bool,
+    call_deadline: Option<Duration>,
     concurrency: usize,
     max_response_bytes: u64,
     allow_insecure_http: bool,
@@ -143,7 +144,19 @@ impl ClientBuilder {
         self
     }
 
-    /// The connect timeout, TLS handshake included (default 5 s; at most a day).
+    /// The connect timeout, TLS handshake included (default 5 s; at most a
+    /// day): part of each attempt.
+    ///
+    /// # Which limit bounds what
+    ///
+    /// - **per attempt**: [`timeout`](ClientBuilder::timeout) (30 s), from name
+    ///   resolution to the last byte of the reply, with
+    ///   [`connect_timeout`](ClientBuilder::connect_timeout) (5 s) inside it;
+    /// - **per request**: [`RetryPolicy`] — at most its attempts, and no retry
+    ///   starts later than its deadline (30 s) after the first attempt;
+    /// - **per call**: [`call_deadline`](ClientBuilder::call_deadline) (none by
+    ///   default) — a batch sends no new request after it, and reports the
+    ///   accounts not sent as `Unknown`.
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
         self.connect_timeout = timeout;
         self
@@ -153,6 +166,15 @@ impl ClientBuilder {
     /// byte of the reply (default 30 s; at most a day).
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
+        self
+    }
+
+    /// How long one batch call may go on sending requests (default: no
+    /// limit). Past it, no new request starts; the accounts not sent are
+    /// reported `Unknown` with a timeout error saying so (requests already
+    /// under way finish, within their own limits).
+    pub fn call_deadline(mut self, deadline: Duration) -> Self {
+        self.call_deadline = Some(deadline);
         self
     }
 
@@ -252,6 +274,7 @@ impl ClientBuilder {
                     max_response_bytes: self.max_response_bytes,
                 },
                 concurrency: self.concurrency,
+                call_deadline: self.call_deadline,
             }),
         })
     }
@@ -496,6 +519,7 @@ impl Client {
             retry: RetryPolicy::default(),
             rate_limit: Limit::PerSecond(200),
             adaptive: true,
+            call_deadline: None,
             concurrency: 16,
             max_response_bytes: 4 << 20,
             allow_insecure_http: false,

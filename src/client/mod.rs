@@ -50,6 +50,7 @@ pub struct Client {
 struct Inner {
     engine: run::Engine,
     concurrency: usize,
+    call_deadline: Option<std::time::Duration>,
 }
 
 impl fmt::Debug for Client {
@@ -170,13 +171,11 @@ impl Client {
         to: &[S],
         progress: batch::OnProgress<'_>,
     ) -> Result<BatchOutcome<E::Payload>, Error> {
-        batch::run::<E, S>(
-            &self.inner.engine,
-            self.inner.concurrency,
-            from,
-            to,
-            progress,
-        )
+        let limits = batch::Limits {
+            concurrency: self.inner.concurrency,
+            deadline: self.inner.call_deadline,
+        };
+        batch::run::<E, S>(&self.inner.engine, limits, from, to, progress)
     }
 
     // ------------------------------------------------------ single accounts

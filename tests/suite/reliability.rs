@@ -394,3 +394,23 @@ fn a_server_that_never_answers_costs_one_deadline_not_one_per_request() {
         "every request was sent"
     );
 }
+
+#[test]
+fn past_the_call_deadline_no_new_request_starts_and_the_rest_is_unknown() {
+    let targets = ids("t", 200);
+    let emu = emulator_with("me", &targets);
+    emu.set_latency(Some(Duration::from_millis(100)));
+    let client = emu
+        .client_builder()
+        .concurrency(1)
+        .call_deadline(Duration::from_millis(250))
+        .build()
+        .unwrap();
+    let out = client.follow_add("me", &targets).unwrap();
+    let sent = emu.request_count("follow/follow_add");
+    assert!((2..10).contains(&sent), "{sent} of 10 requests sent");
+    assert_eq!(out.applied().count(), 20 * sent);
+    assert_eq!(out.unknown().count(), 200 - 20 * sent);
+    let (_, err) = out.unknown().next().unwrap();
+    assert!(err.to_string().contains("deadline"), "{err}");
+}
