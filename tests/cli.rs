@@ -91,7 +91,15 @@ fn misconfigurations_get_advice_and_exit_3() {
         ],
     );
     assert_eq!(code, 3);
-    assert!(err.contains("70020") && err.contains("--region"), "{err}");
+    // TIM_BASE_URL chose the endpoint, not a region: no region advice.
+    assert!(
+        err.contains("70020") && err.contains("TIM_BASE_URL is"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("--region") && !err.contains("pick the region"),
+        "{err}"
+    );
     // A refusal: the call ran, exit 1.
     let (code, out, _) = tim(
         &["add", "alice", "bob", "nobody"],
@@ -514,4 +522,32 @@ fn the_standalone_emulator_recipe_works_as_the_readme_says() {
     assert!(out.contains("2 following"), "{out}");
     let _ = emu.kill();
     let _ = emu.wait();
+}
+
+#[test]
+fn builder_complaints_name_the_variables_and_arguments() {
+    let (code, _, err) = tim(
+        &["add", "a", "b"],
+        &[
+            ("TIM_SDKAPPID", "1"),
+            ("TIM_USERSIG", "s"),
+            ("TIM_BASE_URL", "http://10.1.2.3"),
+        ],
+    );
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("TIM_BASE_URL: ") && err.contains("use https"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("allow_insecure_http") && !err.contains("base_url"),
+        "{err}"
+    );
+    let (code, _, err) = tim(&["add", "a", "b"], &[("TIM_SDKAPPID", "1")]);
+    assert_eq!(code, 2);
+    assert!(err.contains("TIM_SECRET_KEY (or TIM_USERSIG)"), "{err}");
+    assert!(
+        !err.contains(".secret_key(") && !err.contains(".usersig("),
+        "{err}"
+    );
 }

@@ -100,10 +100,14 @@ impl Engine {
                     std::thread::sleep(wait);
                 }
                 None => {
-                    log::warn!(
-                        "tim-follow: {path}: giving up after {} attempts: {err}",
-                        tries.attempts + tries.throttled + 1
-                    );
+                    let attempts = tries.attempts + tries.throttled + 1;
+                    if attempts > 1 {
+                        log::warn!(
+                            "tim-follow: {path}: giving up after {attempts} attempts: {err}"
+                        );
+                    } else {
+                        log::debug!("tim-follow: {path}: not retried: {err}");
+                    }
                     return Err(err);
                 }
             }

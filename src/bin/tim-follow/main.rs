@@ -111,9 +111,60 @@ fn out_line(line: &str) -> Result<(), Failure> {
 impl From<Error> for Failure {
     fn from(e: Error) -> Self {
         match e {
-            Error::InvalidInput(_) => Failure::Usage(e.to_string()),
+            Error::InvalidInput(bad) => Failure::Usage(in_cli_terms(&bad.field, &bad.reason)),
             other => Failure::Call(other),
         }
+    }
+}
+
+/// A builder's complaint in the words of this tool: its variables and
+/// arguments, not the library's method names.
+fn in_cli_terms(field: &str, reason: &str) -> String {
+    let name = match field {
+        "base_url" => "TIM_BASE_URL",
+        "sdkappid" => "TIM_SDKAPPID",
+        "admin identifier" => "TIM_ADMIN",
+        "secret_key" => "TIM_SECRET_KEY",
+        "usersig" => "TIM_USERSIG",
+        "rate_limit" => "--rate-limit",
+        "From_Account" => "FROM",
+        "credentials" => return "no credentials: set TIM_SECRET_KEY (or TIM_USERSIG)".into(),
+        f if f.starts_with("To_Account[") => return format!("the account {}: {reason}", tail(f)),
+        other => other,
+    };
+    let reason = reason
+        .replace(
+            "; use https, or allow_insecure_http(true)",
+            ": use https (plain http goes to 127.0.0.1 or localhost only)",
+        )
+        .replace(
+            "use no_rate_limit() to turn it off",
+            "give a number above 0",
+        );
+    format!("{name}: {reason}")
+}
+
+/// `To_Account[3] ("x")` → `"x"`.
+fn tail(field: &str) -> &str {
+    field.split_once(' ').map_or(field, |(_, id)| {
+        id.trim_start_matches('(').trim_end_matches(')')
+    })
+}
+
+/// A call's error for this tool's user: the data-center hint of 70016 and
+/// 70020 only when the region picked the endpoint.
+fn call_error(e: &Error) -> String {
+    let base = std::env::var("TIM_BASE_URL")
+        .ok()
+        .filter(|v| !v.trim().is_empty());
+    match (e.api(), base) {
+        (Some(api), Some(base)) if matches!(api.code, 70016 | 70020) => format!(
+            "API error {} ({:?}): {} (TIM_BASE_URL is {base}: check that it serves this SDKAppID)",
+            api.code,
+            api.kind(),
+            api.info
+        ),
+        _ => e.to_string(),
     }
 }
 
@@ -125,7 +176,7 @@ fn main() -> ExitCode {
             ExitCode::from(2)
         }
         Err(Failure::Call(e)) => {
-            eprintln!("error: {e}");
+            eprintln!("error: {}", call_error(&e));
             if let Some(advice) = advice(&e) {
                 eprintln!("\n{advice}");
             }
@@ -142,6 +193,7 @@ fn main() -> ExitCode {
 fn advice(e: &Error) -> Option<String> {
     let api = e.api()?;
     let text = match api.code {
+        70016 | 70020 if std::env::var("TIM_BASE_URL").is_ok_and(|v| !v.trim().is_empty()) => return None,
         70016 | 70020 => "The SDKAppID is not served by this data center. Set --region (or TIM_REGION) \
                           to the region the app was created in (Console > Application > Basic information).",
         70009 => "The UserSig was made with another key. Check that TIM_SECRET_KEY is the SecretKey \
