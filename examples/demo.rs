@@ -62,14 +62,15 @@ fn main() -> Result<(), Box<dyn Error>> {
         client.follow(back, me)?;
     }
 
-    // 5. Check relationships (one request for up to 100 accounts).
+    // 5. Check relationships (one request for up to 100 accounts): "mutual"
+    //    means the account followed back.
     let check = client.follow_check(me, &others[..8])?;
     for item in &check {
         if let Outcome::Applied(t) = &item.outcome {
             let label = match t {
-                FollowType::Mutual => "mutual",
-                FollowType::Following => "following",
-                FollowType::Fan => "fan",
+                FollowType::Mutual => "mutual (it followed back)",
+                FollowType::Following => "following (not followed back)",
+                FollowType::Fan => "fan (follows us, not followed)",
                 _ => "none",
             };
             println!("  {me} -> {}: {label}", item.account);
@@ -83,8 +84,10 @@ fn main() -> Result<(), Box<dyn Error>> {
         listed += 1;
         if listed <= 3 {
             println!(
-                "  following {} since {}",
-                entry.to_account, entry.follow_time
+                "  following {} since {} (Unix {})",
+                entry.to_account,
+                utc(entry.follow_time),
+                entry.follow_time
             );
         }
     }
@@ -99,13 +102,14 @@ fn main() -> Result<(), Box<dyn Error>> {
         counts.followers, counts.following, counts.mutual
     );
 
-    // 8. Unfollow everyone; one unknown account shows a per-account refusal.
+    // 8. Unfollow everyone. UserID_999 was never imported: it is there on
+    //    purpose, to show a per-account refusal (30003) beside the applied ones.
     let mut targets = others.clone();
     targets.push("UserID_999".to_string());
     let out = client.follow_delete(me, &targets)?;
     for (account, refusal) in out.refused() {
         println!(
-            "  not unfollowed {account}: {} ({})",
+            "  not unfollowed {account}: {} ({}) — deliberate: it does not exist",
             refusal.code, refusal.info
         );
     }
@@ -125,4 +129,24 @@ fn main() -> Result<(), Box<dyn Error>> {
         return Err("the workflow did not end as expected".into());
     }
     Ok(())
+}
+
+/// Unix seconds as `YYYY-MM-DD HH:MM:SS UTC`.
+fn utc(unix: i64) -> String {
+    let (days, secs) = (unix.div_euclid(86_400), unix.rem_euclid(86_400));
+    // Civil date from days since 1970-01-01 (H. Hinnant's algorithm).
+    let z = days + 719_468;
+    let (era, doe) = (z.div_euclid(146_097), z.rem_euclid(146_097));
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02} UTC",
+        secs / 3600,
+        secs / 60 % 60,
+        secs % 60
+    )
 }

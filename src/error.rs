@@ -178,6 +178,20 @@ impl fmt::Display for Error {
     }
 }
 
+/// An I/O error met outside a call (such as
+/// [`Emulator::start`](crate::testkit::Emulator::start) binding its port),
+/// as a transport error of kind [`TransportErrorKind::Other`], its cause
+/// chained.
+impl From<std::io::Error> for Error {
+    fn from(e: std::io::Error) -> Error {
+        Error::Transport(TransportError {
+            kind: TransportErrorKind::Other,
+            message: e.to_string(),
+            source: Some(Arc::new(e)),
+        })
+    }
+}
+
 impl std::error::Error for Error {
     /// For a transport failure, the underlying error (redacted like the
     /// message: it is kept only when its text holds no URL query).

@@ -551,3 +551,17 @@ fn builder_complaints_name_the_variables_and_arguments() {
         "{err}"
     );
 }
+
+#[test]
+fn a_call_of_several_requests_shows_progress_on_stderr() {
+    let targets: Vec<String> = (0..45).map(|i| format!("u{i:02}")).collect();
+    let mut args = vec!["--emulator", "add", "me"];
+    args.extend(targets.iter().map(String::as_str));
+    let (code, out, err) = tim(&args, &[]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("45/45 accounts, 0 not applied"), "{err}");
+    assert!(!out.contains("accounts,"), "progress stays off stdout");
+    // One request: no progress line.
+    let (_, _, err) = tim(&["--emulator", "add", "me", "u00"], &[]);
+    assert!(!err.contains("not applied"), "{err}");
+}

@@ -146,6 +146,10 @@ impl Client {
     /// Runs any batch endpoint over any number of accounts, reporting progress
     /// after each request.
     ///
+    /// `progress` is called on the call's worker threads (hence `Sync`),
+    /// one call at a time (the calls are serialized), after each request
+    /// with the totals so far; keep it quick, since a worker waits for it.
+    ///
     /// ```no_run
     /// # fn main() -> Result<(), tim_follow::Error> {
     /// # let client = tim_follow::Client::builder(1, "administrator").usersig("s").build()?;

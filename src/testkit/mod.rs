@@ -298,6 +298,24 @@ impl std::fmt::Debug for Emulator {
 
 impl Emulator {
     /// Starts an emulator with the defaults, on a free port.
+    ///
+    /// Its error is a [`std::io::Error`] (the port could not be bound); it
+    /// converts into a `Box<dyn Error>` with `?`, or into the crate's
+    /// [`Error`](crate::Error) with `map_err`:
+    ///
+    /// ```
+    /// use tim_follow::testkit::Emulator;
+    ///
+    /// fn run() -> Result<(), tim_follow::Error> {
+    ///     let emu = Emulator::builder()
+    ///         .accounts(&["alice", "bob"])
+    ///         .start()
+    ///         .map_err(tim_follow::Error::from)?;
+    ///     emu.client().follow_check("alice", &["bob"])?;
+    ///     Ok(())
+    /// }
+    /// # run().unwrap();
+    /// ```
     pub fn start() -> std::io::Result<Emulator> {
         Emulator::builder().start()
     }

@@ -171,6 +171,54 @@ fn print_failures(path: &Path) -> Result<(), Failure> {
     Ok(())
 }
 
+/// A batch call's progress on stderr: a live bar on a terminal, a plain
+/// line every 5 s otherwise. Shown from the call's worker threads.
+pub(crate) struct BatchDisplay {
+    bar: Option<ProgressBar>,
+    last: std::sync::Mutex<Instant>,
+}
+
+impl BatchDisplay {
+    pub(crate) fn new() -> BatchDisplay {
+        let bar = std::io::stderr().is_terminal().then(|| {
+            let bar = ProgressBar::new(0);
+            let style = ProgressStyle::with_template(
+                "{bar:30} {pos}/{len} accounts  {per_sec}  {msg}  ETA {eta}",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar());
+            bar.set_style(style);
+            bar
+        });
+        BatchDisplay {
+            bar,
+            last: std::sync::Mutex::new(Instant::now()),
+        }
+    }
+
+    pub(crate) fn show(&self, p: tim_follow::Progress) {
+        match &self.bar {
+            Some(bar) => {
+                bar.set_length(p.total as u64);
+                bar.set_position(p.done as u64);
+                bar.set_message(format!("not applied {}", p.failed));
+            }
+            None => {
+                let mut last = self.last.lock().unwrap_or_else(|e| e.into_inner());
+                if last.elapsed() >= Duration::from_secs(5) || p.done == p.total {
+                    *last = Instant::now();
+                    eprintln!("{}/{} accounts, {} not applied", p.done, p.total, p.failed);
+                }
+            }
+        }
+    }
+
+    pub(crate) fn done(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+}
+
 /// Progress on stderr: a live bar on a terminal, a plain line every 5 s otherwise.
 enum Display {
     Bar(ProgressBar),

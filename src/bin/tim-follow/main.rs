@@ -11,8 +11,8 @@ use std::process::ExitCode;
 
 use serde_json::{json, Value};
 use tim_follow::{
-    BatchOutcome, Client, ClientBuilder, Error, ErrorKind, FollowCounts, FollowList, FollowType,
-    Outcome, Region,
+    BatchOutcome, BatchRequest, Client, ClientBuilder, Error, ErrorKind, FollowAdd, FollowCheck,
+    FollowCounts, FollowDelete, FollowGetInfo, FollowList, FollowType, Outcome, Region,
 };
 
 const HELP: &str = "\
@@ -536,28 +536,28 @@ fn call(args: &Args, client: &Client, positional: &[String]) -> Result<u8, Failu
     let rest = &positional[1..];
     match args.command.as_str() {
         "add" => report(
-            &client.follow_add(&from, rest)?,
+            &batch::<FollowAdd>(client, &from, rest)?,
             args.json,
             "applied",
             |_| Value::Null,
             |_| String::new(),
         ),
         "delete" => report(
-            &client.follow_delete(&from, rest)?,
+            &batch::<FollowDelete>(client, &from, rest)?,
             args.json,
             "applied",
             |_| Value::Null,
             |_| String::new(),
         ),
         "check" => report(
-            &client.follow_check(&from, rest)?,
+            &batch::<FollowCheck>(client, &from, rest)?,
             args.json,
             "answered",
             |t| json!({"follow_type": t.code(), "follows": t.follows(), "followed_by": t.followed_by()}),
             |t| relation_label(*t).to_string(),
         ),
         "counts" => report(
-            &client.follow_get_info(&from, positional)?,
+            &batch::<FollowGetInfo>(client, &from, positional)?,
             args.json,
             "answered",
             |c: &FollowCounts| json!({"followers": c.followers, "following": c.following, "mutual": c.mutual}),
@@ -614,6 +614,21 @@ fn relation_label(t: FollowType) -> &'static str {
         FollowType::Mutual => "mutual",
         FollowType::Unknown(_) => "unknown",
     }
+}
+
+/// A batch call, with progress on stderr when it takes more than one request.
+fn batch<E: BatchRequest>(
+    client: &Client,
+    from: &str,
+    to: &[String],
+) -> Result<BatchOutcome<E::Payload>, Error> {
+    if to.len() <= E::MAX_ACCOUNTS {
+        return client.batch_with_progress::<E, _>(from, to, |_| {});
+    }
+    let display = jobs::BatchDisplay::new();
+    let out = client.batch_with_progress::<E, _>(from, to, |p| display.show(p));
+    display.done();
+    out
 }
 
 /// Prints one line per account and a summary that says how many were
