@@ -127,9 +127,10 @@ fn run() -> Result<(), String> {
     ));
     if print_usersig {
         let sig = tim_follow::usersig::generate(sdkappid, &key, &admin, Duration::from_secs(86400));
-        say(format!("usersig for {admin} (valid 24 h): {sig}"));
+        say(format!("usersig: {sig}"));
+        say(format!("(the UserSig above is the admin {admin}'s, valid 24 h)"));
     }
-    say(format!("example: curl -s -X POST '{}/v4/follow/follow_check?sdkappid={sdkappid}&identifier={admin}&usersig=SIG&random=1&contenttype=json' -d '{{\"From_Account\":\"a\",\"To_Account\":[\"b\"]}}'", emu.base_url()));
+    say(format!("example (put the UserSig in place of USERSIG): curl -s -X POST '{}/v4/follow/follow_check?sdkappid={sdkappid}&identifier={admin}&usersig=USERSIG&random=1&contenttype=json' -d '{{\"From_Account\":\"a\",\"To_Account\":[\"b\"]}}'", emu.base_url()));
     loop {
         std::thread::sleep(Duration::from_secs(3600));
     }

@@ -220,6 +220,34 @@ impl Resolver for CachingResolver {
     }
 }
 
+/// Whether a TCP connection to the host and port of `base`
+/// (`scheme://host[:port]`) opens within `within`: told apart from a TLS
+/// handshake that never completes.
+pub(crate) fn tcp_opens(base: &str, within: Duration) -> bool {
+    let Some((scheme, rest)) = base.split_once("://") else {
+        return false;
+    };
+    let authority = rest.trim_end_matches('/');
+    let has_port = match authority.rsplit_once(':') {
+        Some((host, port)) => {
+            port.parse::<u16>().is_ok() && (!host.starts_with('[') || host.ends_with(']'))
+        }
+        None => false,
+    };
+    let target = if has_port {
+        authority.to_string()
+    } else {
+        let port = if scheme.eq_ignore_ascii_case("https") {
+            443
+        } else {
+            80
+        };
+        format!("{authority}:{port}")
+    };
+    let addr = target.to_socket_addrs().ok().and_then(|mut a| a.next());
+    addr.is_some_and(|a| std::net::TcpStream::connect_timeout(&a, within).is_ok())
+}
+
 /// Whether `host` is a loopback name or address.
 pub(crate) fn is_loopback_host(host: &str) -> bool {
     let h = host.trim_start_matches('[').trim_end_matches(']');

@@ -204,8 +204,24 @@ impl Engine {
         }
         .url(path);
         transport::post(&self.agent, &url, body, self.max_response_bytes).map_err(|e| match e {
-            // Say where: the base URL carries no secret.
             Error::Transport(mut t) => {
+                // An HTTPS connect that times out although the port takes a
+                // TCP connection: the TLS handshake stalled (a plain-HTTP
+                // port, most often). That is a TLS problem, and it will not
+                // go away by retrying.
+                let stalled = t.kind == TransportErrorKind::Timeout
+                    && t.message.contains("connect")
+                    && base
+                        .get(..8)
+                        .is_some_and(|s| s.eq_ignore_ascii_case("https://"))
+                    && transport::tcp_opens(base, Duration::from_millis(300));
+                if stalled {
+                    t.kind = TransportErrorKind::Tls;
+                    t.message = "the TLS handshake did not complete: the port takes TCP \
+                                 connections but does not speak TLS (plain HTTP? check the scheme)"
+                        .into();
+                }
+                // Say where: the base URL carries no secret.
                 t.message = format!("{base}: {}", t.message);
                 Error::Transport(t)
             }

@@ -56,3 +56,24 @@ fn a_self_signed_certificate_is_rejected_before_any_request_is_sent() {
     }
     assert!(!server.join().unwrap(), "the server received request bytes");
 }
+
+#[test]
+fn https_to_a_plain_http_port_is_a_tls_problem_not_a_timeout() {
+    let emu = Emulator::start().unwrap();
+    let https = emu.base_url().replace("http://", "https://");
+    let client = Client::builder(emu.sdkappid(), emu.admin())
+        .base_url(https)
+        .usersig("sig-sig-sig")
+        .connect_timeout(Duration::from_millis(500))
+        .timeout(Duration::from_secs(2))
+        .build()
+        .unwrap();
+    let err = client.relation("a", "b").unwrap_err();
+    match &err {
+        tim_follow::Error::Transport(t) => {
+            assert_eq!(t.kind, tim_follow::TransportErrorKind::Tls, "{err}");
+            assert!(t.message.contains("TLS handshake"), "{err}");
+        }
+        other => panic!("{other}"),
+    }
+}
