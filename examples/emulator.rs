@@ -128,7 +128,9 @@ fn run() -> Result<(), String> {
     if print_usersig {
         let sig = tim_follow::usersig::generate(sdkappid, &key, &admin, Duration::from_secs(86400));
         say(format!("usersig: {sig}"));
-        say(format!("(the UserSig above is the admin {admin}'s, valid 24 h)"));
+        say(format!(
+            "(the UserSig above is the admin {admin}'s, valid 24 h)"
+        ));
     }
     say(format!("example (put the UserSig in place of USERSIG): curl -s -X POST '{}/v4/follow/follow_check?sdkappid={sdkappid}&identifier={admin}&usersig=USERSIG&random=1&contenttype=json' -d '{{\"From_Account\":\"a\",\"To_Account\":[\"b\"]}}'", emu.base_url()));
     loop {

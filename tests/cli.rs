@@ -565,3 +565,47 @@ fn a_call_of_several_requests_shows_progress_on_stderr() {
     let (_, _, err) = tim(&["--emulator", "add", "me", "u00"], &[]);
     assert!(!err.contains("not applied"), "{err}");
 }
+
+#[test]
+fn a_thousand_ids_against_a_server_that_never_answers_end_quickly_with_exit_3() {
+    use std::time::{Duration, Instant};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        let started = Instant::now();
+        let mut held = Vec::new();
+        while started.elapsed() < Duration::from_secs(30) {
+            match listener.accept() {
+                Ok((s, _)) => held.push(s),
+                Err(_) => std::thread::sleep(Duration::from_millis(5)),
+            }
+        }
+    });
+    let dir = scratch("silent");
+    let ids = dir.join("ids.txt");
+    let lines: Vec<String> = (0..1000).map(|i| format!("u{i:04}")).collect();
+    std::fs::write(&ids, lines.join("\n")).unwrap();
+    let started = Instant::now();
+    let (code, _, err) = tim(
+        &[
+            "--timeout",
+            "1",
+            "--file",
+            ids.to_str().unwrap(),
+            "delete",
+            "me",
+        ],
+        &[
+            ("TIM_SDKAPPID", "1"),
+            ("TIM_USERSIG", "sig-sig-sig"),
+            ("TIM_BASE_URL", &base),
+        ],
+    );
+    let took = started.elapsed();
+    assert_eq!(code, 3, "{err}");
+    assert!(err.contains("Timeout") || err.contains("timeout"), "{err}");
+    // A request is at most 4 attempts of 1 s with short waits between them:
+    // the batch ends within two of those, not after 50.
+    assert!(took < Duration::from_secs(10), "{took:?}");
+}

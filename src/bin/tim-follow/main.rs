@@ -51,6 +51,8 @@ OPTIONS:
     --rate-limit <N>          at most N calls per second to each endpoint (default 200, Tencent's
                               limit per app): for this process, or with TIM_REDIS_URL for every
                               process that shares it
+    --timeout <SECONDS>       the limit of one attempt (default 30); a request makes up to 4
+                              attempts, and a batch stops after 3 requests fail alike
     -v, -vv                   log what the client does on stderr (retries, pacing, failover,
                               renewals, read-backs); RUST_LOG=debug does the same
     --emulator                run against a built-in local emulator (no credentials needed;
@@ -87,6 +89,7 @@ struct Args {
     emulator: bool,
     journal: Option<String>,
     rate_limit: Option<u32>,
+    timeout: Option<std::time::Duration>,
     verbose: u8,
 }
 
@@ -220,6 +223,7 @@ fn parse_args() -> Result<Option<Args>, Failure> {
         emulator: false,
         journal: None,
         rate_limit: None,
+        timeout: None,
         verbose: 0,
     };
     // Arguments that are not UTF-8 are a usage error, not a panic.
@@ -277,6 +281,19 @@ fn parse_args() -> Result<Option<Args>, Failure> {
             "--emulator" => args.emulator = true,
             "-v" | "--verbose" => args.verbose += 1,
             "-vv" => args.verbose += 2,
+            "--timeout" => {
+                let v = value("--timeout")?;
+                args.timeout = match v.parse::<f64>() {
+                    Ok(s) if s > 0.0 && s <= 86_400.0 => {
+                        Some(std::time::Duration::from_secs_f64(s))
+                    }
+                    _ => {
+                        return Err(Failure::Usage(format!(
+                            "--timeout takes seconds, more than 0 and at most a day, not {v:?}"
+                        )))
+                    }
+                };
+            }
             "--rate-limit" => {
                 let v = value("--rate-limit")?;
                 args.rate_limit = match v.parse::<u32>() {
@@ -494,6 +511,9 @@ fn limits(
     args: &Args,
     sdkappid: Option<u64>,
 ) -> Result<ClientBuilder, Failure> {
+    if let Some(t) = args.timeout {
+        b = b.timeout(t);
+    }
     let rate = args.rate_limit.unwrap_or(200);
     if let Some(n) = args.rate_limit {
         b = b.rate_limit(n);
