@@ -182,10 +182,9 @@ impl BatchDisplay {
     pub(crate) fn new() -> BatchDisplay {
         let bar = std::io::stderr().is_terminal().then(|| {
             let bar = ProgressBar::new(0);
-            let style = ProgressStyle::with_template(
-                "{bar:30} {pos}/{len} accounts  {per_sec}  {msg}  ETA {eta}",
-            )
-            .unwrap_or_else(|_| ProgressStyle::default_bar());
+            let style =
+                ProgressStyle::with_template("{bar:30} {pos}/{len} accounts  {msg}  ETA {eta}")
+                    .unwrap_or_else(|_| ProgressStyle::default_bar());
             bar.set_style(style);
             bar
         });
@@ -200,7 +199,8 @@ impl BatchDisplay {
             Some(bar) => {
                 bar.set_length(p.total as u64);
                 bar.set_position(p.done as u64);
-                bar.set_message(format!("not applied {}", p.failed));
+                let rate = p.done as f64 / bar.elapsed().as_secs_f64().max(0.001);
+                bar.set_message(format!("{rate:.0}/s  not applied {}", p.failed));
             }
             None => {
                 let mut last = self.last.lock().unwrap_or_else(|e| e.into_inner());
@@ -233,10 +233,8 @@ impl Display {
             };
         }
         let bar = ProgressBar::new(0);
-        let style = ProgressStyle::with_template(
-            "{bar:30} {pos}/{len} accounts  {per_sec}  {msg}  ETA {eta}",
-        )
-        .unwrap_or_else(|_| ProgressStyle::default_bar());
+        let style = ProgressStyle::with_template("{bar:30} {pos}/{len} accounts  {msg}  ETA {eta}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar());
         bar.set_style(style);
         Display::Bar(bar)
     }
@@ -246,7 +244,11 @@ impl Display {
             Display::Bar(bar) => {
                 bar.set_length(p.total);
                 bar.set_position(p.done);
-                bar.set_message(format!("refused {} unknown {}", p.refused, p.unknown));
+                let rate = p.done as f64 / p.elapsed.as_secs_f64().max(0.001);
+                bar.set_message(format!(
+                    "{rate:.0}/s  refused {}  unknown {}",
+                    p.refused, p.unknown
+                ));
             }
             Display::Lines { last } if last.elapsed() >= Duration::from_secs(5) => {
                 *last = Instant::now();
