@@ -86,7 +86,7 @@ fn main() -> Result<(), Box<dyn Error>> {
             println!(
                 "  following {} since {} (Unix {})",
                 entry.to_account,
-                utc(entry.follow_time),
+                entry.follow_time_rfc3339(),
                 entry.follow_time
             );
         }
@@ -129,24 +129,4 @@ fn main() -> Result<(), Box<dyn Error>> {
         return Err("the workflow did not end as expected".into());
     }
     Ok(())
-}
-
-/// Unix seconds as `YYYY-MM-DD HH:MM:SS UTC`.
-fn utc(unix: i64) -> String {
-    let (days, secs) = (unix.div_euclid(86_400), unix.rem_euclid(86_400));
-    // Civil date from days since 1970-01-01 (H. Hinnant's algorithm).
-    let z = days + 719_468;
-    let (era, doe) = (z.div_euclid(146_097), z.rem_euclid(146_097));
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02} UTC",
-        secs / 3600,
-        secs / 60 % 60,
-        secs % 60
-    )
 }

@@ -397,6 +397,21 @@ pub struct FollowPage {
     pub next_cursor: String,
 }
 
+impl FollowEntry {
+    /// [`follow_time`](FollowEntry::follow_time) as RFC 3339 in UTC, such as
+    /// `2023-12-11T02:35:18Z`.
+    ///
+    /// ```
+    /// # let page: tim_follow::FollowPage = tim_follow::request::parse_response(200,
+    /// #     br#"{"ErrorCode":0,"FollowItem":[{"To_Account":"a","FollowTime":1702262118}]}"#)?;
+    /// assert_eq!(page.entries[0].follow_time_rfc3339(), "2023-12-11T02:35:18Z");
+    /// # Ok::<(), tim_follow::Error>(())
+    /// ```
+    pub fn follow_time_rfc3339(&self) -> String {
+        crate::clock::rfc3339(self.follow_time)
+    }
+}
+
 impl FollowPage {
     /// Whether there are no more pages.
     pub fn is_last(&self) -> bool {

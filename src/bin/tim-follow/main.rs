@@ -377,27 +377,6 @@ pub(crate) fn accounts(n: impl Into<u64>) -> String {
     format!("{n} account{}", if n == 1 { "" } else { "s" })
 }
 
-/// Unix seconds as RFC 3339 UTC (`2023-12-11T02:35:18Z`).
-fn rfc3339(unix: i64) -> String {
-    let (days, secs) = (unix.div_euclid(86_400), unix.rem_euclid(86_400));
-    // Civil date from days since 1970-01-01 (H. Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        secs / 3600,
-        secs / 60 % 60,
-        secs % 60
-    )
-}
-
 fn run() -> Result<u8, Failure> {
     let Some(args) = parse_args()? else {
         print!("{HELP}");
@@ -611,7 +590,7 @@ fn call(args: &Args, client: &Client, positional: &[String]) -> Result<u8, Failu
                     json!({"account": entry.to_account, "follow_time": entry.follow_time})
                         .to_string()
                 } else {
-                    format!("{:<32}  {}", entry.to_account, rfc3339(entry.follow_time))
+                    format!("{:<32}  {}", entry.to_account, entry.follow_time_rfc3339())
                 };
                 if writeln!(out, "{line}").is_err() {
                     break; // stdout closed (e.g. piped into `head`)
