@@ -288,9 +288,13 @@ impl<L: RateLimit> RateLimit for Adaptive<L> {
         let now = Instant::now();
         let ceiling = self.inner.max_rate();
         let mut paces = lock(&self.paces);
-        let p = paces
-            .entry(endpoint.to_string())
-            .or_insert_with(|| Pace::new(ceiling));
+        // Every accepted call comes here: no allocation once the endpoint is known.
+        let p = match paces.get_mut(endpoint) {
+            Some(p) => p,
+            None => paces
+                .entry(endpoint.to_string())
+                .or_insert_with(|| Pace::new(ceiling)),
+        };
         p.accepted.push_back(now);
         p.taken(now);
     }

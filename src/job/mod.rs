@@ -529,11 +529,11 @@ impl<'a> Sink<'a> {
             self.stop.store(true, Ordering::SeqCst);
             self.stopped_by.get_or_insert(why);
         }
-        if let Some(w) = &mut self.writer {
-            w.append(&Line::Done(d.clone()))?;
-        }
         self.sent += 1;
         self.count_journaled(&d);
+        if let Some(w) = &mut self.writer {
+            w.append(&Line::Done(d))?;
+        }
         if self.total_grows {
             self.total = self.total.max(self.applied + self.refused + self.unknown);
         }

@@ -261,23 +261,8 @@ fn sans_ours(to: &[String], reply: &[u8]) {
     std::hint::black_box((prepared, parsed));
 }
 
-/// The floor: the same work with plain serde derive structs and `format!`.
-fn sans_floor(to: &[String], reply: &[u8]) {
-    let url = format!(
-        "https://adminapisgp.im.qcloud.com/v4/follow/follow_delete?sdkappid={}&identifier={}&usersig={}&random={}&contenttype=json",
-        1400000000u64, "administrator", SIG, 12345u32
-    );
-    let body = serde_json::to_vec(&FloorReq {
-        from: "UserID_001",
-        to,
-    })
-    .unwrap();
-    let parsed: FloorResp = serde_json::from_slice(reply).unwrap();
-    std::hint::black_box((url, body, parsed));
-}
-
-/// The same work as the Client with bare ureq and plain serde: URL, body, POST, parse.
-fn ureq_with_serde_floor(agent: &ureq::Agent, base: &str, to: &[String]) -> FloorResp {
+/// The floor's request: the URL by `format!`, the body by serde derive.
+fn floor_request(base: &str, to: &[String]) -> (String, Vec<u8>) {
     let url = format!(
         "{base}/v4/follow/follow_delete?sdkappid={}&identifier={}&usersig={}&random={}&contenttype=json",
         1400000000u64, "administrator", SIG, 12345u32
@@ -287,6 +272,19 @@ fn ureq_with_serde_floor(agent: &ureq::Agent, base: &str, to: &[String]) -> Floo
         to,
     })
     .unwrap();
+    (url, body)
+}
+
+/// The floor: the same work with plain serde derive structs and `format!`.
+fn sans_floor(to: &[String], reply: &[u8]) {
+    let (url, body) = floor_request("https://adminapisgp.im.qcloud.com", to);
+    let parsed: FloorResp = serde_json::from_slice(reply).unwrap();
+    std::hint::black_box((url, body, parsed));
+}
+
+/// The same work as the Client with bare ureq and plain serde: URL, body, POST, parse.
+fn ureq_with_serde_floor(agent: &ureq::Agent, base: &str, to: &[String]) -> FloorResp {
+    let (url, body) = floor_request(base, to);
     serde_json::from_slice(&ureq_post(agent, &url, &body)).unwrap()
 }
 
