@@ -2,15 +2,22 @@
 //! what the job is; then one line per finished request (and, for a purge,
 //! the snapshot of the lists it works through).
 //!
+//! One process writes a journal at a time: the writer holds an advisory lock
+//! on it (`flock`) for as long as it runs, which the kernel releases when the
+//! process ends, however it ends. The file is opened for appending only.
+//!
 //! Each line is written whole with one `write` call, with nothing left in a
-//! user-space buffer; a thread of its own flushes the file to disk
-//! (`fdatasync`) within a second of each write, and it is flushed when the
-//! job stops. A crash can tear only the last line,
-//! which reading ignores (and resuming cuts off before appending). The
+//! user-space buffer, and ends with a short checksum of its own bytes
+//! (`"c"`: the first 8 bytes of the SHA-256 of the line without that field,
+//! in hex), so that a line edited by hand or damaged on disk is found, not
+//! counted. A thread of its own flushes the file to disk (`fdatasync`) within
+//! a second of each write, and it is flushed when the job stops. A crash can
+//! tear only the last line, which reading ignores (and resuming cuts off
+//! before appending). Lines are read with a cap of [`MAX_LINE`] bytes. The
 //! journal never holds the UserSig or the SecretKey.
 
 use std::fs::{File, OpenOptions};
-use std::io::{BufRead, BufReader, Seek, SeekFrom, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
@@ -19,96 +26,87 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use super::format::{encode, verify, Header, Line, FORMAT, MAX_LINE};
+use super::replay::Replay;
 use super::JobError;
 use crate::sync::lock;
 
-/// The format version written in every header.
-pub(crate) const FORMAT: u32 = 1;
-
-/// What a job is: the first line of its journal.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub(crate) struct Header {
-    /// [`FORMAT`].
-    pub tim_follow_job: u32,
-    /// `follow`, `unfollow` or `purge`.
-    pub operation: String,
-    /// The source account of a follow or unfollow job, or the purged account.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub from: Option<String>,
-    /// Whether the input lists `FROM TO` pairs rather than targets of `from`.
-    #[serde(default)]
-    pub pairs: bool,
-    /// The app the job belongs to.
-    pub sdkappid: u64,
-    /// The input file, when the job has one.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub input: Option<InputFile>,
-    /// Accounts (input lines) in the job; 0 for a purge until it has listed.
-    pub total: u64,
-    /// Requests the job is split into (for a purge: of its first round).
-    pub requests: u64,
+/// Refuses a path that is not a regular file (a directory, a device, a
+/// pipe) before anything opens it.
+fn regular_file(path: &Path) -> Result<(), JobError> {
+    let meta = std::fs::metadata(path).map_err(|e| JobError::io(path, "cannot open", e))?;
+    if meta.is_file() {
+        return Ok(());
+    }
+    let what = if meta.is_dir() {
+        "a directory"
+    } else {
+        "not a regular file"
+    };
+    Err(JobError::Journal(format!(
+        "damaged journal {}: {what}, not a tim-follow journal",
+        path.display()
+    )))
 }
 
-/// The input file as it was when the job started.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub(crate) struct InputFile {
-    /// The absolute path.
-    pub path: PathBuf,
-    /// Its size in bytes.
-    pub size: u64,
-    /// The SHA-256 of its bytes, hex.
-    pub sha256: String,
+/// Opens an existing journal for appending and takes its lock: the one
+/// writer. Fails at once, changing nothing, if another process holds it.
+pub(crate) fn lock_existing(path: &Path) -> Result<File, JobError> {
+    regular_file(path)?;
+    let file = OpenOptions::new()
+        .append(true)
+        .open(path)
+        .map_err(|e| JobError::io(path, "cannot open the journal", e))?;
+    take_lock(file, path)
 }
 
-/// One line after the header.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "t", rename_all = "snake_case")]
-pub(crate) enum Line {
-    /// A request finished: its accounts by outcome.
-    Done(Done),
-    /// Purge: one page of a list, as listed before anything was deleted.
-    Listed {
-        round: u32,
-        list: String,
-        ids: Vec<String>,
-    },
-    /// Purge: the lists of `round` are complete; its requests can start.
-    Snapshot {
-        round: u32,
-        following: u64,
-        fans: u64,
-    },
+fn take_lock(file: File, path: &Path) -> Result<File, JobError> {
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(JobError::InUse {
+            path: path.to_path_buf(),
+            pid: holder(&file),
+        }),
+        Err(std::fs::TryLockError::Error(e)) => {
+            Err(JobError::io(path, "cannot lock the journal", e))
+        }
+    }
 }
 
-/// A finished request.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub(crate) struct Done {
-    /// The purge round (0 for other jobs).
-    #[serde(default, skip_serializing_if = "is_zero")]
-    pub round: u32,
-    /// The request's index in its job (or round).
-    pub r: u64,
-    /// The account the request was sent as (`From_Account`), for pairs and purges.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub from: Option<String>,
-    /// Applied accounts.
-    #[serde(default)]
-    pub applied: Vec<String>,
-    /// Refused accounts: account, `ResultCode`, `ResultInfo`.
-    #[serde(default)]
-    pub refused: Vec<(String, i64, String)>,
-    /// Accounts whose outcome is not known: account, error.
-    #[serde(default)]
-    pub unknown: Vec<(String, String)>,
+/// The process that holds the lock on `file`, from `/proc/locks` (Linux).
+#[cfg(target_os = "linux")]
+fn holder(file: &File) -> Option<u32> {
+    use std::os::unix::fs::MetadataExt;
+    let ino = file.metadata().ok()?.ino();
+    let locks = std::fs::read_to_string("/proc/locks").ok()?;
+    holder_in(&locks, ino)
 }
 
-fn is_zero(n: &u32) -> bool {
-    *n == 0
+#[cfg(not(target_os = "linux"))]
+fn holder(_: &File) -> Option<u32> {
+    None
 }
 
-/// Appends lines to a journal. A thread of its own flushes it to disk
-/// within a second of each write, so that the disk's latency never holds up
-/// the requests; [`sync`](Writer::sync) flushes at once.
+/// In the text of `/proc/locks` (`1: FLOCK  ADVISORY  WRITE 4242 08:01:1234 0 EOF`),
+/// the pid of the granted flock on inode `ino`.
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
+fn holder_in(locks: &str, ino: u64) -> Option<u32> {
+    locks.lines().find_map(|line| {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        // A waiter's line has "->" after the number.
+        if fields.get(1) != Some(&"FLOCK") {
+            return None;
+        }
+        let pid: u32 = fields.get(4)?.parse().ok()?;
+        let inode: u64 = fields.get(5)?.rsplit(':').next()?.parse().ok()?;
+        (inode == ino).then_some(pid)
+    })
+}
+
+/// Appends lines to a journal whose lock it holds. A thread of its own
+/// flushes it to disk within a second of each write, so that the disk's
+/// latency never holds up the requests; [`sync`](Writer::sync) flushes at
+/// once.
 pub(crate) struct Writer {
     file: File,
     path: PathBuf,
@@ -163,37 +161,45 @@ impl Writer {
         })
     }
 
-    /// Creates a new journal with its header; fails if the file exists.
+    /// Creates a new journal, locked, with its header; fails if the file exists.
     pub(crate) fn create(path: &Path, header: &Header) -> Result<Writer, JobError> {
         let file = OpenOptions::new()
-            .write(true)
+            .append(true)
             .create_new(true)
             .open(path)
             .map_err(|e| JobError::io(path, "cannot create the journal", e))?;
+        let file = take_lock(file, path)?;
         let mut w = Writer::new(file, path)?;
         w.append(header)?;
         w.sync()?;
+        // The new name is on disk too.
+        let dir = path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        if let Ok(d) = File::open(dir) {
+            let _ = d.sync_all();
+        }
         Ok(w)
     }
 
-    /// Opens a journal to append after its last whole line, cutting off a
-    /// torn one.
-    pub(crate) fn reopen(path: &Path, whole_len: u64) -> Result<Writer, JobError> {
-        let mut file = OpenOptions::new()
-            .write(true)
-            .open(path)
-            .map_err(|e| JobError::io(path, "cannot open the journal", e))?;
-        file.set_len(whole_len)
-            .and_then(|()| file.seek(SeekFrom::End(0)).map(drop))
-            .map_err(|e| JobError::io(path, "cannot cut the journal's torn line", e))?;
+    /// Continues a journal locked with [`lock_existing`] after its first
+    /// `keep` bytes (its whole lines), cutting off a torn last line.
+    pub(crate) fn continue_after(file: File, path: &Path, keep: u64) -> Result<Writer, JobError> {
+        let len = file
+            .metadata()
+            .map_err(|e| JobError::io(path, "cannot open the journal", e))?
+            .len();
+        if len > keep {
+            file.set_len(keep)
+                .map_err(|e| JobError::io(path, "cannot cut the journal's torn line", e))?;
+        }
         Writer::new(file, path)
     }
 
     /// Writes one line in one call, with nothing left in a buffer.
     pub(crate) fn append<T: Serialize>(&mut self, value: &T) -> Result<(), JobError> {
-        let mut line = serde_json::to_vec(value)
-            .map_err(|e| JobError::Journal(format!("cannot encode a journal line: {e}")))?;
-        line.push(b'\n');
+        let line = encode(value)?;
         self.file
             .write_all(&line)
             .map_err(|e| JobError::io(&self.path, "cannot write the journal", e))?;
@@ -236,71 +242,142 @@ impl Drop for Writer {
     }
 }
 
-/// A journal as read back: its header, the lines after it, and the length
-/// of its whole lines (a torn last line is left out).
-pub(crate) struct Reader {
-    file: BufReader<File>,
-    path: PathBuf,
-    /// Bytes of whole (newline-terminated, parsed) lines read so far.
+/// A journal as read back: its header, then its lines, each checked (size,
+/// checksum, and against what came before: see [`Replay`]) before it is
+/// returned. A torn last line is left out.
+pub(crate) struct Reader<R> {
+    file: R,
+    name: String,
+    format: u32,
+    /// What the lines read so far say.
+    pub(crate) replay: Replay,
+    /// Bytes of whole (newline-terminated, checked) lines read so far.
     pub(crate) whole_len: u64,
 }
 
-impl Reader {
-    /// Opens a journal and reads its header.
-    pub(crate) fn open(path: &Path) -> Result<(Header, Reader), JobError> {
+impl Reader<BufReader<File>> {
+    /// Opens the journal at `path` and reads its header.
+    pub(crate) fn open(path: &Path) -> Result<(Header, Self), JobError> {
+        regular_file(path)?;
         let file =
             File::open(path).map_err(|e| JobError::io(path, "cannot open the journal", e))?;
+        Reader::from_reader(
+            BufReader::with_capacity(64 * 1024, file),
+            &path.display().to_string(),
+        )
+    }
+}
+
+impl<R: BufRead> Reader<R> {
+    /// Reads a journal's header from any reader; `name` names it in errors.
+    pub(crate) fn from_reader(file: R, name: &str) -> Result<(Header, Self), JobError> {
         let mut reader = Reader {
-            file: BufReader::new(file),
-            path: path.to_path_buf(),
+            file,
+            name: name.to_string(),
+            format: FORMAT,
+            replay: Replay::default(),
             whole_len: 0,
         };
         let not_a_journal = || {
             JobError::Journal(format!(
-                "{} is not a tim-follow journal (no header line)",
-                path.display()
+                "{name} is not a tim-follow journal (no header line)"
             ))
         };
-        let first = reader.next_raw()?.ok_or_else(not_a_journal)?;
-        let header: Header = serde_json::from_slice(&first).map_err(|_| not_a_journal())?;
-        if header.tim_follow_job != FORMAT {
+        let first = match reader.next_raw() {
+            Ok(Some(line)) => line,
+            Ok(None) | Err(JobError::Journal(_)) => return Err(not_a_journal()),
+            Err(e) => return Err(e),
+        };
+        #[derive(Deserialize)]
+        struct Version {
+            tim_follow_job: u32,
+        }
+        let version: Version = serde_json::from_slice(&first).map_err(|_| not_a_journal())?;
+        if !(1..=FORMAT).contains(&version.tim_follow_job) {
             return Err(JobError::Journal(format!(
-                "{} is a journal of format {}, this version reads format {FORMAT}",
-                path.display(),
-                header.tim_follow_job
+                "{name} is a journal of format {}, this version reads formats 1 to {FORMAT}",
+                version.tim_follow_job
             )));
         }
+        reader.format = version.tim_follow_job;
+        let header: Header = serde_json::from_slice(&first)
+            .map_err(|e| reader.damaged(0, &format!("its header: {e}")))?;
+        verify(&first, reader.format).map_err(|why| reader.damaged(0, why))?;
+        reader.replay =
+            Replay::new(&header, reader.format).map_err(|why| reader.damaged(0, &why))?;
         reader.whole_len = first.len() as u64 + 1;
         Ok((header, reader))
     }
 
+    fn damaged(&self, at: u64, why: &str) -> JobError {
+        JobError::Journal(format!("damaged journal {} at byte {at}: {why}", self.name))
+    }
+
     /// The next newline-terminated line, without its newline; `None` at the
-    /// end, or at a last line the crash cut before its newline.
+    /// end, or at a last line the crash cut before its newline. A line over
+    /// [`MAX_LINE`] is damage, found after reading at most that much.
     fn next_raw(&mut self) -> Result<Option<Vec<u8>>, JobError> {
         let mut line = Vec::new();
-        self.file
+        (&mut self.file)
+            .take(MAX_LINE as u64 + 1)
             .read_until(b'\n', &mut line)
-            .map_err(|e| JobError::io(&self.path, "cannot read the journal", e))?;
-        if line.pop() != Some(b'\n') {
-            return Ok(None);
+            .map_err(|e| match e.kind() {
+                std::io::ErrorKind::InvalidData => self.damaged(self.whole_len, &e.to_string()),
+                _ => JobError::io(Path::new(&self.name), "cannot read the journal", e),
+            })?;
+        if line.last() == Some(&b'\n') {
+            line.pop();
+            return Ok(Some(line));
         }
-        Ok(Some(line))
+        if line.len() > MAX_LINE {
+            return Err(self.damaged(
+                self.whole_len,
+                &format!("a line longer than {MAX_LINE} bytes"),
+            ));
+        }
+        Ok(None)
     }
 
     /// The next line; `None` at the end (a torn last line is ignored). A
-    /// whole line that does not parse is damage, not a crash: an error.
+    /// whole line that does not parse, fails its checksum or contradicts the
+    /// lines before it is damage, not a crash: an error naming its byte.
     pub(crate) fn next_line(&mut self) -> Result<Option<Line>, JobError> {
+        let at = self.whole_len;
         let Some(raw) = self.next_raw()? else {
             return Ok(None);
         };
-        let line = serde_json::from_slice::<Line>(&raw).map_err(|e| {
-            JobError::Journal(format!(
-                "{}: a damaged line after byte {}: {e}",
-                self.path.display(),
-                self.whole_len
-            ))
-        })?;
+        verify(&raw, self.format).map_err(|why| self.damaged(at, why))?;
+        let line = serde_json::from_slice::<Line>(&raw)
+            .map_err(|e| self.damaged(at, &format!("a line that does not parse: {e}")))?;
+        self.replay
+            .apply(&line)
+            .map_err(|why| self.damaged(at, &why))?;
         self.whole_len += raw.len() as u64 + 1;
         Ok(Some(line))
+    }
+
+    /// Reads every line to the end.
+    pub(crate) fn read_all(&mut self) -> Result<(), JobError> {
+        while self.next_line()?.is_some() {}
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_lock_holder_is_read_from_proc_locks() {
+        let text = "1: POSIX  ADVISORY  WRITE 10 00:2d:77 0 EOF\n\
+                    2: FLOCK  ADVISORY  WRITE 4242 08:01:1234 0 EOF\n\
+                    2: -> FLOCK  ADVISORY  WRITE 99 08:01:1234 0 EOF\n";
+        assert_eq!(
+            holder_in(text, 1234),
+            Some(4242),
+            "the holder, not the waiter"
+        );
+        assert_eq!(holder_in(text, 77), None, "a POSIX lock is not ours");
+        assert_eq!(holder_in("garbage\n\n1: FLOCK", 1234), None);
     }
 }

@@ -26,31 +26,72 @@
 //!
 //! # The journal
 //!
-//! JSON Lines: a header with the job's definition (operation, source,
-//! SDKAppID, the input's absolute path, size and SHA-256), then one line per
-//! finished request with its accounts by outcome. Each line is written whole
-//! in one call and the file is synced at least once a second and when the job
-//! stops; a crash can only tear the last line, which resuming ignores. It
-//! never holds the UserSig or the SecretKey.
+//! JSON Lines (format 2): a header with the job's definition (operation,
+//! source, SDKAppID, the input's absolute path, size and SHA-256, its
+//! accounts and requests), then one line per finished request with its
+//! accounts by outcome. Each line is written whole in one call and the file
+//! is synced at least once a second and when the job stops; a crash can
+//! only tear the last line, which resuming ignores and cuts off. It never
+//! holds the UserSig or the SecretKey.
+//!
+//! Every line ends with `"c"`, the first 8 bytes (hex) of the SHA-256 of the
+//! line without that field. It finds a line edited by hand or damaged on
+//! disk; it is not a signature (anyone can recompute it). Reading checks
+//! every line before it counts: at most [`MAX_JOURNAL_LINE`] bytes, its
+//! checksum, request numbers and purge rounds within what the header and
+//! the listings say, at most 20 valid account ids a request, no request
+//! journaled twice. A line that fails is [`JobError::Journal`], "damaged
+//! journal PATH at byte N"; so is a path that is a directory or a device.
+//! Memory stays bounded whatever the file holds. Format 1 journals (0.2,
+//! without checksums) are still read and continued.
+//!
+//! # One writer
+//!
+//! A job holds an advisory lock (`flock`) on its journal from before it
+//! reads it until it ends, and the kernel releases it when the process
+//! ends, however it ends (SIGKILL included). A second job, or resume, on a
+//! journal in use fails at once with [`JobError::InUse`] (naming the
+//! process on Linux) and changes nothing. [`status`] and [`failures`] take
+//! no lock: they read a journal being written up to its last whole line.
+//! The lock is advisory: it keeps out other jobs, not an editor.
 //!
 //! # Resuming
 //!
 //! Running a job whose journal exists continues it; [`Job::resume`] rebuilds
-//! the job from the journal alone. Resuming against a changed input file,
-//! another SDKAppID or another operation is refused ([`JobError::Mismatch`]).
-//! Only the requests in flight when the job stopped are sent again: the
-//! follow operations are idempotent, and the client settles a refusal that
-//! follows a lost answer by reading back (see
-//! [`BatchOutcome`](crate::BatchOutcome)). Every account is counted once in
-//! the summary; a completed job resumes as a no-op that returns its summary.
+//! the job from the journal alone ([`Job::resume_with_input`] when the input
+//! file has moved). Resuming against a changed input file, another SDKAppID
+//! or another operation is refused ([`JobError::Mismatch`]). Every account
+//! is counted once in the summary; a completed job resumes as a no-op that
+//! returns its summary.
+//!
+//! **Unknown is not final.** A resume works on two kinds of accounts:
+//!
+//! - *pending*: in requests that have no line yet (in flight when the job
+//!   stopped, or never taken). They are sent.
+//! - *unknown*: in requests whose line left them [`Unknown`](crate::Outcome::Unknown)
+//!   (a transport failure, an HTTP error, a reply that could not be read,
+//!   a job stopped by an outage). They may or may not have been carried
+//!   out, so they are **read back first**, one `follow_check` per 100
+//!   accounts of one `From_Account`: an account already in the wanted state
+//!   is applied (the read-back proves it) and is not sent again; the others
+//!   are sent. The result is journaled as a line for the same request
+//!   (`"retry": n`) that speaks for exactly those accounts, so nothing is
+//!   counted twice.
+//!
+//! Refused accounts are final: the service said no. A job is
+//! [`complete`](JobSummary::complete) only when no account is pending or
+//! unknown; [`JobSummary::to_resume`] says how many a resume would work on.
 //!
 //! # What stops a job
 //!
 //! The [`stop_when`](Job::stop_when) flag (the command-line tool sets it on
 //! Ctrl-C): no new request is taken, those in flight finish and are
 //! journaled. An error that would hit every request (credentials,
-//! permission, app configuration: [`ErrorKind::is_fatal`](crate::ErrorKind::is_fatal)) stops it the same
-//! way, with [`JobSummary::stopped_by`] saying why.
+//! permission, app configuration: [`ErrorKind::is_fatal`](crate::ErrorKind::is_fatal))
+//! stops it the same way, and so do three requests in a row that got no
+//! answer at all (the service is down or unreachable): the rest stays
+//! pending for a resume instead of each request spending its retries.
+//! [`JobSummary::stopped_by`] says why.
 //!
 //! # Purge
 //!
@@ -61,9 +102,11 @@
 //! entries); then a fresh listing checks that nothing is left and removes
 //! what appeared meanwhile, for at most [`PURGE_ROUNDS`] rounds.
 
+mod format;
 mod journal;
 mod plan;
 mod purge;
+mod replay;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -75,10 +118,36 @@ use crate::client::Client;
 use crate::error::Error;
 use crate::outcome::Outcome;
 use crate::sync::lock;
-use journal::{Done, Header, Line, Reader, Writer};
+use format::{Done, Header, Line};
+use journal::{Reader, Writer};
 use plan::Request;
 
-pub use purge::PURGE_ROUNDS;
+pub use format::{MAX_LINE as MAX_JOURNAL_LINE, PURGE_ROUNDS};
+pub use plan::MAX_INPUT_LINE;
+
+/// The account ids of a file (or stdin) as a job reads its targets: one
+/// per line, blank lines and lines starting with `#` skipped, a UTF-8 BOM
+/// dropped, each id validated. A line over [`MAX_INPUT_LINE`] bytes is an
+/// error naming its number and showing its first 40 bytes, read no further,
+/// so memory stays flat whatever the file holds. The first error ends the
+/// iterator.
+///
+/// ```
+/// use tim_follow::job::read_accounts;
+///
+/// let text = "# ids\nalice\n\nbob\n";
+/// let ids: Result<Vec<String>, _> = read_accounts(text.as_bytes(), "ids.txt").collect();
+/// assert_eq!(ids.unwrap(), ["alice", "bob"]);
+/// let long = "x".repeat(5000);
+/// let err = read_accounts(long.as_bytes(), "ids.txt").next().unwrap().unwrap_err();
+/// assert!(err.to_string().starts_with("line 1: longer than 4096 bytes"));
+/// ```
+pub fn read_accounts<R: std::io::BufRead>(
+    reader: R,
+    name: impl AsRef<Path>,
+) -> impl Iterator<Item = Result<String, JobError>> {
+    plan::accounts(reader, name.as_ref())
+}
 
 /// What a job does to each pair of accounts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -158,6 +227,9 @@ pub struct Job {
     kind: Kind,
     journal: Option<PathBuf>,
     stop: Arc<AtomicBool>,
+    /// The input was given anew on resume: another path is accepted when
+    /// its size and SHA-256 are the journal's.
+    input_moved: bool,
 }
 
 impl Job {
@@ -197,6 +269,7 @@ impl Job {
             kind,
             journal: None,
             stop: Arc::new(AtomicBool::new(false)),
+            input_moved: false,
         }
     }
 
@@ -215,15 +288,43 @@ impl Job {
     }
 
     /// The job a journal holds, to continue with [`run`](Job::run).
+    /// Nothing is locked until it runs: a journal another process is
+    /// writing is refused then ([`JobError::InUse`]).
     pub fn resume(journal: impl Into<PathBuf>) -> Result<Job, JobError> {
-        let path = journal.into();
+        Job::resume_from(journal.into(), None)
+    }
+
+    /// [`resume`](Job::resume) with the input file at a new path (it was
+    /// moved or copied): accepted when its size and SHA-256 are those the
+    /// journal recorded, refused ([`JobError::Mismatch`]) otherwise.
+    ///
+    /// ```no_run
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let client = tim_follow::Client::from_env()?;
+    /// let job = tim_follow::job::Job::resume_with_input("unfollow.journal", "/data/ids.txt")?;
+    /// job.run(&client, |_| {})?;
+    /// # Ok(()) }
+    /// ```
+    pub fn resume_with_input(
+        journal: impl Into<PathBuf>,
+        input: impl Into<PathBuf>,
+    ) -> Result<Job, JobError> {
+        Job::resume_from(journal.into(), Some(input.into()))
+    }
+
+    fn resume_from(path: PathBuf, moved: Option<PathBuf>) -> Result<Job, JobError> {
         let (header, _) = Reader::open(&path)?;
-        let input = || {
-            header
-                .input
-                .as_ref()
-                .map(|i| JobInput::file(&i.path))
-                .ok_or_else(|| JobError::Journal("the journal names no input file".into()))
+        let input_moved = moved.is_some();
+        if input_moved && header.input.is_none() {
+            return Err(JobError::Mismatch(format!(
+                "the job of {} has no input file to move",
+                path.display()
+            )));
+        }
+        let input = || match (&moved, &header.input) {
+            (Some(to), _) => Ok(JobInput::file(to)),
+            (None, Some(i)) => Ok(JobInput::file(&i.path)),
+            (None, None) => Err(JobError::Journal("the journal names no input file".into())),
         };
         let op = match header.operation.as_str() {
             "follow" => Some(Operation::Follow),
@@ -248,7 +349,9 @@ impl Job {
                 )))
             }
         };
-        Ok(Job::new(kind).journal(path))
+        let mut job = Job::new(kind).journal(path);
+        job.input_moved = input_moved;
+        Ok(job)
     }
 
     /// Runs the job to its end (or until stopped) on `client`, calling
@@ -265,12 +368,15 @@ impl Job {
                 purge::run(client, &account, self.journal.as_deref(), &mut sink)?
             }
             Kind::Targets { op, from, input } => {
-                run_listed(client, op, Some(from), input, self.journal, &mut sink)?
+                let journal = self.journal.map(|p| (p, self.input_moved));
+                run_listed(client, op, Some(from), input, journal, &mut sink)?
             }
             Kind::Pairs { op, input } => {
-                run_listed(client, op, None, input, self.journal, &mut sink)?
+                let journal = self.journal.map(|p| (p, self.input_moved));
+                run_listed(client, op, None, input, journal, &mut sink)?
             }
         }
+        sink.settle_unreachable();
         Ok(sink.summary())
     }
 }
@@ -282,14 +388,21 @@ fn run_listed(
     op: Operation,
     from: Option<String>,
     input: JobInput,
-    journal: Option<PathBuf>,
+    journal: Option<(PathBuf, bool)>,
     sink: &mut Sink<'_>,
 ) -> Result<(), JobError> {
     let (path, journal) = match (input.0, journal) {
         (InputSource::Lines(lines), None) => {
             sink.total_grows = true;
             let requests = plan::from_lines(lines, from.as_deref(), sink.stop.clone());
-            return execute(client, op, requests, &plan::DoneSet::default(), sink);
+            return execute(
+                client,
+                op,
+                requests,
+                &plan::DoneSet::default(),
+                Vec::new(),
+                sink,
+            );
         }
         (InputSource::Lines(_), Some(_)) => {
             return Err(JobError::Journal(
@@ -301,7 +414,7 @@ fn run_listed(
     };
     let scan = plan::scan_file(&path, from.as_deref())?;
     let header = Header {
-        tim_follow_job: journal::FORMAT,
+        tim_follow_job: format::FORMAT,
         operation: op.name().into(),
         from: from.clone(),
         pairs: from.is_none(),
@@ -311,40 +424,82 @@ fn run_listed(
         requests: scan.requests,
     };
     sink.total = scan.total;
-    let done = match &journal {
-        Some(j) => open_or_create(j, &header, sink)?,
-        None => plan::DoneSet::default(),
+    let pending = match &journal {
+        Some((j, moved)) => open_or_create(j, &header, *moved, sink)?,
+        None => Pending::default(),
     };
     let requests = plan::from_file(&scan, from.as_deref())?;
-    execute(client, op, requests, &done, sink)
+    execute(client, op, requests, &pending.done, pending.unknown, sink)
 }
 
-/// Continues the journal at `path` if it holds `header`'s job, or creates it.
+/// What a resumed job still has to do besides the requests it never sent.
+#[derive(Default)]
+struct Pending {
+    /// Requests with a line in the journal: not sent again.
+    done: plan::DoneSet,
+    /// The accounts journaled unknown, as requests to settle first.
+    unknown: Vec<Request>,
+}
+
+impl Pending {
+    /// What a journal read to its end says is left.
+    fn from_replay(replay: replay::Replay, header: &Header) -> Pending {
+        let unknown = replay
+            .unsettled
+            .into_iter()
+            .map(|((round, r), u)| Request {
+                round,
+                r,
+                from: u
+                    .from
+                    .clone()
+                    .or_else(|| header.from.clone())
+                    .unwrap_or_default(),
+                to: u.accounts,
+                from_in_journal: u.from.is_some(),
+                retry: u.retries + 1,
+            })
+            .collect();
+        Pending {
+            done: replay.done,
+            unknown,
+        }
+    }
+
+    /// The accounts of `round` to settle, taken out.
+    fn unknown_in(&mut self, round: u32) -> Vec<Request> {
+        let (now, later) = std::mem::take(&mut self.unknown)
+            .into_iter()
+            .partition(|r| r.round == round);
+        self.unknown = later;
+        now
+    }
+}
+
+/// Continues the journal at `path` if it holds `header`'s job, or creates
+/// it; either way this process holds its lock from now on.
 fn open_or_create(
     path: &Path,
     header: &Header,
+    moved: bool,
     sink: &mut Sink<'_>,
-) -> Result<plan::DoneSet, JobError> {
+) -> Result<Pending, JobError> {
     if !path.exists() {
         sink.writer = Some(Writer::create(path, header)?);
-        return Ok(plan::DoneSet::default());
+        return Ok(Pending::default());
     }
+    let locked = journal::lock_existing(path)?;
     let (found, mut reader) = Reader::open(path)?;
-    check_same_job(&found, header, path)?;
-    let mut done = plan::DoneSet::default();
-    while let Some(line) = reader.next_line()? {
-        if let Line::Done(d) = line {
-            if done.insert(d.r) {
-                sink.count_journaled(&d);
-            }
-        }
-    }
-    sink.writer = Some(Writer::reopen(path, reader.whole_len)?);
-    Ok(done)
+    check_same_job(&found, header, path, moved)?;
+    reader.read_all()?;
+    sink.count_replay(&reader.replay);
+    sink.writer = Some(Writer::continue_after(locked, path, reader.whole_len)?);
+    Ok(Pending::from_replay(reader.replay, &found))
 }
 
-/// Refuses to continue a journal that holds another job.
-fn check_same_job(found: &Header, want: &Header, path: &Path) -> Result<(), JobError> {
+/// Refuses to continue a journal that holds another job. With `moved`, the
+/// input may be at another path if its size and SHA-256 are the same.
+fn check_same_job(found: &Header, want: &Header, path: &Path, moved: bool) -> Result<(), JobError> {
     let differs = |what: &str, was: String, now: String| {
         Err(JobError::Mismatch(format!(
             "the journal {} holds another job: its {what} is {was}, not {now}",
@@ -366,50 +521,108 @@ fn check_same_job(found: &Header, want: &Header, path: &Path) -> Result<(), JobE
         return differs("account", show(&found.from), show(&want.from));
     }
     match (&found.input, &want.input) {
-        (Some(a), Some(b)) if a.path != b.path => differs(
+        (Some(a), Some(b)) if a.path != b.path && !moved => differs(
             "input",
             a.path.display().to_string(),
             b.path.display().to_string(),
         ),
         (Some(a), Some(b)) if a.sha256 != b.sha256 || a.size != b.size => {
             Err(JobError::Mismatch(format!(
-                "the input {} changed since the job started ({} bytes then, {} now): \
+                "the input {} {}: {} bytes then, {} now: \
                  resuming would skip or repeat the wrong accounts; start a new journal",
                 b.path.display(),
+                if a.path == b.path {
+                    "changed since the job started"
+                } else {
+                    "is not the job's input"
+                },
                 a.size,
-                b.size
+                b.size,
             )))
         }
         _ => Ok(()),
     }
 }
 
-/// Sends every request not in `done` on the client's workers; journals and
-/// counts each result as it comes.
+/// One piece of work for a worker.
+enum Work {
+    /// A request sent for the first time.
+    Send(Request),
+    /// Requests of one `From_Account` whose accounts were left unknown:
+    /// read back first (one `follow_check`), then sent where still needed.
+    Settle(Vec<Request>),
+}
+
+/// The most accounts one `follow_check` reads back.
+const CHECK_ACCOUNTS: usize = 100;
+
+/// Groups requests to settle by `From_Account`, at most
+/// [`CHECK_ACCOUNTS`] accounts a group, in journal order.
+fn settle_groups(unknown: Vec<Request>) -> Vec<Work> {
+    let mut groups: Vec<Vec<Request>> = Vec::new();
+    for request in unknown {
+        let fits = groups.last().is_some_and(|g| {
+            g[0].from == request.from
+                && g.iter().map(|r| r.to.len()).sum::<usize>() + request.to.len() <= CHECK_ACCOUNTS
+        });
+        match groups.last_mut() {
+            Some(g) if fits => g.push(request),
+            _ => groups.push(vec![request]),
+        }
+    }
+    groups.into_iter().map(Work::Settle).collect()
+}
+
+/// What a worker reports for one piece of work.
+struct Sent {
+    /// One line per request.
+    lines: Vec<Done>,
+    /// An error that would hit every request (credentials, permission, app
+    /// configuration): the job stops.
+    fatal: Option<String>,
+    /// The work got no answer at all (transport, an HTTP error, a reply
+    /// that could not be read): the error.
+    unanswered: Option<String>,
+    /// follow_add or follow_delete requests it sent.
+    requests: u64,
+}
+
+/// Settles the accounts journaled `unknown`, then sends every request not
+/// in `done`, on the client's workers; journals and counts each result as
+/// it comes.
 fn execute(
     client: &Client,
     op: Operation,
     requests: impl Iterator<Item = Result<Request, JobError>> + Send,
     done: &plan::DoneSet,
+    unknown: Vec<Request>,
     sink: &mut Sink<'_>,
 ) -> Result<(), JobError> {
-    let source =
-        Mutex::new(requests.filter(|r| !r.as_ref().is_ok_and(|r| done.contains_in(r.round, r.r))));
+    let fresh = requests
+        .filter(|r| !r.as_ref().is_ok_and(|r| done.contains_in(r.round, r.r)))
+        .map(|r| r.map(Work::Send));
+    let source = Mutex::new(settle_groups(unknown).into_iter().map(Ok).chain(fresh));
     let stop = sink.stop.clone();
     // A rendezvous: a worker takes its next request only once the journal
     // has its last result, so at most one per worker is ever in flight.
-    let (tx, rx) = mpsc::sync_channel::<Result<(Done, Option<String>), JobError>>(0);
+    let (tx, rx) = mpsc::sync_channel::<Result<Sent, JobError>>(0);
     let workers = client.concurrency().max(1);
     std::thread::scope(|scope| {
+        let mut spawned = 0;
         for _ in 0..workers {
             let (tx, source, stop) = (tx.clone(), &source, &stop);
-            scope.spawn(move || {
+            let worker = std::thread::Builder::new().name("tim-follow-job".into());
+            // Out of threads or memory: go on with the workers there are.
+            let started = worker.spawn_scoped(scope, move || {
                 while !stop.load(Ordering::SeqCst) {
                     let Some(next) = lock(source).next() else {
                         break;
                     };
-                    let result = next.map(|request| send(client, op, &request));
-                    if result.as_ref().is_ok_and(|(_, fatal)| fatal.is_some()) {
+                    let result = next.map(|work| match work {
+                        Work::Send(request) => send(client, op, &request),
+                        Work::Settle(group) => settle(client, op, &group),
+                    });
+                    if result.as_ref().is_ok_and(|s| s.fatal.is_some()) {
                         // Every other request would fail the same way.
                         stop.store(true, Ordering::SeqCst);
                     }
@@ -418,13 +631,24 @@ fn execute(
                     }
                 }
             });
+            match started {
+                Ok(_) => spawned += 1,
+                Err(e) if spawned == 0 => {
+                    sink.failure = Some(JobError::Io {
+                        path: PathBuf::from("(worker thread)"),
+                        what: "cannot start a worker",
+                        source: e,
+                    });
+                }
+                Err(_) => break,
+            }
         }
         drop(tx);
         loop {
             // Wake twice a second even when requests are slow, to report a
             // failed background flush of the journal promptly.
             let outcome = match rx.recv_timeout(Duration::from_millis(500)) {
-                Ok(result) => result.and_then(|(d, fatal)| sink.record(d, fatal)),
+                Ok(result) => result.and_then(|sent| sink.record(sent)),
                 Err(mpsc::RecvTimeoutError::Timeout) => sink.check_journal(),
                 Err(mpsc::RecvTimeoutError::Disconnected) => break,
             };
@@ -438,9 +662,8 @@ fn execute(
     sink.finish()
 }
 
-/// Sends one request and sorts its accounts by outcome; with the error that
-/// should stop the job, if any.
-fn send(client: &Client, op: Operation, request: &Request) -> (Done, Option<String>) {
+/// Sends one request and sorts its accounts by outcome.
+fn send(client: &Client, op: Operation, request: &Request) -> Sent {
     let result = match op {
         Operation::Follow => client.follow_add(&request.from, &request.to),
         Operation::Unfollow => client.follow_delete(&request.from, &request.to),
@@ -448,6 +671,7 @@ fn send(client: &Client, op: Operation, request: &Request) -> (Done, Option<Stri
     let mut done = Done {
         r: request.r,
         round: request.round,
+        retry: request.retry,
         from: request.from_in_journal.then(|| request.from.clone()),
         ..Done::default()
     };
@@ -458,17 +682,105 @@ fn send(client: &Client, op: Operation, request: &Request) -> (Done, Option<Stri
         };
         match outcome {
             Some(Outcome::Applied(())) => done.applied.push(account.clone()),
-            Some(Outcome::Refused(api)) => done.refused.push((account.clone(), api.code, api.info)),
-            Some(Outcome::Unknown(e)) => done.unknown.push((account.clone(), e.to_string())),
+            Some(Outcome::Refused(api)) => {
+                let info = format::reason(&api.info);
+                done.refused.push((account.clone(), api.code, info))
+            }
+            Some(Outcome::Unknown(e)) => {
+                let why = format::reason(&e.to_string());
+                done.unknown.push((account.clone(), why))
+            }
             None => done.unknown.push((account.clone(), "no outcome".into())),
         }
     }
-    let fatal = match &result {
-        Err(Error::Api(api)) if api.kind().is_fatal() => Some(Error::Api(api.clone()).to_string()),
-        _ => None,
-    };
-    (done, fatal)
+    let (fatal, unanswered) = judge(&result);
+    Sent {
+        lines: vec![done],
+        fatal,
+        unanswered,
+        requests: 1,
+    }
 }
+
+/// A call's error: whether it stops the job, and whether the call got no
+/// answer at all.
+fn judge<T>(result: &Result<T, Error>) -> (Option<String>, Option<String>) {
+    match result {
+        Err(Error::Api(api)) if api.kind().is_fatal() => {
+            (Some(Error::Api(api.clone()).to_string()), None)
+        }
+        Err(Error::Api(_)) | Err(Error::InvalidInput(_)) | Ok(_) => (None, None),
+        Err(e) => (None, Some(e.to_string())),
+    }
+}
+
+/// Settles requests whose accounts were left unknown: reads them back with
+/// one `follow_check`; an account already in the wanted state is applied
+/// (the read-back proves it), the others are sent again.
+fn settle(client: &Client, op: Operation, group: &[Request]) -> Sent {
+    let from = group.first().map(|r| r.from.as_str()).unwrap_or_default();
+    let accounts: Vec<&str> = group
+        .iter()
+        .flat_map(|r| r.to.iter().map(String::as_str))
+        .collect();
+    let check = client.follow_check(from, &accounts);
+    let wanted = |account: &str| {
+        let Ok(out) = &check else { return false };
+        match out.get(account) {
+            Some(Outcome::Applied(t)) => t.follows() == (op == Operation::Follow),
+            _ => false,
+        }
+    };
+    let (mut fatal, check_unanswered) = judge(&check);
+    let mut lines = Vec::with_capacity(group.len());
+    let mut all_unanswered = check_unanswered.is_some();
+    let mut last_error = check_unanswered;
+    let mut requests = 0;
+    for request in group {
+        let (proved, still): (Vec<String>, Vec<String>) =
+            request.to.iter().cloned().partition(|a| wanted(a));
+        let mut line = if still.is_empty() {
+            Done {
+                round: request.round,
+                r: request.r,
+                retry: request.retry,
+                from: request.from_in_journal.then(|| request.from.clone()),
+                ..Done::default()
+            }
+        } else {
+            let again = Request {
+                to: still,
+                ..request.clone()
+            };
+            let sent = send(client, op, &again);
+            requests += 1;
+            fatal = fatal.or(sent.fatal);
+            all_unanswered &= sent.unanswered.is_some();
+            last_error = sent.unanswered.or(last_error);
+            sent.lines.into_iter().next().unwrap_or_default()
+        };
+        if !proved.is_empty() {
+            log::info!(
+                target: "tim_follow",
+                "read back {} account(s) of {from} already in the wanted state",
+                proved.len()
+            );
+        }
+        line.applied.splice(0..0, proved);
+        lines.push(line);
+    }
+    Sent {
+        lines,
+        fatal,
+        unanswered: if all_unanswered { last_error } else { None },
+        requests,
+    }
+}
+
+/// After this many pieces of work in a row got no answer at all, a job
+/// stops: the rest stays pending for a resume, rather than every request
+/// spending its retries against a service that is down.
+const UNANSWERED_STREAK: u32 = 3;
 
 /// Where results go: the journal, the counters and the progress callback.
 struct Sink<'a> {
@@ -487,6 +799,11 @@ struct Sink<'a> {
     total_grows: bool,
     /// For a purge: whether a listing found nothing left.
     verified: Option<bool>,
+    /// Pieces of work in a row that got no answer, and the last error.
+    unanswered: u32,
+    last_unanswered: Option<String>,
+    /// Whether any piece of work of this run got an answer.
+    answered: bool,
 }
 
 impl<'a> Sink<'a> {
@@ -505,14 +822,17 @@ impl<'a> Sink<'a> {
             failure: None,
             total_grows: false,
             verified: None,
+            unanswered: 0,
+            last_unanswered: None,
+            answered: false,
         }
     }
 
-    /// Counts a request found in the journal.
-    fn count_journaled(&mut self, d: &Done) {
-        self.applied += d.applied.len() as u64;
-        self.refused += d.refused.len() as u64;
-        self.unknown += d.unknown.len() as u64;
+    /// Counts what a journal read to its end holds.
+    fn count_replay(&mut self, replay: &replay::Replay) {
+        self.applied = replay.applied;
+        self.refused = replay.refused;
+        self.unknown = replay.unknown;
     }
 
     /// Reports a failed background flush of the journal.
@@ -523,16 +843,38 @@ impl<'a> Sink<'a> {
         }
     }
 
-    /// Journals and counts a request that finished now.
-    fn record(&mut self, d: Done, fatal: Option<String>) -> Result<(), JobError> {
-        if let Some(why) = fatal {
+    /// Journals and counts a piece of work that finished now.
+    fn record(&mut self, sent: Sent) -> Result<(), JobError> {
+        if let Some(why) = sent.fatal {
             self.stop.store(true, Ordering::SeqCst);
             self.stopped_by.get_or_insert(why);
         }
-        self.sent += 1;
-        self.count_journaled(&d);
-        if let Some(w) = &mut self.writer {
-            w.append(&Line::Done(d))?;
+        match sent.unanswered {
+            Some(why) => {
+                self.unanswered += 1;
+                self.last_unanswered = Some(why);
+                if self.unanswered >= UNANSWERED_STREAK && !self.stop.swap(true, Ordering::SeqCst) {
+                    self.stopped_by
+                        .get_or_insert_with(|| unreachable(&self.last_unanswered));
+                }
+            }
+            None => {
+                self.unanswered = 0;
+                self.answered = true;
+            }
+        }
+        self.sent += sent.requests;
+        for d in sent.lines {
+            if d.retry > 0 {
+                // The line speaks again for accounts counted unknown.
+                self.unknown = self.unknown.saturating_sub(d.len() as u64);
+            }
+            self.applied += d.applied.len() as u64;
+            self.refused += d.refused.len() as u64;
+            self.unknown += d.unknown.len() as u64;
+            if let Some(w) = &mut self.writer {
+                w.append(&Line::Done(d))?;
+            }
         }
         if self.total_grows {
             self.total = self.total.max(self.applied + self.refused + self.unknown);
@@ -540,6 +882,14 @@ impl<'a> Sink<'a> {
         let p = self.progress_now();
         (self.progress)(&p);
         Ok(())
+    }
+
+    /// A run whose every piece of work got no answer stopped for that
+    /// reason, however few requests it had.
+    fn settle_unreachable(&mut self) {
+        if !self.answered && self.unanswered > 0 && self.stopped_by.is_none() {
+            self.stopped_by = Some(unreachable(&self.last_unanswered));
+        }
     }
 
     fn progress_now(&self) -> JobProgress {
@@ -568,21 +918,34 @@ impl<'a> Sink<'a> {
     fn summary(&self) -> JobSummary {
         let p = self.progress_now();
         let interrupted = self.stop.load(Ordering::SeqCst) && self.stopped_by.is_none();
+        let pending = p.total.saturating_sub(p.done);
+        let complete = !interrupted
+            && self.stopped_by.is_none()
+            && match self.verified {
+                Some(emptied) => emptied,
+                None => pending == 0 && p.unknown == 0,
+            };
         JobSummary {
             total: p.total,
             applied: p.applied,
             refused: p.refused,
             unknown: p.unknown,
-            pending: p.total.saturating_sub(p.done),
+            pending,
+            to_resume: if complete { 0 } else { pending + p.unknown },
             requests_sent: p.requests,
-            complete: p.done >= p.total
-                && !interrupted
-                && self.stopped_by.is_none()
-                && self.verified != Some(false),
+            complete,
             stopped_by: self.stopped_by.clone(),
             elapsed: p.elapsed,
         }
     }
+}
+
+/// Why a job stopped when the service gave no answer.
+fn unreachable(last: &Option<String>) -> String {
+    format!(
+        "no answer from the service: {}",
+        last.as_deref().unwrap_or("unknown error")
+    )
 }
 
 /// How far a job has come, passed to the progress callback after each request.
@@ -616,75 +979,98 @@ pub struct JobSummary {
     pub applied: u64,
     /// Refused by the service.
     pub refused: u64,
-    /// Not known (their request failed): send them again.
+    /// Not known (their request failed or its answer could not be read):
+    /// a resume reads them back and sends what is still needed.
     pub unknown: u64,
     /// Not done yet (the job was stopped).
     pub pending: u64,
-    /// Requests this run sent.
+    /// Accounts a [`Job::resume`] would work on: the pending ones and the
+    /// unknown ones (read back first, then sent where still needed); 0
+    /// when the job is complete.
+    pub to_resume: u64,
+    /// Requests this run sent (`follow_add` or `follow_delete`).
     pub requests_sent: u64,
-    /// Whether every account has an outcome.
+    /// Whether the job is done: every account applied or refused (none
+    /// unknown, none pending), or for a purge, a listing found nothing left.
     pub complete: bool,
-    /// The error that stopped the job, if one did (credentials, permission,
-    /// app configuration).
+    /// The error that stopped the job, if one did: credentials,
+    /// permission, app configuration, or no answer from the service for
+    /// three requests in a row (or for every request of a shorter run).
     pub stopped_by: Option<String>,
     /// How long this run took.
     pub elapsed: Duration,
 }
 
-/// The summary of the job a journal holds, from the journal alone.
+/// The summary of the job a journal holds, from the journal alone. It
+/// reads a journal another process is writing (up to its last whole line).
+/// A journal that is damaged (a line edited, out of place or over
+/// [`MAX_JOURNAL_LINE`] bytes, a directory, a device) is
+/// [`JobError::Journal`] naming the byte where the damage starts.
 pub fn status(journal: impl AsRef<Path>) -> Result<JobSummary, JobError> {
-    let path = journal.as_ref();
-    let (header, mut reader) = Reader::open(path)?;
-    let mut done = plan::DoneSet::default();
-    let (mut applied, mut refused, mut unknown, mut listed) = (0, 0, 0, 0u64);
-    let mut rounds_done = std::collections::HashSet::new();
-    while let Some(line) = reader.next_line()? {
-        match line {
-            Line::Done(d) if done.insert_in(d.round, d.r) => {
-                applied += d.applied.len() as u64;
-                refused += d.refused.len() as u64;
-                unknown += d.unknown.len() as u64;
-            }
-            Line::Snapshot {
-                round,
-                following,
-                fans,
-            } => {
-                listed += following + fans;
-                rounds_done.insert(round);
-            }
-            _ => {}
-        }
-    }
-    let total = if header.operation == "purge" {
-        listed
+    let (header, reader) = Reader::open(journal.as_ref())?;
+    summary_of(header, reader)
+}
+
+/// [`status`] of a journal read from any reader (a pipe, a copy in memory),
+/// with the same checks and the same memory bound.
+///
+/// ```
+/// let damaged = tim_follow::job::status_of(&b"{\"tim_follow_job\":2}\n"[..], "x");
+/// assert!(damaged.is_err());
+/// ```
+pub fn status_of(reader: impl std::io::Read, name: &str) -> Result<JobSummary, JobError> {
+    let (header, reader) = Reader::from_reader(std::io::BufReader::new(reader), name)?;
+    summary_of(header, reader)
+}
+
+fn summary_of<R: std::io::BufRead>(
+    header: Header,
+    mut reader: Reader<R>,
+) -> Result<JobSummary, JobError> {
+    reader.read_all()?;
+    let r = &reader.replay;
+    let purge = header.operation == "purge";
+    let total = if purge {
+        r.listed_total()
     } else {
         header.total
     };
-    let finished = applied + refused + unknown;
+    let pending = if purge && r.emptied {
+        0
+    } else {
+        total.saturating_sub(r.finished())
+    };
+    let complete = if purge {
+        r.emptied
+    } else {
+        pending == 0 && r.unknown == 0
+    };
     Ok(JobSummary {
         total,
-        applied,
-        refused,
-        unknown,
-        pending: total.saturating_sub(finished),
+        applied: r.applied,
+        refused: r.refused,
+        unknown: r.unknown,
+        pending,
+        to_resume: if complete { 0 } else { pending + r.unknown },
         requests_sent: 0,
-        complete: if header.operation == "purge" {
-            purge::complete_in(path)?
-        } else {
-            finished >= total
-        },
+        complete,
         stopped_by: None,
         elapsed: Duration::ZERO,
     })
 }
 
-/// The accounts of a journal that were not applied: refused (with the code)
-/// or unknown (with the error), in journal order, streamed.
+/// The accounts of a journal that are not applied now: refused (with the
+/// code), or still unknown (with the latest error), in journal order,
+/// streamed. An account that a resume settled is not among them.
 pub fn failures(
     journal: impl AsRef<Path>,
 ) -> Result<impl Iterator<Item = Result<JobFailure, JobError>>, JobError> {
-    let (_, mut reader) = Reader::open(journal.as_ref())?;
+    let path = journal.as_ref();
+    // First the accounts still unknown at the end, then the lines again.
+    let (_, mut first) = Reader::open(path)?;
+    first.read_all()?;
+    let unsettled = first.replay.unsettled;
+    let (_, mut reader) = Reader::open(path)?;
     let mut queue = std::collections::VecDeque::new();
     Ok(std::iter::from_fn(move || loop {
         if let Some(f) = queue.pop_front() {
@@ -703,12 +1089,17 @@ pub fn failures(
                             reason: info,
                         }),
                 );
-                queue.extend(d.unknown.into_iter().map(|(account, reason)| JobFailure {
-                    from: from.clone(),
-                    account,
-                    refused: None,
-                    reason,
-                }));
+                let latest = unsettled
+                    .get(&(d.round, d.r))
+                    .is_some_and(|u| u.retries == d.retry);
+                if latest {
+                    queue.extend(d.unknown.into_iter().map(|(account, reason)| JobFailure {
+                        from: from.clone(),
+                        account,
+                        refused: None,
+                        reason,
+                    }));
+                }
             }
             Ok(Some(_)) => {}
             Ok(None) => return None,
@@ -745,8 +1136,17 @@ pub enum JobError {
     },
     /// The journal holds another job, or the input changed.
     Mismatch(String),
-    /// The journal is damaged or not a journal.
+    /// The journal is damaged or not a journal: the message names the byte
+    /// where the damage starts.
     Journal(String),
+    /// Another process is running a job on this journal (it holds the
+    /// journal's lock); nothing was changed.
+    InUse {
+        /// The journal.
+        path: PathBuf,
+        /// The process that holds it, when the system says (Linux).
+        pid: Option<u32>,
+    },
     /// Reading the input or writing the journal failed.
     Io {
         /// The file.
@@ -777,6 +1177,13 @@ impl fmt::Display for JobError {
             JobError::Mismatch(why) | JobError::Journal(why) => f.write_str(why),
             JobError::Io { path, what, source } => {
                 write!(f, "{what} {}: {source}", path.display())
+            }
+            JobError::InUse { path, pid } => {
+                write!(f, "journal {} is in use by ", path.display())?;
+                match pid {
+                    Some(pid) => write!(f, "process {pid}"),
+                    None => f.write_str("another process"),
+                }
             }
             JobError::Client(e) => e.fmt(f),
         }

@@ -8,12 +8,14 @@ use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use super::journal::InputFile;
+use super::format::{InputFile, PER_REQUEST};
 use super::JobError;
 use crate::request::validate_account;
 
-/// The most accounts one follow_add or follow_delete request carries.
-const PER_REQUEST: usize = 20;
+/// The longest input line read, newline excluded: an account id is at most
+/// 32 bytes, so a longer line is a mistake (a binary file, a wrong column),
+/// found after reading at most this much of it.
+pub const MAX_INPUT_LINE: usize = 4096;
 
 /// One request of a job.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,6 +30,8 @@ pub(crate) struct Request {
     pub to: Vec<String>,
     /// Whether the journal records `from` (it varies from request to request).
     pub from_in_journal: bool,
+    /// 0 for a first send; n for the n-th settling of accounts left unknown.
+    pub retry: u32,
 }
 
 /// One valid input line: the account it names, or the pair.
@@ -45,7 +49,7 @@ fn entry(line: &str, pairs: bool) -> Result<Option<Entry>, String> {
     }
     let check = |id: &str| validate_account("", id).map_err(|e| e.to_string());
     if !pairs {
-        check(line).map_err(|e| format!("{line:?} is not an account id ({})", tail(&e)))?;
+        check(line).map_err(|e| format!("{} is not an account id ({})", shown(line), tail(&e)))?;
         return Ok(Some(Entry::Target(line.to_string())));
     }
     let mut parts = line
@@ -54,11 +58,93 @@ fn entry(line: &str, pairs: bool) -> Result<Option<Entry>, String> {
     match (parts.next(), parts.next(), parts.next()) {
         (Some(from), Some(to), None) => {
             for id in [from, to] {
-                check(id).map_err(|e| format!("{id:?} is not an account id ({})", tail(&e)))?;
+                check(id)
+                    .map_err(|e| format!("{} is not an account id ({})", shown(id), tail(&e)))?;
             }
             Ok(Some(Entry::Pair(from.to_string(), to.to_string())))
         }
-        _ => Err(format!("{line:?} is not a `FROM TO` pair")),
+        _ => Err(format!("{} is not a `FROM TO` pair", shown(line))),
+    }
+}
+
+/// A piece of input for an error message: quoted, at most 40 bytes of it.
+fn shown(text: &str) -> String {
+    if text.len() <= 40 {
+        return format!("{text:?}");
+    }
+    let mut end = 40;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{:?}... ({} bytes)", &text[..end], text.len())
+}
+
+/// The lines of an input, numbered from 1, each at most
+/// [`MAX_INPUT_LINE`] bytes: a longer one is an error naming its number and
+/// showing its start, read no further.
+pub(crate) struct InputLines<R> {
+    reader: R,
+    path: std::path::PathBuf,
+    number: u64,
+    buf: Vec<u8>,
+    ended: bool,
+}
+
+impl<R: BufRead> InputLines<R> {
+    pub(crate) fn new(reader: R, path: &Path) -> Self {
+        InputLines {
+            reader,
+            path: path.to_path_buf(),
+            number: 0,
+            buf: Vec::new(),
+            ended: false,
+        }
+    }
+
+    fn read(&mut self) -> Result<Option<String>, JobError> {
+        self.buf.clear();
+        let n = (&mut self.reader)
+            .take(MAX_INPUT_LINE as u64 + 2)
+            .read_until(b'\n', &mut self.buf)
+            .map_err(|e| JobError::io(&self.path, "cannot read", e))?;
+        if n == 0 {
+            return Ok(None);
+        }
+        self.number += 1;
+        let line = match self.buf.strip_suffix(b"\n") {
+            Some(l) => l.strip_suffix(b"\r").unwrap_or(l),
+            None => &self.buf[..],
+        };
+        if line.len() > MAX_INPUT_LINE {
+            let start = String::from_utf8_lossy(&line[..40]);
+            return Err(JobError::InvalidInput {
+                line: self.number,
+                reason: format!(
+                    "longer than {MAX_INPUT_LINE} bytes (an account id is at most 32); \
+                     it starts with {start:?}"
+                ),
+            });
+        }
+        match std::str::from_utf8(line) {
+            Ok(text) => Ok(Some(text.to_string())),
+            Err(_) => Err(JobError::InvalidInput {
+                line: self.number,
+                reason: "not UTF-8 text".into(),
+            }),
+        }
+    }
+}
+
+impl<R: BufRead> Iterator for InputLines<R> {
+    type Item = Result<String, JobError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.ended {
+            return None;
+        }
+        let next = self.read().transpose();
+        self.ended = !matches!(next, Some(Ok(_)));
+        next
     }
 }
 
@@ -105,6 +191,7 @@ impl Cutter {
                 from,
                 to: Vec::with_capacity(PER_REQUEST),
                 from_in_journal: pairs,
+                retry: 0,
             }
         });
         open.to.push(to);
@@ -133,24 +220,16 @@ pub(crate) fn scan_file(path: &Path, from: Option<&str>) -> Result<Scan, JobErro
     let file = File::open(&abs).map_err(|e| JobError::io(path, "cannot open", e))?;
     let mut hash = hmac_sha256::Hash::new();
     let mut size = 0u64;
-    let mut reader = BufReader::new(Tee {
+    let reader = BufReader::new(Tee {
         inner: file,
         hash: &mut hash,
         size: &mut size,
     });
     let mut cutter = Cutter::new(from);
     let (mut total, mut requests) = (0u64, 0u64);
-    let mut line = String::new();
-    let mut number = 0u64;
-    loop {
-        line.clear();
-        let n = reader
-            .read_line(&mut line)
-            .map_err(|e| input_error(path, number + 1, e))?;
-        if n == 0 {
-            break;
-        }
-        number += 1;
+    let mut lines = InputLines::new(reader, path);
+    while let Some(line) = lines.next().transpose()? {
+        let number = lines.number;
         if let Some(e) = entry(&line, from.is_none()).map_err(|reason| JobError::InvalidInput {
             line: number,
             reason,
@@ -159,7 +238,7 @@ pub(crate) fn scan_file(path: &Path, from: Option<&str>) -> Result<Scan, JobErro
             requests += u64::from(cutter.push(e).is_some());
         }
     }
-    drop(reader);
+    drop(lines);
     requests += u64::from(cutter.finish().is_some());
     let sha256 = hash.finalize().iter().map(|b| format!("{b:02x}")).collect();
     Ok(Scan {
@@ -171,17 +250,6 @@ pub(crate) fn scan_file(path: &Path, from: Option<&str>) -> Result<Scan, JobErro
         total,
         requests,
     })
-}
-
-fn input_error(path: &Path, line: u64, e: std::io::Error) -> JobError {
-    if e.kind() == std::io::ErrorKind::InvalidData {
-        JobError::InvalidInput {
-            line,
-            reason: "not UTF-8 text".into(),
-        }
-    } else {
-        JobError::io(path, "cannot read", e)
-    }
 }
 
 /// A reader that hashes and counts what passes through it.
@@ -207,13 +275,37 @@ pub(crate) fn from_file(
 ) -> Result<impl Iterator<Item = Result<Request, JobError>> + Send, JobError> {
     let path = scan.input.path.clone();
     let file = File::open(&path).map_err(|e| JobError::io(&path, "cannot open", e))?;
-    let lines = BufReader::new(file).lines();
-    let mut number = 0u64;
-    let lines = lines.map(move |l| {
-        number += 1;
-        l.map_err(|e| input_error(&path, number, e))
-    });
-    Ok(requests(lines, from, None))
+    Ok(requests(
+        InputLines::new(BufReader::new(file), &path),
+        from,
+        None,
+    ))
+}
+
+/// The account ids of a file of targets: see [`read_accounts`](super::read_accounts).
+pub(crate) fn accounts<R: BufRead>(
+    reader: R,
+    name: &Path,
+) -> impl Iterator<Item = Result<String, JobError>> {
+    let mut lines = InputLines::new(reader, name);
+    std::iter::from_fn(move || loop {
+        let line = match lines.next()? {
+            Ok(line) => line,
+            Err(e) => return Some(Err(e)),
+        };
+        match entry(&line, false) {
+            Ok(None) => {}
+            Ok(Some(Entry::Target(id))) => return Some(Ok(id)),
+            Ok(Some(Entry::Pair(..))) => {}
+            Err(reason) => {
+                lines.ended = true;
+                return Some(Err(JobError::InvalidInput {
+                    line: lines.number,
+                    reason,
+                }));
+            }
+        }
+    })
 }
 
 /// The requests of lines from an iterator, validated as they are read.
@@ -268,39 +360,44 @@ fn requests(
     })
 }
 
-/// Which requests are finished: one bit per request, per purge round.
+/// Which requests are finished: one bit per request, per purge round, in
+/// chunks of 4,096 requests made only where a request is marked, so that
+/// memory follows the lines read, whatever their numbers.
 #[derive(Debug, Default)]
 pub(crate) struct DoneSet {
-    rounds: Vec<Vec<u64>>,
+    chunks: std::collections::HashMap<(u32, u64), Box<[u64; CHUNK_WORDS]>>,
 }
+
+/// 64 words of 64 bits: 4,096 requests a chunk.
+const CHUNK_WORDS: usize = 64;
+const CHUNK_BITS: u64 = 64 * CHUNK_WORDS as u64;
 
 impl DoneSet {
     /// Marks request `r` of round 0; `false` if it was marked already.
+    #[cfg(test)]
     pub(crate) fn insert(&mut self, r: u64) -> bool {
         self.insert_in(0, r)
     }
 
     /// Marks request `r` of `round`; `false` if it was marked already.
     pub(crate) fn insert_in(&mut self, round: u32, r: u64) -> bool {
-        let round = round as usize;
-        if self.rounds.len() <= round {
-            self.rounds.resize_with(round + 1, Vec::new);
-        }
-        let bits = &mut self.rounds[round];
-        let (word, bit) = ((r / 64) as usize, r % 64);
-        if bits.len() <= word {
-            bits.resize(word + 1, 0);
-        }
-        let was = bits[word] & (1 << bit) != 0;
-        bits[word] |= 1 << bit;
+        let chunk = self
+            .chunks
+            .entry((round, r / CHUNK_BITS))
+            .or_insert_with(|| Box::new([0; CHUNK_WORDS]));
+        let at = r % CHUNK_BITS;
+        let (word, bit) = ((at / 64) as usize, at % 64);
+        let was = chunk[word] & (1 << bit) != 0;
+        chunk[word] |= 1 << bit;
         !was
     }
 
     /// Whether request `r` of `round` is finished.
     pub(crate) fn contains_in(&self, round: u32, r: u64) -> bool {
-        let bits = self.rounds.get(round as usize);
-        let word = bits.and_then(|b| b.get((r / 64) as usize));
-        word.is_some_and(|w| w & (1 << (r % 64)) != 0)
+        let at = r % CHUNK_BITS;
+        self.chunks
+            .get(&(round, r / CHUNK_BITS))
+            .is_some_and(|c| c[(at / 64) as usize] & (1 << (at % 64)) != 0)
     }
 }
 
@@ -359,6 +456,7 @@ mod tests {
         assert!(d.insert(130) && !d.insert(130));
         assert!(d.contains_in(0, 130) && !d.contains_in(0, 129) && !d.contains_in(0, 100_000));
         assert!(d.insert_in(2, 5) && d.contains_in(2, 5) && !d.contains_in(1, 5));
-        assert_eq!(d.rounds[0].len(), 3, "130 needs three words");
+        assert!(d.insert(u64::MAX) && d.contains_in(0, u64::MAX));
+        assert_eq!(d.chunks.len(), 3, "a chunk where a request is marked");
     }
 }

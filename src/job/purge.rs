@@ -7,28 +7,21 @@
 use std::path::Path;
 use std::sync::atomic::Ordering;
 
-use super::journal::{self, Header, Line, Reader, Writer};
-use super::plan::{DoneSet, Request};
-use super::{execute, JobError, Operation, Sink};
+use super::format::{self, Header, Line, IDS_PER_LINE, PER_REQUEST, PURGE_ROUNDS};
+use super::journal::{self, Reader, Writer};
+use super::plan::Request;
+use super::{execute, JobError, Operation, Pending, Sink};
 use crate::client::Client;
 use crate::follow::FollowList;
 use crate::request::validate_account;
-
-/// The most rounds of removal; one more listing after the last checks it.
-pub const PURGE_ROUNDS: u32 = 3;
-
-/// How many ids one journal line of a listing holds.
-const IDS_PER_LINE: usize = 1000;
-
-/// The most accounts one follow_delete request carries.
-const PER_REQUEST: usize = 20;
 
 /// What a purge journal says so far.
 #[derive(Default)]
 struct State {
     /// Per round: the counts of its finished listing.
     snapshots: Vec<(u64, u64)>,
-    done: DoneSet,
+    /// Finished requests, and the accounts left unknown.
+    pending: Pending,
 }
 
 /// Runs (or continues) the purge of `account`.
@@ -40,7 +33,7 @@ pub(crate) fn run(
 ) -> Result<(), JobError> {
     validate_account("account", account)?;
     let header = Header {
-        tim_follow_job: journal::FORMAT,
+        tim_follow_job: format::FORMAT,
         operation: "purge".into(),
         from: Some(account.to_string()),
         pairs: false,
@@ -74,7 +67,15 @@ pub(crate) fn run(
             break;
         }
         let requests = requests(listed, account, round, journal)?;
-        execute(client, Operation::Unfollow, requests, &state.done, sink)?;
+        let unknown = state.pending.unknown_in(round);
+        execute(
+            client,
+            Operation::Unfollow,
+            requests,
+            &state.pending.done,
+            unknown,
+            sink,
+        )?;
     }
     Ok(())
 }
@@ -189,6 +190,7 @@ fn requests(
                 from,
                 to,
                 from_in_journal: true,
+                retry: 0,
             }
         };
         if !following {
@@ -243,59 +245,37 @@ fn listed_ids(
     }))
 }
 
-/// Reads a purge journal (or creates it): finished listings and requests;
-/// a listing cut short by a crash is cut off, to be listed again.
+/// Reads a purge journal (or creates it), holding its lock from then on:
+/// finished listings and requests, and the accounts left unknown; a
+/// listing cut short by a crash is cut off, to be listed again.
 fn open(path: &Path, header: &Header, sink: &mut Sink<'_>) -> Result<State, JobError> {
     if !path.exists() {
         sink.writer = Some(Writer::create(path, header)?);
         return Ok(State::default());
     }
+    let locked = journal::lock_existing(path)?;
     let (found, mut reader) = Reader::open(path)?;
-    super::check_same_job(&found, header, path)?;
-    let mut state = State::default();
+    super::check_same_job(&found, header, path, false)?;
     // Where the listing of a round without its marker began.
     let mut open_listing: Option<u64> = None;
     loop {
         let at = reader.whole_len;
-        let Some(line) = reader.next_line()? else {
-            break;
-        };
-        match line {
-            Line::Listed { round, .. } if round as usize >= state.snapshots.len() => {
+        match reader.next_line()? {
+            None => break,
+            Some(Line::Listed { .. }) => {
                 open_listing.get_or_insert(at);
             }
-            Line::Snapshot {
-                following, fans, ..
-            } => {
-                state.snapshots.push((following, fans));
-                sink.total += following + fans;
-                open_listing = None;
-            }
-            Line::Done(d) => {
-                if state.done.insert_in(d.round, d.r) {
-                    sink.count_journaled(&d);
-                }
-            }
-            Line::Listed { .. } => {}
+            Some(Line::Snapshot { .. }) => open_listing = None,
+            Some(Line::Done(_)) => {}
         }
     }
     let keep = open_listing.unwrap_or(reader.whole_len);
-    sink.writer = Some(Writer::reopen(path, keep)?);
+    sink.count_replay(&reader.replay);
+    sink.total = reader.replay.listed_total();
+    let state = State {
+        snapshots: reader.replay.snapshots.clone(),
+        pending: Pending::from_replay(reader.replay, &found),
+    };
+    sink.writer = Some(Writer::continue_after(locked, path, keep)?);
     Ok(state)
-}
-
-/// Whether the purge a journal holds is complete: a listing found nothing.
-pub(crate) fn complete_in(path: &Path) -> Result<bool, JobError> {
-    let (_, mut reader) = Reader::open(path)?;
-    while let Some(line) = reader.next_line()? {
-        if let Line::Snapshot {
-            following: 0,
-            fans: 0,
-            ..
-        } = line
-        {
-            return Ok(true);
-        }
-    }
-    Ok(false)
 }

@@ -1,7 +1,7 @@
 //! Durable jobs: journal, resume, refusals, torn lines, purge.
 
 use super::*;
-use std::io::Write;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -355,4 +355,316 @@ fn a_purge_resumes_after_a_stop_without_listing_again() {
     assert_eq!(rest.applied, 30);
     // Round 0 was not listed again: only the checking listing of round 1 (two lists).
     assert_eq!(emu.request_count("follow/follow_get") - listings, 2);
+}
+
+/// A journal line as the writer makes it: the JSON object with the
+/// checksum of its bytes as its last field.
+fn forged_line(json: &str) -> String {
+    let body = json.strip_suffix('}').unwrap();
+    let digest = hmac_sha256::Hash::hash(format!("{body}}}").as_bytes());
+    let hex: String = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
+    format!("{body},\"c\":\"{hex}\"}}\n")
+}
+
+fn assert_damaged(result: Result<job::JobSummary, JobError>, what: &str) {
+    match result {
+        Err(JobError::Journal(msg)) => assert!(msg.contains("damaged journal"), "{what}: {msg}"),
+        other => panic!("{what}: {other:?}"),
+    }
+}
+
+/// A finished 60-account follow job's journal (3 requests).
+fn finished_journal(name: &str) -> (PathBuf, tim_follow::testkit::Emulator) {
+    let dir = scratch(name);
+    let targets = ids("t", 60);
+    let emu = emulator_with("me", &targets);
+    write_ids(&dir.join("ids.txt"), &targets);
+    let journal = dir.join("job.journal");
+    let summary = Job::follow("me", JobInput::file(dir.join("ids.txt")))
+        .journal(&journal)
+        .run(&fast_client(&emu), |_| {})
+        .unwrap();
+    assert!(summary.complete);
+    (journal, emu)
+}
+
+#[test]
+fn forged_edited_and_out_of_range_lines_are_damage_not_counts() {
+    let (journal, emu) = finished_journal("forged");
+    let good = std::fs::read_to_string(&journal).unwrap();
+    assert_eq!(job::status(&journal).unwrap().applied, 60);
+    // A request number beyond the header's 3 requests, checksum and all.
+    let cases = [
+        (
+            "an absurd request number",
+            r#"{"t":"done","r":10000000000000000,"applied":["t_000"]}"#,
+        ),
+        (
+            "an absurd round",
+            r#"{"t":"done","round":4000000000,"r":1,"applied":["t_000"]}"#,
+        ),
+        (
+            "one request past the end",
+            r#"{"t":"done","r":3,"applied":["t_000"]}"#,
+        ),
+        (
+            "a request journaled twice",
+            r#"{"t":"done","r":1,"applied":["t_000"]}"#,
+        ),
+        (
+            "a retry of nothing unknown",
+            r#"{"t":"done","r":1,"retry":1,"applied":["t_000"]}"#,
+        ),
+        (
+            "a listing in a follow job",
+            r#"{"t":"listed","round":0,"list":"fans","ids":["a"]}"#,
+        ),
+    ];
+    for (what, line) in cases {
+        std::fs::write(&journal, format!("{good}{}", forged_line(line))).unwrap();
+        assert_damaged(job::status(&journal), what);
+    }
+    // One byte of an account id changed: the checksum finds it.
+    let edited = good.replacen("t_001", "t_00X", 1);
+    assert_ne!(edited, good);
+    std::fs::write(&journal, &edited).unwrap();
+    assert_damaged(job::status(&journal), "an edited id");
+    // A line without a checksum in a format 2 journal.
+    std::fs::write(&journal, format!("{good}{{\"t\":\"done\",\"r\":1}}\n")).unwrap();
+    assert_damaged(job::status(&journal), "no checksum");
+    // A line over the cap, read no further than the cap.
+    std::fs::write(&journal, format!("{good}{}\n", "x".repeat(2 << 20))).unwrap();
+    assert_damaged(job::status(&journal), "a 2 MiB line");
+    // Damage is reported the same way when a job would continue the journal.
+    let err = Job::resume(&journal)
+        .unwrap()
+        .run(&unreachable_client(&emu), |_| {})
+        .unwrap_err();
+    assert!(err.to_string().contains("damaged journal"), "{err}");
+    // Restored, it reads as before.
+    std::fs::write(&journal, &good).unwrap();
+    assert_eq!(job::status(&journal).unwrap().applied, 60);
+}
+
+#[test]
+fn directories_devices_and_endless_files_are_not_journals() {
+    let dir = scratch("not-journals");
+    assert_damaged(job::status(&dir), "a directory");
+    let link = dir.join("full");
+    std::os::unix::fs::symlink("/dev/full", &link).unwrap();
+    assert_damaged(job::status(&link), "a symlink to /dev/full");
+    // The same bytes from a reader: refused after at most the line cap.
+    let endless = std::io::repeat(0).take(64 << 20);
+    assert!(job::status_of(endless, "zeros").is_err());
+    let header_then_zeros = std::io::Read::chain(
+        &b"{\"tim_follow_job\":1,\"operation\":\"purge\",\"from\":\"me\",\"sdkappid\":1,\"total\":0,\"requests\":0}\n"[..],
+        std::io::repeat(b'z').take(64 << 20),
+    );
+    assert_damaged(job::status_of(header_then_zeros, "zeros"), "endless line");
+}
+
+/// A client of the emulator's app whose every request finds nobody there.
+fn unreachable_client(emu: &tim_follow::testkit::Emulator) -> Client {
+    Client::builder(emu.sdkappid(), emu.admin())
+        .secret_key(emu.secret_key())
+        .base_url("http://127.0.0.1:1")
+        .allow_insecure_http(true)
+        .retry(tim_follow::RetryPolicy::default().base_delay(std::time::Duration::from_millis(5)))
+        .build()
+        .unwrap()
+}
+
+#[test]
+fn an_outage_is_not_final_resume_reads_back_then_sends() {
+    let dir = scratch("outage");
+    let targets = ids("t", 2000);
+    let emu = emulator_with("me", &targets);
+    write_ids(&dir.join("ids.txt"), &targets);
+    let journal = dir.join("job.journal");
+    let down = Job::follow("me", JobInput::file(dir.join("ids.txt")))
+        .journal(&journal)
+        .run(&unreachable_client(&emu), |_| {})
+        .unwrap();
+    let why = down.stopped_by.clone().expect("stopped: no answer");
+    assert!(why.starts_with("no answer from the service"), "{why}");
+    assert!(!down.complete && down.applied == 0 && down.unknown > 0);
+    assert!(
+        down.requests_sent < 100,
+        "it stopped early: {}",
+        down.requests_sent
+    );
+    assert_eq!(down.to_resume, 2000);
+    let status = job::status(&journal).unwrap();
+    assert_eq!(
+        (status.complete, status.to_resume, status.unknown),
+        (false, 2000, down.unknown)
+    );
+    let unknown: std::collections::HashSet<String> = job::failures(&journal)
+        .unwrap()
+        .map(|f| f.unwrap().account)
+        .collect();
+    assert_eq!(unknown.len() as u64, down.unknown);
+    // The service is back: each unknown account is read back before it is sent.
+    let client = fast_client(&emu);
+    let back = Job::resume(&journal).unwrap().run(&client, |_| {}).unwrap();
+    assert!(back.complete, "{back:?}");
+    assert_eq!((back.applied, back.unknown, back.to_resume), (2000, 0, 0));
+    assert_eq!(emu.following("me").len(), 2000);
+    let mut checked = std::collections::HashSet::new();
+    for req in emu.requests() {
+        let body: serde_json::Value = serde_json::from_str(&req.body).unwrap();
+        // follow_check lists ids; follow_add lists items with an id.
+        let to: Vec<String> = match &body["To_Account"] {
+            serde_json::Value::Array(ids) => ids.iter().map(|a| a.to_string()).collect(),
+            _ => body["FollowItem"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|i| i["To_Account"].to_string())
+                .collect(),
+        };
+        let to = to.into_iter().map(|a| a.trim_matches('"').to_string());
+        if req.path.ends_with("follow_check") {
+            checked.extend(to);
+        } else {
+            for a in to.filter(|a| unknown.contains(a)) {
+                assert!(checked.contains(&a), "{a} sent before it was read back");
+            }
+        }
+    }
+    assert!(unknown.iter().all(|a| checked.contains(a)));
+    assert_eq!(emu.request_count("follow/follow_add"), 100);
+    let status = job::status(&journal).unwrap();
+    assert_eq!((status.applied, status.complete), (2000, true));
+    assert_eq!(job::failures(&journal).unwrap().count(), 0);
+}
+
+#[test]
+fn accounts_applied_whose_answer_was_lost_are_proved_by_the_read_back() {
+    let dir = scratch("lost-answers");
+    let targets = ids("t", 40);
+    let emu = emulator_with("me", &targets);
+    write_ids(&dir.join("ids.txt"), &targets);
+    let journal = dir.join("job.journal");
+    // One attempt a request, and every answer lost after the follow is made.
+    let once = emu
+        .client_builder()
+        .retry(tim_follow::RetryPolicy::none())
+        .concurrency(1)
+        .build()
+        .unwrap();
+    emu.inject_for("follow/follow_add", Fault::DropAfterProcessing, 2);
+    let lost = Job::follow("me", JobInput::file(dir.join("ids.txt")))
+        .journal(&journal)
+        .run(&once, |_| {})
+        .unwrap();
+    assert_eq!((lost.applied, lost.unknown, lost.complete), (0, 40, false));
+    assert_eq!(emu.following("me").len(), 40, "they were made");
+    let adds = emu.request_count("follow/follow_add");
+    let back = Job::resume(&journal).unwrap().run(&once, |_| {}).unwrap();
+    assert_eq!((back.applied, back.unknown, back.complete), (40, 0, true));
+    assert_eq!(back.requests_sent, 0, "nothing sent again");
+    assert_eq!(emu.request_count("follow/follow_add"), adds);
+    assert_eq!(
+        emu.request_count("follow/follow_check"),
+        1,
+        "40 accounts, one read"
+    );
+}
+
+#[test]
+fn a_journal_has_one_writer_and_status_still_reads_it() {
+    let dir = scratch("one-writer");
+    let targets = ids("t", 200);
+    let emu = emulator_with("me", &targets);
+    write_ids(&dir.join("ids.txt"), &targets);
+    let journal = dir.join("job.journal");
+    let client = emu.client_builder().concurrency(1).build().unwrap();
+    let mut second = None;
+    let mut status_during = None;
+    let summary = Job::follow("me", JobInput::file(dir.join("ids.txt")))
+        .journal(&journal)
+        .run(&client, |p| {
+            if p.requests == 2 {
+                // Another job on the journal while this one runs.
+                second = Some(Job::resume(&journal).unwrap().run(&client, |_| {}));
+                status_during = Some(job::status(&journal).unwrap());
+            }
+        })
+        .unwrap();
+    match second {
+        Some(Err(JobError::InUse { pid, .. })) => assert_eq!(pid, Some(std::process::id())),
+        other => panic!("{other:?}"),
+    }
+    let during = status_during.unwrap();
+    assert!(during.applied >= 20 && !during.complete, "{during:?}");
+    assert_eq!((summary.applied, summary.requests_sent), (200, 10));
+    assert_eq!(
+        emu.request_count("follow/follow_add"),
+        10,
+        "nothing sent twice"
+    );
+    let status = job::status(&journal).unwrap();
+    assert_eq!((status.applied, status.complete), (200, true));
+    // The lock went with the job: the journal can be continued again.
+    let again = Job::resume(&journal).unwrap().run(&client, |_| {}).unwrap();
+    assert_eq!(again.requests_sent, 0);
+}
+
+#[test]
+fn a_moved_input_is_accepted_when_its_bytes_are_the_same() {
+    let dir = scratch("moved");
+    let targets = ids("t", 60);
+    let emu = emulator_with("me", &targets);
+    write_ids(&dir.join("ids.txt"), &targets);
+    let journal = dir.join("job.journal");
+    let client = fast_client(&emu);
+    Job::follow("me", JobInput::file(dir.join("ids.txt")))
+        .journal(&journal)
+        .stop_when(Arc::new(AtomicBool::new(true)))
+        .run(&client, |_| {})
+        .unwrap();
+    std::fs::rename(dir.join("ids.txt"), dir.join("moved.txt")).unwrap();
+    assert!(Job::resume(&journal).unwrap().run(&client, |_| {}).is_err());
+    let done = Job::resume_with_input(&journal, dir.join("moved.txt"))
+        .unwrap()
+        .run(&client, |_| {})
+        .unwrap();
+    assert_eq!((done.applied, done.complete), (60, true));
+    write_ids(&dir.join("other.txt"), &targets[..59]);
+    match Job::resume_with_input(&journal, dir.join("other.txt"))
+        .unwrap()
+        .run(&client, |_| {})
+    {
+        Err(JobError::Mismatch(msg)) => assert!(msg.contains("not the job's input"), "{msg}"),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn input_lines_are_capped_and_errors_show_only_their_start() {
+    let dir = scratch("long-lines");
+    let emu = emulator_with("me", &[]);
+    let client = fast_client(&emu);
+    let path = dir.join("ids.txt");
+    std::fs::write(&path, format!("ok\n{}\n", "y".repeat(1 << 20))).unwrap();
+    let err = Job::follow("me", JobInput::file(&path))
+        .journal(dir.join("j"))
+        .run(&client, |_| {})
+        .unwrap_err();
+    let msg = err.to_string();
+    assert!(msg.starts_with("line 2: longer than 4096 bytes"), "{msg}");
+    assert!(msg.len() < 200, "{} bytes", msg.len());
+    assert!(msg.contains(&"y".repeat(40)) && !msg.contains(&"y".repeat(41)));
+    // A long id (under the line cap) is shown cut too.
+    std::fs::write(&path, format!("{}\n", "z".repeat(3000))).unwrap();
+    let err = Job::follow("me", JobInput::file(&path))
+        .run(&client, |_| {})
+        .unwrap_err();
+    assert!(err.to_string().len() < 200, "{err}");
+    assert!(
+        !dir.join("j").exists(),
+        "nothing written before the input is valid"
+    );
+    assert_eq!(emu.requests().len(), 0);
 }

@@ -1,0 +1,232 @@
+//! The journal's lines: what each says, how it is written (JSON with a
+//! checksum of its own bytes), and the limits a reader holds it to. Pure:
+//! no I/O.
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use super::JobError;
+
+/// The most accounts one follow_add or follow_delete request carries.
+pub(crate) const PER_REQUEST: usize = 20;
+
+/// How many ids one journal line of a purge's listing holds.
+pub(crate) const IDS_PER_LINE: usize = 1000;
+
+/// The most rounds of removal of a purge; one more listing after the last
+/// checks it.
+pub const PURGE_ROUNDS: u32 = 3;
+
+/// The format version written in every header. Format 1 journals (without
+/// checksums) are still read and continued.
+pub(crate) const FORMAT: u32 = 2;
+
+/// The longest line a journal may hold, newline excluded. The longest line
+/// the writer makes (a listing page of 1,000 ids of 32 bytes, escaped) is
+/// well under it.
+pub const MAX_LINE: usize = 1 << 20;
+
+/// The most bytes of a refusal's `ResultInfo` or an error kept in a line.
+const MAX_REASON: usize = 512;
+
+/// What a job is: the first line of its journal.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Header {
+    /// [`FORMAT`].
+    pub tim_follow_job: u32,
+    /// `follow`, `unfollow` or `purge`.
+    pub operation: String,
+    /// The source account of a follow or unfollow job, or the purged account.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
+    /// Whether the input lists `FROM TO` pairs rather than targets of `from`.
+    #[serde(default)]
+    pub pairs: bool,
+    /// The app the job belongs to.
+    pub sdkappid: u64,
+    /// The input file, when the job has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input: Option<InputFile>,
+    /// Accounts (input lines) in the job; 0 for a purge until it has listed.
+    pub total: u64,
+    /// Requests the job is split into (0 for a purge).
+    pub requests: u64,
+}
+
+/// The input file as it was when the job started.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct InputFile {
+    /// The absolute path.
+    pub path: PathBuf,
+    /// Its size in bytes.
+    pub size: u64,
+    /// The SHA-256 of its bytes, hex.
+    pub sha256: String,
+}
+
+/// One line after the header.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "t", rename_all = "snake_case")]
+pub(crate) enum Line {
+    /// A request finished: its accounts by outcome.
+    Done(Done),
+    /// Purge: one page of a list, as listed before anything was deleted.
+    Listed {
+        round: u32,
+        list: String,
+        ids: Vec<String>,
+    },
+    /// Purge: the lists of `round` are complete; its requests can start.
+    Snapshot {
+        round: u32,
+        following: u64,
+        fans: u64,
+    },
+}
+
+/// A finished request.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Done {
+    /// The purge round (0 for other jobs).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub round: u32,
+    /// The request's index in its job (or round).
+    pub r: u64,
+    /// 0 for the request's first line; n for the n-th settling of the
+    /// accounts its previous line left unknown (exactly those accounts).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub retry: u32,
+    /// The account the request was sent as (`From_Account`), for pairs and purges.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
+    /// Applied accounts.
+    #[serde(default)]
+    pub applied: Vec<String>,
+    /// Refused accounts: account, `ResultCode`, `ResultInfo`.
+    #[serde(default)]
+    pub refused: Vec<(String, i64, String)>,
+    /// Accounts whose outcome is not known: account, error.
+    #[serde(default)]
+    pub unknown: Vec<(String, String)>,
+}
+
+impl Done {
+    /// The accounts the line speaks for.
+    pub(crate) fn len(&self) -> usize {
+        self.applied.len() + self.refused.len() + self.unknown.len()
+    }
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
+/// `text`, cut to at most [`MAX_REASON`] bytes on a character boundary.
+pub(crate) fn reason(text: &str) -> String {
+    if text.len() <= MAX_REASON {
+        return text.to_string();
+    }
+    let mut end = MAX_REASON - 3;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}...", &text[..end])
+}
+
+/// The short checksum of a line's bytes: the first 8 bytes of their
+/// SHA-256, in hex.
+fn checksum(parts: &[&[u8]]) -> [u8; 16] {
+    let mut h = hmac_sha256::Hash::new();
+    for p in parts {
+        h.update(p);
+    }
+    let digest = h.finalize();
+    let mut hex = [0u8; 16];
+    for (i, b) in digest[..8].iter().enumerate() {
+        hex[2 * i] = b"0123456789abcdef"[usize::from(b >> 4)];
+        hex[2 * i + 1] = b"0123456789abcdef"[usize::from(b & 15)];
+    }
+    hex
+}
+
+/// The field that ends every line: `,"c":"` + 16 hex digits + `"}`.
+const SUM_PREFIX: &[u8] = b",\"c\":\"";
+const SUM_LEN: usize = SUM_PREFIX.len() + 16 + 2;
+
+/// A value as one journal line: its JSON object with the checksum of that
+/// object as its last field, and a newline.
+pub(crate) fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, JobError> {
+    let mut line = serde_json::to_vec(value)
+        .map_err(|e| JobError::Journal(format!("cannot encode a journal line: {e}")))?;
+    if line.len() < 3 || line.pop() != Some(b'}') {
+        return Err(JobError::Journal("a journal line is not an object".into()));
+    }
+    let sum = checksum(&[&line, b"}"]);
+    line.extend_from_slice(SUM_PREFIX);
+    line.extend_from_slice(&sum);
+    line.extend_from_slice(b"\"}\n");
+    if line.len() > MAX_LINE {
+        return Err(JobError::Journal(format!(
+            "a journal line of {} bytes is over the {MAX_LINE}-byte limit",
+            line.len()
+        )));
+    }
+    Ok(line)
+}
+
+/// Checks the checksum a line ends with. Format 1 lines carry none.
+pub(crate) fn verify(raw: &[u8], format: u32) -> Result<(), &'static str> {
+    if format < 2 {
+        return Ok(());
+    }
+    if raw.len() < SUM_LEN + 2 {
+        return Err("a line too short to be a journal line");
+    }
+    let (body, tail) = raw.split_at(raw.len() - SUM_LEN);
+    let sum = tail
+        .strip_prefix(SUM_PREFIX)
+        .and_then(|t| t.strip_suffix(b"\"}"))
+        .ok_or("a line without its checksum")?;
+    if checksum(&[body, b"}"]) != sum {
+        return Err("a line whose checksum does not match its bytes (edited or damaged)");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_line_carries_the_checksum_of_its_own_bytes() {
+        let line = encode(&Line::Snapshot {
+            round: 1,
+            following: 2,
+            fans: 3,
+        })
+        .unwrap();
+        let raw = &line[..line.len() - 1];
+        assert!(verify(raw, 2).is_ok());
+        let text = String::from_utf8(raw.to_vec()).unwrap();
+        assert!(
+            text.ends_with("\"}") && text.contains(",\"c\":\""),
+            "{text}"
+        );
+        let edited = text.replace("\"fans\":3", "\"fans\":4");
+        assert!(verify(edited.as_bytes(), 2).is_err());
+        assert!(verify(edited.as_bytes(), 1).is_ok(), "format 1 has none");
+        assert!(verify(b"{}", 2).is_err());
+        // Still JSON, and still the same line to serde.
+        let back: Line = serde_json::from_slice(raw).unwrap();
+        assert!(matches!(back, Line::Snapshot { fans: 3, .. }));
+    }
+
+    #[test]
+    fn reasons_are_cut_on_a_character_boundary() {
+        assert_eq!(reason("short"), "short");
+        let long = "é".repeat(600);
+        let cut = reason(&long);
+        assert!(cut.len() <= MAX_REASON && cut.ends_with("..."));
+    }
+}
