@@ -609,3 +609,249 @@ fn a_thousand_ids_against_a_server_that_never_answers_end_quickly_with_exit_3() 
     // the batch ends within two of those, not after 50.
     assert!(took < Duration::from_secs(10), "{took:?}");
 }
+
+/// The most heap (and other private writable memory) the tool gets in the
+/// tests of hostile input: 50 MiB, through `ulimit -d`. An allocation past
+/// it fails, and Rust aborts (exit 134), so a test that passes under it
+/// never held more.
+const DATA_LIMIT_KIB: u32 = 50 * 1024;
+
+/// Runs the tool under [`DATA_LIMIT_KIB`].
+fn tim_limited(args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
+    let mut cmd = Command::new("/bin/sh");
+    cmd.arg("-c")
+        .arg(format!("ulimit -d {DATA_LIMIT_KIB} && exec \"$0\" \"$@\""))
+        .arg(env!("CARGO_BIN_EXE_tim-follow"))
+        .args(args)
+        .env_remove("TIM_BASE_URL")
+        .envs(env.iter().copied())
+        .stdin(std::process::Stdio::null());
+    let out = cmd.output().expect("the binary runs");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// A journal line with its checksum, as a hand editor would forge it.
+fn forged_line(json: &str) -> String {
+    let body = json.strip_suffix('}').unwrap();
+    let digest = hmac_sha256::Hash::hash(format!("{body}}}").as_bytes());
+    let hex: String = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
+    format!("{body},\"c\":\"{hex}\"}}\n")
+}
+
+#[test]
+fn an_outage_exits_3_and_resume_settles_it_with_one_writer_at_a_time() {
+    let dir = scratch("outage");
+    let targets: Vec<String> = (0..2000).map(|i| format!("u{i:04}")).collect();
+    let emu = tim_follow::testkit::Emulator::builder()
+        .accounts(&["me"])
+        .accounts(&targets)
+        .start()
+        .unwrap();
+    let ids = dir.join("ids.txt");
+    std::fs::write(&ids, targets.join("\n")).unwrap();
+    let journal = dir.join("job.journal");
+    let (j, i) = (journal.to_str().unwrap(), ids.to_str().unwrap());
+    let sdkappid = emu.sdkappid().to_string();
+    let dead = [
+        ("TIM_SDKAPPID", sdkappid.as_str()),
+        ("TIM_SECRET_KEY", emu.secret_key()),
+        ("TIM_BASE_URL", "http://127.0.0.1:1"),
+    ];
+    let (code, _, err) = tim(&["--journal", j, "--file", i, "add", "me"], &dead);
+    assert_eq!(code, 3, "{err}");
+    let last = err.trim_end().lines().last().unwrap_or("");
+    assert!(last.contains(&format!("tim-follow resume {j}")), "{err}");
+    assert!(err.contains("no answer from the service"), "{err}");
+    let (code, out, _) = tim(&["status", "--json", j], &[]);
+    assert_eq!(code, 0);
+    let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(
+        (v["complete"].as_bool(), v["to_resume"].as_u64()),
+        (Some(false), Some(2000))
+    );
+    let (_, text, _) = tim(&["status", j], &[]);
+    assert!(
+        text.contains("2000 accounts waiting for `tim-follow resume"),
+        "{text}"
+    );
+    // The service is back. Two resumes at once: one writes, one is refused.
+    let env = env_for(&emu);
+    let mut first = Command::new(env!("CARGO_BIN_EXE_tim-follow"));
+    first
+        .args(["--rate-limit", "40", "resume", j])
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped());
+    let first = first.spawn().unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while emu.requests().is_empty() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let (code, _, err) = tim(&["resume", j], &borrowed(&env));
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains(&format!("journal {j} is in use by process {}", first.id())),
+        "{err}"
+    );
+    assert!(!err.contains("--help"), "not a usage error: {err}");
+    let out = first.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(emu.following("me").len(), 2000);
+    assert_eq!(
+        emu.request_count("follow/follow_add"),
+        100,
+        "each request once"
+    );
+    assert!(
+        emu.request_count("follow/follow_check") >= 1,
+        "read back first"
+    );
+    let (_, out, _) = tim(&["status", "--json", j], &[]);
+    let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(
+        (v["applied"].as_u64(), v["complete"].as_bool()),
+        (Some(2000), Some(true))
+    );
+    assert_eq!(
+        (v["unknown"].as_u64(), v["to_resume"].as_u64()),
+        (Some(0), Some(0))
+    );
+}
+
+#[test]
+fn the_memory_limit_of_these_tests_lets_a_whole_job_run() {
+    let dir = scratch("limit");
+    let targets: Vec<String> = (0..500).map(|i| format!("u{i:03}")).collect();
+    let emu = tim_follow::testkit::Emulator::builder()
+        .accounts(&["me"])
+        .accounts(&targets)
+        .start()
+        .unwrap();
+    let ids = dir.join("ids.txt");
+    std::fs::write(&ids, targets.join("\n")).unwrap();
+    let j = dir.join("j");
+    let env = env_for(&emu);
+    let args = [
+        "--journal",
+        j.to_str().unwrap(),
+        "--file",
+        ids.to_str().unwrap(),
+        "add",
+        "me",
+    ];
+    let (code, _, err) = tim_limited(&args, &borrowed(&env));
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(emu.following("me").len(), 500);
+}
+
+#[test]
+fn damaged_journals_exit_2_in_little_memory_and_never_abort() {
+    let dir = scratch("damaged");
+    let emu = tim_follow::testkit::Emulator::builder()
+        .accounts(&["me", "u1", "u2"])
+        .start()
+        .unwrap();
+    let env = env_for(&emu);
+    let ids = dir.join("ids.txt");
+    std::fs::write(&ids, "u1\nu2\n").unwrap();
+    let journal = dir.join("job.journal");
+    let j = journal.to_str().unwrap();
+    let (code, _, err) = tim(
+        &["--journal", j, "--file", ids.to_str().unwrap(), "add", "me"],
+        &borrowed(&env),
+    );
+    assert_eq!(code, 0, "{err}");
+    let good = std::fs::read_to_string(&journal).unwrap();
+    let before = emu.requests().len();
+    let link = dir.join("full");
+    std::os::unix::fs::symlink("/dev/full", &link).unwrap();
+    let cases: Vec<(&str, Option<String>)> = vec![
+        ("a symlink to /dev/full", None),
+        ("a directory", None),
+        (
+            "an absurd request number",
+            Some(forged_line(
+                r#"{"t":"done","r":10000000000000000,"applied":["u1"]}"#,
+            )),
+        ),
+        (
+            "an absurd round",
+            Some(forged_line(
+                r#"{"t":"done","round":4000000000,"r":0,"applied":["u1"]}"#,
+            )),
+        ),
+        ("an edited id", None),
+    ];
+    for (what, extra) in cases {
+        let path = match what {
+            "a symlink to /dev/full" => link.clone(),
+            "a directory" => dir.clone(),
+            _ => journal.clone(),
+        };
+        match (what, &extra) {
+            ("an edited id", _) => std::fs::write(&journal, good.replacen("u2", "u3", 1)).unwrap(),
+            (_, Some(line)) => std::fs::write(&journal, format!("{good}{line}")).unwrap(),
+            _ => {}
+        }
+        let p = path.to_str().unwrap();
+        for args in [vec!["status", p], vec!["resume", p]] {
+            let (code, _, err) = tim_limited(&args, &borrowed(&env));
+            assert_eq!(code, 2, "{what}, {args:?}: {err}");
+            assert!(err.contains("damaged journal"), "{what}: {err}");
+            assert!(!err.contains("--help"), "{what}: {err}");
+        }
+    }
+    assert_eq!(emu.requests().len(), before, "nothing was sent");
+}
+
+#[test]
+fn huge_input_lines_are_refused_in_flat_memory_with_their_number_and_start() {
+    let dir = scratch("huge-lines");
+    let emu = tim_follow::testkit::Emulator::builder()
+        .accounts(&["me"])
+        .start()
+        .unwrap();
+    let env = env_for(&emu);
+    let small = dir.join("one-mib.txt");
+    std::fs::write(&small, format!("u1\n{}\n", "x".repeat(1 << 20))).unwrap();
+    // 300 MB without a newline (a sparse file: no disk spent on it).
+    let big = dir.join("300mb.txt");
+    std::fs::File::create(&big)
+        .unwrap()
+        .set_len(300 << 20)
+        .unwrap();
+    let journal = dir.join("j");
+    for (file, line) in [(&small, 2), (&big, 1)] {
+        let f = file.to_str().unwrap();
+        for args in [
+            vec![
+                "--journal",
+                journal.to_str().unwrap(),
+                "--file",
+                f,
+                "add",
+                "me",
+            ],
+            vec!["--file", f, "add", "me"],
+        ] {
+            let (code, _, err) = tim_limited(&args, &borrowed(&env));
+            assert_eq!(code, 2, "{args:?}: {err}");
+            assert!(
+                err.contains(&format!("line {line}: longer than 4096 bytes")),
+                "{args:?}: {err}"
+            );
+            assert!(err.len() < 400, "the error is short: {} bytes", err.len());
+        }
+    }
+    assert!(!journal.exists());
+    assert!(emu.requests().is_empty());
+}

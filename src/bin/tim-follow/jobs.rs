@@ -25,7 +25,8 @@ impl From<JobError> for Failure {
                 Failure::Usage(e.to_string())
             }
             JobError::Io { .. } => Failure::Other(e.to_string()),
-            other => Failure::Usage(other.to_string()),
+            JobError::InvalidInput { .. } => Failure::Refused(format!("the input file: {e}")),
+            other => Failure::Refused(other.to_string()),
         }
     }
 }
@@ -61,7 +62,13 @@ pub(crate) fn job_for(
             })
         }
         "purge" => Ok(Job::purge(one("account")?)),
-        "resume" => Ok(Job::resume(one("journal path")?)?),
+        "resume" => match file {
+            Some("-") => Err(Failure::Usage(
+                "`resume --file` takes the moved input file, not stdin".into(),
+            )),
+            Some(moved) => Ok(Job::resume_with_input(one("journal path")?, moved)?),
+            None => Ok(Job::resume(one("journal path")?)?),
+        },
         _ => Err(Failure::Usage(format!("`{command}` is not a job"))),
     }
 }
@@ -85,18 +92,33 @@ pub(crate) fn run(job: Job, client: &Client, journal: Option<&Path>) -> Result<u
         print_failures(path)?;
     }
     print_summary(&summary);
+    let resume = |before: &str| {
+        if let Some(path) = journal {
+            eprintln!("{before}: tim-follow resume {}", path.display());
+        }
+    };
     if let Some(why) = &summary.stopped_by {
         eprintln!("the job stopped: {why}");
-        if let Some(path) = journal {
-            eprintln!("fix it, then: tim-follow resume {}", path.display());
+        if why.starts_with("no answer") {
+            resume(&format!(
+                "{} waiting; when the service answers again",
+                crate::accounts(summary.to_resume)
+            ));
+        } else {
+            resume("fix it, then");
         }
         return Ok(3);
     }
-    if !summary.complete {
-        if let Some(path) = journal {
-            eprintln!("stopped; to continue: tim-follow resume {}", path.display());
-        }
+    if summary.pending > 0 {
+        resume("stopped; to continue");
         return Ok(INTERRUPTED);
+    }
+    if summary.unknown > 0 {
+        resume(&format!(
+            "{} unknown (no answer could be read); to read them back and send what is \
+             still needed",
+            crate::accounts(summary.unknown)
+        ));
     }
     Ok(u8::from(summary.applied < summary.total))
 }
@@ -117,19 +139,20 @@ pub(crate) fn status(positional: &[String], as_json: bool) -> Result<u8, Failure
             "refused": s.refused,
             "unknown": s.unknown,
             "pending": s.pending,
+            "to_resume": s.to_resume,
             "complete": s.complete,
         });
         crate::out_line(&v.to_string())?;
     } else {
-        crate::out_line(&format!(
-            "{path}: {}{}",
-            counts(&s),
-            if s.complete {
-                " (complete)"
-            } else {
-                " (not complete: resume it)"
-            }
-        ))?;
+        let state = if s.complete {
+            " (complete)".to_string()
+        } else {
+            format!(
+                " (not complete: {} waiting for `tim-follow resume {path}`)",
+                crate::accounts(s.to_resume)
+            )
+        };
+        crate::out_line(&format!("{path}: {}{state}", counts(&s)))?;
     }
     Ok(0)
 }

@@ -36,7 +36,11 @@ LONG JOBS (journaled: they survive a crash and resume where they stopped):
     --journal <PATH> purge <ACCOUNT>
                               remove every relation of ACCOUNT: its following list and
                               its fans, listed into the journal first, checked at the end
-    resume <PATH>             continue the job of a journal (after a crash or Ctrl-C)
+    resume [--file <IDS>] <PATH>
+                              continue the job of a journal (after a crash, Ctrl-C or an
+                              outage): accounts left unknown are read back first, then
+                              sent where still needed; --file names the input if it moved
+                              (same size and SHA-256)
     status [--json] <PATH>    what the job of a journal has done (no credentials needed)
 
 OPTIONS:
@@ -74,7 +78,8 @@ CREDENTIALS (environment):
 EXIT STATUS:
     0  every account was applied
     1  the call ran, but some accounts were refused or are unknown (see the output)
-    2  usage or configuration error (nothing was sent)
+    2  usage or configuration error, a bad input line, a damaged journal or one in use
+       by another process (nothing was sent)
     3  the call failed: credentials, permissions, network or service error
   130  a job was stopped with Ctrl-C (its journal says how to resume it)
 ";
@@ -95,6 +100,9 @@ struct Args {
 
 enum Failure {
     Usage(String),
+    /// Not a usage error, but nothing was sent: a damaged journal, a
+    /// journal in use, an input file with a bad line. Exit 2, no usage hint.
+    Refused(String),
     Call(Error),
     /// A failure that is neither a usage error nor a call's: a file, stdout.
     Other(String),
@@ -176,6 +184,10 @@ fn main() -> ExitCode {
         Ok(code) => ExitCode::from(code),
         Err(Failure::Usage(msg)) => {
             eprintln!("error: {msg}\n\nRun `tim-follow --help` for usage.");
+            ExitCode::from(2)
+        }
+        Err(Failure::Refused(msg)) => {
+            eprintln!("error: {msg}");
             ExitCode::from(2)
         }
         Err(Failure::Call(e)) => {
@@ -326,7 +338,7 @@ fn check_applies(args: &Args) -> Result<(), Failure> {
     if args.limit.is_some() && cmd != "list" {
         return refuse("--limit");
     }
-    if args.file.is_some() && matches!(cmd, "list" | "status" | "resume" | "purge") {
+    if args.file.is_some() && matches!(cmd, "list" | "status" | "purge") {
         return refuse("--file");
     }
     let most = match cmd {
@@ -352,23 +364,16 @@ fn read_ids(path: &str) -> Result<Vec<String>, Failure> {
             .map_err(|e| Failure::Usage(format!("cannot open {path}: {e}")))?;
         Box::new(std::io::BufReader::new(f))
     };
-    let mut ids = Vec::new();
-    for (i, line) in reader.lines().enumerate() {
-        let line = line.map_err(|e| {
-            let why = if e.kind() == std::io::ErrorKind::InvalidData {
-                "not UTF-8 text".to_string()
-            } else {
-                e.to_string()
-            };
-            Failure::Usage(format!("{path}: line {}: {why}", i + 1))
-        })?;
-        // A UTF-8 byte order mark at the start of the file is not part of the id.
-        let id = line.trim_start_matches('\u{feff}').trim();
-        if !id.is_empty() && !id.starts_with('#') {
-            ids.push(id.to_string());
-        }
-    }
-    Ok(ids)
+    tim_follow::job::read_accounts(reader, path)
+        .map(|id| {
+            id.map_err(|e| match e {
+                tim_follow::job::JobError::InvalidInput { .. } => {
+                    Failure::Refused(format!("{path}: {e}"))
+                }
+                other => Failure::Other(format!("{path}: {other}")),
+            })
+        })
+        .collect()
 }
 
 /// "1 account", "2 accounts".
