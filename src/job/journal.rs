@@ -161,17 +161,36 @@ impl Writer {
         })
     }
 
-    /// Creates a new journal, locked, with its header; fails if the file exists.
-    pub(crate) fn create(path: &Path, header: &Header) -> Result<Writer, JobError> {
-        let file = OpenOptions::new()
-            .append(true)
-            .create_new(true)
-            .open(path)
-            .map_err(|e| JobError::io(path, "cannot create the journal", e))?;
-        let file = take_lock(file, path)?;
-        let mut w = Writer::new(file, path)?;
-        w.append(header)?;
-        w.sync()?;
+    /// Creates a new journal with its header, locked; `None` when another
+    /// process created it first (continue it as an existing journal then).
+    ///
+    /// The journal is written and locked under a temporary name and then
+    /// linked to its own name, which fails if that exists: a journal appears
+    /// whole and locked, or not at all, so that two jobs started at once on
+    /// a new journal cannot both write it. On a file system without hard
+    /// links (FAT), it is created in place.
+    pub(crate) fn create(path: &Path, header: &Header) -> Result<Option<Writer>, JobError> {
+        let name = path.file_name().unwrap_or_default().to_string_lossy();
+        let unique = format!("{}-{:016x}", std::process::id(), fastrand::u64(..));
+        let tmp = path.with_file_name(format!(".{name}.{unique}.new"));
+        let w = Writer::create_at(&tmp, path, header)?;
+        let linked = std::fs::hard_link(&tmp, path);
+        let _ = std::fs::remove_file(&tmp);
+        let w = match linked {
+            Ok(()) => w,
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => return Ok(None),
+            Err(_) => {
+                drop(w);
+                match Writer::create_at(path, path, header) {
+                    Err(JobError::Io { source, .. })
+                        if source.kind() == std::io::ErrorKind::AlreadyExists =>
+                    {
+                        return Ok(None)
+                    }
+                    other => other?,
+                }
+            }
+        };
         // The new name is on disk too.
         let dir = path
             .parent()
@@ -180,6 +199,20 @@ impl Writer {
         if let Ok(d) = File::open(dir) {
             let _ = d.sync_all();
         }
+        Ok(Some(w))
+    }
+
+    /// A new file at `at`, locked, holding the header of the journal `path`.
+    fn create_at(at: &Path, path: &Path, header: &Header) -> Result<Writer, JobError> {
+        let file = OpenOptions::new()
+            .append(true)
+            .create_new(true)
+            .open(at)
+            .map_err(|e| JobError::io(path, "cannot create the journal", e))?;
+        let file = take_lock(file, path)?;
+        let mut w = Writer::new(file, path)?;
+        w.append(header)?;
+        w.sync()?;
         Ok(w)
     }
 

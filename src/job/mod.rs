@@ -485,8 +485,10 @@ fn open_or_create(
     sink: &mut Sink<'_>,
 ) -> Result<Pending, JobError> {
     if !path.exists() {
-        sink.writer = Some(Writer::create(path, header)?);
-        return Ok(Pending::default());
+        if let Some(w) = Writer::create(path, header)? {
+            sink.writer = Some(w);
+            return Ok(Pending::default());
+        }
     }
     let locked = journal::lock_existing(path)?;
     let (found, mut reader) = Reader::open(path)?;

@@ -250,8 +250,10 @@ fn listed_ids(
 /// listing cut short by a crash is cut off, to be listed again.
 fn open(path: &Path, header: &Header, sink: &mut Sink<'_>) -> Result<State, JobError> {
     if !path.exists() {
-        sink.writer = Some(Writer::create(path, header)?);
-        return Ok(State::default());
+        if let Some(w) = Writer::create(path, header)? {
+            sink.writer = Some(w);
+            return Ok(State::default());
+        }
     }
     let locked = journal::lock_existing(path)?;
     let (found, mut reader) = Reader::open(path)?;

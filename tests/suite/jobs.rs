@@ -668,3 +668,49 @@ fn input_lines_are_capped_and_errors_show_only_their_start() {
     );
     assert_eq!(emu.requests().len(), 0);
 }
+
+#[test]
+fn two_jobs_started_at_once_on_a_new_journal_write_it_once() {
+    let dir = scratch("new-race");
+    let targets = ids("t", 40);
+    let emu = emulator_with("me", &targets);
+    emu.set_latency(Some(std::time::Duration::from_millis(10)));
+    write_ids(&dir.join("ids.txt"), &targets);
+    let client = fast_client(&emu);
+    for trial in 0..10 {
+        let journal = dir.join(format!("job-{trial}.journal"));
+        let start = std::sync::Barrier::new(2);
+        let results: Vec<_> = std::thread::scope(|s| {
+            let run = || {
+                start.wait();
+                let job = Job::unfollow("me", JobInput::file(dir.join("ids.txt")));
+                job.journal(&journal).run(&client, |_| {})
+            };
+            let (a, b) = (s.spawn(run), s.spawn(run));
+            vec![a.join().unwrap(), b.join().unwrap()]
+        });
+        let mut finished = 0;
+        for r in results {
+            match r {
+                Ok(summary) => {
+                    assert!(summary.complete);
+                    finished += 1;
+                }
+                Err(JobError::InUse { .. }) => {}
+                Err(other) => panic!("trial {trial}: {other}"),
+            }
+        }
+        assert!(finished >= 1, "trial {trial}");
+        let status = job::status(&journal).unwrap();
+        assert_eq!(
+            (status.applied, status.complete),
+            (40, true),
+            "trial {trial}"
+        );
+        assert_eq!(emu.request_count("follow/follow_delete"), 2 * (trial + 1));
+        let left: Vec<_> = std::fs::read_dir(&dir).unwrap().flatten().collect();
+        assert!(left
+            .iter()
+            .all(|e| !e.file_name().to_string_lossy().ends_with(".new")));
+    }
+}
