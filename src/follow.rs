@@ -385,7 +385,22 @@ impl FollowGet {
     }
 }
 
-/// One page of follow_get.
+/// One page of follow_get, read strictly: a page without `NextCursor`, or
+/// an entry without `To_Account` (a string) or `FollowTime` (an integer),
+/// is a [`Decode`](crate::Error::Decode) error naming the field, never an
+/// entry with an empty id or a zero time. Purge, export and undo build on
+/// listings, so a listing that cannot be read whole is an error, not a
+/// shorter list. `FollowItem` may be left out when a page is empty.
+///
+/// ```
+/// use tim_follow::{request::parse_response, FollowPage};
+/// let missing = parse_response::<FollowPage>(200,
+///     br#"{"ErrorCode":0,"FollowItem":[{"To_Account":"a"}],"NextCursor":""}"#);
+/// assert!(missing.unwrap_err().to_string().contains("FollowTime"));
+/// let mistyped = parse_response::<FollowPage>(200,
+///     br#"{"ErrorCode":0,"FollowItem":[{"To_Account":7,"FollowTime":1}],"NextCursor":""}"#);
+/// assert!(mistyped.unwrap_err().to_string().contains("To_Account"));
+/// ```
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[non_exhaustive]
 pub struct FollowPage {
@@ -393,8 +408,37 @@ pub struct FollowPage {
     #[serde(rename = "FollowItem", default)]
     pub entries: Vec<FollowEntry>,
     /// `NextCursor`: `""` when this is the last page.
-    #[serde(rename = "NextCursor", default)]
+    #[serde(rename = "NextCursor", deserialize_with = "strict::next_cursor")]
     pub next_cursor: String,
+}
+
+/// Readers of listing fields whose errors name the field.
+mod strict {
+    use serde::de::{Deserialize, Deserializer, Error};
+
+    fn named<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
+        d: D,
+        field: &str,
+        what: &str,
+    ) -> Result<T, D::Error> {
+        T::deserialize(d).map_err(|e| D::Error::custom(format!("{field} is not {what} ({e})")))
+    }
+
+    pub(super) fn next_cursor<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+        named(d, "NextCursor", "a string")
+    }
+
+    pub(super) fn to_account<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+        named(d, "FollowItem[].To_Account", "a string")
+    }
+
+    pub(super) fn follow_time<'de, D: Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
+        named(d, "FollowItem[].FollowTime", "an integer")
+    }
+
+    pub(super) fn sequence<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+        named(d, "FollowItem[].profile_sequence", "a non-negative integer")
+    }
 }
 
 impl FollowEntry {
@@ -403,7 +447,7 @@ impl FollowEntry {
     ///
     /// ```
     /// # let page: tim_follow::FollowPage = tim_follow::request::parse_response(200,
-    /// #     br#"{"ErrorCode":0,"FollowItem":[{"To_Account":"a","FollowTime":1702262118}]}"#)?;
+    /// #     br#"{"ErrorCode":0,"FollowItem":[{"To_Account":"a","FollowTime":1702262118}],"NextCursor":""}"#)?;
     /// assert_eq!(page.entries[0].follow_time_rfc3339(), "2023-12-11T02:35:18Z");
     /// # Ok::<(), tim_follow::Error>(())
     /// ```
@@ -424,17 +468,22 @@ impl FollowPage {
 #[non_exhaustive]
 pub struct FollowEntry {
     /// `To_Account`: the fan, followed or mutual account.
-    #[serde(rename = "To_Account", default)]
+    #[serde(rename = "To_Account", deserialize_with = "strict::to_account")]
     pub to_account: String,
     /// `FollowTime`: when the follow happened, Unix seconds.
-    #[serde(rename = "FollowTime", default)]
+    #[serde(rename = "FollowTime", deserialize_with = "strict::follow_time")]
     pub follow_time: i64,
     /// `ProfileItem`: profile tags of the account (values are any JSON).
     #[serde(rename = "ProfileItem", default)]
     pub profile: Vec<ProfileItem>,
     /// The profile sequence, read from `profile_sequence` (as in the REST
     /// documentation's sample) or `ProfileSequence` (as the client SDKs read it).
-    #[serde(rename = "profile_sequence", alias = "ProfileSequence", default)]
+    #[serde(
+        rename = "profile_sequence",
+        alias = "ProfileSequence",
+        default,
+        deserialize_with = "strict::sequence"
+    )]
     pub profile_sequence: Option<u64>,
 }
 

@@ -96,6 +96,32 @@ fn follow_get_sample_request_and_response() {
 }
 
 #[test]
+fn listings_are_read_strictly_and_errors_name_the_field() {
+    type Page = <FollowGet as Request>::Response;
+    let cases: [(&[u8], &str); 7] = [
+        (br#"{"ErrorCode":0,"FollowItem":[{"FollowTime":1}],"NextCursor":""}"#, "To_Account"),
+        (br#"{"ErrorCode":0,"FollowItem":[{"To_Account":1,"FollowTime":1}],"NextCursor":""}"#, "To_Account"),
+        (br#"{"ErrorCode":0,"FollowItem":[{"To_Account":"a"}],"NextCursor":""}"#, "FollowTime"),
+        (br#"{"ErrorCode":0,"FollowItem":[{"To_Account":"a","FollowTime":"1"}],"NextCursor":""}"#, "FollowTime"),
+        (br#"{"ErrorCode":0,"FollowItem":[{"To_Account":"a","FollowTime":1}]}"#, "NextCursor"),
+        (br#"{"ErrorCode":0,"FollowItem":[],"NextCursor":7}"#, "NextCursor"),
+        (br#"{"ErrorCode":0,"FollowItem":[{"To_Account":"a","FollowTime":1,"ProfileSequence":-1}],"NextCursor":""}"#, "profile_sequence"),
+    ];
+    for (body, field) in cases {
+        match parse_response::<Page>(200, body) {
+            Err(tim_follow::Error::Decode(e)) => assert!(e.to_string().contains(field), "{e}"),
+            other => panic!("{}: {other:?}", String::from_utf8_lossy(body)),
+        }
+    }
+    // An empty last page may leave FollowItem out.
+    let page = parse_response::<Page>(200, br#"{"ErrorCode":0,"NextCursor":""}"#).unwrap();
+    assert!(page.entries.is_empty() && page.is_last());
+    // An error envelope is the service's error, not a decode error.
+    let e = parse_response::<Page>(200, br#"{"ErrorCode":30003,"ErrorInfo":"no such user"}"#);
+    assert!(matches!(e, Err(tim_follow::Error::Api(_))), "{e:?}");
+}
+
+#[test]
 fn follow_get_info_sample_request_and_response() {
     let req =
         FollowGetInfo::new("UserID_001", &["UserID_001", "UserID_002", "UserID_003"]).unwrap();
