@@ -52,6 +52,34 @@ pub(crate) struct Header {
     pub total: u64,
     /// Requests the job is split into (0 for a purge).
     pub requests: u64,
+    /// What the input file holds: lines of ids or pairs, a journal whose
+    /// applied relations the job reverses (undo), or a snapshot whose
+    /// relations it re-creates (restore).
+    #[serde(default, skip_serializing_if = "Reads::is_lines")]
+    pub reads: Reads,
+    /// Whether each request is read back before it is sent (always for
+    /// undo and restore; asked for with `Job::check_first`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub check_first: bool,
+}
+
+/// What a job's input file holds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum Reads {
+    /// One account, or one `FROM TO` pair, a line.
+    #[default]
+    Lines,
+    /// A journal: its applied relations, reversed.
+    Journal,
+    /// A snapshot: its relations, re-created.
+    Snapshot,
+}
+
+impl Reads {
+    fn is_lines(&self) -> bool {
+        *self == Reads::Lines
+    }
 }
 
 /// The input file as it was when the job started.
@@ -103,6 +131,11 @@ pub(crate) struct Done {
     /// Applied accounts.
     #[serde(default)]
     pub applied: Vec<String>,
+    /// Accounts a read-back before sending found already in the wanted
+    /// state (undo and restore check first): not sent, and not reversed by
+    /// an undo of this job.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub in_place: Vec<String>,
     /// Refused accounts: account, `ResultCode`, `ResultInfo`.
     #[serde(default)]
     pub refused: Vec<(String, i64, String)>,
@@ -114,7 +147,7 @@ pub(crate) struct Done {
 impl Done {
     /// The accounts the line speaks for.
     pub(crate) fn len(&self) -> usize {
-        self.applied.len() + self.refused.len() + self.unknown.len()
+        self.applied.len() + self.in_place.len() + self.refused.len() + self.unknown.len()
     }
 }
 

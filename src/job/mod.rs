@@ -105,8 +105,11 @@
 mod format;
 mod journal;
 mod plan;
+mod preview;
 mod purge;
 mod replay;
+mod snapshot;
+mod undo;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -118,12 +121,14 @@ use crate::client::Client;
 use crate::error::Error;
 use crate::outcome::Outcome;
 use crate::sync::lock;
-use format::{Done, Header, Line};
+use format::{Done, Header, Line, Reads};
 use journal::{Reader, Writer};
 use plan::Request;
 
 pub use format::{MAX_LINE as MAX_JOURNAL_LINE, PURGE_ROUNDS};
 pub use plan::MAX_INPUT_LINE;
+pub use preview::{Expected, Preview, PreviewItem};
+pub use snapshot::{ExportSummary, SNAPSHOT_FORMAT};
 
 /// The account ids of a file (or stdin) as a job reads its targets: one
 /// per line, blank lines and lines starting with `#` skipped, a UTF-8 BOM
@@ -173,6 +178,10 @@ pub struct JobInput(InputSource);
 enum InputSource {
     File(PathBuf),
     Lines(Box<dyn Iterator<Item = String> + Send>),
+    /// A journal whose applied relations are reversed.
+    Journal(PathBuf),
+    /// A snapshot whose relations are re-created.
+    Snapshot(PathBuf),
 }
 
 impl JobInput {
@@ -201,6 +210,8 @@ impl fmt::Debug for JobInput {
         match &self.0 {
             InputSource::File(p) => f.debug_tuple("JobInput::file").field(p).finish(),
             InputSource::Lines(_) => f.write_str("JobInput::lines(..)"),
+            InputSource::Journal(p) => f.debug_tuple("undo of").field(p).finish(),
+            InputSource::Snapshot(p) => f.debug_tuple("restore of").field(p).finish(),
         }
     }
 }
@@ -230,6 +241,8 @@ pub struct Job {
     /// The input was given anew on resume: another path is accepted when
     /// its size and SHA-256 are the journal's.
     input_moved: bool,
+    /// Read each request's accounts back before sending it.
+    check_first: bool,
 }
 
 impl Job {
@@ -257,6 +270,57 @@ impl Job {
         Job::new(Kind::Pairs { op, input })
     }
 
+    /// Reverses what the job of the journal at `journal` applied: the
+    /// accounts a follow job followed are unfollowed; those an unfollow job
+    /// unfollowed are followed again; a purge's following are followed again
+    /// and its fans made to follow it again. Only what the service applied
+    /// (or a read-back proved) is reversed, never what was refused, unknown
+    /// or not sent, so it works on a finished, a stopped or a crashed
+    /// journal. Each request reads its accounts back first and sends only
+    /// what is not already as it was (those are `in_place`).
+    ///
+    /// The undo is a job of pairs like any other: give it a journal of its
+    /// own (it can be resumed, and undone); the journal it reverses is
+    /// locked while it runs, and a resume refuses it if it has changed
+    /// since. The service sets the follow time of a re-made relation anew:
+    /// the original times cannot come back.
+    ///
+    /// An account the service reported applied although it was already in
+    /// the wanted state (the service does not say) is reversed too; preview
+    /// a job first ([`Job::preview`]) to see which are in place.
+    ///
+    /// ```no_run
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let client = tim_follow::Client::from_env()?;
+    /// use tim_follow::job::Job;
+    /// let summary = Job::undo("delete.journal")?
+    ///     .journal("undo-delete.journal")
+    ///     .run(&client, |_| {})?;
+    /// println!("{} relations re-made", summary.applied);
+    /// # Ok(()) }
+    /// ```
+    pub fn undo(journal: impl Into<PathBuf>) -> Result<Job, JobError> {
+        let path = journal.into();
+        let op = undo::operation_of(&path)?;
+        Ok(Job::new(Kind::Pairs {
+            op,
+            input: JobInput(InputSource::Journal(path)),
+        }))
+    }
+
+    /// Re-creates every relation of a snapshot written by [`export`]
+    /// (`following`: the account follows again; `fans`: the fan follows the
+    /// account again). Each request reads its accounts back first: a
+    /// relation already there is `in_place`, not sent. A job of pairs like
+    /// any other: journal it to resume it. The snapshot must be whole (its
+    /// end line there); the original follow times cannot come back.
+    pub fn restore(snapshot: impl Into<PathBuf>) -> Job {
+        Job::new(Kind::Pairs {
+            op: Operation::Follow,
+            input: JobInput(InputSource::Snapshot(snapshot.into())),
+        })
+    }
+
     /// Removes every follow relation of `account`, both ways.
     pub fn purge(account: impl Into<String>) -> Job {
         Job::new(Kind::Purge {
@@ -270,6 +334,7 @@ impl Job {
             journal: None,
             stop: Arc::new(AtomicBool::new(false)),
             input_moved: false,
+            check_first: false,
         }
     }
 
@@ -277,6 +342,21 @@ impl Job {
     /// this same job, refused if it holds another.
     pub fn journal(mut self, path: impl Into<PathBuf>) -> Job {
         self.journal = Some(path.into());
+        self
+    }
+
+    /// Reads each request's accounts back (`follow_check`) before sending
+    /// it, and sends only those not already as wanted; those are journaled
+    /// `in_place` (counted applied, in [`JobSummary::in_place`] too). One
+    /// more read per request (on the `follow_check` budget, not the
+    /// write's), for an exact journal: the service answers a follow of an
+    /// account already followed (or an unfollow of one not followed) as
+    /// applied or as refused (which is not documented), so without it an
+    /// [`undo`](Job::undo) of the job may reverse relations that were there
+    /// before it. Undo and restore always check first. Recorded in the
+    /// journal: a resume keeps it.
+    pub fn check_first(mut self, on: bool) -> Job {
+        self.check_first = on;
         self
     }
 
@@ -321,10 +401,19 @@ impl Job {
                 path.display()
             )));
         }
-        let input = || match (&moved, &header.input) {
-            (Some(to), _) => Ok(JobInput::file(to)),
-            (None, Some(i)) => Ok(JobInput::file(&i.path)),
-            (None, None) => Err(JobError::Journal("the journal names no input file".into())),
+        let input = || {
+            let path = match (&moved, &header.input) {
+                (Some(to), _) => to.clone(),
+                (None, Some(i)) => i.path.clone(),
+                (None, None) => {
+                    return Err(JobError::Journal("the journal names no input file".into()))
+                }
+            };
+            Ok(JobInput(match header.reads {
+                Reads::Lines => InputSource::File(path),
+                Reads::Journal => InputSource::Journal(path),
+                Reads::Snapshot => InputSource::Snapshot(path),
+            }))
         };
         let op = match header.operation.as_str() {
             "follow" => Some(Operation::Follow),
@@ -351,7 +440,75 @@ impl Job {
         };
         let mut job = Job::new(kind).journal(path);
         job.input_moved = input_moved;
+        job.check_first = header.check_first;
         Ok(job)
+    }
+
+    /// What the job would change, read from the service now, with no
+    /// follow or unfollow sent: each relation is read (`follow_check`, 100
+    /// accounts a request; `follow_get` for a purge) and reported to `each`
+    /// as it would go: [`Expected::Change`], already as wanted
+    /// ([`Expected::InPlace`]), refused ([`Expected::Refused`], such as an
+    /// account that does not exist) or unreadable ([`Expected::Unknown`]).
+    /// For a job whose journal exists, only what a run would still do is
+    /// read (the journal is read, not locked, and not changed). Build the
+    /// job again to run it.
+    ///
+    /// ```no_run
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let client = tim_follow::Client::from_env()?;
+    /// use tim_follow::job::{Expected, Job, JobInput};
+    /// let job = || Job::unfollow("UserID_001", JobInput::file("ids.txt"));
+    /// let preview = job().preview(&client, |item| {
+    ///     if let Expected::Refused { code, .. } = item.expected {
+    ///         eprintln!("{}: would be refused ({code})", item.account);
+    ///     }
+    /// })?;
+    /// println!("{preview}"); // 1,000 of 2,000 relations would be removed; 1,000 are not there
+    /// if preview.change > 0 {
+    ///     job().journal("unfollow.journal").run(&client, |_| {})?;
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub fn preview(
+        self,
+        client: &Client,
+        mut each: impl FnMut(&PreviewItem),
+    ) -> Result<Preview, JobError> {
+        let (op, from, input) = match self.kind {
+            Kind::Purge { account } => {
+                crate::request::validate_account("account", &account)?;
+                let mut p = Preview::new(Operation::Unfollow);
+                preview::purge(client, &account, &mut each, &mut p)?;
+                return Ok(p);
+            }
+            Kind::Targets { op, from, input } => (op, Some(from), input),
+            Kind::Pairs { op, input } => (op, None, input),
+        };
+        let mut p = Preview::new(op);
+        if let InputSource::Lines(lines) = input.0 {
+            let stop = Arc::new(AtomicBool::new(false));
+            let requests = plan::from_lines(lines, from.as_deref(), stop);
+            preview::read(client, op, requests, &mut each, &mut p)?;
+            return Ok(p);
+        }
+        let (path, reads) = source_path(&input.0);
+        let header = prepare(client, op, from.as_deref(), &path, reads)?;
+        let pending = match &self.journal {
+            Some(j) if j.exists() => {
+                let (found, mut reader) = Reader::open(j)?;
+                check_same_job(&found, &header, j, self.input_moved)?;
+                reader.read_all()?;
+                Pending::from_replay(reader.replay, &found)
+            }
+            _ => Pending::default(),
+        };
+        let done = &pending.done;
+        let fresh = requests_of(&header, &path, from.as_deref())?
+            .filter(|r| !r.as_ref().is_ok_and(|r| done.contains_in(r.round, r.r)));
+        let requests = pending.unknown.iter().cloned().map(Ok).chain(fresh);
+        preview::read(client, op, requests, &mut each, &mut p)?;
+        Ok(p)
     }
 
     /// Runs the job to its end (or until stopped) on `client`, calling
@@ -369,11 +526,13 @@ impl Job {
             }
             Kind::Targets { op, from, input } => {
                 let journal = self.journal.map(|p| (p, self.input_moved));
-                run_listed(client, op, Some(from), input, journal, &mut sink)?
+                let how = (op, self.check_first);
+                run_listed(client, how, Some(from), input, journal, &mut sink)?
             }
             Kind::Pairs { op, input } => {
                 let journal = self.journal.map(|p| (p, self.input_moved));
-                run_listed(client, op, None, input, journal, &mut sink)?
+                let how = (op, self.check_first);
+                run_listed(client, how, None, input, journal, &mut sink)?
             }
         }
         sink.settle_unreachable();
@@ -385,24 +544,18 @@ impl Job {
 /// send every request not yet journaled.
 fn run_listed(
     client: &Client,
-    op: Operation,
+    (op, check_first): (Operation, bool),
     from: Option<String>,
     input: JobInput,
     journal: Option<(PathBuf, bool)>,
     sink: &mut Sink<'_>,
 ) -> Result<(), JobError> {
-    let (path, journal) = match (input.0, journal) {
+    let none = plan::DoneSet::default();
+    let source = match (input.0, &journal) {
         (InputSource::Lines(lines), None) => {
             sink.total_grows = true;
             let requests = plan::from_lines(lines, from.as_deref(), sink.stop.clone());
-            return execute(
-                client,
-                op,
-                requests,
-                &plan::DoneSet::default(),
-                Vec::new(),
-                sink,
-            );
+            return execute(client, op, requests, &none, Vec::new(), check_first, sink);
         }
         (InputSource::Lines(_), Some(_)) => {
             return Err(JobError::Journal(
@@ -410,26 +563,122 @@ fn run_listed(
                     .into(),
             ))
         }
-        (InputSource::File(path), journal) => (path, journal),
+        (other, _) => other,
     };
-    let scan = plan::scan_file(&path, from.as_deref())?;
-    let header = Header {
-        tim_follow_job: format::FORMAT,
-        operation: op.name().into(),
-        from: from.clone(),
-        pairs: from.is_none(),
-        sdkappid: client.sdkappid(),
-        input: Some(scan.input.clone()),
-        total: scan.total,
-        requests: scan.requests,
+    let (path, reads) = source_path(&source);
+    // The journal an undo reverses stays as it is while the undo runs.
+    let _reversed = match reads {
+        Reads::Journal => Some(lock_reversed(&path, journal.as_ref().map(|j| &j.0))?),
+        _ => None,
     };
-    sink.total = scan.total;
+    let mut header = prepare(client, op, from.as_deref(), &path, reads)?;
+    header.check_first = check_first || reads != Reads::Lines;
+    sink.total = header.total;
     let pending = match &journal {
         Some((j, moved)) => open_or_create(j, &header, *moved, sink)?,
         None => Pending::default(),
     };
-    let requests = plan::from_file(&scan, from.as_deref())?;
-    execute(client, op, requests, &pending.done, pending.unknown, sink)
+    let requests = requests_of(&header, &path, from.as_deref())?;
+    let (done, unknown) = (&pending.done, pending.unknown);
+    execute(
+        client,
+        op,
+        requests,
+        done,
+        unknown,
+        header.check_first,
+        sink,
+    )
+}
+
+/// The requests of a prepared job's input, read lazily.
+fn requests_of(
+    header: &Header,
+    path: &Path,
+    from: Option<&str>,
+) -> Result<Box<dyn Iterator<Item = Result<Request, JobError>> + Send>, JobError> {
+    match header.reads {
+        Reads::Lines => {
+            let path = header.input.as_ref().map_or(path, |i| i.path.as_path());
+            Ok(Box::new(plan::from_file(path, from)?))
+        }
+        reads => derived(path, reads),
+    }
+}
+
+/// The input file of a source, and what it holds.
+fn source_path(source: &InputSource) -> (PathBuf, Reads) {
+    match source {
+        InputSource::File(p) => (p.clone(), Reads::Lines),
+        InputSource::Journal(p) => (p.clone(), Reads::Journal),
+        InputSource::Snapshot(p) => (p.clone(), Reads::Snapshot),
+        InputSource::Lines(_) => (PathBuf::new(), Reads::Lines),
+    }
+}
+
+/// Reads an input file whole before anything is sent (every line valid,
+/// its size and SHA-256, its accounts and requests): the journal header of
+/// its job.
+fn prepare(
+    client: &Client,
+    op: Operation,
+    from: Option<&str>,
+    path: &Path,
+    reads: Reads,
+) -> Result<Header, JobError> {
+    let (input, total, requests) = match reads {
+        Reads::Lines => {
+            let scan = plan::scan_file(path, from)?;
+            (scan.input, scan.total, scan.requests)
+        }
+        _ => {
+            let input = plan::input_file(path)?;
+            let (total, requests) = plan::count(derived(path, reads)?)?;
+            (input, total, requests)
+        }
+    };
+    Ok(Header {
+        tim_follow_job: format::FORMAT,
+        operation: op.name().into(),
+        from: from.map(str::to_string),
+        pairs: from.is_none(),
+        sdkappid: client.sdkappid(),
+        input: Some(input),
+        total,
+        requests,
+        reads,
+        check_first: false,
+    })
+}
+
+/// The requests of an undo (the pairs a journal applied) or a restore (the
+/// pairs of a snapshot).
+fn derived(
+    path: &Path,
+    reads: Reads,
+) -> Result<Box<dyn Iterator<Item = Result<Request, JobError>> + Send>, JobError> {
+    Ok(match reads {
+        Reads::Journal => Box::new(plan::pair_requests(undo::applied_pairs(path)?)),
+        _ => Box::new(plan::pair_requests(snapshot::pairs(path)?)),
+    })
+}
+
+/// Locks the journal an undo reverses, so that its job cannot add to it
+/// meanwhile; refuses a journal that would undo itself.
+fn lock_reversed(path: &Path, undo: Option<&PathBuf>) -> Result<std::fs::File, JobError> {
+    if let Some(u) = undo {
+        let same = match (std::fs::canonicalize(path), std::fs::canonicalize(u)) {
+            (Ok(a), Ok(b)) => a == b,
+            _ => path == u.as_path(),
+        };
+        if same {
+            return Err(JobError::Mismatch(format!(
+                "{} cannot undo itself: give the undo a journal of its own",
+                path.display()
+            )));
+        }
+    }
+    journal::lock_existing(path)
 }
 
 /// What a resumed job still has to do besides the requests it never sent.
@@ -590,14 +839,15 @@ struct Sent {
 }
 
 /// Settles the accounts journaled `unknown`, then sends every request not
-/// in `done`, on the client's workers; journals and counts each result as
-/// it comes.
+/// in `done` (with `check_first`, reading each back before sending it), on
+/// the client's workers; journals and counts each result as it comes.
 fn execute(
     client: &Client,
     op: Operation,
     requests: impl Iterator<Item = Result<Request, JobError>> + Send,
     done: &plan::DoneSet,
     unknown: Vec<Request>,
+    check_first: bool,
     sink: &mut Sink<'_>,
 ) -> Result<(), JobError> {
     let fresh = requests
@@ -621,8 +871,11 @@ fn execute(
                         break;
                     };
                     let result = next.map(|work| match work {
+                        Work::Send(request) if check_first => {
+                            settle(client, op, std::slice::from_ref(&request), Proved::InPlace)
+                        }
                         Work::Send(request) => send(client, op, &request),
-                        Work::Settle(group) => settle(client, op, &group),
+                        Work::Settle(group) => settle(client, op, &group, Proved::Applied),
                     });
                     if result.as_ref().is_ok_and(|s| s.fatal.is_some()) {
                         // Every other request would fail the same way.
@@ -716,10 +969,20 @@ fn judge<T>(result: &Result<T, Error>) -> (Option<String>, Option<String>) {
     }
 }
 
-/// Settles requests whose accounts were left unknown: reads them back with
-/// one `follow_check`; an account already in the wanted state is applied
-/// (the read-back proves it), the others are sent again.
-fn settle(client: &Client, op: Operation, group: &[Request]) -> Sent {
+/// What an account a read-back finds in the wanted state is.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Proved {
+    /// Applied: it was sent before, its answer lost (settling unknowns).
+    Applied,
+    /// In place: it was so before this job touched it (undo, restore).
+    InPlace,
+}
+
+/// Reads requests' accounts back with one `follow_check`, then sends the
+/// accounts not yet in the wanted state; those that are count as `proved`.
+/// Settles the accounts a job left unknown, and checks undo and restore
+/// requests before they are sent.
+fn settle(client: &Client, op: Operation, group: &[Request], proved_as: Proved) -> Sent {
     let from = group.first().map(|r| r.from.as_str()).unwrap_or_default();
     let accounts: Vec<&str> = group
         .iter()
@@ -768,7 +1031,10 @@ fn settle(client: &Client, op: Operation, group: &[Request]) -> Sent {
                 proved.len()
             );
         }
-        line.applied.splice(0..0, proved);
+        match proved_as {
+            Proved::Applied => drop(line.applied.splice(0..0, proved)),
+            Proved::InPlace => line.in_place = proved,
+        }
         lines.push(line);
     }
     Sent {
@@ -792,6 +1058,7 @@ struct Sink<'a> {
     started: Instant,
     total: u64,
     applied: u64,
+    in_place: u64,
     refused: u64,
     unknown: u64,
     sent: u64,
@@ -817,6 +1084,7 @@ impl<'a> Sink<'a> {
             started: Instant::now(),
             total: 0,
             applied: 0,
+            in_place: 0,
             refused: 0,
             unknown: 0,
             sent: 0,
@@ -833,6 +1101,7 @@ impl<'a> Sink<'a> {
     /// Counts what a journal read to its end holds.
     fn count_replay(&mut self, replay: &replay::Replay) {
         self.applied = replay.applied;
+        self.in_place = replay.in_place;
         self.refused = replay.refused;
         self.unknown = replay.unknown;
     }
@@ -871,7 +1140,8 @@ impl<'a> Sink<'a> {
                 // The line speaks again for accounts counted unknown.
                 self.unknown = self.unknown.saturating_sub(d.len() as u64);
             }
-            self.applied += d.applied.len() as u64;
+            self.applied += (d.applied.len() + d.in_place.len()) as u64;
+            self.in_place += d.in_place.len() as u64;
             self.refused += d.refused.len() as u64;
             self.unknown += d.unknown.len() as u64;
             if let Some(w) = &mut self.writer {
@@ -930,6 +1200,7 @@ impl<'a> Sink<'a> {
         JobSummary {
             total: p.total,
             applied: p.applied,
+            in_place: self.in_place,
             refused: p.refused,
             unknown: p.unknown,
             pending,
@@ -977,8 +1248,12 @@ pub struct JobProgress {
 pub struct JobSummary {
     /// Accounts in the job (input lines; for a purge, relations found).
     pub total: u64,
-    /// Applied.
+    /// Applied: the service said so, or a read-back proved it; those found
+    /// in place included.
     pub applied: u64,
+    /// Of the applied, those an undo or restore found already in the wanted
+    /// state before sending (not sent, and not reversed by an undo of it).
+    pub in_place: u64,
     /// Refused by the service.
     pub refused: u64,
     /// Not known (their request failed or its answer could not be read):
@@ -1050,6 +1325,7 @@ fn summary_of<R: std::io::BufRead>(
     Ok(JobSummary {
         total,
         applied: r.applied,
+        in_place: r.in_place,
         refused: r.refused,
         unknown: r.unknown,
         pending,
@@ -1108,6 +1384,41 @@ pub fn failures(
             Err(e) => return Some(Err(e)),
         }
     }))
+}
+
+/// Writes a snapshot of the following list and fans of each of `accounts`
+/// to `out`, page by page (memory stays flat whatever the lists hold);
+/// `progress` is called after each account and every 1,000 relations. The
+/// format is JSON Lines, versioned in its first line and closed by an end
+/// line with the counts: [`Job::restore`] re-creates it, and refuses a
+/// snapshot cut short.
+///
+/// ```text
+/// {"tim_follow_snapshot":1,"sdkappid":1400000000,"created_at":1764633600}
+/// {"account":"alice","list":"following","to":"bob","follow_time":1702262118,"listed_at":1764633600}
+/// {"account":"alice","list":"fans","to":"carol","follow_time":1702262200,"listed_at":1764633601}
+/// {"end":true,"accounts":1,"relations":2}
+/// ```
+///
+/// In `following`, `account` follows `to`; in `fans`, `to` follows
+/// `account`. `follow_time` is the service's (Unix seconds); `listed_at`
+/// when the relation was listed, and `created_at` when the export started.
+///
+/// ```no_run
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let client = tim_follow::Client::from_env()?;
+/// let out = std::io::BufWriter::new(std::fs::File::create("before.snapshot")?);
+/// let summary = tim_follow::job::export(&client, ["UserID_001"], out, |_| {})?;
+/// println!("{} relations", summary.relations);
+/// # Ok(()) }
+/// ```
+pub fn export<S: AsRef<str>>(
+    client: &Client,
+    accounts: impl IntoIterator<Item = S>,
+    mut out: impl std::io::Write,
+    progress: impl FnMut(&ExportSummary),
+) -> Result<ExportSummary, JobError> {
+    snapshot::export(client, accounts, &mut out, progress)
 }
 
 /// An account a job did not apply.

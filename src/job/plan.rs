@@ -91,6 +91,11 @@ pub(crate) struct InputLines<R> {
 }
 
 impl<R: BufRead> InputLines<R> {
+    /// The number of the last line read.
+    pub(crate) fn number(&self) -> u64 {
+        self.number
+    }
+
     pub(crate) fn new(reader: R, path: &Path) -> Self {
         InputLines {
             reader,
@@ -252,6 +257,70 @@ pub(crate) fn scan_file(path: &Path, from: Option<&str>) -> Result<Scan, JobErro
     })
 }
 
+/// A file's absolute path, size and SHA-256, read once.
+pub(crate) fn input_file(path: &Path) -> Result<InputFile, JobError> {
+    let abs = std::fs::canonicalize(path).map_err(|e| JobError::io(path, "cannot open", e))?;
+    let file = File::open(&abs).map_err(|e| JobError::io(path, "cannot open", e))?;
+    let mut hash = hmac_sha256::Hash::new();
+    let mut size = 0u64;
+    let mut tee = Tee {
+        inner: file,
+        hash: &mut hash,
+        size: &mut size,
+    };
+    std::io::copy(&mut tee, &mut std::io::sink())
+        .map_err(|e| JobError::io(path, "cannot read", e))?;
+    let sha256 = hash.finalize().iter().map(|b| format!("{b:02x}")).collect();
+    Ok(InputFile {
+        path: abs,
+        size,
+        sha256,
+    })
+}
+
+/// The requests of `FROM TO` pairs that come from elsewhere than a file of
+/// lines (the relations a journal applied, those of a snapshot): cut the
+/// same way as a file of pairs, the first error ending them.
+pub(crate) fn pair_requests(
+    pairs: impl Iterator<Item = Result<(String, String), JobError>> + Send,
+) -> impl Iterator<Item = Result<Request, JobError>> + Send {
+    let mut cutter = Cutter::new(None);
+    let mut pairs = pairs;
+    let mut ended = false;
+    std::iter::from_fn(move || {
+        while !ended {
+            match pairs.next() {
+                None => {
+                    ended = true;
+                    return cutter.finish().map(Ok);
+                }
+                Some(Err(e)) => {
+                    ended = true;
+                    return Some(Err(e));
+                }
+                Some(Ok((from, to))) => {
+                    if let Some(closed) = cutter.push(Entry::Pair(from, to)) {
+                        return Some(Ok(closed));
+                    }
+                }
+            }
+        }
+        None
+    })
+}
+
+/// The accounts and requests of a stream of requests, or its first error.
+pub(crate) fn count(
+    requests: impl Iterator<Item = Result<Request, JobError>>,
+) -> Result<(u64, u64), JobError> {
+    let (mut total, mut n) = (0u64, 0u64);
+    for r in requests {
+        total += r?.to.len() as u64;
+        n += 1;
+    }
+    Ok((total, n))
+}
+
 /// A reader that hashes and counts what passes through it.
 struct Tee<'a, R> {
     inner: R,
@@ -268,15 +337,14 @@ impl<R: Read> Read for Tee<'_, R> {
     }
 }
 
-/// The requests of a scanned file, read lazily.
+/// The requests of a file scanned before, read lazily.
 pub(crate) fn from_file(
-    scan: &Scan,
+    path: &Path,
     from: Option<&str>,
 ) -> Result<impl Iterator<Item = Result<Request, JobError>> + Send, JobError> {
-    let path = scan.input.path.clone();
-    let file = File::open(&path).map_err(|e| JobError::io(&path, "cannot open", e))?;
+    let file = File::open(path).map_err(|e| JobError::io(path, "cannot open", e))?;
     Ok(requests(
-        InputLines::new(BufReader::new(file), &path),
+        InputLines::new(BufReader::new(file), path),
         from,
         None,
     ))

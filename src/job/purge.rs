@@ -41,6 +41,8 @@ pub(crate) fn run(
         input: None,
         total: 0,
         requests: 0,
+        reads: format::Reads::Lines,
+        check_first: false,
     };
     let mut state = match journal {
         Some(path) => open(path, &header, sink)?,
@@ -74,6 +76,7 @@ pub(crate) fn run(
             requests,
             &state.pending.done,
             unknown,
+            false,
             sink,
         )?;
     }

@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 
-use super::format::{Done, Header, Line, IDS_PER_LINE, PER_REQUEST, PURGE_ROUNDS};
+use super::format::{Done, Header, Line, Reads, IDS_PER_LINE, PER_REQUEST, PURGE_ROUNDS};
 use super::plan::DoneSet;
 use crate::request::validate_account;
 
@@ -36,7 +36,10 @@ pub(crate) struct Replay {
     pub(crate) done: DoneSet,
     /// Requests whose latest line left accounts unknown, by (round, r).
     pub(crate) unsettled: BTreeMap<(u32, u64), Unsettled>,
+    /// Applied, those in place included.
     pub(crate) applied: u64,
+    /// Found in place by a read-back before sending.
+    pub(crate) in_place: u64,
     pub(crate) refused: u64,
     pub(crate) unknown: u64,
     /// Purge: the counts of each finished listing, by round.
@@ -81,7 +84,11 @@ impl Replay {
             }
             "purge" => {
                 r.purge = true;
-                if header.from.is_none() || header.input.is_some() || header.pairs {
+                if header.from.is_none()
+                    || header.input.is_some()
+                    || header.pairs
+                    || header.reads != Reads::Lines
+                {
                     return Err("a purge header without its account, or with an input".into());
                 }
             }
@@ -140,8 +147,7 @@ impl Replay {
         if let Some(from) = &d.from {
             valid(from)?;
         }
-        let ids = d.applied.iter().chain(d.refused.iter().map(|r| &r.0));
-        for id in ids.chain(d.unknown.iter().map(|u| &u.0)) {
+        for id in ids_of(d) {
             valid(id)?;
         }
         if d.retry == 0 {
@@ -184,11 +190,7 @@ impl Replay {
             )
         })?;
         let mut was: Vec<&str> = u.accounts.iter().map(String::as_str).collect();
-        let ids = d.applied.iter().chain(d.refused.iter().map(|r| &r.0));
-        let mut now: Vec<&str> = ids
-            .chain(d.unknown.iter().map(|u| &u.0))
-            .map(String::as_str)
-            .collect();
+        let mut now: Vec<&str> = ids_of(d).map(String::as_str).collect();
         was.sort_unstable();
         now.sort_unstable();
         if d.retry != u.retries + 1 || d.from != u.from || was != now {
@@ -209,7 +211,8 @@ impl Replay {
     }
 
     fn count(&mut self, d: &Done) {
-        self.applied += d.applied.len() as u64;
+        self.applied += (d.applied.len() + d.in_place.len()) as u64;
+        self.in_place += d.in_place.len() as u64;
         self.refused += d.refused.len() as u64;
         self.unknown += d.unknown.len() as u64;
     }
@@ -272,6 +275,13 @@ impl Replay {
     }
 }
 
+/// Every account a line speaks for.
+fn ids_of(d: &Done) -> impl Iterator<Item = &String> {
+    let ids = d.applied.iter().chain(&d.in_place);
+    ids.chain(d.refused.iter().map(|r| &r.0))
+        .chain(d.unknown.iter().map(|u| &u.0))
+}
+
 fn valid(id: &str) -> Result<(), String> {
     validate_account("", id).map_err(|_| {
         let shown: String = id.chars().take(40).collect();
@@ -298,6 +308,8 @@ mod tests {
             }),
             total,
             requests,
+            reads: Reads::Lines,
+            check_first: false,
         }
     }
 

@@ -12,6 +12,7 @@ mod redis_budget;
 mod reliability;
 mod signing;
 mod tls;
+mod undo;
 mod wire;
 
 use std::time::Duration;

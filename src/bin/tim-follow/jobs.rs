@@ -9,10 +9,12 @@ use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
-use tim_follow::job::{self, Job, JobError, JobInput, JobProgress, JobSummary};
+use tim_follow::job::{
+    self, Expected, Job, JobError, JobInput, JobProgress, JobSummary, Operation,
+};
 use tim_follow::Client;
 
-use crate::Failure;
+use crate::{Args, Failure};
 
 /// Exit status of a job stopped by Ctrl-C (128 + SIGINT).
 const INTERRUPTED: u8 = 130;
@@ -31,19 +33,47 @@ impl From<JobError> for Failure {
     }
 }
 
-/// The job of `add`/`delete --journal`, `purge` or `resume`.
-pub(crate) fn job_for(
-    command: &str,
-    positional: &[String],
-    file: Option<&str>,
-) -> Result<Job, Failure> {
+/// The job of `add`/`delete` with `--journal`, `--pairs` or `--dry-run`,
+/// `purge`, `undo`, `restore` or `resume`.
+pub(crate) fn job_for(command: &str, positional: &[String], args: &Args) -> Result<Job, Failure> {
+    let file = args.file.as_deref();
     let one = |what: &str| match positional {
         [only] => Ok(only.clone()),
         _ => Err(Failure::Usage(format!(
             "`{command}` takes exactly one {what}"
         ))),
     };
+    let op = if command == "add" {
+        Operation::Follow
+    } else {
+        Operation::Unfollow
+    };
     match command {
+        "add" | "delete" if args.pairs.is_some() => {
+            let pairs = args.pairs.as_deref().unwrap_or_default();
+            if pairs == "-" {
+                return Err(Failure::Usage(
+                    "--pairs takes a file, not stdin (resuming checks it is unchanged)".into(),
+                ));
+            }
+            Ok(Job::pairs(op, JobInput::file(pairs)).check_first(args.check_first))
+        }
+        "add" | "delete" if args.journal.is_none() => {
+            // A preview of a plain call: the targets on the command line or in --file.
+            let (from, rest) = positional
+                .split_first()
+                .ok_or_else(|| Failure::Usage(format!("`{command}` needs an account")))?;
+            let mut to = rest.to_vec();
+            if let Some(path) = file {
+                to.extend(crate::read_ids(path)?);
+            }
+            if to.is_empty() {
+                return Err(Failure::Usage(format!(
+                    "`{command}` needs at least one target"
+                )));
+            }
+            Ok(targets_job(op, from, to))
+        }
         "add" | "delete" => {
             let from = one("account, FROM (with --journal the targets come from --file)")?;
             let path = match file {
@@ -55,13 +85,16 @@ pub(crate) fn job_for(
                 }
                 Some(p) => p,
             };
-            Ok(if command == "add" {
+            let job = if command == "add" {
                 Job::follow(from, JobInput::file(path))
             } else {
                 Job::unfollow(from, JobInput::file(path))
-            })
+            };
+            Ok(job.check_first(args.check_first))
         }
         "purge" => Ok(Job::purge(one("account")?)),
+        "undo" => Ok(Job::undo(one("journal to undo")?)?),
+        "restore" => Ok(Job::restore(one("snapshot file")?)),
         "resume" => match file {
             Some("-") => Err(Failure::Usage(
                 "`resume --file` takes the moved input file, not stdin".into(),
@@ -71,6 +104,93 @@ pub(crate) fn job_for(
         },
         _ => Err(Failure::Usage(format!("`{command}` is not a job"))),
     }
+}
+
+/// A job of ids given on the command line (or read from stdin).
+fn targets_job(op: Operation, from: &str, to: Vec<String>) -> Job {
+    let input = JobInput::lines(to);
+    match op {
+        Operation::Follow => Job::follow(from, input),
+        Operation::Unfollow => Job::unfollow(from, input),
+    }
+}
+
+/// `--dry-run`: each relation as it would go, and the counts; exit 0 when
+/// every relation could be read, 1 when some could not.
+pub(crate) fn preview(job: Job, client: &Client, as_json: bool) -> Result<u8, Failure> {
+    let mut failed_write = None;
+    let preview = job.preview(client, |item| {
+        if failed_write.is_some() {
+            return;
+        }
+        let who = format!("{} -> {}", item.from, item.account);
+        let line = match (&item.expected, as_json) {
+            (Expected::Change, true) => json!({"from": item.from, "account": item.account, "expected": "change"}),
+            (Expected::InPlace, true) => json!({"from": item.from, "account": item.account, "expected": "in_place"}),
+            (Expected::Refused { code, info }, true) => json!({"from": item.from, "account": item.account, "expected": "refused", "code": code, "info": info}),
+            (Expected::Unknown(e), true) => json!({"from": item.from, "account": item.account, "expected": "unknown", "error": e}),
+            (Expected::Change, false) => json!(format!("{who:<40}  would change")),
+            (Expected::InPlace, false) => json!(format!("{who:<40}  in place")),
+            (Expected::Refused { code, info }, false) => json!(format!("{who:<40}  REFUSED  {code} {info}")),
+            (Expected::Unknown(e), false) => json!(format!("{who:<40}  UNKNOWN  {e}")),
+            (_, _) => json!(format!("{who:<40}  ?")),
+        };
+        let text = match line {
+            serde_json::Value::String(s) => s,
+            other => other.to_string(),
+        };
+        if let Err(e) = crate::out_line(&text) {
+            failed_write = Some(e);
+        }
+    })?;
+    if let Some(e) = failed_write {
+        return Err(e);
+    }
+    eprintln!("dry run: {preview} (nothing was sent)");
+    Ok(u8::from(preview.unknown > 0))
+}
+
+/// `export --out FILE`: written under a temporary name, synced, renamed.
+pub(crate) fn export(client: &Client, accounts: &[String], out: &Path) -> Result<u8, Failure> {
+    let name = out.file_name().unwrap_or_default().to_string_lossy();
+    let tmp = out.with_file_name(format!(".{name}.{}.partial", std::process::id()));
+    let file = std::fs::File::create(&tmp)
+        .map_err(|e| Failure::Other(format!("cannot create {}: {e}", tmp.display())))?;
+    let mut writer = std::io::BufWriter::new(file);
+    let mut last = Instant::now();
+    let result = job::export(client, accounts, &mut writer, |s| {
+        if last.elapsed() >= Duration::from_secs(5) {
+            last = Instant::now();
+            eprintln!("{} accounts, {} relations so far", s.accounts, s.relations);
+        }
+    });
+    let summary = match result {
+        Ok(summary) => summary,
+        Err(e) => {
+            drop(writer);
+            let _ = std::fs::remove_file(&tmp);
+            return Err(e.into());
+        }
+    };
+    let whole = writer
+        .into_inner()
+        .map_err(|e| e.into_error())
+        .and_then(|file| file.sync_all())
+        .and_then(|()| std::fs::rename(&tmp, out));
+    if let Err(e) = whole {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(Failure::Other(format!(
+            "cannot write {}: {e}",
+            out.display()
+        )));
+    }
+    eprintln!(
+        "{} relations of {} written to {}",
+        summary.relations,
+        crate::accounts(summary.accounts),
+        out.display()
+    );
+    Ok(0)
 }
 
 /// Runs a job with progress on stderr and Ctrl-C handling; prints what was
@@ -136,6 +256,7 @@ pub(crate) fn status(positional: &[String], as_json: bool) -> Result<u8, Failure
             "journal": path,
             "total": s.total,
             "applied": s.applied,
+            "in_place": s.in_place,
             "refused": s.refused,
             "unknown": s.unknown,
             "pending": s.pending,
@@ -158,8 +279,12 @@ pub(crate) fn status(positional: &[String], as_json: bool) -> Result<u8, Failure
 }
 
 fn counts(s: &JobSummary) -> String {
+    let in_place = match s.in_place {
+        0 => String::new(),
+        n => format!(" ({n} already in place)"),
+    };
     format!(
-        "{}: {} applied, {} refused, {} unknown, {} pending",
+        "{}: {} applied{in_place}, {} refused, {} unknown, {} pending",
         crate::accounts(s.total),
         s.applied,
         s.refused,

@@ -30,12 +30,21 @@ COMMANDS:
     counts <ACCOUNT>...       follower, following and mutual counts
 
 LONG JOBS (journaled: they survive a crash and resume where they stopped):
+    --journal <PATH> --pairs <PAIRS> add|delete
+                              each FROM follows / unfollows TO, for every `FROM TO` line
     --journal <PATH> --file <IDS> add <FROM>
     --journal <PATH> --file <IDS> delete <FROM>
                               FROM follows / unfollows every account of IDS
     --journal <PATH> purge <ACCOUNT>
                               remove every relation of ACCOUNT: its following list and
                               its fans, listed into the journal first, checked at the end
+    --journal <PATH> undo <JOURNAL>
+                              reverse what the job of JOURNAL applied (add -> delete,
+                              delete -> add, purge -> follow again, both ways)
+    export --out <SNAPSHOT> <ACCOUNT>...
+                              write each ACCOUNT's following list and fans (JSON Lines)
+    --journal <PATH> restore <SNAPSHOT>
+                              make every relation of SNAPSHOT again (those there are kept)
     resume [--file <IDS>] <PATH>
                               continue the job of a journal (after a crash, Ctrl-C or an
                               outage): accounts left unknown are read back first, then
@@ -50,6 +59,13 @@ OPTIONS:
                               empty lines and lines starting with # are skipped
     --journal <PATH>          run add, delete or purge as a durable job journaled at PATH
                               (created, or continued if it holds the same job)
+    --dry-run                 add, delete, purge, undo, restore, resume: read what would
+                              change and print it; nothing is followed or unfollowed
+    --pairs <PATH>            add/delete: a file of `FROM TO` lines (spaces, a tab or a comma)
+    --check-first             journaled add/delete: read each request's accounts back first and
+                              send only those not already as wanted (journaled in place, so
+                              that an undo leaves them alone)
+    --out <PATH>              export: the snapshot file to write
     --json                    print JSON (one object per account) instead of a table
     --limit <N>               list: stop after N accounts
     --rate-limit <N>          at most N calls per second to each endpoint (default 200, Tencent's
@@ -93,6 +109,10 @@ struct Args {
     limit: Option<usize>,
     emulator: bool,
     journal: Option<String>,
+    pairs: Option<String>,
+    out: Option<String>,
+    dry_run: bool,
+    check_first: bool,
     rate_limit: Option<u32>,
     timeout: Option<std::time::Duration>,
     verbose: u8,
@@ -234,6 +254,10 @@ fn parse_args() -> Result<Option<Args>, Failure> {
         limit: None,
         emulator: false,
         journal: None,
+        pairs: None,
+        out: None,
+        dry_run: false,
+        check_first: false,
         rate_limit: None,
         timeout: None,
         verbose: 0,
@@ -279,7 +303,17 @@ fn parse_args() -> Result<Option<Args>, Failure> {
             "--journal" if args.journal.is_some() => {
                 return Err(Failure::Usage("--journal is given twice".into()))
             }
+            "--pairs" if args.pairs.is_some() => {
+                return Err(Failure::Usage("--pairs is given twice".into()))
+            }
+            "--out" if args.out.is_some() => {
+                return Err(Failure::Usage("--out is given twice".into()))
+            }
             "--file" => args.file = Some(value("--file")?),
+            "--pairs" => args.pairs = Some(value("--pairs")?),
+            "--out" => args.out = Some(value("--out")?),
+            "--dry-run" => args.dry_run = true,
+            "--check-first" => args.check_first = true,
             "--journal" => args.journal = Some(value("--journal")?),
             "--json" => args.json = true,
             "--table" => args.json = false,
@@ -338,12 +372,41 @@ fn check_applies(args: &Args) -> Result<(), Failure> {
     if args.limit.is_some() && cmd != "list" {
         return refuse("--limit");
     }
-    if args.file.is_some() && matches!(cmd, "list" | "status" | "purge") {
+    if args.file.is_some() && matches!(cmd, "list" | "status" | "purge" | "undo" | "restore") {
         return refuse("--file");
+    }
+    if args.pairs.is_some() && !matches!(cmd, "add" | "delete") {
+        return refuse("--pairs");
+    }
+    if args.pairs.is_some() && args.file.is_some() {
+        return Err(Failure::Usage(
+            "--pairs and --file cannot go together: a job reads one file".into(),
+        ));
+    }
+    if args.out.is_some() != (cmd == "export") {
+        return match cmd {
+            "export" => Err(Failure::Usage("`export` needs --out FILE".into())),
+            _ => refuse("--out"),
+        };
+    }
+    if args.dry_run
+        && !matches!(
+            cmd,
+            "add" | "delete" | "purge" | "undo" | "restore" | "resume"
+        )
+    {
+        return refuse("--dry-run");
+    }
+    if args.check_first && (args.journal.is_none() || !matches!(cmd, "add" | "delete")) {
+        return Err(Failure::Usage(
+            "--check-first goes with a journaled add or delete (undo and restore always check)"
+                .into(),
+        ));
     }
     let most = match cmd {
         "list" => Some(2),
-        "status" | "resume" | "purge" => Some(1),
+        "status" | "resume" | "purge" | "undo" | "restore" => Some(1),
+        _ if args.pairs.is_some() => Some(0),
         _ => None,
     };
     match most {
@@ -388,14 +451,18 @@ fn run() -> Result<u8, Failure> {
         return Ok(0);
     };
     logger::init(args.verbose);
-    let is_job = matches!(args.command.as_str(), "purge" | "resume")
-        || (args.journal.is_some() && matches!(args.command.as_str(), "add" | "delete"));
+    let is_job = matches!(
+        args.command.as_str(),
+        "purge" | "resume" | "undo" | "restore"
+    ) || (matches!(args.command.as_str(), "add" | "delete")
+        && (args.journal.is_some() || args.pairs.is_some() || args.dry_run));
     match args.command.as_str() {
         "status" => return jobs::status(&args.positional, args.json),
+        "export" => return export(&args),
         _ if is_job => return run_job(&args),
         _ if args.journal.is_some() => {
             return Err(Failure::Usage(format!(
-                "--journal goes with add, delete and purge, not `{}`",
+                "--journal goes with add, delete, purge, undo and restore, not `{}`",
                 args.command
             )))
         }
@@ -427,14 +494,15 @@ fn run() -> Result<u8, Failure> {
     call(&args, &client, &positional)
 }
 
-/// A journaled job: `--journal … add|delete|purge`, or `resume`.
+/// A job: `--journal … add|delete|purge|undo|restore`, `--pairs`, `resume`,
+/// or any of them with `--dry-run`.
 fn run_job(args: &Args) -> Result<u8, Failure> {
     if args.emulator && args.command == "resume" {
         return Err(Failure::Usage(
             "--emulator keeps no state from one run to the next: there is nothing to resume".into(),
         ));
     }
-    let job = jobs::job_for(&args.command, &args.positional, args.file.as_deref())?;
+    let job = jobs::job_for(&args.command, &args.positional, args)?;
     let journal = match args.command.as_str() {
         "resume" => args.positional.first().cloned(),
         _ => args.journal.clone(),
@@ -449,7 +517,34 @@ fn run_job(args: &Args) -> Result<u8, Failure> {
         Some(path) => job.journal(path),
         None => job,
     };
+    if args.dry_run {
+        return jobs::preview(job, &client, args.json);
+    }
+    if args.command == "undo" || args.command == "restore" {
+        eprintln!(
+            "note: relations made again get new follow times from the service; \
+             the original times cannot come back"
+        );
+    }
     jobs::run(job, &client, journal.as_deref().map(Path::new))
+}
+
+/// `export --out FILE ACCOUNT...`: a snapshot, written to a temporary file
+/// and renamed when whole.
+fn export(args: &Args) -> Result<u8, Failure> {
+    let mut accounts = args.positional.clone();
+    if let Some(path) = &args.file {
+        accounts.extend(read_ids(path)?);
+    }
+    if accounts.is_empty() {
+        return Err(Failure::Usage(
+            "`export` needs at least one account (or --file)".into(),
+        ));
+    }
+    let out = args.out.clone().unwrap_or_default();
+    let named: Vec<&str> = accounts.iter().map(String::as_str).collect();
+    let (client, _emulator) = make_client(args, &named)?;
+    jobs::export(&client, &accounts, Path::new(&out))
 }
 
 /// The client: for the built-in emulator (with `named` imported), or from

@@ -1,0 +1,64 @@
+//! Undo: the relations a journal's job applied, in journal order, as the
+//! `FROM TO` pairs of a job that reverses them. What the job was asked but
+//! did not apply (refused, unknown, never sent) is not reversed, nor what a
+//! read-back found already in place before sending.
+
+use std::collections::VecDeque;
+use std::path::Path;
+
+use super::format::{Header, Line};
+use super::journal::Reader;
+use super::{JobError, Operation};
+
+/// The operation that reverses the job of `header`: a follow is undone by
+/// an unfollow; an unfollow and a purge by follows.
+pub(crate) fn reverse(header: &Header, path: &Path) -> Result<Operation, JobError> {
+    match header.operation.as_str() {
+        "follow" => Ok(Operation::Unfollow),
+        "unfollow" | "purge" => Ok(Operation::Follow),
+        other => Err(JobError::Journal(format!(
+            "{}: a job this version cannot undo ({other:?})",
+            path.display()
+        ))),
+    }
+}
+
+/// The operation a journal's job undoes, from its header alone.
+pub(crate) fn operation_of(path: &Path) -> Result<Operation, JobError> {
+    let (header, _) = Reader::open(path)?;
+    reverse(&header, path)
+}
+
+/// The applied relations of the journal at `path` as `(FROM, TO)` pairs,
+/// streamed: each line of a request names its `From_Account` (or the
+/// header does, for a job of one source account). For a purge, its
+/// following come back as `(account, followed)` and its fans as
+/// `(fan, account)`: following them again reverses both.
+pub(crate) fn applied_pairs(
+    path: &Path,
+) -> Result<impl Iterator<Item = Result<(String, String), JobError>> + Send, JobError> {
+    let (header, mut reader) = Reader::open(path)?;
+    let default_from = header.from.clone().unwrap_or_default();
+    let mut queue = VecDeque::new();
+    let mut ended = false;
+    Ok(std::iter::from_fn(move || loop {
+        if let Some(pair) = queue.pop_front() {
+            return Some(Ok(pair));
+        }
+        if ended {
+            return None;
+        }
+        match reader.next_line() {
+            Ok(Some(Line::Done(d))) => {
+                let from = d.from.unwrap_or_else(|| default_from.clone());
+                queue.extend(d.applied.into_iter().map(|to| (from.clone(), to)));
+            }
+            Ok(Some(_)) => {}
+            Ok(None) => ended = true,
+            Err(e) => {
+                ended = true;
+                return Some(Err(e));
+            }
+        }
+    }))
+}

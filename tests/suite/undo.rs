@@ -1,0 +1,259 @@
+//! Preview, undo, export and restore: seeing a bulk change before it is sent
+//! and taking it back after.
+
+use super::*;
+use std::collections::BTreeSet;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use tim_follow::job::{self, Expected, Job, JobInput};
+use tim_follow::testkit::{DuplicateAnswer, Emulator};
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("undo-{name}"));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn write_lines(path: &Path, lines: &[String]) {
+    let mut f = std::fs::File::create(path).unwrap();
+    for l in lines {
+        writeln!(f, "{l}").unwrap();
+    }
+}
+
+/// The following list and fans of `account`, as sets.
+fn graph_of(emu: &Emulator, account: &str) -> (BTreeSet<String>, BTreeSet<String>) {
+    (
+        emu.following(account).into_iter().collect(),
+        emu.fans(account).into_iter().collect(),
+    )
+}
+
+fn writes(emu: &Emulator) -> usize {
+    emu.request_count("follow/follow_add") + emu.request_count("follow/follow_delete")
+}
+
+#[test]
+fn a_preview_reads_and_never_writes() {
+    let dir = scratch("preview");
+    let targets = ids("t", 2000);
+    let emu = emulator_with("me", &targets);
+    for t in &targets[..1000] {
+        emu.seed_follow("me", t);
+    }
+    let mut input = targets.clone();
+    input.push("ghost".into()); // no such account
+    write_lines(&dir.join("ids.txt"), &input);
+    let client = fast_client(&emu);
+    let before = graph_of(&emu, "me");
+    let mut items = Vec::new();
+    let preview = Job::unfollow("me", JobInput::file(dir.join("ids.txt")))
+        .preview(&client, |i| items.push(i.clone()))
+        .unwrap();
+    assert_eq!(
+        (
+            preview.total,
+            preview.change,
+            preview.in_place,
+            preview.refused
+        ),
+        (2001, 1000, 1000, 1)
+    );
+    assert_eq!(preview.unknown, 0);
+    assert!(
+        preview
+            .to_string()
+            .starts_with("1,000 of 2,001 relations would be removed; 1,000 are not there"),
+        "{preview}"
+    );
+    assert_eq!(items.len(), 2001, "one item per account");
+    assert_eq!(items[0].expected, Expected::Change);
+    assert_eq!(items[1500].expected, Expected::InPlace);
+    assert!(matches!(items[2000].expected, Expected::Refused { .. }));
+    assert_eq!(writes(&emu), 0, "no follow_add or follow_delete");
+    assert_eq!(emu.request_count("follow/follow_check"), 21, "100 a read");
+    assert_eq!(graph_of(&emu, "me"), before);
+    // A follow of the same: the other way round.
+    let p = Job::follow("me", JobInput::file(dir.join("ids.txt")))
+        .preview(&client, |_| {})
+        .unwrap();
+    assert_eq!((p.change, p.in_place), (1000, 1000));
+    // A purge's preview lists; a journaled job's counts only what is left.
+    emu.seed_follow("t_1999", "me");
+    let p = Job::purge("me").preview(&client, |_| {}).unwrap();
+    assert_eq!((p.total, p.change), (1001, 1001));
+    let journal = dir.join("job.journal");
+    Job::unfollow("me", JobInput::file(dir.join("ids.txt")))
+        .journal(&journal)
+        .stop_when(std::sync::Arc::new(std::sync::atomic::AtomicBool::new(
+            true,
+        )))
+        .run(&client, |_| {})
+        .unwrap();
+    let p = Job::resume(&journal)
+        .unwrap()
+        .preview(&client, |_| {})
+        .unwrap();
+    assert_eq!(p.total, 2001);
+    assert_eq!(writes(&emu), 0);
+}
+
+#[test]
+fn an_undo_of_a_purge_gives_the_graph_back() {
+    let dir = scratch("purge");
+    let following = ids("f", 50);
+    let fans = ids("fan", 300);
+    let emu = emulator_with("me", &following);
+    emu.import_accounts(&fans);
+    for f in &following {
+        emu.seed_follow("me", f);
+    }
+    for f in &fans {
+        emu.seed_follow(f, "me");
+    }
+    // Some mutual: followed and fans at once.
+    for f in &fans[..10] {
+        emu.seed_follow("me", f);
+    }
+    let before = graph_of(&emu, "me");
+    let client = fast_client(&emu);
+    let purge = dir.join("purge.journal");
+    let p = Job::purge("me")
+        .journal(&purge)
+        .run(&client, |_| {})
+        .unwrap();
+    assert!(p.complete);
+    assert_eq!(graph_of(&emu, "me"), Default::default());
+    let undo = dir.join("undo.journal");
+    let u = Job::undo(&purge)
+        .unwrap()
+        .journal(&undo)
+        .run(&client, |_| {})
+        .unwrap();
+    assert!(u.complete, "{u:?}");
+    assert_eq!((u.applied, u.in_place), (360, 0));
+    assert_eq!(graph_of(&emu, "me"), before);
+    // The undo is a job like any other: status, a no-op resume, an undo of it.
+    assert!(job::status(&undo).unwrap().complete);
+    assert_eq!(
+        Job::resume(&undo)
+            .unwrap()
+            .run(&client, |_| {})
+            .unwrap()
+            .requests_sent,
+        0
+    );
+    let redo = Job::undo(&undo)
+        .unwrap()
+        .journal(dir.join("redo.journal"))
+        .run(&client, |_| {})
+        .unwrap();
+    assert_eq!(redo.applied, 360);
+    assert_eq!(graph_of(&emu, "me"), Default::default());
+    // An undo cannot be its own journal, and the reversed journal is locked.
+    assert!(Job::undo(&purge)
+        .unwrap()
+        .journal(&purge)
+        .run(&client, |_| {})
+        .is_err());
+}
+
+#[test]
+fn an_undo_of_a_20000_account_delete_reverses_what_was_applied_only() {
+    let dir = scratch("delete");
+    let targets = ids("t", 20_000);
+    let emu = Emulator::builder()
+        .accounts(&["me"])
+        .accounts(&targets)
+        .duplicates(DuplicateAnswer::Apply)
+        .max_following(30_000)
+        .start()
+        .unwrap();
+    // 19,000 followed; 1,000 not (the service answers their unfollow 0 too).
+    for t in &targets[..19_000] {
+        emu.seed_follow("me", t);
+    }
+    let before = graph_of(&emu, "me");
+    write_lines(&dir.join("ids.txt"), &targets);
+    let client = emu.client_builder().concurrency(8).build().unwrap();
+    let delete = dir.join("delete.journal");
+    let d = Job::unfollow("me", JobInput::file(dir.join("ids.txt")))
+        .journal(&delete)
+        .check_first(true)
+        .run(&client, |_| {})
+        .unwrap();
+    assert_eq!((d.applied, d.in_place, d.complete), (20_000, 1_000, true));
+    assert!(emu.following("me").is_empty());
+    let u = Job::undo(&delete)
+        .unwrap()
+        .journal(dir.join("undo.journal"))
+        .run(&client, |_| {})
+        .unwrap();
+    assert_eq!((u.total, u.applied, u.complete), (19_000, 19_000, true));
+    assert_eq!(
+        graph_of(&emu, "me"),
+        before,
+        "the 1,000 not followed stay so"
+    );
+}
+
+#[test]
+fn export_then_purge_then_restore_gives_the_graph_back() {
+    let dir = scratch("restore");
+    let others = ids("o", 120);
+    let emu = emulator_with("me", &others);
+    emu.import_accounts(&["you"]);
+    for o in &others[..70] {
+        emu.seed_follow("me", o);
+    }
+    for o in &others[50..] {
+        emu.seed_follow(o, "me");
+    }
+    emu.seed_follow("you", "o_001");
+    let before = (graph_of(&emu, "me"), graph_of(&emu, "you"));
+    let client = fast_client(&emu);
+    let snapshot = dir.join("before.snapshot");
+    let file = std::fs::File::create(&snapshot).unwrap();
+    let s = job::export(
+        &client,
+        ["me", "you"],
+        std::io::BufWriter::new(file),
+        |_| {},
+    )
+    .unwrap();
+    assert_eq!((s.accounts, s.relations), (2, 70 + 70 + 1));
+    let text = std::fs::read_to_string(&snapshot).unwrap();
+    assert!(text.starts_with("{\"tim_follow_snapshot\":1,"));
+    assert!(text
+        .trim_end()
+        .ends_with("{\"end\":true,\"accounts\":2,\"relations\":141}"));
+    for account in ["me", "you"] {
+        Job::purge(account)
+            .journal(dir.join(format!("purge-{account}.journal")))
+            .run(&client, |_| {})
+            .unwrap();
+    }
+    assert!(emu.following("me").is_empty() && emu.fans("me").is_empty());
+    // One relation is back already: it is kept, not sent.
+    emu.seed_follow("me", "o_000");
+    let adds = emu.request_count("follow/follow_add");
+    let r = Job::restore(&snapshot)
+        .journal(dir.join("restore.journal"))
+        .run(&client, |_| {})
+        .unwrap();
+    assert!(r.complete, "{r:?}");
+    assert_eq!((r.total, r.applied, r.in_place), (141, 141, 1));
+    assert_eq!((graph_of(&emu, "me"), graph_of(&emu, "you")), before);
+    assert!(emu.request_count("follow/follow_add") > adds);
+    // A snapshot cut short is refused before anything is sent.
+    let cut: String = text.lines().take(20).map(|l| format!("{l}\n")).collect();
+    std::fs::write(dir.join("cut.snapshot"), cut).unwrap();
+    let writes_before = writes(&emu);
+    let err = Job::restore(dir.join("cut.snapshot"))
+        .journal(dir.join("cut.journal"))
+        .run(&client, |_| {})
+        .unwrap_err();
+    assert!(err.to_string().contains("cut short"), "{err}");
+    assert_eq!(writes(&emu), writes_before);
+}
