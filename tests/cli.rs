@@ -855,3 +855,123 @@ fn huge_input_lines_are_refused_in_flat_memory_with_their_number_and_start() {
     assert!(!journal.exists());
     assert!(emu.requests().is_empty());
 }
+
+#[test]
+fn mistakes_happen_preview_undo_export_and_restore_from_the_command_line() {
+    let dir = scratch("mistakes");
+    let targets: Vec<String> = (0..2000).map(|i| format!("u{i:04}")).collect();
+    let emu = tim_follow::testkit::Emulator::builder()
+        .accounts(&["me", "fan1", "fan2"])
+        .accounts(&targets)
+        .start()
+        .unwrap();
+    for t in &targets[..1000] {
+        emu.seed_follow("me", t);
+    }
+    emu.seed_follow("fan1", "me");
+    emu.seed_follow("fan2", "me");
+    let graph = || {
+        let mut f = emu.following("me");
+        let mut g = emu.fans("me");
+        f.sort();
+        g.sort();
+        (f, g)
+    };
+    let before = graph();
+    let writes =
+        || emu.request_count("follow/follow_add") + emu.request_count("follow/follow_delete");
+    let env = env_for(&emu);
+    let ids = dir.join("ids.txt");
+    std::fs::write(&ids, targets.join("\n")).unwrap();
+    let (i, path) = (ids.to_str().unwrap(), |name: &str| {
+        dir.join(name).to_str().unwrap().to_string()
+    });
+
+    // 1. See it before sending it.
+    let (code, out, err) = tim(&["--dry-run", "--file", i, "delete", "me"], &borrowed(&env));
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.contains("1,000 of 2,000 relations would be removed; 1,000 are not there"),
+        "{err}"
+    );
+    assert_eq!(out.lines().count(), 2000);
+    assert!(out.contains("me -> u0000") && out.contains("would change"));
+    assert_eq!(writes(), 0);
+    let (_, out, _) = tim(&["--dry-run", "--json", "purge", "me"], &borrowed(&env));
+    let first: serde_json::Value = serde_json::from_str(out.lines().next().unwrap()).unwrap();
+    assert_eq!(first["expected"], "change");
+    assert_eq!(out.lines().count(), 1002);
+    assert_eq!(writes(), 0);
+    assert_eq!(graph(), before);
+
+    // 2. Send it, then take it back.
+    let d = path("delete.journal");
+    let (code, _, err) = tim(
+        &[
+            "--journal",
+            &d,
+            "--check-first",
+            "--file",
+            i,
+            "delete",
+            "me",
+        ],
+        &borrowed(&env),
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("1000 already in place"), "{err}");
+    assert!(emu.following("me").is_empty());
+    let u = path("undo.journal");
+    let (code, _, err) = tim(&["--journal", &u, "undo", &d], &borrowed(&env));
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("original times cannot come back"), "{err}");
+    assert_eq!(graph(), before);
+    let (_, out, _) = tim(&["status", "--json", &u], &[]);
+    let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(
+        (v["applied"].as_u64(), v["complete"].as_bool()),
+        (Some(1000), Some(true))
+    );
+
+    // 3. A snapshot, a purge, and the snapshot made again.
+    let s = path("me.snapshot");
+    let (code, _, err) = tim(&["export", "--out", &s, "me"], &borrowed(&env));
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("1002 relations of 1 account"), "{err}");
+    let (code, _, err) = tim(
+        &["--journal", &path("purge.journal"), "purge", "me"],
+        &borrowed(&env),
+    );
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(graph(), (vec![], vec![]));
+    let (code, _, err) = tim(
+        &["--journal", &path("restore.journal"), "restore", &s],
+        &borrowed(&env),
+    );
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(graph(), before);
+
+    // 4. Pairs: 300 fans made in one command.
+    let pairs: Vec<String> = targets[..300].iter().map(|t| format!("{t} me")).collect();
+    let p = dir.join("pairs.txt");
+    std::fs::write(&p, pairs.join("\n")).unwrap();
+    let (code, _, err) = tim(
+        &[
+            "--journal",
+            &path("pairs.journal"),
+            "--pairs",
+            p.to_str().unwrap(),
+            "add",
+        ],
+        &borrowed(&env),
+    );
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(emu.fans("me").len(), 302);
+    // Options that do not fit are refused before anything runs.
+    let (code, _, err) = tim(&["--pairs", "x", "check", "a", "b"], &borrowed(&env));
+    assert_eq!(code, 2);
+    assert!(err.contains("--pairs does not apply"), "{err}");
+    let (code, _, err) = tim(&["export", "me"], &borrowed(&env));
+    assert_eq!(code, 2);
+    assert!(err.contains("--out"), "{err}");
+}

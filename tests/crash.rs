@@ -1,13 +1,15 @@
 //! A journaled job killed with SIGKILL at random moments and resumed each
 //! time: in the end the graph is the wanted one, every account is counted
 //! once, and no more requests were sent than the job's own plus those in
-//! flight at each kill.
+//! flight at each kill. Then a purge of 300 fans and 50 follows, and its
+//! undo killed once and resumed: the graph is the one before the purge.
 //!
 //! The binary plays three parts: run by `cargo test`, it is the test; with
 //! `TIM_FOLLOW_CRASH_ROLE=emulator` it serves the emulator (in a process of
 //! its own, so that it outlives the job); with `TIM_FOLLOW_CRASH_ROLE=job` it
 //! runs the job. Everything listens on 127.0.0.1 and every wait is bounded.
 
+use std::collections::HashSet;
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
@@ -26,14 +28,22 @@ fn main() {
     match std::env::var(ROLE).as_deref() {
         Ok("emulator") => serve_emulator(),
         Ok("job") => run_job(),
+        Ok("undo") => run_undo(),
         _ => {
             let started = Instant::now();
-            a_job_killed_at_random_moments_loses_nothing_and_counts_once();
+            let mut emu = EmulatorProcess::start();
+            a_job_killed_at_random_moments_loses_nothing_and_counts_once(&mut emu);
             println!(
                 "test crash::a_job_killed_at_random_moments_loses_nothing_and_counts_once ... ok ({:.1} s)",
                 started.elapsed().as_secs_f64()
             );
-            println!("1 passed, 0 failed");
+            let started = Instant::now();
+            an_undo_of_a_purge_killed_and_resumed_gives_the_graph_back(&emu);
+            println!(
+                "test crash::an_undo_of_a_purge_killed_and_resumed_gives_the_graph_back ... ok ({:.1} s)",
+                started.elapsed().as_secs_f64()
+            );
+            println!("2 passed, 0 failed");
         }
     }
 }
@@ -72,6 +82,21 @@ fn run_job() {
         .journal(var("CRASH_JOURNAL"))
         .run(&client, |_| {})
         .expect("the job runs");
+    println!(
+        "summary {} {} {} {} {}",
+        summary.total, summary.applied, summary.refused, summary.unknown, summary.complete
+    );
+}
+
+/// The undo's part: undo the purge journal (or continue the undo).
+fn run_undo() {
+    let var = |k: &str| std::env::var(k).expect(k);
+    let client = client(&var("CRASH_BASE_URL"));
+    let summary = Job::undo(var("CRASH_INPUT"))
+        .expect("the purge journal reads")
+        .journal(var("CRASH_JOURNAL"))
+        .run(&client, |_| {})
+        .expect("the undo runs");
     println!(
         "summary {} {} {} {} {}",
         summary.total, summary.applied, summary.refused, summary.unknown, summary.complete
@@ -137,8 +162,12 @@ impl Drop for EmulatorProcess {
 }
 
 fn job_process(base_url: &str, input: &Path, journal: &Path) -> Child {
+    role_process("job", base_url, input, journal)
+}
+
+fn role_process(role: &str, base_url: &str, input: &Path, journal: &Path) -> Child {
     Command::new(std::env::current_exe().unwrap())
-        .env(ROLE, "job")
+        .env(ROLE, role)
         .env("CRASH_BASE_URL", base_url)
         .env("CRASH_INPUT", input)
         .env("CRASH_JOURNAL", journal)
@@ -159,21 +188,42 @@ impl Moments {
     }
 }
 
-fn a_job_killed_at_random_moments_loses_nothing_and_counts_once() {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("crash");
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let input = dir.join("ids.txt");
-    std::fs::write(&input, ids().join("\n") + "\n").unwrap();
-    let journal = dir.join("job.journal");
-    let mut emu = EmulatorProcess::start();
+fn seeded() -> Moments {
     let seed = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_nanos() as u64
         | 1;
     println!("kill moments seeded with {seed}");
-    let mut moments = Moments(seed);
+    Moments(seed)
+}
+
+/// Waits (bounded) for a child to end; its first stdout line.
+fn finish(mut child: Child) -> String {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let exit = loop {
+        if let Some(exit) = child.try_wait().unwrap() {
+            break exit;
+        }
+        assert!(Instant::now() < deadline, "the run did not finish in time");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(exit.success());
+    let mut out = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut out)
+        .unwrap();
+    out.trim().to_string()
+}
+
+fn a_job_killed_at_random_moments_loses_nothing_and_counts_once(emu: &mut EmulatorProcess) {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("crash");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let input = dir.join("ids.txt");
+    std::fs::write(&input, ids().join("\n") + "\n").unwrap();
+    let journal = dir.join("job.journal");
+    let mut moments = seeded();
 
     for kill in 0..KILLS {
         let mut child = job_process(&emu.base_url, &input, &journal);
@@ -189,27 +239,8 @@ fn a_job_killed_at_random_moments_loses_nothing_and_counts_once() {
         println!("kill {kill}: {} of {ACCOUNTS} done", status.applied);
     }
 
-    let mut child = job_process(&emu.base_url, &input, &journal);
-    let deadline = Instant::now() + Duration::from_secs(120);
-    let exit = loop {
-        if let Some(exit) = child.try_wait().unwrap() {
-            break exit;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the last run did not finish in time"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    assert!(exit.success());
-    let mut out = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut out)
-        .unwrap();
-    assert_eq!(
-        out.trim(),
-        format!("summary {ACCOUNTS} {ACCOUNTS} 0 0 true")
-    );
+    let out = finish(job_process(&emu.base_url, &input, &journal));
+    assert_eq!(out, format!("summary {ACCOUNTS} {ACCOUNTS} 0 0 true"));
 
     // Every account once in the journal.
     let status = job::status(&journal).unwrap();
@@ -219,7 +250,7 @@ fn a_job_killed_at_random_moments_loses_nothing_and_counts_once() {
     );
     assert!(status.complete);
     // The graph is the wanted one.
-    let following: std::collections::HashSet<String> = client(&emu.base_url)
+    let following: HashSet<String> = client(&emu.base_url)
         .follow_get("me", tim_follow::FollowList::Following)
         .map(|e| e.expect("listing").to_account)
         .collect();
@@ -234,4 +265,66 @@ fn a_job_killed_at_random_moments_loses_nothing_and_counts_once() {
         sent <= requests + KILLS * in_flight_per_kill,
         "{sent} requests sent for {requests}"
     );
+}
+
+/// The following list and fans of `account`, as sets.
+fn graph(client: &Client, account: &str) -> (HashSet<String>, HashSet<String>) {
+    let list = |l| {
+        client
+            .follow_get(account, l)
+            .map(|e| e.expect("listing").to_account)
+            .collect::<HashSet<String>>()
+    };
+    (
+        list(tim_follow::FollowList::Following),
+        list(tim_follow::FollowList::Fans),
+    )
+}
+
+fn an_undo_of_a_purge_killed_and_resumed_gives_the_graph_back(emu: &EmulatorProcess) {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("crash-undo");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let client = client(&emu.base_url);
+    let all = ids();
+    let account = all[ACCOUNTS - 1].as_str();
+    for fan in &all[10_000..10_300] {
+        client.follow(fan, account).expect("a fan follows");
+    }
+    let followed: Vec<&str> = all[15_000..15_050].iter().map(String::as_str).collect();
+    client
+        .follow_add(account, &followed)
+        .expect("it follows 50");
+    let before = graph(&client, account);
+    assert_eq!(
+        (before.0.len(), before.1.len()),
+        (50, 301),
+        "300 fans and `me`"
+    );
+
+    let purge = dir.join("purge.journal");
+    let purged = Job::purge(account)
+        .journal(&purge)
+        .run(&client, |_| {})
+        .expect("the purge runs");
+    assert!(purged.complete, "{purged:?}");
+    assert_eq!(graph(&client, account), Default::default());
+
+    let undo = dir.join("undo.journal");
+    let mut moments = seeded();
+    let child = role_process("undo", &emu.base_url, &purge, &undo);
+    std::thread::sleep(Duration::from_millis(moments.next_ms(100, 400)));
+    let mut child = child;
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "the undo ended before it could be killed"
+    );
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    let status = job::status(&undo).expect("the undo journal reads after a kill");
+    println!("undo killed: {} of 351 done", status.applied);
+    assert!(!status.complete);
+    let out = finish(role_process("undo", &emu.base_url, &purge, &undo));
+    assert_eq!(out, "summary 351 351 0 0 true");
+    assert_eq!(graph(&client, account), before);
 }
