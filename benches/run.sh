@@ -64,6 +64,9 @@ JOBS
 )
 rm -rf "$jobs_dir"
 
+# 4b. Exports: peak RSS of a 1,000,000-relation snapshot against 5,000.
+export_section=$(bash benches/export.sh)
+
 # 5. Several processes, one app budget (a redis-server of its own, if installed).
 fleet_bin=benches/harness/target/release/fleet
 read -r plain_sent plain_limited plain_took plain_busiest <<<"$($fleet_bin plain)"
@@ -130,6 +133,8 @@ HEAD
 echo "$tables"
 echo
 echo "$jobs_table"
+echo
+echo "$export_section"
 echo
 echo "$fleet_section"
 cat <<FOOT

@@ -3,9 +3,13 @@
 //! - `job serve`: an emulator where every account exists, no rate limit;
 //!   prints its URL, serves until stdin closes;
 //! - `job run N journal|plain URL DIR`: unfollows N accounts from one source
-//!   as a job (journaled or not), prints accounts per second.
+//!   as a job (journaled or not), prints accounts per second;
+//! - `job serve-export N`: an emulator where `me` has N fans;
+//! - `job export URL OUT`: exports `me` to the snapshot OUT, prints the
+//!   relations and the seconds.
 //!
-//! `benches/run.sh` runs the second under `/usr/bin/time -v` for peak RSS.
+//! `benches/run.sh` runs the jobs and exports under `/usr/bin/time -v` for
+//! peak RSS.
 
 use std::io::{BufRead, Write};
 use std::time::Instant;
@@ -19,7 +23,11 @@ fn main() {
     match args.first().map(String::as_str) {
         Some("serve") => serve(),
         Some("run") => run(&args[1..]),
-        _ => eprintln!("usage: job serve | job run N journal|plain URL DIR"),
+        Some("serve-export") => serve_export(&args[1..]),
+        Some("export") => export(&args[1..]),
+        _ => eprintln!(
+            "usage: job serve | job run N journal|plain URL DIR | job serve-export N | job export URL OUT"
+        ),
     }
 }
 
@@ -36,6 +44,45 @@ fn serve() {
             break;
         }
     }
+}
+
+fn serve_export(args: &[String]) {
+    let n: usize = args.first().and_then(|n| n.parse().ok()).expect("N");
+    let emu = Emulator::builder()
+        .open_accounts(true)
+        .rate_limit(None, 60007)
+        .start()
+        .expect("emulator starts");
+    for i in 0..n {
+        emu.seed_follow(&format!("fan_{i:07}"), "me");
+    }
+    println!("{}", emu.base_url());
+    std::io::stdout().flush().unwrap();
+    for line in std::io::stdin().lock().lines() {
+        if line.is_err() {
+            break;
+        }
+    }
+}
+
+fn export(args: &[String]) {
+    let [url, out] = args else {
+        panic!("job export URL OUT");
+    };
+    let client = Client::builder(testkit::DEFAULT_SDKAPPID, testkit::DEFAULT_ADMIN)
+        .base_url(url.as_str())
+        .secret_key(testkit::DEFAULT_SECRET_KEY)
+        .no_rate_limit()
+        .build()
+        .unwrap();
+    let file = std::io::BufWriter::new(std::fs::File::create(out).unwrap());
+    let started = Instant::now();
+    let summary = tim_follow::job::export(&client, ["me"], file, |_| {}).expect("the export runs");
+    println!(
+        "{} {:.2}",
+        summary.relations,
+        started.elapsed().as_secs_f64()
+    );
 }
 
 fn run(args: &[String]) {
