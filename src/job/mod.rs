@@ -93,6 +93,23 @@
 //! pending for a resume instead of each request spending its retries.
 //! [`JobSummary::stopped_by`] says why.
 //!
+//! # Preview, undo, export and restore
+//!
+//! - [`Job::preview`] reads what a job would change and sends no follow or
+//!   unfollow: [`Preview`] counts, [`PreviewItem`] per relation.
+//! - [`Job::undo`] reverses what a journal's job applied (and only that),
+//!   as a journaled job of its own: add → delete, delete → add, purge →
+//!   follow again both ways.
+//! - [`export`] writes a snapshot of accounts' following lists and fans
+//!   (its format is in [`export`]'s docs), [`Job::restore`] makes its
+//!   relations again.
+//! - [`Job::check_first`] reads each request's accounts back before sending
+//!   it, so that the journal tells what was already in place from what the
+//!   job changed; undo and restore always do.
+//!
+//! The follow times of relations made again are the service's new ones:
+//! the original times cannot come back.
+//!
 //! # Purge
 //!
 //! [`Job::purge`] removes every follow relation of one account, both ways:
