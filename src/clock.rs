@@ -9,6 +9,15 @@ pub(crate) fn unix_now() -> u64 {
         .unwrap_or(0)
 }
 
+/// The current Unix time in milliseconds (0 if the clock is before 1970).
+#[cfg(feature = "receiver")]
+pub(crate) fn unix_now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
 /// Unix seconds as RFC 3339 in UTC, such as `2023-12-11T02:35:18Z`.
 pub(crate) fn rfc3339(unix: i64) -> String {
     let (days, secs) = (unix.div_euclid(86_400), unix.rem_euclid(86_400));

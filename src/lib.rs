@@ -154,11 +154,15 @@ pub mod guides;
 pub mod job;
 mod outcome;
 mod ratelimit;
+#[cfg(feature = "receiver")]
+pub mod receiver;
 mod region;
 mod reply;
 pub mod request;
 mod retry;
 mod secret;
+#[cfg(any(feature = "testkit", feature = "receiver"))]
+mod server;
 mod signer;
 mod sync;
 #[cfg(feature = "testkit")]

@@ -45,18 +45,20 @@
 //!   of the two follow times.
 
 mod graph;
-mod http;
 mod service;
+mod webhooks;
 #[doc(hidden)]
-pub mod wire;
+pub use crate::server::wire;
 
 use std::net::SocketAddr;
-use std::sync::{mpsc, Arc};
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::client::{Client, ClientBuilder};
 use crate::sync::lock;
 use service::{Config, Service};
+pub use webhooks::WebhookRecord;
+use webhooks::Webhooks;
 
 /// The SDKAppID the emulator uses unless told otherwise.
 pub const DEFAULT_SDKAPPID: u64 = 1400000000;
@@ -123,13 +125,6 @@ pub struct LoggedRequest {
     pub error_code: Option<i64>,
     /// The injected fault, if any.
     pub fault: Option<String>,
-}
-
-/// A webhook the emulator sends.
-#[derive(Debug, Clone)]
-pub(crate) enum WebhookEvent {
-    FollowAdd { from: String, to: Vec<String> },
-    FollowDelete { from: String, to: Vec<String> },
 }
 
 /// Sets up an [`Emulator`].
@@ -244,18 +239,13 @@ impl EmulatorBuilder {
         if self.secret_key.trim().is_empty() {
             return Err(invalid("the SecretKey must not be empty".into()));
         }
-        // The webhook thread ends when the service, which holds its sender, is gone.
-        let webhook_tx = match self.webhook.clone() {
-            Some((url, token)) => {
-                let (tx, rx) = mpsc::sync_channel::<WebhookEvent>(1024);
-                let sdkappid = self.sdkappid;
-                std::thread::Builder::new()
-                    .name("tim-emulator-webhook".into())
-                    .spawn(move || send_webhooks(rx, &url, token.as_deref(), sdkappid))?;
-                Some(tx)
-            }
+        // The webhook threads end when the service, which holds their
+        // queue, is gone and the queue is empty.
+        let webhooks = match self.webhook.clone() {
+            Some((url, token)) => Some(Webhooks::start(url, token, self.sdkappid)?),
             None => None,
         };
+        let webhook_log = webhooks.as_ref().map(|w| w.log.clone());
         let service = Arc::new(Service::new(
             Config {
                 sdkappid: self.sdkappid,
@@ -267,7 +257,7 @@ impl EmulatorBuilder {
             },
             self.rate_limit,
             self.rate_limit_code,
-            webhook_tx,
+            webhooks.map(|w| w.queue),
         ));
         {
             let mut graph = lock(&service.graph);
@@ -275,15 +265,28 @@ impl EmulatorBuilder {
                 graph.import(id, None);
             }
         }
-        let server = http::Server::start(self.port, service.clone(), self.idle_timeout)?;
-        Ok(Emulator { server, service })
+        let limits = crate::server::Limits {
+            max_connections: 1024,
+            idle: self.idle_timeout,
+            head: self.idle_timeout,
+            body: self.idle_timeout,
+            max_body: crate::server::wire::MAX_BODY,
+        };
+        let addr = SocketAddr::from(([127, 0, 0, 1], self.port));
+        let server = crate::server::Server::start(addr, service.clone(), limits)?;
+        Ok(Emulator {
+            server,
+            service,
+            webhook_log,
+        })
     }
 }
 
 /// A running emulator on 127.0.0.1; it stops when dropped.
 pub struct Emulator {
-    server: http::Server,
+    server: crate::server::Server,
     service: Arc<Service>,
+    webhook_log: Option<Arc<std::sync::Mutex<Vec<WebhookRecord>>>>,
 }
 
 impl std::fmt::Debug for Emulator {
@@ -467,49 +470,14 @@ impl Emulator {
     pub fn clear_requests(&self) {
         lock(&self.service.log).clear();
     }
-}
 
-fn send_webhooks(rx: mpsc::Receiver<WebhookEvent>, url: &str, token: Option<&str>, sdkappid: u64) {
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .proxy(None)
-        .timeout_global(Some(Duration::from_secs(5)))
-        .build()
-        .into();
-    for event in rx {
-        let (command, body) = match &event {
-            WebhookEvent::FollowAdd { from, to } => (
-                crate::callback::FOLLOW_ADD,
-                serde_json::json!({
-                    "CallbackCommand": crate::callback::FOLLOW_ADD,
-                    "From_Account": from,
-                    "FollowList": to.iter().map(|t| serde_json::json!({"To_Account": t})).collect::<Vec<_>>(),
-                    "EventTime": service::now_millis(),
-                }),
-            ),
-            WebhookEvent::FollowDelete { from, to } => (
-                crate::callback::FOLLOW_DELETE,
-                serde_json::json!({
-                    "CallbackCommand": crate::callback::FOLLOW_DELETE,
-                    "From_Account": from,
-                    "To_Account": to,
-                    "EventTime": service::now_millis(),
-                }),
-            ),
-        };
-        let mut target = format!(
-            "{url}?SdkAppid={sdkappid}&CallbackCommand={command}&contenttype=json&ClientIP=127.0.0.1&OptPlatform=RESTAPI"
-        );
-        if let Some(token) = token {
-            let now = crate::clock::unix_now();
-            target.push_str(&format!(
-                "&Sign={}&RequestTime={now}",
-                crate::callback::sign_hex(token, now)
-            ));
-        }
-        let _ = agent
-            .post(&target)
-            .header("Content-Type", "application/json; charset=utf-8")
-            .send(body.to_string());
+    /// The webhooks sent so far (each once, however many attempts it took),
+    /// in the order their delivery ended; empty without
+    /// [`EmulatorBuilder::webhook`].
+    pub fn webhooks(&self) -> Vec<WebhookRecord> {
+        self.webhook_log
+            .as_ref()
+            .map(|log| lock(log).clone())
+            .unwrap_or_default()
     }
 }

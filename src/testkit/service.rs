@@ -8,9 +8,10 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use serde_json::{json, Map, Value};
 
 use super::graph::Graph;
-use super::http::{Handler, HttpRequest, Reply};
-use super::{DuplicateAnswer, Fault, LoggedRequest, WebhookEvent};
+use super::webhooks::WebhookEvent;
+use super::{DuplicateAnswer, Fault, LoggedRequest};
 use crate::request::{parse_query, MAX_ACCOUNT_BYTES};
+use crate::server::{Handler, HttpRequest, Reply};
 use crate::sync::lock;
 use crate::usersig::{self, VerifyError};
 
@@ -38,7 +39,7 @@ pub(crate) struct Service {
     rate: Mutex<(Option<u32>, i64)>,
     windows: Mutex<HashMap<String, VecDeque<Instant>>>,
     pub started: Instant,
-    webhook: Option<std::sync::mpsc::SyncSender<WebhookEvent>>,
+    webhook: Option<std::sync::mpsc::Sender<WebhookEvent>>,
 }
 
 type Outcome = Result<Value, (i64, String)>;
@@ -186,7 +187,7 @@ impl Service {
         config: Config,
         rate_limit: Option<u32>,
         rate_limit_code: i64,
-        webhook: Option<std::sync::mpsc::SyncSender<WebhookEvent>>,
+        webhook: Option<std::sync::mpsc::Sender<WebhookEvent>>,
     ) -> Service {
         Service {
             config,
@@ -438,7 +439,7 @@ impl Service {
         });
         drop(graph);
         if !done.is_empty() {
-            self.send_webhook(WebhookEvent::FollowAdd { from, to: done });
+            self.send_webhook(crate::callback::FOLLOW_ADD, from, done);
         }
         Ok(json!({ "ResultItem": results }))
     }
@@ -454,7 +455,7 @@ impl Service {
         });
         drop(graph);
         if !done.is_empty() {
-            self.send_webhook(WebhookEvent::FollowDelete { from, to: done });
+            self.send_webhook(crate::callback::FOLLOW_DELETE, from, done);
         }
         Ok(json!({ "ResultItem": results }))
     }
@@ -588,9 +589,14 @@ impl Service {
         Ok(json!({ "FailAccounts": failed }))
     }
 
-    fn send_webhook(&self, event: WebhookEvent) {
+    fn send_webhook(&self, command: &'static str, from: String, to: Vec<String>) {
         if let Some(tx) = &self.webhook {
-            let _ = tx.try_send(event);
+            let _ = tx.send(WebhookEvent {
+                command,
+                from,
+                to,
+                event_time_ms: now_millis(),
+            });
         }
     }
 }
@@ -633,7 +639,7 @@ impl Handler for Service {
                 record(None);
                 let html = format!(
                     "<html><body><h1>{status} {}</h1></body></html>",
-                    super::http::reason(*status)
+                    crate::server::reason(*status)
                 );
                 return Reply::Response {
                     status: *status,

@@ -8,6 +8,7 @@ mod fleet;
 mod jobs;
 mod outcomes;
 mod props;
+mod receiver;
 mod redis_budget;
 mod reliability;
 mod signing;

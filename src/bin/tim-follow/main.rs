@@ -4,6 +4,7 @@
 
 mod jobs;
 mod logger;
+mod webhooks;
 
 use std::io::{BufRead, Write};
 use std::path::Path;
@@ -45,6 +46,11 @@ LONG JOBS (journaled: they survive a crash and resume where they stopped):
                               write each ACCOUNT's following list and fans (JSON Lines)
     --journal <PATH> restore <SNAPSHOT>
                               make every relation of SNAPSHOT again (those there are kept)
+    webhooks --listen <ADDR> --out <FILE> | --exec <CMD>
+                              receive the follow webhooks: each verified event is appended
+                              to FILE as a JSON line and on disk before it is acknowledged
+                              (or given to CMD on stdin, acknowledged when CMD exits 0);
+                              TIM_SDKAPPID, TIM_CALLBACK_TOKEN or --token-file <PATH>
     resume [--file <IDS>] <PATH>
                               continue the job of a journal (after a crash, Ctrl-C or an
                               outage): accounts left unknown are read back first, then
@@ -89,7 +95,9 @@ CREDENTIALS (environment):
     TIM_REGION                as --region (default: china)
     TIM_BASE_URL              another endpoint, such as a proxy
     TIM_REDIS_URL             share the rate budget with other processes through this Redis
-                              (redis://host:port; needs a build with the `redis` feature)
+                              (redis://host:port; needs a build with the `redis` feature);
+                              for `webhooks`, share the check for repeated events
+    TIM_CALLBACK_TOKEN        webhooks: the callback token set in the console (Sign check)
 
 EXIT STATUS:
     0  every account was applied
@@ -113,6 +121,9 @@ struct Args {
     out: Option<String>,
     dry_run: bool,
     check_first: bool,
+    listen: Option<String>,
+    exec: Option<String>,
+    token_file: Option<String>,
     rate_limit: Option<u32>,
     timeout: Option<std::time::Duration>,
     verbose: u8,
@@ -258,6 +269,9 @@ fn parse_args() -> Result<Option<Args>, Failure> {
         out: None,
         dry_run: false,
         check_first: false,
+        listen: None,
+        exec: None,
+        token_file: None,
         rate_limit: None,
         timeout: None,
         verbose: 0,
@@ -314,6 +328,9 @@ fn parse_args() -> Result<Option<Args>, Failure> {
             "--out" => args.out = Some(value("--out")?),
             "--dry-run" => args.dry_run = true,
             "--check-first" => args.check_first = true,
+            "--listen" => args.listen = Some(value("--listen")?),
+            "--exec" => args.exec = Some(value("--exec")?),
+            "--token-file" => args.token_file = Some(value("--token-file")?),
             "--journal" => args.journal = Some(value("--journal")?),
             "--json" => args.json = true,
             "--table" => args.json = false,
@@ -383,11 +400,26 @@ fn check_applies(args: &Args) -> Result<(), Failure> {
             "--pairs and --file cannot go together: a job reads one file".into(),
         ));
     }
-    if args.out.is_some() != (cmd == "export") {
-        return match cmd {
-            "export" => Err(Failure::Usage("`export` needs --out FILE".into())),
-            _ => refuse("--out"),
-        };
+    if args.out.is_some() && !matches!(cmd, "export" | "webhooks") {
+        return refuse("--out");
+    }
+    if cmd == "export" && args.out.is_none() {
+        return Err(Failure::Usage("`export` needs --out FILE".into()));
+    }
+    for (given, flag) in [
+        (args.listen.is_some(), "--listen"),
+        (args.exec.is_some(), "--exec"),
+        (args.token_file.is_some(), "--token-file"),
+    ] {
+        if given && cmd != "webhooks" {
+            return refuse(flag);
+        }
+    }
+    if cmd == "webhooks" && !args.positional.is_empty() {
+        return Err(Failure::Usage(format!(
+            "`webhooks` takes no arguments; {:?} is one too many",
+            args.positional[0]
+        )));
     }
     if args.dry_run
         && !matches!(
@@ -459,6 +491,14 @@ fn run() -> Result<u8, Failure> {
     match args.command.as_str() {
         "status" => return jobs::status(&args.positional, args.json),
         "export" => return export(&args),
+        "webhooks" => {
+            return webhooks::run(&webhooks::Options {
+                listen: args.listen.clone(),
+                out: args.out.clone(),
+                exec: args.exec.clone(),
+                token_file: args.token_file.clone(),
+            })
+        }
         _ if is_job => return run_job(&args),
         _ if args.journal.is_some() => {
             return Err(Failure::Usage(format!(

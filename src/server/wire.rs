@@ -1,11 +1,12 @@
 //! Reading an HTTP/1.1 request from the front of a byte buffer, with no I/O:
-//! the emulator's server feeds it what the socket gave so far, and it answers
+//! the server (the emulator's, the webhook receiver's) feeds it what the socket gave so far, and it answers
 //! "need more", a whole head or body, or the status to refuse it with. Never
 //! panics, whatever the bytes (fuzzed).
 
 /// The longest request head accepted.
 pub(crate) const MAX_HEAD: usize = 64 * 1024;
-/// The largest request body accepted.
+/// The largest request body accepted by default.
+#[cfg_attr(not(feature = "testkit"), allow(dead_code))]
 pub(crate) const MAX_BODY: usize = 8 * 1024 * 1024;
 
 /// A refusal: the status and a short reason, sent before closing.
@@ -31,7 +32,7 @@ pub(crate) struct Head {
 }
 
 /// Reads the head at the front of `buf`: `Ok(None)` until it is complete.
-pub(crate) fn parse_head(buf: &[u8]) -> Result<Option<Head>, Refusal> {
+pub(crate) fn parse_head(buf: &[u8], max_body: usize) -> Result<Option<Head>, Refusal> {
     let Some(head_end) = find(buf, b"\r\n\r\n") else {
         return if buf.len() > MAX_HEAD {
             Err((431, "request head too large"))
@@ -78,7 +79,7 @@ pub(crate) fn parse_head(buf: &[u8]) -> Result<Option<Head>, Refusal> {
     }
     let framing = match (length, chunked) {
         (Some(_), true) => return Err((400, "content-length together with chunked")),
-        (Some(n), false) if n > MAX_BODY => return Err((413, "body too large")),
+        (Some(n), false) if n > max_body => return Err((413, "body too large")),
         (Some(n), false) => Framing::Length(n),
         (None, true) => Framing::Chunked,
         (None, false) => Framing::Length(0),
@@ -94,17 +95,25 @@ pub(crate) fn parse_head(buf: &[u8]) -> Result<Option<Head>, Refusal> {
 
 /// Reads the body of `head` from `buf`: `Ok(None)` until it is complete,
 /// then the body and where the next request starts.
-pub(crate) fn parse_body(buf: &[u8], head: &Head) -> Result<Option<(Vec<u8>, usize)>, Refusal> {
+pub(crate) fn parse_body(
+    buf: &[u8],
+    head: &Head,
+    max_body: usize,
+) -> Result<Option<(Vec<u8>, usize)>, Refusal> {
     let start = head.body_start.min(buf.len());
     match head.framing {
         Framing::Length(n) => Ok(buf
             .get(start..start.saturating_add(n))
             .map(|body| (body.to_vec(), start + n))),
-        Framing::Chunked => parse_chunked(buf, start),
+        Framing::Chunked => parse_chunked(buf, start, max_body),
     }
 }
 
-fn parse_chunked(buf: &[u8], mut at: usize) -> Result<Option<(Vec<u8>, usize)>, Refusal> {
+fn parse_chunked(
+    buf: &[u8],
+    mut at: usize,
+    max_body: usize,
+) -> Result<Option<(Vec<u8>, usize)>, Refusal> {
     let mut body = Vec::new();
     loop {
         let Some(line_len) = buf.get(at..).and_then(|rest| find(rest, b"\r\n")) else {
@@ -113,11 +122,11 @@ fn parse_chunked(buf: &[u8], mut at: usize) -> Result<Option<(Vec<u8>, usize)>, 
         let line = String::from_utf8_lossy(&buf[at..at + line_len]);
         let size_text = line.split(';').next().unwrap_or_default().trim();
         let size = usize::from_str_radix(size_text, 16).map_err(|_| (400, "bad chunk size"))?;
-        if size > MAX_BODY - body.len() {
+        if size > max_body - body.len() {
             return Err((413, "body too large"));
         }
         let data = at + line_len + 2;
-        // Both bounds stay within MAX_HEAD + 2 × MAX_BODY: no overflow.
+        // Both bounds stay within MAX_HEAD + 2 × max_body: no overflow.
         let Some(chunk) = buf.get(data..data + size + 2) else {
             return Ok(None);
         };
@@ -138,18 +147,20 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
 }
 
 /// A whole request as [`read_request`] returns it: method, target and body.
+#[cfg_attr(not(feature = "testkit"), allow(dead_code))]
 pub type Whole = (String, String, Vec<u8>);
 
 /// Reads one whole request from `bytes` (for the fuzz target): the method,
 /// target and body, or the status and reason it was refused with, or `None`
 /// when incomplete.
+#[cfg_attr(not(feature = "testkit"), allow(dead_code))]
 pub fn read_request(bytes: &[u8]) -> Option<Result<Whole, (u16, &'static str)>> {
-    let head = match parse_head(bytes) {
+    let head = match parse_head(bytes, MAX_BODY) {
         Ok(Some(head)) => head,
         Ok(None) => return None,
         Err(refusal) => return Some(Err(refusal)),
     };
-    match parse_body(bytes, &head) {
+    match parse_body(bytes, &head, MAX_BODY) {
         Ok(Some((body, next))) => {
             debug_assert!(next <= bytes.len());
             Some(Ok((head.method, head.target, body)))
@@ -212,7 +223,7 @@ mod tests {
 
     #[test]
     fn connection_close_is_honoured() {
-        let head = |t: &str| parse_head(t.as_bytes()).unwrap().unwrap().close;
+        let head = |t: &str| parse_head(t.as_bytes(), MAX_BODY).unwrap().unwrap().close;
         assert!(head("GET / HTTP/1.0\r\n\r\n"));
         assert!(!head("GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"));
         assert!(head("GET / HTTP/1.1\r\nConnection: close\r\n\r\n"));

@@ -1,7 +1,13 @@
-//! A small HTTP/1.1 server on std::net for the emulator: keep-alive,
-//! Content-Length and chunked request bodies, and the socket-level control
-//! that fault injection needs (closing before or after reading a request,
-//! cutting a body short).
+//! A small HTTP/1.1 server on std::net, for the emulator and the webhook
+//! receiver: keep-alive, Content-Length and chunked request bodies, a bound
+//! on connections (a thread each), idle, head and body timeouts, a graceful
+//! stop, and the socket-level control that the emulator's fault injection
+//! needs (closing before or after reading a request, cutting a body short).
+//!
+//! Hand-written rather than a crate: the sync servers on crates.io either
+//! have no connection bound or head/body timeouts (tiny_http, and rouille
+//! on it) or bring hyper and its stack (astra), and none lets a test close a
+//! connection half-way through a request.
 
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
@@ -10,13 +16,25 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use super::wire;
+pub mod wire;
 
-/// Connections served at once; more are closed at once. A flood of idle
-/// connections is closed by the idle timeout, and this many leaves room
-/// for real requests meanwhile.
-const MAX_CONNECTIONS: usize = 1024;
 const POLL: Duration = Duration::from_millis(100);
+
+/// The bounds a server holds every connection to.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Limits {
+    /// Connections served at once (a thread each); more are closed at once.
+    pub max_connections: usize,
+    /// A connection that sends nothing for this long (between requests, or
+    /// in the middle of one) is closed.
+    pub idle: Duration,
+    /// The whole head of a request must arrive within this.
+    pub head: Duration,
+    /// The whole body must arrive within this once the head is read.
+    pub body: Duration,
+    /// The largest body read; a larger one is refused with 413 unread.
+    pub max_body: usize,
+}
 
 /// A request as read from the socket.
 pub(crate) struct HttpRequest {
@@ -26,6 +44,7 @@ pub(crate) struct HttpRequest {
 }
 
 /// What to send back.
+#[cfg_attr(not(feature = "testkit"), allow(dead_code))]
 pub(crate) enum Reply {
     /// A complete response.
     Response {
@@ -47,6 +66,10 @@ pub(crate) trait Handler: Send + Sync + 'static {
     fn drop_before_body(&self, method: &str, target: &str) -> bool;
     /// Handles a whole request.
     fn handle(&self, request: HttpRequest) -> Reply;
+    /// Told of a request the server refused itself (a malformed or
+    /// oversized head, a body too large, a request that did not arrive in
+    /// time), with the status it was answered.
+    fn refused(&self, _status: u16) {}
 }
 
 /// A running server; stops when dropped.
@@ -58,36 +81,36 @@ pub(crate) struct Server {
 }
 
 impl Server {
-    /// Listens on 127.0.0.1:`port`; a connection that sends nothing for
-    /// `idle` (between requests, or in the middle of one) is closed.
+    /// Listens on `addr` and serves each connection on a thread of its own,
+    /// within `limits`.
     pub(crate) fn start(
-        port: u16,
+        addr: SocketAddr,
         handler: Arc<dyn Handler>,
-        idle: Duration,
+        limits: Limits,
     ) -> io::Result<Server> {
-        let listener = TcpListener::bind(("127.0.0.1", port))?;
+        let listener = TcpListener::bind(addr)?;
         let addr = listener.local_addr()?;
         let stop = Arc::new(AtomicBool::new(false));
         let active = Arc::new(AtomicUsize::new(0));
         let stop2 = stop.clone();
         let active_out = active.clone();
         let acceptor = std::thread::Builder::new()
-            .name("tim-emulator-accept".into())
+            .name("tim-follow-http-accept".into())
             .spawn(move || {
                 for stream in listener.incoming() {
                     if stop2.load(Ordering::SeqCst) {
                         break;
                     }
                     let Ok(stream) = stream else { continue };
-                    if active.load(Ordering::SeqCst) >= MAX_CONNECTIONS {
+                    if active.load(Ordering::SeqCst) >= limits.max_connections {
                         continue; // dropped: closed at once
                     }
                     active.fetch_add(1, Ordering::SeqCst);
                     let (handler, stop, active) = (handler.clone(), stop2.clone(), active.clone());
                     let spawned = std::thread::Builder::new()
-                        .name("tim-emulator-conn".into())
+                        .name("tim-follow-http-conn".into())
                         .spawn(move || {
-                            let _ = serve(stream, &*handler, &stop, idle);
+                            let _ = serve(stream, &*handler, &stop, &limits);
                             active.fetch_sub(1, Ordering::SeqCst);
                         });
                     if spawned.is_err() {
@@ -112,16 +135,33 @@ impl Server {
     pub(crate) fn open_connections(&self) -> usize {
         self.active.load(Ordering::SeqCst)
     }
-}
 
-impl Drop for Server {
-    fn drop(&mut self) {
+    /// Stops accepting, lets the requests being handled finish and answer,
+    /// and waits (at most `grace`) until every connection has closed;
+    /// connections idle or waiting for more of a request close within
+    /// 100 ms. Returns the connections still open at the end.
+    pub(crate) fn shutdown(mut self, grace: Duration) -> usize {
+        self.stop_accepting();
+        let deadline = Instant::now() + grace;
+        while self.active.load(Ordering::SeqCst) > 0 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        self.active.load(Ordering::SeqCst)
+    }
+
+    fn stop_accepting(&mut self) {
         self.stop.store(true, Ordering::SeqCst);
         // Wake the acceptor with a connection of our own.
         let _ = TcpStream::connect_timeout(&self.addr, Duration::from_secs(1));
         if let Some(t) = self.acceptor.take() {
             let _ = t.join();
         }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.stop_accepting();
     }
 }
 
@@ -164,21 +204,34 @@ fn serve(
     mut stream: TcpStream,
     handler: &dyn Handler,
     stop: &AtomicBool,
-    idle: Duration,
+    limits: &Limits,
 ) -> io::Result<()> {
     stream.set_nodelay(true)?;
     stream.set_read_timeout(Some(POLL))?;
+    stream.set_write_timeout(Some(limits.idle))?;
     let mut buf: Vec<u8> = Vec::with_capacity(8 * 1024);
     loop {
-        // Idle between requests, or a head that never ends: closed.
-        let deadline = Instant::now() + idle;
+        // Idle between requests, or a head that never ends: closed. The
+        // idle time runs until the first byte; then the head's own bound.
+        let idle_until = Instant::now() + limits.idle;
+        let mut head_until = None;
         let head = loop {
-            match wire::parse_head(&buf) {
+            match wire::parse_head(&buf, limits.max_body) {
                 Ok(Some(head)) => break head,
                 Ok(None) => {}
-                Err((status, why)) => return write_simple(&mut stream, status, why),
+                Err((status, why)) => {
+                    handler.refused(status);
+                    return write_simple(&mut stream, status, why);
+                }
             }
+            if !buf.is_empty() {
+                head_until.get_or_insert_with(|| Instant::now() + limits.head);
+            }
+            let deadline = head_until.unwrap_or(idle_until);
             if !fill(&mut stream, &mut buf, stop, deadline)? {
+                if !buf.is_empty() {
+                    handler.refused(408);
+                }
                 return timed_out(&mut stream, &buf);
             }
         };
@@ -186,15 +239,19 @@ fn serve(
             let _ = stream.shutdown(Shutdown::Both);
             return Ok(());
         }
-        // A body that stops arriving: closed.
-        let deadline = Instant::now() + idle;
+        // A body that stops arriving, or arrives too slowly: closed.
+        let deadline = Instant::now() + limits.body;
         let (body, consumed) = loop {
-            match wire::parse_body(&buf, &head) {
+            match wire::parse_body(&buf, &head, limits.max_body) {
                 Ok(Some(done)) => break done,
                 Ok(None) => {}
-                Err((status, why)) => return write_simple(&mut stream, status, why),
+                Err((status, why)) => {
+                    handler.refused(status);
+                    return write_simple(&mut stream, status, why);
+                }
             }
             if !fill(&mut stream, &mut buf, stop, deadline)? {
+                handler.refused(408);
                 return timed_out(&mut stream, &buf);
             }
         };

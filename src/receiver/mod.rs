@@ -1,0 +1,534 @@
+//! A webhook receiver that runs as a server (feature `receiver`): it binds
+//! an address, verifies every delivery with a [`Verifier`] (SdkAppid, Sign,
+//! RequestTime skew, body bound, repeated parameters), hands each verified
+//! event to your handler, and acknowledges it (`ErrorCode` 0) only after
+//! the handler returned `Ok`. A handler error is answered with HTTP 500 and
+//! a failure body, so that the delivery is not taken as done.
+//!
+//! ```no_run
+//! use tim_follow::callback::Verifier;
+//! use tim_follow::receiver::Receiver;
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let verifier = Verifier::new(1400000000).token(std::env::var("TIM_CALLBACK_TOKEN")?);
+//! let receiver = Receiver::builder("0.0.0.0:9000".parse()?, verifier)
+//!     .start(|delivery| {
+//!         println!("{}", delivery.json());
+//!         Ok::<(), std::io::Error>(()) // store it first: the ack follows
+//!     })?;
+//! let stopper = receiver.stopper(); // stopper.stop() from a signal handler
+//! # stopper.stop();
+//! let stats = receiver.wait(); // until stopped; in-flight deliveries finish
+//! eprintln!("{} events acknowledged", stats.acked);
+//! # Ok(()) }
+//! ```
+//!
+//! It is HTTP/1.1 with keep-alive (Tencent keeps its webhook connections
+//! open), a thread per connection up to a bound, and head, body and idle
+//! timeouts. A program that already has an HTTP server does not need it:
+//! [`answer`] turns a request's method, target and body into the response
+//! and the verified event, and [`Verifier::verify`] is the check alone.
+//!
+//! **Repeats.** The service may deliver an event more than once. A receiver
+//! given a [`Seen`] (such as [`Remembered`], or a shared one through Redis
+//! with feature `redis`) hands an event to the handler once: a repeat of one
+//! already handled (same command, accounts and `EventTime`) is acknowledged
+//! without calling the handler. A key is claimed before the handler runs and
+//! given back if the handler fails.
+//!
+//! **What the service does with the answer.** Both follow webhooks are
+//! "after" webhooks: Tencent documents that it ignores their reply code, and
+//! does not document retries. The receiver still answers truthfully (200 and
+//! `ErrorCode` 0 only once the event is handled; 500 otherwise), which any
+//! sender that retries can act on; the emulator does.
+
+mod seen;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::Duration;
+
+use serde_json::json;
+
+use crate::callback::{self, CallbackError, Event, Verifier};
+use crate::server::{self, HttpRequest, Limits, Reply, Server};
+use crate::sync::lock;
+
+#[cfg(feature = "redis")]
+pub use seen::RedisSeen;
+pub use seen::{Remembered, Seen};
+
+/// A verified delivery, as the handler gets it.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct Delivery {
+    /// The event.
+    pub event: Event,
+    /// `RequestTime` of the delivery (Unix seconds), when it carried one.
+    pub request_time: Option<u64>,
+    /// When the receiver read it (Unix milliseconds).
+    pub received_at_ms: u64,
+    /// What identifies the event across repeats: a hash of the command, the
+    /// accounts and `EventTime` (or of the body, for other commands).
+    pub key: String,
+}
+
+impl Delivery {
+    /// The delivery as one JSON object: `command`, `from`, `to`,
+    /// `event_time` (ms), `request_time` (s or null), `received_at` (ms)
+    /// and `key`; other commands carry their `body` instead of the accounts.
+    pub fn json(&self) -> serde_json::Value {
+        let mut v = match &self.event {
+            Event::FollowAdd(e) | Event::FollowDelete(e) => json!({
+                "command": command_of(&self.event),
+                "from": e.from_account,
+                "to": e.to_accounts,
+                "event_time": e.event_time_ms,
+            }),
+            Event::Other { command, body } => json!({"command": command, "body": body}),
+        };
+        if let Some(m) = v.as_object_mut() {
+            m.insert("request_time".into(), json!(self.request_time));
+            m.insert("received_at".into(), json!(self.received_at_ms));
+            m.insert("key".into(), json!(self.key));
+        }
+        v
+    }
+}
+
+fn command_of(event: &Event) -> &str {
+    match event {
+        Event::FollowAdd(_) => callback::FOLLOW_ADD,
+        Event::FollowDelete(_) => callback::FOLLOW_DELETE,
+        Event::Other { command, .. } => command,
+    }
+}
+
+/// The key of an event: SHA-256 (hex, 32 digits) of its command, accounts
+/// and `EventTime`, or of the body for other commands.
+pub fn event_key(event: &Event, body: &[u8]) -> String {
+    let mut h = hmac_sha256::Hash::new();
+    match event {
+        Event::FollowAdd(e) | Event::FollowDelete(e) => {
+            h.update(command_of(event).as_bytes());
+            h.update(b"\n");
+            h.update(e.from_account.as_bytes());
+            for to in &e.to_accounts {
+                h.update(b"\n");
+                h.update(to.as_bytes());
+            }
+            h.update(format!("\n{}", e.event_time_ms).as_bytes());
+        }
+        _ => h.update(body),
+    }
+    h.finalize()[..16]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// What to answer a request with: a delivery to hand over, or a refusal.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum Answer {
+    /// Verified: hand it over, then acknowledge it.
+    Deliver(Delivery),
+    /// Refused, never handed over: the HTTP status, the reason (a short
+    /// label, such as `bad sign`), and the body to send.
+    Refuse {
+        /// HTTP status.
+        status: u16,
+        /// `wrong app`, `bad sign`, `stale`, `too large`, `malformed` or `method`.
+        reason: &'static str,
+        /// The failure body (`ActionStatus` FAIL).
+        body: String,
+    },
+}
+
+/// Verifies one request (`method`, `target` with its query, `body`) as of
+/// `now_unix_secs`: the pure core of the receiver, for a program with its
+/// own server. Never panics, whatever the bytes.
+///
+/// ```
+/// use tim_follow::callback::Verifier;
+/// use tim_follow::receiver::{answer, Answer};
+///
+/// let v = Verifier::new(1400000000);
+/// let body = br#"{"CallbackCommand":"Follow.CallbackAfterFollowDelete","From_Account":"a","To_Account":["b"],"EventTime":1}"#;
+/// let target = "/cb?SdkAppid=1400000000&CallbackCommand=Follow.CallbackAfterFollowDelete";
+/// assert!(matches!(answer(&v, "POST", target, body, 0), Answer::Deliver(_)));
+/// let wrong = "/cb?SdkAppid=1400000001&CallbackCommand=Follow.CallbackAfterFollowDelete";
+/// assert!(matches!(answer(&v, "POST", wrong, body, 0), Answer::Refuse { status: 403, .. }));
+/// ```
+pub fn answer(
+    verifier: &Verifier,
+    method: &str,
+    target: &str,
+    body: &[u8],
+    now_unix_secs: u64,
+) -> Answer {
+    let refuse = |status, reason: &'static str, info: &str| Answer::Refuse {
+        status,
+        reason,
+        body: callback::ack_fail(status.into(), info),
+    };
+    if method != "POST" {
+        return refuse(405, "method", "webhooks are POSTed");
+    }
+    let query = target.split_once('?').map_or("", |(_, q)| q);
+    match verifier.verify_at(query, body, now_unix_secs) {
+        Ok(event) => {
+            let request_time = crate::request::parse_query(query)
+                .into_iter()
+                .find(|(k, _)| k == "RequestTime")
+                .and_then(|(_, v)| v.parse().ok());
+            let key = event_key(&event, body);
+            Answer::Deliver(Delivery {
+                event,
+                request_time,
+                received_at_ms: crate::clock::unix_now_ms(),
+                key,
+            })
+        }
+        Err(e) => {
+            let (status, reason) = match &e {
+                CallbackError::SdkAppIdMismatch { .. } => (403, "wrong app"),
+                CallbackError::MissingSignature | CallbackError::BadSignature => (403, "bad sign"),
+                CallbackError::TooOld { .. } | CallbackError::FromFuture { .. } => (403, "stale"),
+                CallbackError::TooLarge { .. } => (413, "too large"),
+                _ => (400, "malformed"),
+            };
+            refuse(status, reason, &e.to_string())
+        }
+    }
+}
+
+/// Counts of what a receiver did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ReceiverStats {
+    /// Requests read whole.
+    pub received: u64,
+    /// Deliveries acknowledged with `ErrorCode` 0 (repeats included).
+    pub acked: u64,
+    /// Events handed to the handler (and acknowledged).
+    pub handled: u64,
+    /// Repeats of events already handled: acknowledged, not handed over.
+    pub repeats: u64,
+    /// Deliveries whose handler failed (answered 500).
+    pub failed: u64,
+    /// Refused deliveries by reason (`bad sign`, `wrong app`, `stale`,
+    /// `too large`, `malformed`, `method`, `timed out`).
+    pub refused: BTreeMap<&'static str, u64>,
+}
+
+#[derive(Default)]
+struct Counters {
+    received: AtomicU64,
+    acked: AtomicU64,
+    handled: AtomicU64,
+    repeats: AtomicU64,
+    failed: AtomicU64,
+    refused: Mutex<BTreeMap<&'static str, u64>>,
+}
+
+impl Counters {
+    fn snapshot(&self) -> ReceiverStats {
+        ReceiverStats {
+            received: self.received.load(Ordering::SeqCst),
+            acked: self.acked.load(Ordering::SeqCst),
+            handled: self.handled.load(Ordering::SeqCst),
+            repeats: self.repeats.load(Ordering::SeqCst),
+            failed: self.failed.load(Ordering::SeqCst),
+            refused: lock(&self.refused).clone(),
+        }
+    }
+}
+
+/// The handler as the server calls it.
+type HandlerFn = dyn Fn(&Delivery) -> Result<(), String> + Send + Sync;
+
+struct App {
+    verifier: Verifier,
+    handler: Box<HandlerFn>,
+    seen: Option<Arc<dyn Seen>>,
+    counters: Arc<Counters>,
+}
+
+fn json_reply(status: u16, body: String) -> Reply {
+    Reply::Response {
+        status,
+        content_type: "application/json",
+        body: body.into_bytes(),
+    }
+}
+
+impl server::Handler for App {
+    fn drop_before_body(&self, _: &str, _: &str) -> bool {
+        false
+    }
+
+    fn refused(&self, status: u16) {
+        let reason = match status {
+            413 => "too large",
+            408 => "timed out",
+            _ => "malformed",
+        };
+        *lock(&self.counters.refused).entry(reason).or_default() += 1;
+        log::warn!(target: "tim_follow", "webhook refused ({reason}): HTTP {status}");
+    }
+
+    fn handle(&self, request: HttpRequest) -> Reply {
+        let c = &self.counters;
+        c.received.fetch_add(1, Ordering::SeqCst);
+        let now = crate::clock::unix_now();
+        let delivery = match answer(
+            &self.verifier,
+            &request.method,
+            &request.target,
+            &request.body,
+            now,
+        ) {
+            Answer::Deliver(d) => d,
+            Answer::Refuse {
+                status,
+                reason,
+                body,
+            } => {
+                *lock(&c.refused).entry(reason).or_default() += 1;
+                log::warn!(target: "tim_follow", "webhook refused ({reason}): HTTP {status}");
+                return json_reply(status, body);
+            }
+        };
+        let claimed = match &self.seen {
+            Some(seen) => seen.claim(&delivery.key),
+            None => Ok(true),
+        };
+        match claimed {
+            Ok(false) => {
+                c.repeats.fetch_add(1, Ordering::SeqCst);
+                c.acked.fetch_add(1, Ordering::SeqCst);
+                return json_reply(200, callback::ack_ok().to_string());
+            }
+            Err(why) => {
+                c.failed.fetch_add(1, Ordering::SeqCst);
+                log::warn!(target: "tim_follow", "webhook not handled: the repeat check failed: {why}");
+                return json_reply(500, callback::ack_fail(500, "repeat check unavailable"));
+            }
+            Ok(true) => {}
+        }
+        match (self.handler)(&delivery) {
+            Ok(()) => {
+                c.handled.fetch_add(1, Ordering::SeqCst);
+                c.acked.fetch_add(1, Ordering::SeqCst);
+                json_reply(200, callback::ack_ok().to_string())
+            }
+            Err(why) => {
+                if let Some(seen) = &self.seen {
+                    seen.release(&delivery.key);
+                }
+                c.failed.fetch_add(1, Ordering::SeqCst);
+                log::warn!(target: "tim_follow", "webhook handler failed: {why}");
+                json_reply(
+                    500,
+                    callback::ack_fail(500, "the event could not be handled"),
+                )
+            }
+        }
+    }
+}
+
+/// Sets up a [`Receiver`].
+#[must_use]
+pub struct ReceiverBuilder {
+    addr: SocketAddr,
+    verifier: Verifier,
+    limits: Limits,
+    seen: Option<Arc<dyn Seen>>,
+    grace: Duration,
+}
+
+impl fmt::Debug for ReceiverBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ReceiverBuilder")
+            .field("addr", &self.addr)
+            .field("verifier", &self.verifier)
+            .field("max_connections", &self.limits.max_connections)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ReceiverBuilder {
+    /// Connections served at once, a thread each (default 256); more are
+    /// closed at once.
+    pub fn max_connections(mut self, n: usize) -> Self {
+        self.limits.max_connections = n.max(1);
+        self
+    }
+
+    /// How long a connection may stay idle between requests (default 60 s,
+    /// Tencent keeps its webhook connections open).
+    pub fn idle_timeout(mut self, t: Duration) -> Self {
+        self.limits.idle = t;
+        self
+    }
+
+    /// How long the head of a request may take once its first byte came
+    /// (default 10 s).
+    pub fn head_timeout(mut self, t: Duration) -> Self {
+        self.limits.head = t;
+        self
+    }
+
+    /// How long the body may take once the head is read (default 10 s).
+    pub fn body_timeout(mut self, t: Duration) -> Self {
+        self.limits.body = t;
+        self
+    }
+
+    /// The largest body read (default: the verifier's, 64 KiB); a larger
+    /// one is refused with 413 before it is read.
+    pub fn max_body(mut self, bytes: usize) -> Self {
+        self.limits.max_body = bytes;
+        self.verifier = self.verifier.max_body(bytes);
+        self
+    }
+
+    /// Hands each event over once (see the module docs).
+    pub fn seen(mut self, seen: Arc<dyn Seen>) -> Self {
+        self.seen = Some(seen);
+        self
+    }
+
+    /// How long a stop waits for deliveries in flight (default 10 s).
+    pub fn grace(mut self, t: Duration) -> Self {
+        self.grace = t;
+        self
+    }
+
+    /// Binds and starts serving: each verified delivery goes to `handler`,
+    /// on the connection's thread; it is acknowledged only if the handler
+    /// returns `Ok`.
+    pub fn start<H, E>(self, handler: H) -> std::io::Result<Receiver>
+    where
+        H: Fn(&Delivery) -> Result<(), E> + Send + Sync + 'static,
+        E: fmt::Display,
+    {
+        let counters = Arc::new(Counters::default());
+        let app = App {
+            verifier: self.verifier,
+            handler: Box::new(move |d| handler(d).map_err(|e| e.to_string())),
+            seen: self.seen,
+            counters: counters.clone(),
+        };
+        let server = Server::start(self.addr, Arc::new(app), self.limits)?;
+        Ok(Receiver {
+            server: Some(server),
+            counters,
+            stop: Arc::new((Mutex::new(false), Condvar::new())),
+            grace: self.grace,
+        })
+    }
+}
+
+/// A running receiver: see the [module docs](self). Dropping it stops it
+/// without waiting; [`shutdown`](Receiver::shutdown) waits for deliveries
+/// in flight.
+pub struct Receiver {
+    server: Option<Server>,
+    counters: Arc<Counters>,
+    stop: Arc<(Mutex<bool>, Condvar)>,
+    grace: Duration,
+}
+
+impl fmt::Debug for Receiver {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Receiver")
+            .field("addr", &self.local_addr())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Stops a [`Receiver`] from another thread (a signal handler, a test).
+#[derive(Clone)]
+pub struct Stopper(Arc<(Mutex<bool>, Condvar)>);
+
+impl fmt::Debug for Stopper {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Stopper")
+    }
+}
+
+impl Stopper {
+    /// Asks the receiver to stop: [`Receiver::wait`] returns once the
+    /// deliveries in flight are answered.
+    pub fn stop(&self) {
+        *lock(&self.0 .0) = true;
+        self.0 .1.notify_all();
+    }
+}
+
+impl Receiver {
+    /// A receiver of deliveries for `verifier`'s app on `addr`.
+    pub fn builder(addr: SocketAddr, verifier: Verifier) -> ReceiverBuilder {
+        ReceiverBuilder {
+            addr,
+            verifier: verifier.max_body(64 * 1024),
+            limits: Limits {
+                max_connections: 256,
+                idle: Duration::from_secs(60),
+                head: Duration::from_secs(10),
+                body: Duration::from_secs(10),
+                max_body: 64 * 1024,
+            },
+            seen: None,
+            grace: Duration::from_secs(10),
+        }
+    }
+
+    /// The address it listens on (with the port the system chose for port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.server
+            .as_ref()
+            .map_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0)), Server::addr)
+    }
+
+    /// What it has done so far.
+    pub fn stats(&self) -> ReceiverStats {
+        self.counters.snapshot()
+    }
+
+    /// Connections open now.
+    pub fn open_connections(&self) -> usize {
+        self.server.as_ref().map_or(0, Server::open_connections)
+    }
+
+    /// A handle that stops it from another thread.
+    pub fn stopper(&self) -> Stopper {
+        Stopper(self.stop.clone())
+    }
+
+    /// Serves until [`Stopper::stop`], then stops as [`shutdown`](Receiver::shutdown) does.
+    pub fn wait(self) -> ReceiverStats {
+        {
+            let (flag, cv) = &*self.stop;
+            let mut stopped = lock(flag);
+            while !*stopped {
+                stopped = cv.wait(stopped).unwrap_or_else(|e| e.into_inner());
+            }
+        }
+        self.shutdown()
+    }
+
+    /// Stops accepting, lets the deliveries in flight finish and be
+    /// answered (for at most the grace time), and returns the counts.
+    pub fn shutdown(mut self) -> ReceiverStats {
+        if let Some(server) = self.server.take() {
+            server.shutdown(self.grace);
+        }
+        self.counters.snapshot()
+    }
+}

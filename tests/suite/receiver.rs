@@ -1,0 +1,304 @@
+//! The webhook receiver as a server: emulator → receiver end to end,
+//! repeats handled once, hostile deliveries refused, a graceful stop.
+
+use super::*;
+use std::collections::{HashMap, HashSet};
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+use tim_follow::callback::{self, Event, Verifier};
+use tim_follow::receiver::{Delivery, Receiver, Remembered};
+
+const TOKEN: &str = "receiver-token";
+
+fn local() -> SocketAddr {
+    "127.0.0.1:0".parse().unwrap()
+}
+
+/// (command, from, to, event time) of a delivery.
+fn tuple(d: &Delivery) -> (String, String, Vec<String>, u64) {
+    match &d.event {
+        Event::FollowAdd(e) => (
+            "add".into(),
+            e.from_account.clone(),
+            e.to_accounts.clone(),
+            e.event_time_ms,
+        ),
+        Event::FollowDelete(e) => (
+            "delete".into(),
+            e.from_account.clone(),
+            e.to_accounts.clone(),
+            e.event_time_ms,
+        ),
+        other => panic!("{other:?}"),
+    }
+}
+
+/// Waits (at most `secs`) until `done` holds.
+fn wait_for(secs: u64, mut done: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while Instant::now() < deadline {
+        if done() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    done()
+}
+
+#[test]
+fn ten_thousand_events_from_the_emulator_arrive_each_once() {
+    let stored = Arc::new(Mutex::new(Vec::new()));
+    let calls = Arc::new(AtomicUsize::new(0));
+    let (s, c) = (stored.clone(), calls.clone());
+    let receiver = Receiver::builder(local(), Verifier::new(1400000000).token(TOKEN))
+        .seen(Arc::new(Remembered::new(100_000, Duration::from_secs(600))))
+        .start(move |d| {
+            // Every 50th handling fails: the emulator sends it again.
+            if c.fetch_add(1, Ordering::SeqCst) % 50 == 49 {
+                return Err("disk busy");
+            }
+            s.lock().unwrap().push(tuple(d));
+            Ok(())
+        })
+        .unwrap();
+    let url = format!("http://{}/webhook", receiver.local_addr());
+    let targets = ids("t", 1250);
+    let emu = tim_follow::testkit::Emulator::builder()
+        .webhook(&url, Some(TOKEN))
+        .rate_limit(None, 60007)
+        .max_following(10_000)
+        .accounts(&targets)
+        .accounts(&ids("f", 8))
+        .start()
+        .unwrap();
+    std::thread::scope(|scope| {
+        for from in ids("f", 8) {
+            let client = emu.client_builder().no_rate_limit().build().unwrap();
+            let targets = &targets;
+            scope.spawn(move || {
+                for t in targets {
+                    client.follow(&from, t).unwrap();
+                }
+            });
+        }
+    });
+    assert!(
+        wait_for(60, || emu.webhooks().len() == 10_000),
+        "{} webhooks sent",
+        emu.webhooks().len()
+    );
+    let sent = emu.webhooks();
+    assert!(sent.iter().all(|w| w.acked), "every webhook acknowledged");
+    assert!(sent.iter().any(|w| w.attempts > 1), "some were sent again");
+    let stored = stored.lock().unwrap().clone();
+    assert_eq!(stored.len(), 10_000, "each event stored once");
+    let unique: HashSet<_> = stored.iter().collect();
+    assert_eq!(unique.len(), 10_000);
+    let stats = receiver.shutdown();
+    assert_eq!(stats.handled, 10_000);
+    assert!(stats.failed >= 190, "{stats:?}");
+    assert!(stats.refused.is_empty(), "{stats:?}");
+}
+
+/// Sends raw bytes, returns the reply's status line and body (or "" when
+/// the connection closed without one).
+fn raw(addr: SocketAddr, request: &[u8]) -> String {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let _ = s.write_all(request);
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn post(target: &str, body: &str) -> Vec<u8> {
+    format!(
+        "POST {target} HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes()
+}
+
+#[test]
+fn hostile_deliveries_are_refused_and_never_handed_over() {
+    let handled = Arc::new(AtomicUsize::new(0));
+    let h = handled.clone();
+    let receiver = Receiver::builder(local(), Verifier::new(1400000000).token(TOKEN))
+        .max_connections(64)
+        .idle_timeout(Duration::from_millis(500))
+        .head_timeout(Duration::from_millis(500))
+        .body_timeout(Duration::from_millis(500))
+        .start(move |_| {
+            h.fetch_add(1, Ordering::SeqCst);
+            Ok::<(), String>(())
+        })
+        .unwrap();
+    let addr = receiver.local_addr();
+    let now = now_secs() as u64;
+    let body = r#"{"CallbackCommand":"Follow.CallbackAfterFollowDelete","From_Account":"a","To_Account":["b"],"EventTime":1}"#;
+    let q = |app: &str, sign: &str, time: u64| {
+        format!(
+            "/cb?SdkAppid={app}&CallbackCommand={}&Sign={sign}&RequestTime={time}",
+            callback::FOLLOW_DELETE
+        )
+    };
+    let good_sign = callback::sign_hex(TOKEN, now);
+    let cases = [
+        (
+            q("1400000000", &"0".repeat(64), now),
+            body.to_string(),
+            "403",
+            "bad sign",
+        ),
+        (
+            q("1400000001", &good_sign, now),
+            body.to_string(),
+            "403",
+            "wrong app",
+        ),
+        (
+            q(
+                "1400000000",
+                &callback::sign_hex(TOKEN, now - 3600),
+                now - 3600,
+            ),
+            body.to_string(),
+            "403",
+            "stale",
+        ),
+        (
+            q("1400000000", &good_sign, now),
+            "x".repeat(4 << 20),
+            "413",
+            "too large",
+        ),
+        (
+            q("1400000000", &good_sign, now),
+            "{".to_string(),
+            "400",
+            "malformed",
+        ),
+    ];
+    for (target, body, status, why) in &cases {
+        let reply = raw(addr, &post(target, body));
+        assert!(
+            reply.starts_with(&format!("HTTP/1.1 {status}")),
+            "{why}: {reply}"
+        );
+        assert!(
+            !reply.contains("\"ErrorCode\":0"),
+            "{why} is never acknowledged"
+        );
+    }
+    let reply = raw(
+        addr,
+        format!(
+            "GET {} HTTP/1.1\r\nConnection: close\r\n\r\n",
+            q("1400000000", &good_sign, now)
+        )
+        .as_bytes(),
+    );
+    assert!(reply.starts_with("HTTP/1.1 405"), "{reply}");
+    // A slow sender: a head that never ends is cut off.
+    let started = Instant::now();
+    let mut slow = TcpStream::connect(addr).unwrap();
+    slow.write_all(b"POST /cb HTTP/1.1\r\nHost: x\r\n").unwrap();
+    slow.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut out = Vec::new();
+    let _ = slow.read_to_end(&mut out);
+    assert!(String::from_utf8_lossy(&out).starts_with("HTTP/1.1 408"));
+    assert!(started.elapsed() < Duration::from_secs(3));
+    // 1,000 idle connections: at most 64 are served, and all are closed.
+    let idle: Vec<TcpStream> = (0..1000)
+        .filter_map(|_| TcpStream::connect(addr).ok())
+        .collect();
+    std::thread::sleep(Duration::from_millis(100));
+    assert!(receiver.open_connections() <= 64);
+    assert!(wait_for(5, || receiver.open_connections() == 0));
+    drop(idle);
+    // A good delivery still gets through, once.
+    let reply = raw(addr, &post(&q("1400000000", &good_sign, now), body));
+    assert!(reply.contains("\"ErrorCode\":0"), "{reply}");
+    let stats = receiver.shutdown();
+    assert_eq!(handled.load(Ordering::SeqCst), 1);
+    let refused: HashMap<_, _> = stats.refused.into_iter().collect();
+    for why in [
+        "bad sign",
+        "wrong app",
+        "stale",
+        "too large",
+        "malformed",
+        "method",
+    ] {
+        assert_eq!(refused.get(why), Some(&1), "{why}: {refused:?}");
+    }
+}
+
+#[test]
+fn a_stop_lets_deliveries_in_flight_finish_and_answer() {
+    let receiver = Receiver::builder(local(), Verifier::new(1400000000))
+        .start(|_| {
+            std::thread::sleep(Duration::from_millis(300));
+            Ok::<(), String>(())
+        })
+        .unwrap();
+    let addr = receiver.local_addr();
+    let stopper = receiver.stopper();
+    let body = r#"{"CallbackCommand":"Follow.CallbackAfterFollowAdd","From_Account":"a","FollowList":[{"To_Account":"b"}],"EventTime":1}"#;
+    let target = format!(
+        "/cb?SdkAppid=1400000000&CallbackCommand={}",
+        callback::FOLLOW_ADD
+    );
+    let in_flight = std::thread::spawn(move || raw(addr, &post(&target, body)));
+    std::thread::sleep(Duration::from_millis(100));
+    stopper.stop();
+    let stats = receiver.wait();
+    assert!(in_flight.join().unwrap().contains("\"ErrorCode\":0"));
+    assert_eq!((stats.handled, stats.acked), (1, 1));
+    assert!(
+        TcpStream::connect_timeout(&addr, Duration::from_millis(300)).is_err(),
+        "no longer listening"
+    );
+}
+
+#[test]
+fn receivers_sharing_redis_hand_an_event_over_once() {
+    let Some(redis) = redis_budget::RedisServer::start() else {
+        return;
+    };
+    let handled = Arc::new(AtomicUsize::new(0));
+    let start = || {
+        let h = handled.clone();
+        let seen =
+            tim_follow::receiver::RedisSeen::new(&redis.url, 1400000000, Duration::from_secs(60))
+                .unwrap();
+        Receiver::builder(local(), Verifier::new(1400000000))
+            .seen(Arc::new(seen))
+            .start(move |_| {
+                h.fetch_add(1, Ordering::SeqCst);
+                Ok::<(), String>(())
+            })
+            .unwrap()
+    };
+    let (a, b) = (start(), start());
+    let body = r#"{"CallbackCommand":"Follow.CallbackAfterFollowAdd","From_Account":"a","FollowList":[{"To_Account":"b"}],"EventTime":7}"#;
+    let target = format!(
+        "/cb?SdkAppid=1400000000&CallbackCommand={}",
+        callback::FOLLOW_ADD
+    );
+    for r in [&a, &b, &a] {
+        let reply = raw(r.local_addr(), &post(&target, body));
+        assert!(reply.contains("\"ErrorCode\":0"), "{reply}");
+    }
+    assert_eq!(handled.load(Ordering::SeqCst), 1, "handed over once");
+    assert_eq!(a.stats().repeats + b.stats().repeats, 2);
+    // Redis away: not handed over, not acknowledged (it will come again).
+    drop(redis);
+    let other = body.replace("\"EventTime\":7", "\"EventTime\":8");
+    let reply = raw(a.local_addr(), &post(&target, &other));
+    assert!(reply.starts_with("HTTP/1.1 500"), "{reply}");
+    assert_eq!(handled.load(Ordering::SeqCst), 1);
+}
