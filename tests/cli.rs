@@ -975,3 +975,176 @@ fn mistakes_happen_preview_undo_export_and_restore_from_the_command_line() {
     assert_eq!(code, 2);
     assert!(err.contains("--out"), "{err}");
 }
+
+/// A free port on 127.0.0.1.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap()
+}
+
+fn receiver_process(port: u16, out: &std::path::Path) -> std::process::Child {
+    let child = Command::new(env!("CARGO_BIN_EXE_tim-follow"))
+        .args(["webhooks", "--listen", &format!("127.0.0.1:{port}")])
+        .args(["--out", out.to_str().unwrap()])
+        .env("TIM_SDKAPPID", "1400000000")
+        .env("TIM_CALLBACK_TOKEN", "cli-token")
+        .env_remove("TIM_REDIS_URL")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the receiver did not start"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    child
+}
+
+/// The events of a webhooks file: (command, from, to, event time) per line.
+fn stored_events(out: &std::path::Path) -> Vec<(String, String, Vec<String>, u64)> {
+    let text = std::fs::read_to_string(out).unwrap_or_default();
+    assert!(text.is_empty() || text.ends_with('\n'), "whole lines only");
+    text.lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).expect("a JSON line");
+            let to = v["to"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|t| t.as_str().unwrap().to_string());
+            (
+                v["command"].as_str().unwrap().to_string(),
+                v["from"].as_str().unwrap().to_string(),
+                to.collect(),
+                v["event_time"].as_u64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn webhooks_keep_every_acknowledged_event_once_across_a_sigkill() {
+    let dir = scratch("webhooks");
+    let out = dir.join("events.jsonl");
+    let port = free_port();
+    let mut receiver = receiver_process(port, &out);
+    let targets: Vec<String> = (0..500).map(|i| format!("t{i:03}")).collect();
+    let froms: Vec<String> = (0..4).map(|i| format!("f{i}")).collect();
+    let emu = tim_follow::testkit::Emulator::builder()
+        .webhook(format!("http://127.0.0.1:{port}/tim"), Some("cli-token"))
+        .rate_limit(None, 60007)
+        .accounts(&targets)
+        .accounts(&froms)
+        .start()
+        .unwrap();
+    std::thread::scope(|scope| {
+        for from in &froms {
+            let client = emu.client_builder().no_rate_limit().build().unwrap();
+            let targets = &targets;
+            scope.spawn(move || {
+                for t in targets {
+                    client.follow(from, t).unwrap();
+                    std::thread::sleep(std::time::Duration::from_micros(500));
+                }
+            });
+        }
+        // Half-way, the receiver is killed, and started again.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while emu.webhooks().len() < 600 && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        receiver.kill().unwrap(); // SIGKILL
+        receiver.wait().unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        receiver = receiver_process(port, &out);
+    });
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while emu.webhooks().len() < 2000 && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let sent = emu.webhooks();
+    assert_eq!(sent.len(), 2000);
+    let stored = stored_events(&out);
+    let unique: std::collections::HashSet<_> = stored.iter().collect();
+    assert_eq!(unique.len(), stored.len(), "no event stored twice");
+    let acked: Vec<_> = sent.iter().filter(|w| w.acked).collect();
+    assert_eq!(acked.len(), 2000, "every delivery acknowledged in the end");
+    assert!(
+        sent.iter().any(|w| w.attempts > 1),
+        "deliveries met the receiver down and were sent again"
+    );
+    for w in &acked {
+        let key = (
+            w.command.clone(),
+            w.from_account.clone(),
+            w.to_accounts.clone(),
+            w.event_time_ms,
+        );
+        assert!(
+            unique.contains(&key),
+            "acknowledged but not stored: {key:?}"
+        );
+    }
+    // A forged delivery is refused and never stored.
+    let forged = "{\"CallbackCommand\":\"Follow.CallbackAfterFollowAdd\",\"From_Account\":\"x\",\"FollowList\":[{\"To_Account\":\"y\"}],\"EventTime\":1}";
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let request = format!(
+        "POST /tim?SdkAppid=1400000000&CallbackCommand=Follow.CallbackAfterFollowAdd&Sign={}&RequestTime={now} HTTP/1.1\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{forged}",
+        "0".repeat(64),
+        forged.len()
+    );
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    std::io::Write::write_all(&mut s, request.as_bytes()).unwrap();
+    let mut reply = String::new();
+    let _ = std::io::Read::read_to_string(&mut s, &mut reply);
+    assert!(reply.starts_with("HTTP/1.1 403"), "{reply}");
+    assert_eq!(stored_events(&out).len(), stored.len());
+    // Ctrl-C: a graceful stop that says what it did.
+    let sent = Command::new("kill")
+        .args(["-INT", &receiver.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    let end = receiver.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&end.stderr);
+    assert_eq!(end.status.code(), Some(0), "{err}");
+    assert!(err.contains("1 bad sign"), "{err}");
+}
+
+#[test]
+fn webhooks_settings_are_checked_in_the_tools_words() {
+    let (code, _, err) = tim(&["webhooks", "--out", "x"], &[("TIM_SDKAPPID", "1")]);
+    assert_eq!(code, 2);
+    assert!(err.contains("--listen"), "{err}");
+    let (code, _, err) = tim(
+        &["webhooks", "--listen", "nowhere", "--out", "x"],
+        &[("TIM_SDKAPPID", "1")],
+    );
+    assert_eq!(code, 2);
+    assert!(err.contains("--listen takes an address"), "{err}");
+    let (code, _, err) = tim(
+        &["webhooks", "--listen", "127.0.0.1:0"],
+        &[("TIM_SDKAPPID", "1")],
+    );
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("--out FILE") && err.contains("--exec CMD"),
+        "{err}"
+    );
+    let (code, _, err) = tim(&["webhooks", "--listen", "127.0.0.1:0", "--out", "x"], &[]);
+    assert_eq!(code, 2);
+    assert!(err.contains("TIM_SDKAPPID"), "{err}");
+    let (code, _, err) = tim(&["--listen", "127.0.0.1:0", "add", "a", "b"], &[]);
+    assert_eq!(code, 2);
+    assert!(err.contains("--listen does not apply"), "{err}");
+}
