@@ -66,6 +66,8 @@ rm -rf "$jobs_dir"
 
 # 4b. Exports: peak RSS of a 1,000,000-relation snapshot against 5,000.
 export_section=$(bash benches/export.sh)
+# 4c. The webhook receiver: deliveries acknowledged per second.
+receiver_section=$(bash benches/receiver.sh)
 
 # 5. Several processes, one app budget (a redis-server of its own, if installed).
 fleet_bin=benches/harness/target/release/fleet
@@ -135,6 +137,8 @@ echo
 echo "$jobs_table"
 echo
 echo "$export_section"
+echo
+echo "$receiver_section"
 echo
 echo "$fleet_section"
 cat <<FOOT
