@@ -1,4 +1,6 @@
-//! A tiny webhook receiver that verifies and prints follow events.
+//! A webhook receiver that verifies and prints follow events, on the
+//! library's `receiver` (keep-alive, bounded connections, timeouts, an
+//! acknowledgement only once the handler returned `Ok`).
 //!
 //! ```text
 //! cargo run --example webhook -- --demo                           # end to end, offline, then exits
@@ -7,13 +9,15 @@
 //!
 //! With `--demo`, an emulator sends signed webhooks to the receiver after a
 //! follow and an unfollow; the receiver checks `SdkAppid`, `Sign` and
-//! `RequestTime` and prints the events.
+//! `RequestTime` and prints the events. To store events durably instead,
+//! use `tim-follow webhooks --listen ADDR --out FILE`.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::time::Duration;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-use tim_follow::callback::{ack_fail, ack_ok, Event, Verifier};
+use tim_follow::callback::{Event, Verifier};
+use tim_follow::receiver::{Receiver, Remembered};
 use tim_follow::testkit::Emulator;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -31,15 +35,30 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             other => return Err(format!("unknown argument {other:?}").into()),
         }
     }
-    let listener = TcpListener::bind(("127.0.0.1", port))?;
-    let url = format!("http://{}/tim/callback", listener.local_addr()?);
+    let printed = Arc::new(AtomicUsize::new(0));
+    let count = printed.clone();
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    let receiver = Receiver::builder(addr, Verifier::new(sdkappid).token(token.clone()))
+        .seen(Arc::new(Remembered::new(10_000, Duration::from_secs(600))))
+        .start(move |delivery| {
+            match &delivery.event {
+                Event::FollowAdd(e) => println!(
+                    "{} followed {:?} at {} ms",
+                    e.from_account, e.to_accounts, e.event_time_ms
+                ),
+                Event::FollowDelete(e) => println!(
+                    "{} unfollowed {:?} at {} ms",
+                    e.from_account, e.to_accounts, e.event_time_ms
+                ),
+                other => println!("other webhook: {other:?}"),
+            }
+            count.fetch_add(1, Ordering::SeqCst);
+            Ok::<(), std::io::Error>(())
+        })?;
+    let url = format!("http://{}/tim/callback", receiver.local_addr());
     println!("receiving webhooks at {url}");
-    let verifier = Verifier::new(sdkappid).token(token.clone());
-
     if !demo {
-        for stream in listener.incoming() {
-            handle(stream?, &verifier);
-        }
+        let _ = receiver.wait(); // until the process is interrupted
         return Ok(());
     }
 
@@ -52,69 +71,18 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let client = emu.client();
     client.follow_add("alice", &["bob", "carol"])?;
     client.follow_delete("alice", &["bob"])?;
-    listener.set_nonblocking(false)?;
-    for _ in 0..2 {
-        let (stream, _) = listener.accept()?;
-        handle(stream, &verifier);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while printed.load(Ordering::SeqCst) < 2 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let stats = receiver.shutdown();
+    println!(
+        "{} events received and acknowledged, {} refused",
+        stats.handled,
+        stats.refused.values().sum::<u64>()
+    );
+    if stats.handled < 2 {
+        return Err("the demo's two events did not arrive".into());
     }
     Ok(())
-}
-
-/// Reads one POST, verifies it, prints the event and answers.
-fn handle(stream: TcpStream, verifier: &Verifier) {
-    let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
-    let mut reader = BufReader::new(match stream.try_clone() {
-        Ok(s) => s,
-        Err(_) => return,
-    });
-    let mut request_line = String::new();
-    if reader.read_line(&mut request_line).is_err() {
-        return;
-    }
-    let target = request_line.split(' ').nth(1).unwrap_or("").to_string();
-    let query = target.split_once('?').map(|(_, q)| q).unwrap_or("");
-    let mut length = 0usize;
-    loop {
-        let mut line = String::new();
-        if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
-            break;
-        }
-        if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
-            length = v.trim().parse().unwrap_or(0);
-        }
-    }
-    let mut body = vec![0u8; length.min(1 << 20)];
-    if reader.read_exact(&mut body).is_err() {
-        return;
-    }
-    let reply = match verifier.verify(query, &body) {
-        Ok(Event::FollowAdd(e)) => {
-            println!(
-                "{} followed {:?} at {} ms",
-                e.from_account, e.to_accounts, e.event_time_ms
-            );
-            ack_ok().to_string()
-        }
-        Ok(Event::FollowDelete(e)) => {
-            println!(
-                "{} unfollowed {:?} at {} ms",
-                e.from_account, e.to_accounts, e.event_time_ms
-            );
-            ack_ok().to_string()
-        }
-        Ok(other) => {
-            println!("other webhook: {other:?}");
-            ack_ok().to_string()
-        }
-        Err(e) => {
-            println!("rejected webhook: {e}");
-            ack_fail(1, &e.to_string())
-        }
-    };
-    let mut stream = stream;
-    let _ = write!(
-        stream,
-        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{reply}",
-        reply.len()
-    );
 }
