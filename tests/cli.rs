@@ -1148,3 +1148,62 @@ fn webhooks_settings_are_checked_in_the_tools_words() {
     assert_eq!(code, 2);
     assert!(err.contains("--listen does not apply"), "{err}");
 }
+
+/// Resident memory of a process, in KiB (Linux).
+fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+#[test]
+fn hostile_deliveries_leave_the_receivers_memory_and_file_alone() {
+    let dir = scratch("webhooks-hostile");
+    let out = dir.join("events.jsonl");
+    let port = free_port();
+    let mut receiver = receiver_process(port, &out);
+    let before = rss_kib(receiver.id());
+    for round in 0..2 {
+        // 1,000 connections that send nothing.
+        let idle: Vec<_> = (0..1000)
+            .filter_map(|_| std::net::TcpStream::connect(("127.0.0.1", port)).ok())
+            .collect();
+        // The connections asked to make room close within 100 ms.
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        // Oversized bodies (refused unread) and forged signatures.
+        for i in 0..50 {
+            let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+            let _ = s.set_read_timeout(Some(std::time::Duration::from_secs(5)));
+            let (sign, len) = if i % 2 == 0 {
+                ("0".repeat(64), 4 << 20)
+            } else {
+                ("1".repeat(64), 10)
+            };
+            let head = format!(
+                "POST /tim?SdkAppid=1400000000&CallbackCommand=Follow.CallbackAfterFollowAdd&Sign={sign}&RequestTime=1 HTTP/1.1\r\nContent-Length: {len}\r\nConnection: close\r\n\r\n"
+            );
+            let _ = std::io::Write::write_all(&mut s, head.as_bytes());
+            let _ = std::io::Write::write_all(&mut s, &vec![b'x'; len.min(64 * 1024)]);
+            let mut reply = String::new();
+            let _ = std::io::Read::read_to_string(&mut s, &mut reply);
+            assert!(
+                reply.starts_with("HTTP/1.1 413") || reply.starts_with("HTTP/1.1 403"),
+                "round {round}: {reply}"
+            );
+        }
+        drop(idle);
+    }
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let after = rss_kib(receiver.id());
+    assert!(before > 0 && after > 0);
+    assert!(
+        after < before + 16 * 1024,
+        "memory grew from {before} KiB to {after} KiB"
+    );
+    assert!(stored_events(&out).is_empty(), "nothing written");
+    receiver.kill().unwrap();
+    receiver.wait().unwrap();
+}

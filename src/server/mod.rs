@@ -12,13 +12,49 @@
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 pub mod wire;
 
 const POLL: Duration = Duration::from_millis(100);
+
+/// One connection as the acceptor sees it.
+#[derive(Default)]
+struct Conn {
+    /// Since when it has been waiting for a new request (`None` while a
+    /// request is under way).
+    idle_since: Mutex<Option<Instant>>,
+    /// Asked to close: a new connection needs its place.
+    close: AtomicBool,
+}
+
+/// The open connections.
+type Registry = Arc<Mutex<Vec<Arc<Conn>>>>;
+
+/// With every place taken, a new connection asks the one idle the longest
+/// to close (it does within 100 ms), so that a flood of idle connections
+/// cannot lock real requests out until the idle timeout; if none is idle,
+/// or too many are closing already, the new connection is closed.
+fn make_room(registry: &Registry, active: usize, max: usize) -> bool {
+    if active > max + max / 4 {
+        return false;
+    }
+    let conns = crate::sync::lock(registry);
+    let oldest = conns
+        .iter()
+        .filter(|c| !c.close.load(Ordering::SeqCst))
+        .filter_map(|c| crate::sync::lock(&c.idle_since).map(|at| (at, c)))
+        .min_by_key(|(at, _)| *at);
+    match oldest {
+        Some((_, c)) => {
+            c.close.store(true, Ordering::SeqCst);
+            true
+        }
+        None => false,
+    }
+}
 
 /// The bounds a server holds every connection to.
 #[derive(Debug, Clone, Copy)]
@@ -94,6 +130,7 @@ impl Server {
         let active = Arc::new(AtomicUsize::new(0));
         let stop2 = stop.clone();
         let active_out = active.clone();
+        let registry: Registry = Arc::default();
         let acceptor = std::thread::Builder::new()
             .name("tim-follow-http-accept".into())
             .spawn(move || {
@@ -102,15 +139,22 @@ impl Server {
                         break;
                     }
                     let Ok(stream) = stream else { continue };
-                    if active.load(Ordering::SeqCst) >= limits.max_connections {
+                    let now = active.load(Ordering::SeqCst);
+                    if now >= limits.max_connections
+                        && !make_room(&registry, now, limits.max_connections)
+                    {
                         continue; // dropped: closed at once
                     }
                     active.fetch_add(1, Ordering::SeqCst);
+                    let conn = Arc::new(Conn::default());
+                    crate::sync::lock(&registry).push(conn.clone());
                     let (handler, stop, active) = (handler.clone(), stop2.clone(), active.clone());
+                    let registry = registry.clone();
                     let spawned = std::thread::Builder::new()
                         .name("tim-follow-http-conn".into())
                         .spawn(move || {
-                            let _ = serve(stream, &*handler, &stop, &limits);
+                            let _ = serve(stream, &*handler, &stop, &limits, &conn);
+                            crate::sync::lock(&registry).retain(|c| !Arc::ptr_eq(c, &conn));
                             active.fetch_sub(1, Ordering::SeqCst);
                         });
                     if spawned.is_err() {
@@ -171,6 +215,7 @@ fn fill(
     stream: &mut TcpStream,
     buf: &mut Vec<u8>,
     stop: &AtomicBool,
+    conn: &Conn,
     deadline: Instant,
 ) -> io::Result<bool> {
     let mut chunk = [0u8; 16 * 1024];
@@ -190,7 +235,7 @@ fn fill(
                     io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
                 ) =>
             {
-                if stop.load(Ordering::SeqCst) {
+                if stop.load(Ordering::SeqCst) || conn.close.load(Ordering::SeqCst) {
                     return Ok(false);
                 }
             }
@@ -205,6 +250,7 @@ fn serve(
     handler: &dyn Handler,
     stop: &AtomicBool,
     limits: &Limits,
+    conn: &Conn,
 ) -> io::Result<()> {
     stream.set_nodelay(true)?;
     stream.set_read_timeout(Some(POLL))?;
@@ -224,17 +270,21 @@ fn serve(
                     return write_simple(&mut stream, status, why);
                 }
             }
-            if !buf.is_empty() {
+            if buf.is_empty() {
+                crate::sync::lock(&conn.idle_since).get_or_insert_with(Instant::now);
+            } else {
+                *crate::sync::lock(&conn.idle_since) = None;
                 head_until.get_or_insert_with(|| Instant::now() + limits.head);
             }
             let deadline = head_until.unwrap_or(idle_until);
-            if !fill(&mut stream, &mut buf, stop, deadline)? {
+            if !fill(&mut stream, &mut buf, stop, conn, deadline)? {
                 if !buf.is_empty() {
                     handler.refused(408);
                 }
                 return timed_out(&mut stream, &buf);
             }
         };
+        *crate::sync::lock(&conn.idle_since) = None;
         if handler.drop_before_body(&head.method, &head.target) {
             let _ = stream.shutdown(Shutdown::Both);
             return Ok(());
@@ -250,7 +300,7 @@ fn serve(
                     return write_simple(&mut stream, status, why);
                 }
             }
-            if !fill(&mut stream, &mut buf, stop, deadline)? {
+            if !fill(&mut stream, &mut buf, stop, conn, deadline)? {
                 handler.refused(408);
                 return timed_out(&mut stream, &buf);
             }
