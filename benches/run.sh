@@ -12,57 +12,8 @@ cargo build --release --manifest-path benches/harness/Cargo.toml >&2
 # criterion prints its own progress on stdout: keep only the report, from its first heading.
 tables=$(benches/harness/target/release/tim-follow-bench $quick 2>/dev/null | sed -n '/^### 1\./,$p')
 
-# 4. Long jobs: a 1,000,000-account unfollow job against an emulator in a
-# process of its own (every account exists, no rate limit), journaled or not.
-jobs_dir=$(mktemp -d)
-mkfifo "$jobs_dir/in"
-job_bin=benches/harness/target/release/job
-$job_bin serve <"$jobs_dir/in" >"$jobs_dir/url" &
-exec 7>"$jobs_dir/in"
-for _ in $(seq 50); do [ -s "$jobs_dir/url" ] && break; sleep 0.1; done
-job_url=$(cat "$jobs_dir/url")
-job_run() { # N MODE -> "seconds accounts/s peak-RSS-KiB"
-  /usr/bin/time -v $job_bin run "$1" "$2" "$job_url" "$jobs_dir" 2>"$jobs_dir/time" >"$jobs_dir/out"
-  echo "$(awk '{print $3, $4}' "$jobs_dir/out") $(awk -F': ' '/Maximum resident/ {print $2}' "$jobs_dir/time")"
-}
-median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
-: >"$jobs_dir/plain"; : >"$jobs_dir/journal"
-rounds=3; [ "$quick" = "--quick" ] && rounds=1
-for _ in $(seq $rounds); do
-  job_run 1000000 plain >>"$jobs_dir/plain"
-  job_run 1000000 journal >>"$jobs_dir/journal"
-done
-small=$(job_run 5000 journal)
-exec 7>&-
-plain_s=$(awk '{print $1}' "$jobs_dir/plain" | median)
-journal_s=$(awk '{print $1}' "$jobs_dir/journal" | median)
-plain_rate=$(awk '{print $2}' "$jobs_dir/plain" | median)
-journal_rate=$(awk '{print $2}' "$jobs_dir/journal" | median)
-plain_rss=$(awk '{print $3}' "$jobs_dir/plain" | median)
-journal_rss=$(awk '{print $3}' "$jobs_dir/journal" | median)
-small_rss=$(echo "$small" | awk '{print $3}')
-journal_size=$(stat -c %s "$jobs_dir/job-1000000.journal")
-jobs_table=$(cat <<JOBS
-### 4. Long jobs: unfollowing 1,000,000 accounts from one source (50,000 requests)
-
-The emulator runs in a process of its own (every account exists, no rate limit);
-the job's client sends on 16 workers with its rate limit off, so this measures
-the job machinery and the client, not Tencent's ceiling (at 200 calls/s the
-same job takes 250 s). Medians of $rounds runs, journaled and not, in turn.
-
-| run | wall time | accounts/s | peak RSS of the job process |
-|---|---:|---:|---:|
-| not journaled | $plain_s s | $plain_rate | $((plain_rss / 1024)) MiB ($plain_rss KiB) |
-| journaled (one line per request, fsync at least once a second) | $journal_s s | $journal_rate | $((journal_rss / 1024)) MiB ($journal_rss KiB) |
-| journaled, 5,000 accounts | | | $((small_rss / 1024)) MiB ($small_rss KiB) |
-
-Journal overhead: $(awk -v a="$journal_s" -v b="$plain_s" 'BEGIN {printf "%+.1f%%", (a / b - 1) * 100}') of wall time
-(target ≤ 10%). Peak RSS at 1,000,000 accounts is $(awk -v a="$journal_rss" -v b="$small_rss" 'BEGIN {printf "%.2f", a / b}')× that at
-5,000 (target ≤ 1.5×): the input is streamed and resuming needs one bit per
-request. The 1,000,000-account journal is $((journal_size / 1024 / 1024)) MiB.
-JOBS
-)
-rm -rf "$jobs_dir"
+# 4. Long jobs: a 1,000,000-account unfollow job, journaled or not.
+jobs_table=$(bash benches/jobs.sh $quick)
 
 # 4b. Exports: peak RSS of a 1,000,000-relation snapshot against 5,000.
 export_section=$(bash benches/export.sh)
