@@ -46,11 +46,6 @@ LONG JOBS (journaled: they survive a crash and resume where they stopped):
                               write each ACCOUNT's following list and fans (JSON Lines)
     --journal <PATH> restore <SNAPSHOT>
                               make every relation of SNAPSHOT again (those there are kept)
-    webhooks --listen <ADDR> --out <FILE> | --exec <CMD>
-                              receive the follow webhooks: each verified event is appended
-                              to FILE as a JSON line and on disk before it is acknowledged
-                              (or given to CMD on stdin, acknowledged when CMD exits 0);
-                              TIM_SDKAPPID, TIM_CALLBACK_TOKEN or --token-file <PATH>
     resume [--file <IDS>] <PATH>
                               continue the job of a journal (after a crash, Ctrl-C or an
                               outage): accounts left unknown are read back first, then
@@ -58,20 +53,29 @@ LONG JOBS (journaled: they survive a crash and resume where they stopped):
                               (same size and SHA-256)
     status [--json] <PATH>    what the job of a journal has done (no credentials needed)
 
+EVENTS (the webhooks the service sends after follows and unfollows):
+    webhooks --listen <ADDR> --out <FILE>
+                              each verified event is appended to FILE as a JSON line, on
+                              disk before it is acknowledged; a repeat is not written again
+    webhooks --listen <ADDR> --exec <CMD>
+                              each event's JSON on CMD's stdin, acknowledged when CMD exits 0
+                              (TIM_SDKAPPID, and TIM_CALLBACK_TOKEN or --token-file <PATH>)
+
 OPTIONS:
     --region <REGION>         data center: china, singapore (sgp), seoul (kr), tokyo (jpn),
                               frankfurt (ger), mumbai (ind), silicon-valley (usa), jakarta (idn)
     --file <PATH>             read more TO accounts from a file, one per line ('-' for stdin);
                               empty lines and lines starting with # are skipped
-    --journal <PATH>          run add, delete or purge as a durable job journaled at PATH
-                              (created, or continued if it holds the same job)
+    --journal <PATH>          run add, delete, purge, undo or restore as a durable job
+                              journaled at PATH (created, or continued if it holds the
+                              same job)
     --dry-run                 add, delete, purge, undo, restore, resume: read what would
                               change and print it; nothing is followed or unfollowed
     --pairs <PATH>            add/delete: a file of `FROM TO` lines (spaces, a tab or a comma)
     --check-first             journaled add/delete: read each request's accounts back first and
                               send only those not already as wanted (journaled in place, so
                               that an undo leaves them alone)
-    --out <PATH>              export: the snapshot file to write
+    --out <PATH>              export: the snapshot to write; webhooks: the events file
     --json                    print JSON (one object per account) instead of a table
     --limit <N>               list: stop after N accounts
     --rate-limit <N>          at most N calls per second to each endpoint (default 200, Tencent's
