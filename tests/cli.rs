@@ -634,6 +634,21 @@ fn tim_limited(args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
     )
 }
 
+/// An emulator with `me` and `targets`, and `targets` in `dir/ids.txt`.
+fn emulator_and_ids(
+    dir: &std::path::Path,
+    targets: &[String],
+) -> (tim_follow::testkit::Emulator, std::path::PathBuf) {
+    let emu = tim_follow::testkit::Emulator::builder()
+        .accounts(&["me"])
+        .accounts(targets)
+        .start()
+        .unwrap();
+    let ids = dir.join("ids.txt");
+    std::fs::write(&ids, targets.join("\n")).unwrap();
+    (emu, ids)
+}
+
 /// A journal line with its checksum, as a hand editor would forge it.
 fn forged_line(json: &str) -> String {
     let body = json.strip_suffix('}').unwrap();
@@ -646,13 +661,7 @@ fn forged_line(json: &str) -> String {
 fn an_outage_exits_3_and_resume_settles_it_with_one_writer_at_a_time() {
     let dir = scratch("outage");
     let targets: Vec<String> = (0..2000).map(|i| format!("u{i:04}")).collect();
-    let emu = tim_follow::testkit::Emulator::builder()
-        .accounts(&["me"])
-        .accounts(&targets)
-        .start()
-        .unwrap();
-    let ids = dir.join("ids.txt");
-    std::fs::write(&ids, targets.join("\n")).unwrap();
+    let (emu, ids) = emulator_and_ids(&dir, &targets);
     let journal = dir.join("job.journal");
     let (j, i) = (journal.to_str().unwrap(), ids.to_str().unwrap());
     let sdkappid = emu.sdkappid().to_string();
@@ -731,13 +740,7 @@ fn an_outage_exits_3_and_resume_settles_it_with_one_writer_at_a_time() {
 fn the_memory_limit_of_these_tests_lets_a_whole_job_run() {
     let dir = scratch("limit");
     let targets: Vec<String> = (0..500).map(|i| format!("u{i:03}")).collect();
-    let emu = tim_follow::testkit::Emulator::builder()
-        .accounts(&["me"])
-        .accounts(&targets)
-        .start()
-        .unwrap();
-    let ids = dir.join("ids.txt");
-    std::fs::write(&ids, targets.join("\n")).unwrap();
+    let (emu, ids) = emulator_and_ids(&dir, &targets);
     let j = dir.join("j");
     let env = env_for(&emu);
     let args = [

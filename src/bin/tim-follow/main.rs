@@ -628,6 +628,17 @@ fn make_client(
     Ok((client, Some(emulator)))
 }
 
+/// `TIM_REDIS_URL`, when it is set; set but empty is an error.
+pub(crate) fn redis_url() -> Result<Option<String>, Failure> {
+    match std::env::var("TIM_REDIS_URL") {
+        Err(_) => Ok(None),
+        Ok(url) if url.trim().is_empty() => Err(Failure::Usage(
+            "TIM_REDIS_URL is set but empty: unset it, or give redis://host:port".into(),
+        )),
+        Ok(url) => Ok(Some(url)),
+    }
+}
+
 /// `--rate-limit` and `TIM_REDIS_URL`.
 fn limits(
     mut b: ClientBuilder,
@@ -641,14 +652,8 @@ fn limits(
     if let Some(n) = args.rate_limit {
         b = b.rate_limit(n);
     }
-    let url = match std::env::var("TIM_REDIS_URL") {
-        Err(_) => return Ok(b),
-        Ok(url) if url.trim().is_empty() => {
-            return Err(Failure::Usage(
-                "TIM_REDIS_URL is set but empty: unset it, or give redis://host:port".into(),
-            ))
-        }
-        Ok(url) => url,
+    let Some(url) = redis_url()? else {
+        return Ok(b);
     };
     let _ = (&url, sdkappid, rate);
     #[cfg(feature = "redis")]

@@ -161,14 +161,8 @@ fn verifier(o: &Options) -> Result<Verifier, Failure> {
 
 /// The repeat check: shared through Redis with `TIM_REDIS_URL`, else in memory.
 fn seen(remembered: Arc<Remembered>) -> Result<Arc<dyn Seen>, Failure> {
-    let url = match std::env::var("TIM_REDIS_URL") {
-        Err(_) => return Ok(remembered),
-        Ok(url) if url.trim().is_empty() => {
-            return Err(Failure::Usage(
-                "TIM_REDIS_URL is set but empty: unset it, or give redis://host:port".into(),
-            ))
-        }
-        Ok(url) => url,
+    let Some(url) = crate::redis_url()? else {
+        return Ok(remembered);
     };
     #[cfg(feature = "redis")]
     {

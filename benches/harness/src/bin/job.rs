@@ -37,6 +37,11 @@ fn serve() {
         .rate_limit(None, 60007)
         .start()
         .expect("emulator starts");
+    serve_until_stdin_closes(&emu);
+}
+
+/// Prints the emulator's URL, then serves until stdin closes.
+fn serve_until_stdin_closes(emu: &Emulator) {
     println!("{}", emu.base_url());
     std::io::stdout().flush().unwrap();
     for line in std::io::stdin().lock().lines() {
@@ -56,25 +61,24 @@ fn serve_export(args: &[String]) {
     for i in 0..n {
         emu.seed_follow(&format!("fan_{i:07}"), "me");
     }
-    println!("{}", emu.base_url());
-    std::io::stdout().flush().unwrap();
-    for line in std::io::stdin().lock().lines() {
-        if line.is_err() {
-            break;
-        }
-    }
+    serve_until_stdin_closes(&emu);
+}
+
+/// A client of the emulator at `url`, its rate limit off.
+fn client_for(url: &str) -> Client {
+    Client::builder(testkit::DEFAULT_SDKAPPID, testkit::DEFAULT_ADMIN)
+        .base_url(url)
+        .secret_key(testkit::DEFAULT_SECRET_KEY)
+        .no_rate_limit()
+        .build()
+        .unwrap()
 }
 
 fn export(args: &[String]) {
     let [url, out] = args else {
         panic!("job export URL OUT");
     };
-    let client = Client::builder(testkit::DEFAULT_SDKAPPID, testkit::DEFAULT_ADMIN)
-        .base_url(url.as_str())
-        .secret_key(testkit::DEFAULT_SECRET_KEY)
-        .no_rate_limit()
-        .build()
-        .unwrap();
+    let client = client_for(url);
     let file = std::io::BufWriter::new(std::fs::File::create(out).unwrap());
     let started = Instant::now();
     let summary = tim_follow::job::export(&client, ["me"], file, |_| {}).expect("the export runs");
@@ -98,12 +102,7 @@ fn run(args: &[String]) {
             writeln!(f, "acct_{i:07}").unwrap();
         }
     }
-    let client = Client::builder(testkit::DEFAULT_SDKAPPID, testkit::DEFAULT_ADMIN)
-        .base_url(url.as_str())
-        .secret_key(testkit::DEFAULT_SECRET_KEY)
-        .no_rate_limit()
-        .build()
-        .unwrap();
+    let client = client_for(url);
     let mut job = Job::unfollow("me", JobInput::file(&input));
     if mode == "journal" {
         let journal = dir.join(format!("job-{n}.journal"));
