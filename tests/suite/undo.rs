@@ -257,3 +257,54 @@ fn export_then_purge_then_restore_gives_the_graph_back() {
     assert!(err.to_string().contains("cut short"), "{err}");
     assert_eq!(writes(&emu), writes_before);
 }
+
+#[test]
+fn an_undo_after_lost_answers_and_a_resume_reverses_exactly_what_the_job_made() {
+    let dir = scratch("lost-then-undo");
+    let targets = ids("t", 60);
+    let emu = emulator_with("me", &targets);
+    // Ten are followed already: the job must not claim them, nor undo them.
+    for t in targets.iter().step_by(6) {
+        emu.seed_follow("me", t);
+    }
+    let before = graph_of(&emu, "me");
+    write_lines(&dir.join("ids.txt"), &targets);
+    let once = emu
+        .client_builder()
+        .retry(tim_follow::RetryPolicy::none())
+        .concurrency(1)
+        .build()
+        .unwrap();
+    // The first request is carried out, its answer lost.
+    emu.inject_for(
+        "follow/follow_add",
+        tim_follow::testkit::Fault::DropAfterProcessing,
+        1,
+    );
+    let journal = dir.join("follow.journal");
+    let first = Job::follow("me", JobInput::file(dir.join("ids.txt")))
+        .journal(&journal)
+        .check_first(true)
+        .run(&once, |_| {})
+        .unwrap();
+    assert!(first.unknown > 0 && !first.complete, "{first:?}");
+    assert_eq!(first.in_place, 10);
+    let resumed = Job::resume(&journal).unwrap().run(&once, |_| {}).unwrap();
+    assert_eq!(
+        (resumed.applied, resumed.in_place, resumed.unknown),
+        (60, 10, 0)
+    );
+    assert!(resumed.complete);
+    assert_eq!(emu.following("me").len(), 60);
+    let undo = Job::undo(&journal)
+        .unwrap()
+        .journal(dir.join("undo.journal"))
+        .run(&once, |_| {})
+        .unwrap();
+    assert_eq!((undo.total, undo.applied, undo.complete), (50, 50, true));
+    assert_eq!(
+        graph_of(&emu, "me"),
+        before,
+        "only what the job made is undone"
+    );
+}
