@@ -14,9 +14,13 @@ pub(crate) const PER_REQUEST: usize = 20;
 /// How many ids one journal line of a purge's listing holds.
 pub(crate) const IDS_PER_LINE: usize = 1000;
 
-/// The most rounds of removal of a purge; one more listing after the last
-/// checks it.
+/// The most rounds of removal of a purge in one run; one more listing after
+/// the last checks it, and what it finds is the first round of a resume.
 pub const PURGE_ROUNDS: u32 = 3;
+
+/// The highest round number a purge journal may hold (sixteen runs of
+/// [`PURGE_ROUNDS`] + 1 listings): a bound for the reader.
+pub(crate) const MAX_PURGE_ROUND: u32 = 63;
 
 /// The format version written in every header. Format 1 journals (without
 /// checksums) are still read and continued.

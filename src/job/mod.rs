@@ -117,7 +117,9 @@
 //! to unfollow it (one request per fan). Both lists are listed into the
 //! journal before the first delete (deleting while paging would skip
 //! entries); then a fresh listing checks that nothing is left and removes
-//! what appeared meanwhile, for at most [`PURGE_ROUNDS`] rounds.
+//! what appeared meanwhile, for at most [`PURGE_ROUNDS`] rounds in one run.
+//! What the last listing of a run still finds is the first round of a
+//! resume, so a resume always goes on (up to 64 rounds in all).
 
 mod format;
 mod journal;

@@ -7,7 +7,7 @@
 use std::path::Path;
 use std::sync::atomic::Ordering;
 
-use super::format::{self, Header, Line, IDS_PER_LINE, PER_REQUEST, PURGE_ROUNDS};
+use super::format::{self, Header, Line, IDS_PER_LINE, MAX_PURGE_ROUND, PER_REQUEST, PURGE_ROUNDS};
 use super::journal::{self, Reader, Writer};
 use super::plan::Request;
 use super::{execute, JobError, Operation, Pending, Sink};
@@ -48,13 +48,21 @@ pub(crate) fn run(
         Some(path) => open(path, &header, sink)?,
         None => State::default(),
     };
-    for round in 0..=PURGE_ROUNDS {
+    // A run lists at most PURGE_ROUNDS + 1 times: PURGE_ROUNDS rounds of
+    // removal and a checking listing. Relations found by a checking listing
+    // are the next run's first round: a resume goes on where it stopped.
+    let mut listed_now = 0;
+    for round in 0..=MAX_PURGE_ROUND {
         if sink.stop.load(Ordering::SeqCst) {
             break;
         }
         let listed = match state.snapshots.get(round as usize) {
             Some(&counts) => Listed::Journal(counts),
-            None => list(client, account, round, sink)?,
+            None if listed_now > PURGE_ROUNDS => break,
+            None => {
+                listed_now += 1;
+                list(client, account, round, sink)?
+            }
         };
         let (following, fans) = listed.counts();
         if round as usize >= state.snapshots.len() {
@@ -65,7 +73,7 @@ pub(crate) fn run(
             sink.verified = Some(true);
             break;
         }
-        if round == PURGE_ROUNDS {
+        if listed_now > PURGE_ROUNDS || round == MAX_PURGE_ROUND {
             break;
         }
         let requests = requests(listed, account, round, journal)?;

@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 
-use super::format::{Done, Header, Line, Reads, IDS_PER_LINE, PER_REQUEST, PURGE_ROUNDS};
+use super::format::{Done, Header, Line, Reads, IDS_PER_LINE, MAX_PURGE_ROUND, PER_REQUEST};
 use super::plan::DoneSet;
 use crate::request::validate_account;
 
@@ -221,7 +221,7 @@ impl Replay {
         if !self.purge {
             return Err("a listing in a job that is not a purge".into());
         }
-        if round as usize != self.snapshots.len() || round > PURGE_ROUNDS {
+        if round as usize != self.snapshots.len() || round > MAX_PURGE_ROUND {
             return Err(format!(
                 "a listing of round {round} while round {} is open",
                 self.snapshots.len()
@@ -246,7 +246,7 @@ impl Replay {
         if !self.purge {
             return Err("a snapshot in a job that is not a purge".into());
         }
-        if round as usize != self.snapshots.len() || round > PURGE_ROUNDS {
+        if round as usize != self.snapshots.len() || round > MAX_PURGE_ROUND {
             return Err(format!(
                 "the snapshot of round {round} while round {} is open",
                 self.snapshots.len()

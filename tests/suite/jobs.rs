@@ -714,3 +714,32 @@ fn two_jobs_started_at_once_on_a_new_journal_write_it_once() {
             .all(|e| !e.file_name().to_string_lossy().ends_with(".new")));
     }
 }
+
+#[test]
+fn a_purge_that_keeps_finding_relations_stops_and_its_resume_goes_on() {
+    let dir = scratch("purge-again");
+    let fans = ids("fan", 5);
+    let emu = emulator_with("me", &fans);
+    for f in &fans {
+        emu.seed_follow(f, "me");
+    }
+    let client = fast_client(&emu);
+    let journal = dir.join("purge.journal");
+    // Someone follows `me` again after every request of the first run.
+    let first = Job::purge("me")
+        .journal(&journal)
+        .run(&client, |_| emu.seed_follow("fan_000", "me"))
+        .unwrap();
+    assert!(!first.complete, "{first:?}");
+    assert!(first.to_resume > 0, "what the last listing found waits");
+    let status = job::status(&journal).unwrap();
+    assert_eq!(
+        (status.complete, status.to_resume),
+        (false, first.to_resume)
+    );
+    // Left alone, a resume removes it and checks: complete.
+    let again = Job::resume(&journal).unwrap().run(&client, |_| {}).unwrap();
+    assert!(again.complete, "{again:?}");
+    assert!(emu.fans("me").is_empty());
+    assert!(job::status(&journal).unwrap().complete);
+}
