@@ -221,37 +221,11 @@ pub(crate) struct Scan {
 /// Reads the whole file once: every line valid (errors name the line), its
 /// size and SHA-256, and how many entries and requests it makes.
 pub(crate) fn scan_file(path: &Path, from: Option<&str>) -> Result<Scan, JobError> {
-    let abs = std::fs::canonicalize(path).map_err(|e| JobError::io(path, "cannot open", e))?;
-    let file = File::open(&abs).map_err(|e| JobError::io(path, "cannot open", e))?;
-    let mut hash = hmac_sha256::Hash::new();
-    let mut size = 0u64;
-    let reader = BufReader::new(Tee {
-        inner: file,
-        hash: &mut hash,
-        size: &mut size,
-    });
-    let mut cutter = Cutter::new(from);
-    let (mut total, mut requests) = (0u64, 0u64);
-    let mut lines = InputLines::new(reader, path);
-    while let Some(line) = lines.next().transpose()? {
-        let number = lines.number;
-        if let Some(e) = entry(&line, from.is_none()).map_err(|reason| JobError::InvalidInput {
-            line: number,
-            reason,
-        })? {
-            total += 1;
-            requests += u64::from(cutter.push(e).is_some());
-        }
-    }
-    drop(lines);
-    requests += u64::from(cutter.finish().is_some());
-    let sha256 = hash.finalize().iter().map(|b| format!("{b:02x}")).collect();
+    let mut tee = Tee::open(path)?;
+    let lines = InputLines::new(BufReader::new(&mut tee), path);
+    let (total, requests) = count(requests(lines, from, None))?;
     Ok(Scan {
-        input: InputFile {
-            path: abs,
-            size,
-            sha256,
-        },
+        input: tee.input(path)?,
         total,
         requests,
     })
@@ -259,23 +233,10 @@ pub(crate) fn scan_file(path: &Path, from: Option<&str>) -> Result<Scan, JobErro
 
 /// A file's absolute path, size and SHA-256, read once.
 pub(crate) fn input_file(path: &Path) -> Result<InputFile, JobError> {
-    let abs = std::fs::canonicalize(path).map_err(|e| JobError::io(path, "cannot open", e))?;
-    let file = File::open(&abs).map_err(|e| JobError::io(path, "cannot open", e))?;
-    let mut hash = hmac_sha256::Hash::new();
-    let mut size = 0u64;
-    let mut tee = Tee {
-        inner: file,
-        hash: &mut hash,
-        size: &mut size,
-    };
+    let mut tee = Tee::open(path)?;
     std::io::copy(&mut tee, &mut std::io::sink())
         .map_err(|e| JobError::io(path, "cannot read", e))?;
-    let sha256 = hash.finalize().iter().map(|b| format!("{b:02x}")).collect();
-    Ok(InputFile {
-        path: abs,
-        size,
-        sha256,
-    })
+    tee.input(path)
 }
 
 /// The requests of `FROM TO` pairs that come from elsewhere than a file of
@@ -284,29 +245,10 @@ pub(crate) fn input_file(path: &Path) -> Result<InputFile, JobError> {
 pub(crate) fn pair_requests(
     pairs: impl Iterator<Item = Result<(String, String), JobError>> + Send,
 ) -> impl Iterator<Item = Result<Request, JobError>> + Send {
-    let mut cutter = Cutter::new(None);
-    let mut pairs = pairs;
-    let mut ended = false;
-    std::iter::from_fn(move || {
-        while !ended {
-            match pairs.next() {
-                None => {
-                    ended = true;
-                    return cutter.finish().map(Ok);
-                }
-                Some(Err(e)) => {
-                    ended = true;
-                    return Some(Err(e));
-                }
-                Some(Ok((from, to))) => {
-                    if let Some(closed) = cutter.push(Entry::Pair(from, to)) {
-                        return Some(Ok(closed));
-                    }
-                }
-            }
-        }
-        None
-    })
+    cut(
+        pairs.map(|p| p.map(|(from, to)| Entry::Pair(from, to))),
+        None,
+    )
 }
 
 /// The accounts and requests of a stream of requests, or its first error.
@@ -321,18 +263,46 @@ pub(crate) fn count(
     Ok((total, n))
 }
 
-/// A reader that hashes and counts what passes through it.
-struct Tee<'a, R> {
-    inner: R,
-    hash: &'a mut hmac_sha256::Hash,
-    size: &'a mut u64,
+/// A file read through a hash: what passed through it is the file as the
+/// job saw it.
+struct Tee {
+    inner: File,
+    hash: hmac_sha256::Hash,
+    size: u64,
 }
 
-impl<R: Read> Read for Tee<'_, R> {
+impl Tee {
+    fn open(path: &Path) -> Result<Tee, JobError> {
+        let inner = File::open(path).map_err(|e| JobError::io(path, "cannot open", e))?;
+        Ok(Tee {
+            inner,
+            hash: hmac_sha256::Hash::new(),
+            size: 0,
+        })
+    }
+
+    /// The file as read so far: its absolute path, size and SHA-256.
+    fn input(self, path: &Path) -> Result<InputFile, JobError> {
+        let abs = std::fs::canonicalize(path).map_err(|e| JobError::io(path, "cannot open", e))?;
+        let sha256 = self
+            .hash
+            .finalize()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        Ok(InputFile {
+            path: abs,
+            size: self.size,
+            sha256,
+        })
+    }
+}
+
+impl Read for Tee {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         let n = self.inner.read(buf)?;
         self.hash.update(&buf[..n]);
-        *self.size += n as u64;
+        self.size += n as u64;
         Ok(n)
     }
 }
@@ -355,24 +325,10 @@ pub(crate) fn accounts<R: BufRead>(
     reader: R,
     name: &Path,
 ) -> impl Iterator<Item = Result<String, JobError>> {
-    let mut lines = InputLines::new(reader, name);
-    std::iter::from_fn(move || loop {
-        let line = match lines.next()? {
-            Ok(line) => line,
-            Err(e) => return Some(Err(e)),
-        };
-        match entry(&line, false) {
-            Ok(None) => {}
-            Ok(Some(Entry::Target(id))) => return Some(Ok(id)),
-            Ok(Some(Entry::Pair(..))) => {}
-            Err(reason) => {
-                lines.ended = true;
-                return Some(Err(JobError::InvalidInput {
-                    line: lines.number,
-                    reason,
-                }));
-            }
-        }
+    entries(InputLines::new(reader, name), false).map(|e| {
+        e.map(|e| match e {
+            Entry::Target(id) | Entry::Pair(_, id) => id,
+        })
     })
 }
 
@@ -392,16 +348,25 @@ fn requests(
     from: Option<&str>,
     stop: Option<Arc<AtomicBool>>,
 ) -> impl Iterator<Item = Result<Request, JobError>> + Send {
-    let pairs = from.is_none();
-    let mut cutter = Cutter::new(from);
+    let entries = entries(lines, from.is_none()).inspect(move |e| {
+        if let (Err(_), Some(stop)) = (e, &stop) {
+            stop.store(true, Ordering::SeqCst);
+        }
+    });
+    cut(entries, from)
+}
+
+/// The entries of lines (blank and comment lines skipped), each error
+/// naming its line; the first error ends them.
+fn entries(
+    lines: impl Iterator<Item = Result<String, JobError>>,
+    pairs: bool,
+) -> impl Iterator<Item = Result<Entry, JobError>> {
     let mut lines = lines.enumerate();
     let mut ended = false;
     std::iter::from_fn(move || {
         while !ended {
-            let Some((i, line)) = lines.next() else {
-                ended = true;
-                return cutter.finish().map(Ok);
-            };
+            let (i, line) = lines.next()?;
             let parsed = line.and_then(|l| {
                 entry(&l, pairs).map_err(|reason| JobError::InvalidInput {
                     line: i as u64 + 1,
@@ -410,17 +375,42 @@ fn requests(
             });
             match parsed {
                 Ok(None) => {}
-                Ok(Some(e)) => {
+                Ok(Some(e)) => return Some(Ok(e)),
+                Err(e) => {
+                    ended = true;
+                    return Some(Err(e));
+                }
+            }
+        }
+        None
+    })
+}
+
+/// Cuts entries into requests, the same way on every run: 20 targets of
+/// `from`, or consecutive pairs with the same `FROM`. The first error ends
+/// them.
+fn cut(
+    entries: impl Iterator<Item = Result<Entry, JobError>> + Send,
+    from: Option<&str>,
+) -> impl Iterator<Item = Result<Request, JobError>> + Send {
+    let mut cutter = Cutter::new(from);
+    let mut entries = entries;
+    let mut ended = false;
+    std::iter::from_fn(move || {
+        while !ended {
+            match entries.next() {
+                None => {
+                    ended = true;
+                    return cutter.finish().map(Ok);
+                }
+                Some(Err(e)) => {
+                    ended = true;
+                    return Some(Err(e));
+                }
+                Some(Ok(e)) => {
                     if let Some(closed) = cutter.push(e) {
                         return Some(Ok(closed));
                     }
-                }
-                Err(e) => {
-                    ended = true;
-                    if let Some(stop) = &stop {
-                        stop.store(true, Ordering::SeqCst);
-                    }
-                    return Some(Err(e));
                 }
             }
         }
