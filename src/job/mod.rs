@@ -305,8 +305,9 @@ impl Job {
     /// the original times cannot come back.
     ///
     /// An account the service reported applied although it was already in
-    /// the wanted state (the service does not say) is reversed too; preview
-    /// a job first ([`Job::preview`]) to see which are in place.
+    /// the wanted state (the service does not say which) is reversed too,
+    /// unless the job ran with [`check_first`](Job::check_first), which
+    /// journals such accounts as in place.
     ///
     /// ```no_run
     /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -543,16 +544,22 @@ impl Job {
                 sink.verified = Some(false);
                 purge::run(client, &account, self.journal.as_deref(), &mut sink)?
             }
-            Kind::Targets { op, from, input } => {
-                let journal = self.journal.map(|p| (p, self.input_moved));
-                let how = (op, self.check_first);
-                run_listed(client, how, Some(from), input, journal, &mut sink)?
-            }
-            Kind::Pairs { op, input } => {
-                let journal = self.journal.map(|p| (p, self.input_moved));
-                let how = (op, self.check_first);
-                run_listed(client, how, None, input, journal, &mut sink)?
-            }
+            Kind::Targets { op, from, input } => run_listed(
+                client,
+                (op, self.check_first),
+                Some(from),
+                input,
+                self.journal.map(|p| (p, self.input_moved)),
+                &mut sink,
+            )?,
+            Kind::Pairs { op, input } => run_listed(
+                client,
+                (op, self.check_first),
+                None,
+                input,
+                self.journal.map(|p| (p, self.input_moved)),
+                &mut sink,
+            )?,
         }
         sink.settle_unreachable();
         Ok(sink.summary())
@@ -1209,25 +1216,57 @@ impl<'a> Sink<'a> {
     fn summary(&self) -> JobSummary {
         let p = self.progress_now();
         let interrupted = self.stop.load(Ordering::SeqCst) && self.stopped_by.is_none();
-        let pending = p.total.saturating_sub(p.done);
-        let complete = !interrupted
-            && self.stopped_by.is_none()
-            && match self.verified {
-                Some(emptied) => emptied,
-                None => pending == 0 && p.unknown == 0,
-            };
+        let data = Standing::of(p.total, p.done, p.unknown, self.verified);
+        let complete = data.complete && !interrupted && self.stopped_by.is_none();
         JobSummary {
             total: p.total,
             applied: p.applied,
             in_place: self.in_place,
             refused: p.refused,
             unknown: p.unknown,
-            pending,
-            to_resume: if complete { 0 } else { pending + p.unknown },
+            pending: data.pending,
+            to_resume: if complete {
+                0
+            } else {
+                data.pending + p.unknown
+            },
             requests_sent: p.requests,
             complete,
             stopped_by: self.stopped_by.clone(),
             elapsed: p.elapsed,
+        }
+    }
+}
+
+/// Where a job stands by its accounts, the one rule for a run's summary and
+/// for a journal's.
+struct Standing {
+    /// Accounts with no outcome yet.
+    pending: u64,
+    /// No account pending or unknown; for a purge, a listing found nothing.
+    complete: bool,
+}
+
+impl Standing {
+    /// `emptied` is `Some` for a purge: whether a listing found nothing left
+    /// (what is pending then no longer exists).
+    fn of(total: u64, finished: u64, unknown: u64, emptied: Option<bool>) -> Standing {
+        match emptied {
+            Some(true) => Standing {
+                pending: 0,
+                complete: true,
+            },
+            Some(false) => Standing {
+                pending: total.saturating_sub(finished),
+                complete: false,
+            },
+            None => {
+                let pending = total.saturating_sub(finished);
+                Standing {
+                    pending,
+                    complete: pending == 0 && unknown == 0,
+                }
+            }
         }
     }
 }
@@ -1331,26 +1370,21 @@ fn summary_of<R: std::io::BufRead>(
     } else {
         header.total
     };
-    let pending = if purge && r.emptied {
-        0
-    } else {
-        total.saturating_sub(r.finished())
-    };
-    let complete = if purge {
-        r.emptied
-    } else {
-        pending == 0 && r.unknown == 0
-    };
+    let data = Standing::of(total, r.finished(), r.unknown, purge.then_some(r.emptied));
     Ok(JobSummary {
         total,
         applied: r.applied,
         in_place: r.in_place,
         refused: r.refused,
         unknown: r.unknown,
-        pending,
-        to_resume: if complete { 0 } else { pending + r.unknown },
+        pending: data.pending,
+        to_resume: if data.complete {
+            0
+        } else {
+            data.pending + r.unknown
+        },
         requests_sent: 0,
-        complete,
+        complete: data.complete,
         stopped_by: None,
         elapsed: Duration::ZERO,
     })
