@@ -10,7 +10,7 @@ pub(crate) fn unix_now() -> u64 {
 }
 
 /// The current Unix time in milliseconds (0 if the clock is before 1970).
-#[cfg(feature = "receiver")]
+#[cfg(any(feature = "receiver", feature = "testkit"))]
 pub(crate) fn unix_now_ms() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

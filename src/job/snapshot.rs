@@ -69,9 +69,7 @@ pub struct ExportSummary {
 }
 
 fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
+    crate::clock::unix_now() as i64
 }
 
 fn line<T: Serialize>(out: &mut impl Write, value: &T) -> Result<(), JobError> {

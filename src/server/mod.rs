@@ -184,6 +184,7 @@ impl Server {
     /// and waits (at most `grace`) until every connection has closed;
     /// connections idle or waiting for more of a request close within
     /// 100 ms. Returns the connections still open at the end.
+    #[cfg(feature = "receiver")]
     pub(crate) fn shutdown(mut self, grace: Duration) -> usize {
         self.stop_accepting();
         let deadline = Instant::now() + grace;

@@ -55,14 +55,6 @@ fn now_secs() -> i64 {
         .unwrap_or(0)
 }
 
-/// The current Unix time in milliseconds (webhook `EventTime`).
-pub(crate) fn now_millis() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
-}
-
 fn envelope(code: i64, info: &str) -> Value {
     json!({
         "ActionStatus": if code == 0 { "OK" } else { "FAIL" },
@@ -595,7 +587,7 @@ impl Service {
                 command,
                 from,
                 to,
-                event_time_ms: now_millis(),
+                event_time_ms: crate::clock::unix_now_ms(),
             });
         }
     }
