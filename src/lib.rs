@@ -156,6 +156,8 @@ mod outcome;
 mod ratelimit;
 #[cfg(feature = "receiver")]
 pub mod receiver;
+#[cfg(feature = "redis")]
+mod redis_pool;
 mod region;
 mod reply;
 pub mod request;

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use super::{interval, LocalLimiter, RateLimit};
 use crate::error::Error;
+use crate::redis_pool::Pool;
 use crate::sync::lock;
 
 /// Reserves the next slot: returns how many microseconds to wait for it.
@@ -55,8 +56,7 @@ const LONGEST_WAIT: Duration = Duration::from_secs(10);
 /// # let _ = client; Ok(()) }
 /// ```
 pub struct RedisLimiter {
-    client: ::redis::Client,
-    idle: Mutex<Vec<::redis::Connection>>,
+    pool: Pool,
     script: ::redis::Script,
     prefix: String,
     rate: f64,
@@ -82,8 +82,7 @@ impl RedisLimiter {
     /// `rediss://` for TLS if the `redis` crate was built with it). Nothing
     /// is connected yet: a bad URL is an error, an unreachable server is not.
     pub fn new(url: &str, sdkappid: u64, per_second: f64) -> Result<RedisLimiter, Error> {
-        let client = ::redis::Client::open(url)
-            .map_err(|e| Error::invalid("redis_url", format!("{url:?}: {e}")))?;
+        let pool = Pool::open(url, REDIS_TIMEOUT)?;
         if !(per_second.is_finite() && per_second > 0.0) {
             return Err(Error::invalid(
                 "rate",
@@ -92,8 +91,7 @@ impl RedisLimiter {
         }
         let share = 0.25;
         Ok(RedisLimiter {
-            client,
-            idle: Mutex::new(Vec::new()),
+            pool,
             script: ::redis::Script::new(RESERVE),
             prefix: format!("tim-follow:{sdkappid}:"),
             rate: per_second,
@@ -119,22 +117,11 @@ impl RedisLimiter {
 
     /// One reservation through Redis: the wait it asks for.
     fn reserve(&self, endpoint: &str) -> Result<Duration, ::redis::RedisError> {
-        let mut con = match lock(&self.idle).pop() {
-            Some(con) => con,
-            None => {
-                let con = self.client.get_connection_with_timeout(REDIS_TIMEOUT)?;
-                con.set_read_timeout(Some(REDIS_TIMEOUT))?;
-                con.set_write_timeout(Some(REDIS_TIMEOUT))?;
-                con
-            }
-        };
         let spacing = interval(self.rate).as_micros() as u64;
+        let key = format!("{}{endpoint}", self.prefix);
         let micros: i64 = self
-            .script
-            .key(format!("{}{endpoint}", self.prefix))
-            .arg(spacing)
-            .invoke(&mut con)?;
-        lock(&self.idle).push(con);
+            .pool
+            .with(|con| self.script.key(&key).arg(spacing).invoke(con))?;
         Ok(Duration::from_micros(micros.max(0) as u64))
     }
 
@@ -158,7 +145,7 @@ impl RateLimit for RedisLimiter {
             }
             Err(e) => {
                 *lock(&self.down_until) = Some(now + RETRY_REDIS_AFTER);
-                lock(&self.idle).clear();
+                self.pool.clear();
                 if !self.warned.swap(true, Ordering::SeqCst) {
                     log::warn!(
                         "tim-follow: Redis is unreachable ({e}); this process sends at most {:.0} calls/s per endpoint until it is back",

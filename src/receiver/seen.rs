@@ -113,8 +113,7 @@ impl Seen for Remembered {
 /// deliveries are answered 500 (not handled), so that they come again.
 #[cfg(feature = "redis")]
 pub struct RedisSeen {
-    client: ::redis::Client,
-    idle: Mutex<Vec<::redis::Connection>>,
+    pool: crate::redis_pool::Pool,
     prefix: String,
     ttl_secs: u64,
 }
@@ -134,33 +133,11 @@ impl RedisSeen {
     /// Keys of app `sdkappid` in the Redis at `url`, each kept for `ttl`
     /// (at least a second). Nothing is connected yet.
     pub fn new(url: &str, sdkappid: u64, ttl: Duration) -> Result<RedisSeen, crate::Error> {
-        let client = ::redis::Client::open(url)
-            .map_err(|e| crate::Error::invalid("redis_url", format!("{url:?}: {e}")))?;
         Ok(RedisSeen {
-            client,
-            idle: Mutex::new(Vec::new()),
+            pool: crate::redis_pool::Pool::open(url, Duration::from_millis(500))?,
             prefix: format!("tim-follow:{sdkappid}:event:"),
             ttl_secs: ttl.as_secs().max(1),
         })
-    }
-
-    fn with<T>(
-        &self,
-        f: impl FnOnce(&mut ::redis::Connection) -> ::redis::RedisResult<T>,
-    ) -> ::redis::RedisResult<T> {
-        let timeout = Duration::from_millis(500);
-        let mut con = match lock(&self.idle).pop() {
-            Some(con) => con,
-            None => {
-                let con = self.client.get_connection_with_timeout(timeout)?;
-                con.set_read_timeout(Some(timeout))?;
-                con.set_write_timeout(Some(timeout))?;
-                con
-            }
-        };
-        let out = f(&mut con)?;
-        lock(&self.idle).push(con);
-        Ok(out)
     }
 }
 
@@ -168,21 +145,24 @@ impl RedisSeen {
 impl Seen for RedisSeen {
     fn claim(&self, key: &str) -> Result<bool, String> {
         let name = format!("{}{key}", self.prefix);
-        self.with(|con| {
-            ::redis::cmd("SET")
-                .arg(&name)
-                .arg(1)
-                .arg("NX")
-                .arg("EX")
-                .arg(self.ttl_secs)
-                .query::<Option<String>>(con)
-        })
-        .map(|set| set.is_some())
-        .map_err(|e| format!("Redis: {e}"))
+        self.pool
+            .with(|con| {
+                ::redis::cmd("SET")
+                    .arg(&name)
+                    .arg(1)
+                    .arg("NX")
+                    .arg("EX")
+                    .arg(self.ttl_secs)
+                    .query::<Option<String>>(con)
+            })
+            .map(|set| set.is_some())
+            .map_err(|e| format!("Redis: {e}"))
     }
 
     fn release(&self, key: &str) {
         let name = format!("{}{key}", self.prefix);
-        let _ = self.with(|con| ::redis::cmd("DEL").arg(&name).query::<i64>(con));
+        let _ = self
+            .pool
+            .with(|con| ::redis::cmd("DEL").arg(&name).query::<i64>(con));
     }
 }

@@ -1,0 +1,56 @@
+//! Connections to one Redis (feature `redis`), reused and timed out: what
+//! the shared rate budget and the receivers' shared repeat check both need.
+
+use std::sync::Mutex;
+use std::time::Duration;
+
+use crate::error::Error;
+use crate::sync::lock;
+
+/// A Redis URL's client and its idle connections. A connection that fails
+/// is dropped; the next call connects again.
+pub(crate) struct Pool {
+    client: ::redis::Client,
+    idle: Mutex<Vec<::redis::Connection>>,
+    /// The longest a connect, a read or a write may take.
+    timeout: Duration,
+}
+
+impl Pool {
+    /// A pool for `url`; nothing is connected yet, so an unreachable
+    /// server is not an error here, a bad URL is.
+    pub(crate) fn open(url: &str, timeout: Duration) -> Result<Pool, Error> {
+        let client = ::redis::Client::open(url)
+            .map_err(|e| Error::invalid("redis_url", format!("{url:?}: {e}")))?;
+        Ok(Pool {
+            client,
+            idle: Mutex::new(Vec::new()),
+            timeout,
+        })
+    }
+
+    /// Runs `f` on an idle connection, or a new one; keeps it for the next
+    /// call only if `f` succeeded.
+    pub(crate) fn with<T>(
+        &self,
+        f: impl FnOnce(&mut ::redis::Connection) -> ::redis::RedisResult<T>,
+    ) -> ::redis::RedisResult<T> {
+        let mut con = match lock(&self.idle).pop() {
+            Some(con) => con,
+            None => {
+                let con = self.client.get_connection_with_timeout(self.timeout)?;
+                con.set_read_timeout(Some(self.timeout))?;
+                con.set_write_timeout(Some(self.timeout))?;
+                con
+            }
+        };
+        let out = f(&mut con)?;
+        lock(&self.idle).push(con);
+        Ok(out)
+    }
+
+    /// Drops the idle connections (Redis went away).
+    pub(crate) fn clear(&self) {
+        lock(&self.idle).clear();
+    }
+}
