@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
 use tim_follow::job::{
-    self, Expected, Job, JobError, JobInput, JobProgress, JobSummary, Operation,
+    self, Expected, Job, JobError, JobInput, JobProgress, JobSummary, Operation, PreviewItem,
 };
 use tim_follow::Client;
 
@@ -123,21 +123,10 @@ pub(crate) fn preview(job: Job, client: &Client, as_json: bool) -> Result<u8, Fa
         if failed_write.is_some() {
             return;
         }
-        let who = format!("{} -> {}", item.from, item.account);
-        let line = match (&item.expected, as_json) {
-            (Expected::Change, true) => json!({"from": item.from, "account": item.account, "expected": "change"}),
-            (Expected::InPlace, true) => json!({"from": item.from, "account": item.account, "expected": "in_place"}),
-            (Expected::Refused { code, info }, true) => json!({"from": item.from, "account": item.account, "expected": "refused", "code": code, "info": info}),
-            (Expected::Unknown(e), true) => json!({"from": item.from, "account": item.account, "expected": "unknown", "error": e}),
-            (Expected::Change, false) => json!(format!("{who:<40}  would change")),
-            (Expected::InPlace, false) => json!(format!("{who:<40}  in place")),
-            (Expected::Refused { code, info }, false) => json!(format!("{who:<40}  REFUSED  {code} {info}")),
-            (Expected::Unknown(e), false) => json!(format!("{who:<40}  UNKNOWN  {e}")),
-            (_, _) => json!(format!("{who:<40}  ?")),
-        };
-        let text = match line {
-            serde_json::Value::String(s) => s,
-            other => other.to_string(),
+        let text = if as_json {
+            preview_json(item).to_string()
+        } else {
+            preview_text(item)
         };
         if let Err(e) = crate::out_line(&text) {
             failed_write = Some(e);
@@ -148,6 +137,36 @@ pub(crate) fn preview(job: Job, client: &Client, as_json: bool) -> Result<u8, Fa
     }
     eprintln!("dry run: {preview} (nothing was sent)");
     Ok(u8::from(preview.unknown > 0))
+}
+
+/// A relation of a preview as one JSON object.
+fn preview_json(item: &PreviewItem) -> serde_json::Value {
+    let mut v = json!({"from": item.from, "account": item.account});
+    let extra = match &item.expected {
+        Expected::Change => json!({"expected": "change"}),
+        Expected::InPlace => json!({"expected": "in_place"}),
+        Expected::Refused { code, info } => {
+            json!({"expected": "refused", "code": code, "info": info})
+        }
+        Expected::Unknown(e) => json!({"expected": "unknown", "error": e}),
+        _ => json!({"expected": "unknown"}),
+    };
+    if let (Some(m), serde_json::Value::Object(extra)) = (v.as_object_mut(), extra) {
+        m.extend(extra);
+    }
+    v
+}
+
+/// A relation of a preview as one line of the table.
+fn preview_text(item: &PreviewItem) -> String {
+    let who = format!("{} -> {}", item.from, item.account);
+    match &item.expected {
+        Expected::Change => format!("{who:<40}  would change"),
+        Expected::InPlace => format!("{who:<40}  in place"),
+        Expected::Refused { code, info } => format!("{who:<40}  REFUSED  {code} {info}"),
+        Expected::Unknown(e) => format!("{who:<40}  UNKNOWN  {e}"),
+        _ => format!("{who:<40}  UNKNOWN"),
+    }
 }
 
 /// `export --out FILE`: written under a temporary name, synced, renamed.

@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{mpsc, Arc, Mutex};
+use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
 use tim_follow::callback::Verifier;
@@ -227,7 +227,7 @@ type Pending = (Vec<u8>, mpsc::SyncSender<Result<(), String>>);
 /// own that writes what has queued up and syncs it to disk once (a group
 /// commit) before any of those events is acknowledged.
 struct EventFile {
-    queue: Mutex<mpsc::Sender<Pending>>,
+    queue: mpsc::Sender<Pending>,
 }
 
 impl EventFile {
@@ -270,9 +270,7 @@ impl EventFile {
             .name("tim-follow-events".into())
             .spawn(move || write_loop(file, whole, &path, &rx))
             .map_err(|e| Failure::Other(format!("cannot start the writer: {e}")))?;
-        Ok(EventFile {
-            queue: Mutex::new(tx),
-        })
+        Ok(EventFile { queue: tx })
     }
 
     /// Appends the event's line; returns once it is on disk.
@@ -281,8 +279,6 @@ impl EventFile {
         line.push(b'\n');
         let (done, wait) = mpsc::sync_channel(1);
         self.queue
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
             .send((line, done))
             .map_err(|_| "the events file is closed".to_string())?;
         wait.recv()
