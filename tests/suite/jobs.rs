@@ -8,19 +8,9 @@ use std::sync::Arc;
 use tim_follow::job::{self, Job, JobError, JobInput, Operation};
 use tim_follow::testkit::Fault;
 
-/// A directory of its own under the target directory, emptied first.
+/// A directory of this module's own, emptied first.
 fn scratch(name: &str) -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("jobs-{name}"));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-fn write_ids(path: &Path, ids: &[String]) {
-    let mut f = std::fs::File::create(path).unwrap();
-    for id in ids {
-        writeln!(f, "{id}").unwrap();
-    }
+    scratch_dir(&format!("jobs-{name}"))
 }
 
 /// Every line of a journal is one whole JSON object.

@@ -48,6 +48,23 @@ pub fn fast_client(emu: &Emulator) -> Client {
         .expect("client builds")
 }
 
+/// A directory of its own under the target directory, emptied first.
+pub fn scratch_dir(name: &str) -> std::path::PathBuf {
+    let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Writes `ids` to `path`, one a line.
+pub fn write_ids(path: &std::path::Path, ids: &[String]) {
+    use std::io::Write;
+    let mut f = std::fs::File::create(path).unwrap();
+    for id in ids {
+        writeln!(f, "{id}").unwrap();
+    }
+}
+
 /// The current Unix time in seconds.
 pub fn now_secs() -> i64 {
     std::time::SystemTime::now()

@@ -3,23 +3,12 @@
 
 use super::*;
 use std::collections::BTreeSet;
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use tim_follow::job::{self, Expected, Job, JobInput};
 use tim_follow::testkit::{DuplicateAnswer, Emulator};
 
 fn scratch(name: &str) -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("undo-{name}"));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-fn write_lines(path: &Path, lines: &[String]) {
-    let mut f = std::fs::File::create(path).unwrap();
-    for l in lines {
-        writeln!(f, "{l}").unwrap();
-    }
+    scratch_dir(&format!("undo-{name}"))
 }
 
 /// The following list and fans of `account`, as sets.
@@ -44,7 +33,7 @@ fn a_preview_reads_and_never_writes() {
     }
     let mut input = targets.clone();
     input.push("ghost".into()); // no such account
-    write_lines(&dir.join("ids.txt"), &input);
+    write_ids(&dir.join("ids.txt"), &input);
     let client = fast_client(&emu);
     let before = graph_of(&emu, "me");
     let mut items = Vec::new();
@@ -175,7 +164,7 @@ fn an_undo_of_a_20000_account_delete_reverses_what_was_applied_only() {
         emu.seed_follow("me", t);
     }
     let before = graph_of(&emu, "me");
-    write_lines(&dir.join("ids.txt"), &targets);
+    write_ids(&dir.join("ids.txt"), &targets);
     let client = emu.client_builder().concurrency(8).build().unwrap();
     let delete = dir.join("delete.journal");
     let d = Job::unfollow("me", JobInput::file(dir.join("ids.txt")))
@@ -268,7 +257,7 @@ fn an_undo_after_lost_answers_and_a_resume_reverses_exactly_what_the_job_made() 
         emu.seed_follow("me", t);
     }
     let before = graph_of(&emu, "me");
-    write_lines(&dir.join("ids.txt"), &targets);
+    write_ids(&dir.join("ids.txt"), &targets);
     let once = emu
         .client_builder()
         .retry(tim_follow::RetryPolicy::none())
