@@ -24,6 +24,10 @@
 //! # Ok::<(), callback::CallbackError>(())
 //! ```
 //!
+//! To run the server as well, see the `receiver` module (feature
+//! `receiver`), which verifies with this and acknowledges only handled
+//! events.
+//!
 //! Only `RequestTime` is signed, not the body (that is Tencent's scheme): use
 //! HTTPS for the callback URL so the body cannot be altered on the way.
 

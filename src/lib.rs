@@ -114,7 +114,11 @@
 //!
 //! [`callback::Verifier`] checks and parses the `Follow.CallbackAfterFollowAdd`
 //! and `Follow.CallbackAfterFollowDelete` webhooks from the raw query and body,
-//! with any HTTP server; [`callback::ack_ok`] is the reply.
+//! with any HTTP server; [`callback::ack_ok`] is the reply. With feature
+//! `receiver`, `receiver::Receiver` is that server: it verifies each
+//! delivery, hands it to your handler and acknowledges it only once the
+//! handler returned `Ok` (the command-line tool's `webhooks` stores each
+//! event on disk first).
 //!
 //! # Features
 //!
@@ -124,8 +128,9 @@
 //! | `native-tls` | no | HTTPS through the system TLS library, with the system's roots (wins over `rustls`) |
 //! | `usersig` | yes | [`usersig`], [`ClientBuilder::secret_key`], webhook `Sign` checks |
 //! | `testkit` | no | [`testkit`], the emulator |
-//! | `job` | no | `job`: journaled bulk jobs that resume after a crash, and purge |
-//! | `redis` | no | `RedisLimiter`: a rate budget shared by processes through Redis |
+//! | `job` | no | `job`: journaled bulk jobs that resume after a crash, purge, preview (`Job::preview`), undo (`Job::undo`), export and restore |
+//! | `receiver` | no | `receiver`: a webhook server that acknowledges an event only once it is handled |
+//! | `redis` | no | `RedisLimiter`: a rate budget shared by processes through Redis; `receiver::RedisSeen` |
 //! | `cli` | no | the `tim-follow` command-line tool |
 //!
 //! # Security notes
