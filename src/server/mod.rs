@@ -36,9 +36,11 @@ type Registry = Arc<Mutex<Vec<Arc<Conn>>>>;
 /// With every place taken, a new connection asks the one idle the longest
 /// to close (it does within 100 ms), so that a flood of idle connections
 /// cannot lock real requests out until the idle timeout; if none is idle,
-/// or too many are closing already, the new connection is closed.
+/// or too many are closing already, the new connection is closed. So at
+/// most `max + max / 4` connections are ever open: `max` served, the rest
+/// closing.
 fn make_room(registry: &Registry, active: usize, max: usize) -> bool {
-    if active > max + max / 4 {
+    if active >= max + max / 4 {
         return false;
     }
     let conns = crate::sync::lock(registry);

@@ -211,12 +211,19 @@ fn hostile_deliveries_are_refused_and_never_handed_over() {
     let _ = slow.read_to_end(&mut out);
     assert!(String::from_utf8_lossy(&out).starts_with("HTTP/1.1 408"));
     assert!(started.elapsed() < Duration::from_secs(3));
-    // 1,000 idle connections: at most 64 are served, and all are closed.
+    // 1,000 idle connections: at most 64 are served (and 16 more closing
+    // to make room), and all are closed.
     let idle: Vec<TcpStream> = (0..1000)
         .filter_map(|_| TcpStream::connect(addr).ok())
         .collect();
-    std::thread::sleep(Duration::from_millis(100));
-    assert!(receiver.open_connections() <= 64);
+    let most = (0..20)
+        .map(|_| {
+            std::thread::sleep(Duration::from_millis(5));
+            receiver.open_connections()
+        })
+        .max()
+        .unwrap_or(0);
+    assert!(most <= 64 + 16, "{most} connections open at once");
     assert!(wait_for(5, || receiver.open_connections() == 0));
     drop(idle);
     // A good delivery still gets through, once.
