@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::Error;
 use crate::reply::{sealed::Sealed, BatchReply, Payload};
-use crate::request::{validate_account, validate_targets, Request};
+use crate::request::{batch_body, validate_account, validate_targets, Request};
 
 /// A batch endpoint: its per-request account limit and what an applied
 /// account reports. [`Client`](crate::Client) splits longer lists into
@@ -70,6 +70,9 @@ fn check_batch<S: AsRef<str>>(from: &str, to: &[S], max: usize) -> Result<(), Er
 /// Declares a batch endpoint: the request struct with its validating
 /// constructor, its [`Request`] and [`BatchRequest`] implementations.
 macro_rules! batch_endpoint {
+    // Whether the targets are written as `{"To_Account":…}` objects.
+    (@wrapped) => { false };
+    (@wrapped $ser:literal) => { true };
     (
         $(#[$doc:meta])*
         $name:ident {
@@ -106,6 +109,13 @@ macro_rules! batch_endpoint {
             const PATH: &'static str = $path;
             const IDEMPOTENT: bool = true;
             type Response = BatchReply<$payload>;
+            /// The bytes serde writes for this struct, written directly.
+            fn body(&self) -> Result<Vec<u8>, Error> {
+                Ok(batch_body(&self.from_account, $field, &self.to_account, batch_endpoint!(@wrapped $($ser)?)))
+            }
+            fn parse(http_status: u16, body: &[u8]) -> Result<Self::Response, Error> {
+                crate::reply::parse_batch(Self::PATH, http_status, body)
+            }
         }
 
         impl BatchRequest for $name {
@@ -116,19 +126,7 @@ macro_rules! batch_endpoint {
                 Self::new(from, to)
             }
             fn checked_body(checked: Checked<'_>) -> Result<Vec<u8>, Error> {
-                /// The same body, borrowing the ids.
-                #[derive(Serialize)]
-                struct Borrowed<'a> {
-                    #[serde(rename = "From_Account")]
-                    from_account: &'a str,
-                    #[serde(rename = $field $(, serialize_with = $ser)?)]
-                    to_account: &'a [&'a str],
-                }
-                serde_json::to_vec(&Borrowed {
-                    from_account: checked.from,
-                    to_account: checked.to,
-                })
-                .map_err(|e| Error::invalid($path, format!("request body cannot be serialized: {e}")))
+                Ok(batch_body(checked.from, $field, checked.to, batch_endpoint!(@wrapped $($ser)?)))
             }
         }
     };

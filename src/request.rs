@@ -129,13 +129,13 @@ impl Context<'_> {
         url.push_str("/v4/");
         url.push_str(path);
         url.push_str("?sdkappid=");
-        url.push_str(&self.sdkappid.to_string());
+        push_decimal(&mut url, self.sdkappid);
         url.push_str("&identifier=");
         encode_into(&mut url, self.identifier);
         url.push_str("&usersig=");
         encode_into(&mut url, self.usersig);
         url.push_str("&random=");
-        url.push_str(&self.random.to_string());
+        push_decimal(&mut url, u64::from(self.random));
         url.push_str("&contenttype=json");
         url
     }
@@ -164,10 +164,37 @@ impl std::fmt::Debug for Prepared {
     }
 }
 
+/// Appends `n` in decimal.
+fn push_decimal(out: &mut String, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    // ASCII digits: always UTF-8.
+    out.push_str(std::str::from_utf8(&digits[at..]).unwrap_or_default());
+}
+
 /// Percent-encodes `value` into `out` (UTF-8 bytes; unreserved characters and `*` kept).
 pub(crate) fn encode_into(out: &mut String, value: &str) {
     const HEX: &[u8; 16] = b"0123456789ABCDEF";
-    let kept = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'*');
+    /// The bytes sent as they are.
+    const KEPT: [bool; 256] = {
+        let mut kept = [false; 256];
+        let mut b = 0;
+        while b < 256 {
+            let c = b as u8;
+            kept[b] = c.is_ascii_alphanumeric() || matches!(c, b'-' | b'.' | b'_' | b'~' | b'*');
+            b += 1;
+        }
+        kept
+    };
+    let kept = |b: u8| KEPT[usize::from(b)];
     // UserSigs and ids usually need no escape: copy them whole.
     if value.bytes().all(kept) {
         out.push_str(value);
@@ -586,6 +613,100 @@ pub(crate) fn validate_targets<S: AsRef<str>>(
     Ok(())
 }
 
+/// Appends `s` to `out` as a JSON string, escaped byte for byte as
+/// serde_json escapes it (`"`, `\\`, and control characters; nothing else).
+pub(crate) fn push_json_str(out: &mut Vec<u8>, s: &str) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    out.push(b'"');
+    let mut rest = s.as_bytes();
+    while let Some(at) = first_to_escape(rest) {
+        out.extend_from_slice(&rest[..at]);
+        let b = rest[at];
+        match b {
+            b'"' => out.extend_from_slice(b"\\\""),
+            b'\\' => out.extend_from_slice(b"\\\\"),
+            b'\n' => out.extend_from_slice(b"\\n"),
+            b'\r' => out.extend_from_slice(b"\\r"),
+            b'\t' => out.extend_from_slice(b"\\t"),
+            0x08 => out.extend_from_slice(b"\\b"),
+            0x0c => out.extend_from_slice(b"\\f"),
+            _ => out.extend_from_slice(&[
+                b'\\',
+                b'u',
+                b'0',
+                b'0',
+                HEX[usize::from(b >> 4)],
+                HEX[usize::from(b & 15)],
+            ]),
+        }
+        rest = &rest[at + 1..];
+    }
+    out.extend_from_slice(rest);
+    out.push(b'"');
+}
+
+/// The index of the first byte of `b` a JSON string must escape (`"`, `\\`
+/// or a control character), eight bytes at a time.
+pub(crate) fn first_to_escape(b: &[u8]) -> Option<usize> {
+    const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
+    const HIGH: u64 = u64::from_ne_bytes([0x80; 8]);
+    // Each byte's high bit set where the byte is zero (exact for the lowest
+    // such byte, which is all that is used).
+    let zero = |v: u64| v.wrapping_sub(ONES) & !v & HIGH;
+    let mut at = 0;
+    while let Some(chunk) = b.get(at..at + 8) {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        let w = u64::from_le_bytes(word);
+        let hits = zero(w ^ (ONES * u64::from(b'"')))
+            | zero(w ^ (ONES * u64::from(b'\\')))
+            // Bytes below 0x20: subtracting 0x20 borrows into the high bit.
+            | (w.wrapping_sub(ONES * 0x20) & !w & HIGH);
+        if hits != 0 {
+            return Some(at + (hits.trailing_zeros() / 8) as usize);
+        }
+        at += 8;
+    }
+    b[at..]
+        .iter()
+        .position(|&c| c == b'"' || c == b'\\' || c < 0x20)
+        .map(|p| at + p)
+}
+
+/// The body of a batch request, `{"From_Account":from,"<field>":[...]}`, the
+/// targets as strings or, `wrapped`, as `{"To_Account":target}` objects:
+/// the bytes serde_json writes for the request structs, without serde.
+pub(crate) fn batch_body<S: AsRef<str>>(
+    from: &str,
+    field: &str,
+    to: &[S],
+    wrapped: bool,
+) -> Vec<u8> {
+    let per = if wrapped { 18 } else { 3 };
+    let size =
+        24 + from.len() + field.len() + to.iter().map(|t| t.as_ref().len() + per).sum::<usize>();
+    let mut out = Vec::with_capacity(size);
+    out.extend_from_slice(b"{\"From_Account\":");
+    push_json_str(&mut out, from);
+    out.extend_from_slice(b",\"");
+    out.extend_from_slice(field.as_bytes());
+    out.extend_from_slice(b"\":[");
+    for (i, t) in to.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        if wrapped {
+            out.extend_from_slice(b"{\"To_Account\":");
+            push_json_str(&mut out, t.as_ref());
+            out.push(b'}');
+        } else {
+            push_json_str(&mut out, t.as_ref());
+        }
+    }
+    out.extend_from_slice(b"]}");
+    out
+}
+
 /// Checks the id at `index` of the list `field`, naming it `field[index]`.
 pub(crate) fn validate_account_at(field: &str, index: usize, id: &str) -> Result<(), Error> {
     // Formatting the field name only on failure keeps the happy path allocation-free.
@@ -601,6 +722,37 @@ pub(crate) fn validate_account_at(field: &str, index: usize, id: &str) -> Result
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn numbers_are_written_in_decimal() {
+        for n in [
+            0,
+            1,
+            9,
+            10,
+            99999999,
+            1400000000,
+            u64::from(u32::MAX),
+            u64::MAX,
+        ] {
+            let mut s = String::from("x");
+            push_decimal(&mut s, n);
+            assert_eq!(s, format!("x{n}"));
+        }
+    }
+
+    #[test]
+    fn json_strings_are_escaped_as_serde_json_escapes_them() {
+        let every: String = (0u8..=0x7f)
+            .map(char::from)
+            .chain("é\u{2028}😀".chars())
+            .collect();
+        for s in [every.as_str(), "", "plain", "a\"b\\c"] {
+            let mut out = Vec::new();
+            push_json_str(&mut out, s);
+            assert_eq!(out, serde_json::to_vec(s).unwrap(), "{s:?}");
+        }
+    }
 
     #[test]
     fn url_matches_the_documented_sample() {

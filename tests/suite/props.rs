@@ -8,11 +8,136 @@ use tim_follow::{usersig, FollowCheck, FollowDelete, FollowGet, FollowGetInfo};
 const VALID: &str = r#"{"ResultItem":[{"To_Account":"UserID_002","ResultCode":0,"ResultInfo":"","FollowType":3}],"FollowInfo":[{"To_Account":"a","FollowerCount":1}],"FollowItem":[{"To_Account":"x","FollowTime":1,"ProfileItem":[{"Tag":"t","Value":1}]}],"NextCursor":"c","ActionStatus":"OK","ErrorCode":0,"ErrorInfo":"","ErrorDisplay":""}"#;
 
 fn parse_all(status: u16, body: &[u8]) {
+    same_as_serde(status, body);
     let _ = parse_response::<<FollowDelete as Request>::Response>(status, body);
     let _ = parse_response::<<FollowCheck as Request>::Response>(status, body);
     let _ = parse_response::<<FollowGet as Request>::Response>(status, body);
     let _ = parse_response::<<FollowGetInfo as Request>::Response>(status, body);
     let _ = parse_response::<serde_json::Value>(status, body);
+}
+
+/// The batch endpoints' own parsers (one pass over a reply in the usual
+/// shape, serde for the rest) give exactly what serde alone gives.
+fn same_as_serde(status: u16, body: &[u8]) {
+    use tim_follow::request::parse_response_for;
+    use tim_follow::FollowAdd;
+    assert_eq!(
+        FollowDelete::parse(status, body),
+        parse_response_for(FollowDelete::PATH, status, body)
+    );
+    assert_eq!(
+        FollowAdd::parse(status, body),
+        parse_response_for(FollowAdd::PATH, status, body)
+    );
+    assert_eq!(
+        FollowCheck::parse(status, body),
+        parse_response_for(FollowCheck::PATH, status, body)
+    );
+    assert_eq!(
+        FollowGetInfo::parse(status, body),
+        parse_response_for(FollowGetInfo::PATH, status, body)
+    );
+}
+
+/// A JSON value of the kinds a reply's fields may hold, usual or not.
+fn json_value() -> impl Strategy<Value = String> {
+    prop_oneof![
+        8 => "[a-zA-Z0-9_ é]{0,8}".prop_map(|s| format!("\"{s}\"")),
+        1 => prop::sample::select(vec![
+            r#""a\"b""#, r#""\u00e9""#, "\"tab\there\"", r#""""#, "null", "true", "[]", "[1]",
+            r#"{"a":1}"#, "0.5", "1e3", "-0", "01", "9223372036854775808", "-9223372036854775808",
+            "18446744073709551616", "-", "\"unterminated",
+        ]).prop_map(str::to_string),
+        4 => any::<i64>().prop_map(|n| n.to_string()),
+        8 => (0i64..40000).prop_map(|n| n.to_string()),
+    ]
+}
+
+/// Whitespace as JSON allows it, mostly none.
+fn ws() -> impl Strategy<Value = &'static str> {
+    prop::sample::select(vec!["", "", "", " ", "\n ", "\t", "\r\n"])
+}
+
+/// An object of some of `keys` in any order, now and then one twice, with
+/// values from `value`.
+fn object(keys: &'static [&'static str], value: BoxedStrategy<String>) -> BoxedStrategy<String> {
+    let n = keys.len();
+    (
+        prop::sample::subsequence(keys.to_vec(), 0..=n).prop_shuffle(),
+        proptest::option::weighted(0.1, prop::sample::select(keys.to_vec())),
+    )
+        .prop_flat_map(move |(mut chosen, twice)| {
+            chosen.extend(twice);
+            let m = chosen.len();
+            (
+                Just(chosen),
+                proptest::collection::vec((value.clone(), ws(), ws()), m),
+            )
+        })
+        .prop_map(|(chosen, values)| {
+            let inner: Vec<String> = chosen
+                .iter()
+                .zip(values)
+                .map(|(k, (v, a, b))| format!("{a}\"{k}\"{b}:{a}{v}{b}"))
+                .collect();
+            format!("{{{}}}", inner.join(","))
+        })
+        .boxed()
+}
+
+/// A reply of any batch endpoint, usual or odd.
+fn batch_reply() -> impl Strategy<Value = String> {
+    const ITEM_KEYS: &[&str] = &[
+        "To_Account",
+        "ResultCode",
+        "ResultInfo",
+        "FollowType",
+        "FollowCount",
+        "FanCount",
+        "MutualFollowCount",
+        "Other",
+    ];
+    const TOP_KEYS: &[&str] = &[
+        "ResultItem",
+        "FollowInfo",
+        "ErrorCode",
+        "ActionStatus",
+        "ErrorInfo",
+        "ErrorDisplay",
+        "Other",
+    ];
+    let item = object(ITEM_KEYS, json_value().boxed());
+    let list = proptest::collection::vec(item, 0..4).prop_map(|v| format!("[{}]", v.join(",")));
+    let top_value = prop_oneof![3 => list, 2 => json_value()].boxed();
+    (object(TOP_KEYS, top_value), ws(), ws()).prop_map(|(o, a, b)| format!("{a}{o}{b}"))
+}
+
+/// A reply in the shape the service sends, success or failure.
+fn usual_reply() -> impl Strategy<Value = String> {
+    let item = (
+        "[a-zA-Z0-9_]{1,8}",
+        prop_oneof![Just(0i64), 30000i64..40000],
+        "[a-z ]{0,6}",
+        proptest::option::of(0i64..5),
+    )
+        .prop_map(|(to, code, info, follow_type)| {
+            let extra = follow_type.map_or(String::new(), |t| format!(r#","FollowType":{t}"#));
+            format!(r#"{{"To_Account":"{to}","ResultCode":{code},"ResultInfo":"{info}"{extra}}}"#)
+        });
+    (
+        proptest::collection::vec(item, 0..5),
+        prop_oneof![Just(0i64), Just(70001i64), 90000i64..100000],
+        "[a-z ]{0,6}",
+        "[a-z ]{0,6}",
+        any::<bool>(),
+    )
+        .prop_map(|(items, code, info, display, ok)| {
+            format!(
+                r#"{{"ResultItem":[{}],"ActionStatus":"{}","ErrorCode":{code},"ErrorInfo":"{info}","ErrorDisplay":"{display}"}}"#,
+                items.join(","),
+                if ok { "OK" } else { "FAIL" }
+            )
+        })
 }
 
 fn mutate(base: &[u8], edits: &[(usize, u8, u8)]) -> Vec<u8> {
@@ -40,6 +165,24 @@ proptest! {
     #[test]
     fn response_parser_never_panics_on_arbitrary_bytes(status in 0u16..1000, body in proptest::collection::vec(any::<u8>(), 0..512)) {
         parse_all(status, &body);
+    }
+
+    #[test]
+    fn request_bodies_are_the_bytes_serde_writes(from in "[^\\p{Cc}]{1,8}", to in proptest::collection::vec("[ -~é\"\\\\\u{2028}😀]{1,8}", 1..20)) {
+        use tim_follow::{FollowAdd, FollowGetInfo};
+        let d = FollowDelete::new(&from, &to).unwrap();
+        prop_assert_eq!(d.body().unwrap(), serde_json::to_vec(&d).unwrap());
+        let a = FollowAdd::new(&from, &to).unwrap();
+        prop_assert_eq!(a.body().unwrap(), serde_json::to_vec(&a).unwrap());
+        let c = FollowCheck::new(&from, &to).unwrap();
+        prop_assert_eq!(c.body().unwrap(), serde_json::to_vec(&c).unwrap());
+        let i = FollowGetInfo::new(&from, &to).unwrap();
+        prop_assert_eq!(i.body().unwrap(), serde_json::to_vec(&i).unwrap());
+    }
+
+    #[test]
+    fn batch_replies_are_read_as_serde_reads_them(body in prop_oneof![batch_reply(), usual_reply()], status in prop::sample::select(vec![200u16, 200, 200, 204, 500])) {
+        same_as_serde(status, body.as_bytes());
     }
 
     #[test]

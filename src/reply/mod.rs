@@ -27,6 +27,29 @@ use std::marker::PhantomData;
 
 use serde::de::{Deserialize, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
+use crate::error::Error;
+
+mod scan;
+
+/// Reads the reply of a batch endpoint: a reply in the usual shape in one
+/// pass ([`scan`]), anything else with serde ([`parse_response_for`]), with
+/// the same result either way.
+///
+/// [`parse_response_for`]: crate::request::parse_response_for
+pub(crate) fn parse_batch<P: Payload>(
+    endpoint: &str,
+    http_status: u16,
+    body: &[u8],
+) -> Result<BatchReply<P>, Error> {
+    if (200..300).contains(&http_status) {
+        if let Some((reply, envelope)) = std::str::from_utf8(body).ok().and_then(scan::scan::<P>) {
+            envelope.check(endpoint, body)?;
+            return Ok(reply);
+        }
+    }
+    crate::request::parse_response_for(endpoint, http_status, body)
+}
+
 /// What an applied account of a batch endpoint reports, and the reply fields
 /// it is read from. Implemented by `()` (follow_add, follow_delete),
 /// [`FollowType`](crate::FollowType) (follow_check) and
