@@ -224,6 +224,16 @@ pub(crate) fn merge<P: PartialEq>(
     asked: &[&str],
     items: Vec<ReplyItem<P>>,
 ) -> Vec<AccountOutcome<P>> {
+    // The usual reply: one item per account, in the order asked.
+    if items.len() == asked.len() && items.iter().zip(asked).all(|(it, a)| it.to_account == *a) {
+        return items
+            .into_iter()
+            .map(|item| {
+                outcome_of(item)
+                    .unwrap_or_else(|(account, problem)| unknown(endpoint, account, &problem))
+            })
+            .collect();
+    }
     let extra = items.len() > asked.len();
     let mut items: Vec<Option<ReplyItem<P>>> = items.into_iter().map(Some).collect();
     asked
@@ -240,15 +250,18 @@ pub(crate) fn merge<P: PartialEq>(
             let checked = match found {
                 None => Err("the reply has no result".to_string()),
                 Some(_) if conflict => Err("the reply has two different results".to_string()),
-                Some(item) => outcome_of(item),
+                Some(item) => outcome_of(item).map_err(|(_, problem)| problem),
             };
-            checked.unwrap_or_else(|problem| {
-                let why = format!("for {account:?}: {problem}");
-                let err = decode_error(endpoint, &why, b"");
-                AccountOutcome::new((*account).to_string(), Outcome::Unknown(err))
-            })
+            checked.unwrap_or_else(|problem| unknown(endpoint, (*account).to_string(), &problem))
         })
         .collect()
+}
+
+/// An account whose item cannot be taken as an answer: `Unknown`, saying why.
+fn unknown<P>(endpoint: &str, account: String, problem: &str) -> AccountOutcome<P> {
+    let why = format!("for {account:?}: {problem}");
+    let err = decode_error(endpoint, &why, b"");
+    AccountOutcome::new(account, Outcome::Unknown(err))
 }
 
 /// Takes the item for `account`: at `index` when it is there, else the first anywhere.
@@ -265,15 +278,15 @@ fn take_item<P>(
     }
 }
 
-/// The outcome an item reports, or what is wrong with it. The reply's own
-/// string becomes the outcome's account (no copy).
-fn outcome_of<P>(item: ReplyItem<P>) -> Result<AccountOutcome<P>, String> {
+/// The outcome an item reports, or its account and what is wrong with it.
+/// The reply's own string becomes the outcome's account (no copy).
+fn outcome_of<P>(item: ReplyItem<P>) -> Result<AccountOutcome<P>, (String, String)> {
     if let Some(problem) = item.problem {
-        return Err(problem);
+        return Err((item.to_account, problem));
     }
     let outcome = match (item.result_code, item.payload) {
         (0, Some(payload)) => Outcome::Applied(payload),
-        (0, None) => return Err("the result has no payload".to_string()),
+        (0, None) => return Err((item.to_account, "the result has no payload".to_string())),
         (code, _) => Outcome::Refused(ApiError::new(code, item.result_info, "")),
     };
     Ok(AccountOutcome::new(item.to_account, outcome))

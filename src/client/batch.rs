@@ -66,11 +66,15 @@ pub(crate) fn run<E: BatchRequest, S: AsRef<str>>(
         }
         return Ok(BatchOutcome::new(Vec::new(), 0, 0));
     }
-    let mut items = Vec::with_capacity(accounts.len());
+    let mut items = Vec::new();
     for (chunk, result) in chunks.iter().zip(results) {
-        match result {
-            Ok(outcomes) => items.extend(outcomes),
-            Err(e) => items.extend(all_unknown(chunk, &e)),
+        let outcomes = result.unwrap_or_else(|e| all_unknown(chunk, &e));
+        if items.is_empty() {
+            // The first request's outcomes, kept where they are.
+            items = outcomes;
+            items.reserve_exact(accounts.len().saturating_sub(items.len()));
+        } else {
+            items.extend(outcomes);
         }
     }
     let read_backs = workers.read_backs.into_inner();
@@ -88,10 +92,19 @@ pub(crate) fn distinct_valid<'a, S: AsRef<str>>(
     for (i, id) in to.iter().enumerate() {
         validate_account_at("To_Account", i, id.as_ref())?;
     }
-    if to.len() <= 32 {
-        // A linear scan beats hashing for the usual short list.
+    if to.len() <= SHORT {
+        // A linear scan beats a hash set for the usual short list; comparing
+        // fingerprints first spares most string comparisons.
+        let mut prints = [0u64; SHORT];
         for id in to.iter().map(AsRef::as_ref) {
-            if !accounts.contains(&id) {
+            let print = fingerprint(id);
+            let seen = &prints[..accounts.len()];
+            if !seen
+                .iter()
+                .zip(&accounts)
+                .any(|(p, a)| *p == print && *a == id)
+            {
+                prints[accounts.len()] = print;
                 accounts.push(id);
             }
         }
@@ -100,6 +113,16 @@ pub(crate) fn distinct_valid<'a, S: AsRef<str>>(
         accounts.extend(to.iter().map(AsRef::as_ref).filter(|id| seen.insert(*id)));
     }
     Ok(accounts)
+}
+
+/// Lists up to this long are deduplicated by a linear scan.
+const SHORT: usize = 32;
+
+/// FNV-1a of an id's bytes: equal ids have equal fingerprints.
+fn fingerprint(id: &str) -> u64 {
+    id.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
 }
 
 /// What the workers of one batch call share.
