@@ -1,16 +1,23 @@
 #!/usr/bin/env bash
-# Regenerates BENCHMARKS.md: `bash benches/run.sh` (about 3 minutes of measuring,
+# Regenerates BENCHMARKS.md: `bash benches/run.sh` (about 10 minutes of measuring,
 # plus the first build of the harness). `bash benches/run.sh --quick` for a fast look
 # (shorter samples, no single-worker bulk run), printed but not written.
+# `bash benches/run.sh --stages` prints only the stage table of one call (needs valgrind).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
 quick=${1:-}
 out=$(mktemp)
+if [ "$quick" = "--stages" ]; then
+  exec python3 benches/stages.py
+fi
 
 cargo build --release --manifest-path benches/harness/Cargo.toml >&2
 # criterion prints its own progress on stdout: keep only the report, from its first heading.
 tables=$(benches/harness/target/release/tim-follow-bench $quick 2>/dev/null | sed -n '/^### 1\./,$p')
+
+# 2b. Where the time of one call goes (callgrind, interleaved wall time).
+stages_section=$(python3 benches/stages.py $quick)
 
 # 4. Long jobs: a 1,000,000-account unfollow job, journaled or not.
 jobs_table=$(bash benches/jobs.sh $quick)
@@ -83,7 +90,10 @@ in turn, round after round, and the median of the per-round ratios is reported. 
 the ratios from the interleaved lines; the tables give the scale.
 
 HEAD
-echo "$tables"
+echo "$tables" | sed '/^### 3\./,$d'
+echo "$stages_section"
+echo
+echo "$tables" | sed -n '/^### 3\./,$p'
 echo
 echo "$jobs_table"
 echo

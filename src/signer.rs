@@ -24,6 +24,7 @@ pub(crate) enum Signer {
 
 impl Signer {
     /// The UserSig to send now.
+    #[inline(never)] // a stage of its own in profiles (benches/stages.py)
     pub(crate) fn current(&self) -> Secret {
         match self {
             Signer::Fixed(s) => s.clone(),

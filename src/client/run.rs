@@ -116,6 +116,7 @@ impl Engine {
     }
 
     /// Waits for the rate limiter's slot for one call of `path`.
+    #[inline(never)] // a stage of its own in profiles (benches/stages.py)
     fn pace(&self, path: &str) {
         if let Some(limiter) = &self.limiter {
             let wait = limiter.acquire(path);

@@ -44,7 +44,9 @@ fn fleet(redis: Option<&str>) {
             s.spawn(move || {
                 let mut b = emu.client_builder();
                 if let Some(url) = redis {
-                    b = b.rate_limiter(Arc::new(RedisLimiter::new(url, emu.sdkappid(), 100.0).unwrap()));
+                    b = b.rate_limiter(Arc::new(
+                        RedisLimiter::new(url, emu.sdkappid(), 100.0).unwrap(),
+                    ));
                 }
                 let out = b.build().unwrap().follow_add(from, targets).unwrap();
                 assert!(out.all_applied());
@@ -77,5 +79,9 @@ fn permit(url: &str) {
         })
         .collect();
     micros.sort_by(f64::total_cmp);
-    println!("{:.1} {:.1}", micros[micros.len() / 2], micros[micros.len() * 99 / 100]);
+    println!(
+        "{:.1} {:.1}",
+        micros[micros.len() / 2],
+        micros[micros.len() * 99 / 100]
+    );
 }

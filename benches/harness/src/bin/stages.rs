@@ -1,0 +1,409 @@
+//! Where the time of one 20-account follow_delete goes: a workload per mode,
+//! run under `valgrind --tool=callgrind` by `benches/stages.sh` (instruction
+//! counts, which a noisy machine does not change) and timed interleaved
+//! (wall time).
+//!
+//! ```text
+//! stages serve                   a fixed-reply server; prints its base URL, ends with stdin
+//! stages count MODE N BASE       runs MODE N times (for callgrind: two N, the difference)
+//! stages time ROUNDS ITERS BASE  interleaved wall time of the call modes, µs per call
+//! ```
+//!
+//! The call modes send the same bytes: the same URL length (the same
+//! UserSig, a 5-digit `random`), the same body, and get the same reply.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+use tim_follow::request::{validate_account, Context, Request, CONTENT_TYPE};
+use tim_follow::{Client, FollowDelete, RetryPolicy};
+use ureq::unversioned::resolver::{ResolvedSocketAddrs, Resolver};
+use ureq::unversioned::transport::{DefaultConnector, NextTimeout};
+
+const SIG: &str = "eJyrVgrxCdYrSy1SslIy0jNQ0gHzM1NS80oy0zLBwhWZiflZpXlQqeKU7MSCgswUJStDEwMogMikVhRkFqUCxU1NTY3goiWZuSAxc1S1xZnpQJN9yhzNU-Q9y83Tg4vzirPLwqqcXAL8nZ1dkkr9nMtN3D3KQ5wNkjILtJ1MbJVqAa3HMfI_";
+
+fn ids() -> Vec<String> {
+    (2..22).map(|i| format!("UserID_{i:03}")).collect()
+}
+
+fn reply_body() -> String {
+    let items: Vec<String> = ids()
+        .iter()
+        .map(|id| format!(r#"{{"To_Account":"{id}","ResultCode":0,"ResultInfo":""}}"#))
+        .collect();
+    format!(
+        r#"{{"ResultItem":[{}],"ActionStatus":"OK","ErrorCode":0,"ErrorInfo":"","ErrorDisplay":""}}"#,
+        items.join(",")
+    )
+}
+
+#[derive(Serialize)]
+struct FloorReq<'a> {
+    #[serde(rename = "From_Account")]
+    from: &'a str,
+    #[serde(rename = "To_Account")]
+    to: &'a [String],
+}
+
+#[derive(Deserialize)]
+#[allow(dead_code)]
+struct FloorItem {
+    #[serde(rename = "To_Account")]
+    to: String,
+    #[serde(rename = "ResultCode")]
+    code: i64,
+    #[serde(rename = "ResultInfo")]
+    info: String,
+}
+
+#[derive(Deserialize)]
+#[allow(dead_code)]
+struct FloorResp {
+    #[serde(rename = "ResultItem")]
+    items: Vec<FloorItem>,
+    #[serde(rename = "ActionStatus")]
+    status: String,
+    #[serde(rename = "ErrorCode")]
+    code: i64,
+    #[serde(rename = "ErrorInfo")]
+    info: String,
+}
+
+/// A resolver for IP-literal hosts that never spawns a thread (as tim-follow's does).
+#[derive(Debug)]
+struct IpLiteral;
+
+impl Resolver for IpLiteral {
+    fn resolve(
+        &self,
+        uri: &ureq::http::Uri,
+        _: &ureq::config::Config,
+        _: NextTimeout,
+    ) -> Result<ResolvedSocketAddrs, ureq::Error> {
+        let ip: std::net::IpAddr = uri
+            .host()
+            .and_then(|h| h.parse().ok())
+            .ok_or(ureq::Error::HostNotFound)?;
+        let mut out = self.empty();
+        out.push(std::net::SocketAddr::new(ip, uri.port_u16().unwrap_or(80)));
+        Ok(out)
+    }
+}
+
+/// The fixed-reply server on threads of this process; its base URL.
+fn in_process_server() -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    accept_on_threads(listener);
+    base
+}
+
+fn serve_forever() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    println!("http://{}", listener.local_addr().unwrap());
+    std::io::stdout().flush().unwrap();
+    accept_on_threads(listener);
+    // Until stdin closes.
+    let mut sink = Vec::new();
+    let _ = std::io::stdin().read_to_end(&mut sink);
+}
+
+fn accept_on_threads(listener: TcpListener) {
+    let body = reply_body();
+    let response = format!(
+        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(stream) = stream else { continue };
+            let response = response.clone();
+            std::thread::spawn(move || serve(stream, &response));
+        }
+    });
+}
+
+fn serve(stream: TcpStream, response: &[u8]) {
+    let _ = stream.set_nodelay(true);
+    let mut writer = stream.try_clone().unwrap();
+    let mut reader = BufReader::new(stream);
+    let mut line = String::new();
+    loop {
+        let mut len = 0usize;
+        loop {
+            line.clear();
+            match reader.read_line(&mut line) {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+            if line == "\r\n" {
+                break;
+            }
+            if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                len = v.trim().parse().unwrap_or(0);
+            }
+        }
+        let mut body = vec![0u8; len];
+        if reader.read_exact(&mut body).is_err() {
+            return;
+        }
+        if writer.write_all(response).is_err() {
+            return;
+        }
+    }
+}
+
+/// What every mode shares.
+struct Setup {
+    to: Vec<String>,
+    /// The request of every call, built once (for the body writer alone).
+    request: FollowDelete,
+    /// A client as most programs run it: signing with a SecretKey (the
+    /// UserSig cached), rate limited with adaptive pacing (at a rate no
+    /// loop here reaches, so it never waits).
+    paced: Client,
+    reply: Vec<u8>,
+    base: String,
+    client: Client,
+    /// Bare ureq with tim-follow's settings: timeouts, no proxy, same headers.
+    same: ureq::Agent,
+}
+
+impl Setup {
+    fn new(base: &str) -> Setup {
+        let client = Client::builder(1400000000, "administrator")
+            .base_url(base)
+            .usersig(SIG)
+            .no_rate_limit()
+            .retry(RetryPolicy::none())
+            .build()
+            .unwrap();
+        let same = ureq::Agent::with_parts(
+            ureq::Agent::config_builder()
+                .http_status_as_error(false)
+                .proxy(None)
+                .timeout_connect(Some(Duration::from_secs(5)))
+                .timeout_global(Some(Duration::from_secs(30)))
+                .user_agent(concat!("tim-follow/", "0.2.0"))
+                .build(),
+            DefaultConnector::new(),
+            IpLiteral,
+        );
+        let paced = Client::builder(1400000000, "administrator")
+            .base_url(base)
+            .secret_key("bench-secret-key")
+            .rate_limit(1_000_000)
+            .retry(RetryPolicy::none())
+            .build()
+            .unwrap();
+        Setup {
+            request: FollowDelete::new("UserID_001", &ids()).unwrap(),
+            paced,
+            to: ids(),
+            reply: reply_body().into_bytes(),
+            base: base.to_string(),
+            client,
+            same,
+        }
+    }
+
+    /// A URL of the same length as the client's: `random` has as many digits.
+    fn url(&self) -> String {
+        context(&self.base, 12345).url(FollowDelete::PATH)
+    }
+
+    fn body(&self) -> Vec<u8> {
+        serde_json::to_vec(&FloorReq {
+            from: "UserID_001",
+            to: &self.to,
+        })
+        .unwrap()
+    }
+}
+
+fn context(base: &str, random: u32) -> Context<'_> {
+    Context {
+        base_url: base,
+        sdkappid: 1400000000,
+        identifier: "administrator",
+        usersig: SIG,
+        random,
+    }
+}
+
+#[inline(never)]
+fn floor_request(base: &str, to: &[String]) -> (String, Vec<u8>) {
+    let url = format!(
+        "{base}/v4/follow/follow_delete?sdkappid={}&identifier={}&usersig={}&random={}&contenttype=json",
+        1400000000u64, "administrator", SIG, 12345u32
+    );
+    let body = serde_json::to_vec(&FloorReq {
+        from: "UserID_001",
+        to,
+    })
+    .unwrap();
+    (url, body)
+}
+
+#[inline(never)]
+fn floor_parse(reply: &[u8]) -> FloorResp {
+    serde_json::from_slice(reply).unwrap()
+}
+
+#[inline(never)]
+fn ureq_post(agent: &ureq::Agent, url: &str, body: &[u8]) -> Vec<u8> {
+    let mut r = agent
+        .post(url)
+        .header("Content-Type", CONTENT_TYPE)
+        .send(body)
+        .unwrap();
+    r.body_mut().read_to_vec().unwrap()
+}
+
+/// One run of a mode.
+fn run(mode: &str, s: &Setup, url: &str, body: &[u8]) {
+    use std::hint::black_box;
+    match mode {
+        // Nothing: what the process costs without the loop.
+        "none" => {}
+        // Whole calls.
+        "client" => {
+            black_box(s.client.follow_delete("UserID_001", &s.to).unwrap());
+        }
+        "bare" => {
+            black_box(ureq_post(&s.same, url, body));
+        }
+        "bare_work" => {
+            let (url, body) = floor_request(&s.base, &s.to);
+            black_box(floor_parse(&ureq_post(&s.same, &url, &body)));
+        }
+        // The client's sans-IO stages, alone.
+        "validate" => {
+            validate_account("From_Account", "UserID_001").unwrap();
+            for id in &s.to {
+                validate_account("To_Account", black_box(id)).unwrap();
+            }
+        }
+        "url" => {
+            black_box(context(&s.base, black_box(12345)).url(FollowDelete::PATH));
+        }
+        "client_paced" => {
+            black_box(s.paced.follow_delete("UserID_001", &s.to).unwrap());
+        }
+        "body" => {
+            black_box(black_box(&s.request).body().unwrap());
+        }
+        "new" => {
+            black_box(FollowDelete::new("UserID_001", &s.to).unwrap());
+        }
+        "parse" => {
+            black_box(FollowDelete::parse(200, black_box(&s.reply)).unwrap());
+        }
+        "sans" => {
+            let req = FollowDelete::new("UserID_001", &s.to).unwrap();
+            let prepared = req
+                .prepare(&context("https://adminapisgp.im.qcloud.com", 12345))
+                .unwrap();
+            let parsed = FollowDelete::parse(200, &s.reply).unwrap();
+            black_box((prepared, parsed));
+        }
+        // The floor's stages.
+        "floor_url_body" => {
+            black_box(floor_request("https://adminapisgp.im.qcloud.com", &s.to));
+        }
+        "floor_parse" => {
+            black_box(floor_parse(black_box(&s.reply)));
+        }
+        "floor" => {
+            let req = floor_request("https://adminapisgp.im.qcloud.com", &s.to);
+            let r: FloorResp = serde_json::from_slice(&s.reply).unwrap();
+            black_box((req, r));
+        }
+        // Bare ureq, then as many instructions of busy work as the same-work
+        // row adds, but no allocation: does any pause between calls cost more
+        // than its own length?
+        "spin" => spin(black_box(SPIN)),
+        "bare_spin" => {
+            black_box(ureq_post(&s.same, url, body));
+            spin(black_box(SPIN));
+        }
+        m if m.starts_with("bare_spin_") => {
+            let n: u64 = m["bare_spin_".len()..].parse().unwrap();
+            black_box(ureq_post(&s.same, url, body));
+            spin(black_box(n));
+        }
+        m if m.starts_with("spin_") => spin(black_box(m["spin_".len()..].parse().unwrap())),
+        other => panic!("unknown mode {other}"),
+    }
+}
+
+/// Iterations of [`spin`] that take about as long as the floor's build + parse.
+const SPIN: u64 = 6_000;
+
+#[inline(never)]
+fn spin(n: u64) {
+    let mut x = 0u64;
+    for i in 0..n {
+        x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(i));
+    }
+    std::hint::black_box(x);
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let arg = |i: usize| args.get(i).map(String::as_str).unwrap_or("");
+    match arg(0) {
+        "serve" => serve_forever(),
+        "count" => {
+            let n: usize = arg(2).parse().unwrap();
+            let s = Setup::new(arg(3));
+            let (url, body) = (s.url(), s.body());
+            for _ in 0..n {
+                run(arg(1), &s, &url, &body);
+            }
+        }
+        "time" => {
+            let rounds: usize = arg(1).parse().unwrap();
+            let iters: usize = arg(2).parse().unwrap();
+            let base = if arg(3) == "thread" {
+                in_process_server()
+            } else {
+                arg(3).to_string()
+            };
+            let s = Setup::new(&base);
+            let (url, body) = (s.url(), s.body());
+            let modes: Vec<&str> = args[4..].iter().map(String::as_str).collect();
+            for m in &modes {
+                for _ in 0..iters / 10 {
+                    run(m, &s, &url, &body);
+                }
+            }
+            let mut times: Vec<Vec<f64>> = vec![Vec::new(); modes.len()];
+            for _ in 0..rounds {
+                for (i, m) in modes.iter().enumerate() {
+                    let t = Instant::now();
+                    for _ in 0..iters {
+                        run(m, &s, &url, &body);
+                    }
+                    times[i].push(t.elapsed().as_secs_f64() * 1e6 / iters as f64);
+                }
+            }
+            // Per mode: the median µs per call, and the median of its per-round
+            // ratio to the first mode.
+            for (i, m) in modes.iter().enumerate() {
+                let mut own = times[i].clone();
+                own.sort_by(|a, b| a.partial_cmp(b).unwrap());
+                let mut ratio: Vec<f64> = (0..rounds).map(|r| times[i][r] / times[0][r]).collect();
+                ratio.sort_by(|a, b| a.partial_cmp(b).unwrap());
+                println!("{m} {:.2} {:.3}", own[rounds / 2], ratio[rounds / 2]);
+            }
+        }
+        _ => {
+            eprintln!("usage: stages serve | count MODE N BASE | time ROUNDS ITERS BASE MODE...");
+            std::process::exit(2);
+        }
+    }
+}
