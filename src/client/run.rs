@@ -148,7 +148,16 @@ impl Engine {
         } else {
             tries.attempts
         } + 1;
-        let wait = self.retry.backoff(n, err);
+        // An adaptive limiter has slowed down already: the retry's wait is
+        // its next slot at the lower pace, not a backoff on top of that
+        // (which left the last requests of a job waiting seconds after
+        // everything else was done).
+        let paced = throttled && self.limiter.as_ref().is_some_and(|l| l.paces_retries());
+        let wait = if paced {
+            Duration::ZERO
+        } else {
+            self.retry.backoff(n, err)
+        };
         (started.elapsed().saturating_add(wait) <= self.retry.get_deadline()).then_some(wait)
     }
 

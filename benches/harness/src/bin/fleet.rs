@@ -20,6 +20,7 @@ fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.iter().map(String::as_str).collect::<Vec<_>>()[..] {
         ["plain"] => fleet(None),
+        ["trace"] => trace(),
         ["redis", url] => fleet(Some(url)),
         ["permit", url] => permit(url),
         _ => eprintln!("usage: fleet plain | fleet redis URL | fleet permit URL"),
@@ -50,6 +51,9 @@ fn fleet(redis: Option<&str>) {
                 }
                 let out = b.build().unwrap().follow_add(from, targets).unwrap();
                 assert!(out.all_applied());
+                if std::env::var_os("FLEET_TRACE").is_some() {
+                    eprintln!("{from} done at {:.2} s", started.elapsed().as_secs_f64());
+                }
             });
         }
     });
@@ -66,6 +70,60 @@ fn fleet(redis: Option<&str>) {
         busiest = busiest.max(end - start + 1);
     }
     println!("{} {limited} {took:.2} {busiest}", log.len());
+}
+
+/// The plain fleet with each client's pace printed every 250 ms (to tune
+/// adaptive pacing): time, then per client its pace and calls accepted so far.
+fn trace() {
+    use tim_follow::{Adaptive, LocalLimiter};
+    let emu = Emulator::builder()
+        .rate_limit(Some(100), 60007)
+        .max_following(PER_CLIENT)
+        .start()
+        .unwrap();
+    let targets: Vec<String> = (0..PER_CLIENT).map(|i| format!("t{i:05}")).collect();
+    emu.import_accounts(&targets);
+    let sources: Vec<String> = (0..4).map(|i| format!("src{i}")).collect();
+    emu.import_accounts(&sources);
+    let limiters: Vec<Arc<Adaptive<LocalLimiter>>> = (0..4)
+        .map(|_| Arc::new(Adaptive::new(LocalLimiter::new(200.0))))
+        .collect();
+    let done = std::sync::atomic::AtomicUsize::new(0);
+    let started = Instant::now();
+    std::thread::scope(|s| {
+        for (from, limiter) in sources.iter().zip(&limiters) {
+            let (emu, targets, done) = (&emu, &targets, &done);
+            s.spawn(move || {
+                let client = emu
+                    .client_builder()
+                    .adaptive_pacing(false)
+                    .rate_limiter(limiter.clone())
+                    .build()
+                    .unwrap();
+                assert!(client.follow_add(from, targets).unwrap().all_applied());
+                eprintln!("{from} done at {:.2} s", started.elapsed().as_secs_f64());
+                done.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            });
+        }
+        while done.load(std::sync::atomic::Ordering::SeqCst) < 4
+            && started.elapsed() < Duration::from_secs(30)
+        {
+            std::thread::sleep(Duration::from_millis(250));
+            let log = emu.requests();
+            let line: Vec<String> = sources
+                .iter()
+                .zip(&limiters)
+                .map(|(src, l)| {
+                    let ok = log
+                        .iter()
+                        .filter(|r| r.error_code == Some(0) && r.body.contains(src.as_str()))
+                        .count();
+                    format!("{:6.1}/{ok:3}", l.pace("follow/follow_add"))
+                })
+                .collect();
+            eprintln!("{:5.2} {}", started.elapsed().as_secs_f64(), line.join(" "));
+        }
+    });
 }
 
 /// Prints the median and 99th percentile of one permit, in µs.
