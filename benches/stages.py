@@ -83,7 +83,7 @@ def timing(rounds, iters, modes, pinned):
 
 
 def ureq_rows(c):
-    post = find(c, "tim_follow::transport::post") or find(c, "stages::ureq_post")
+    post = find(c, "tim_follow::transport::post") or find(c, "tim_follow_bench::ureq_post")
     call = find(c, "ureq::request::do_call")
     read = find(c, "ureq::body::BodyWithConfig::read_to_vec")
     write = find(c, "state::SendRequest>>::write") + find(c, "ureq::run::send_body")
@@ -134,8 +134,8 @@ def main():
             rows["body"] = find(c, "tim_follow::request::batch_body")
             rows["sig"] = find(c, "tim_follow::signer::Signer::current")
             rows["limit"] = find(c, "tim_follow::client::run::Engine::pace")
-        elif find(c, "stages::floor_request"):
-            rows["url"] = find(c, "stages::floor_request")
+        elif find(c, "tim_follow_bench::floor_request"):
+            rows["url"] = find(c, "tim_follow_bench::floor_request")
         rows.update(u)
         parse = (find(c, "tim_follow::reply::parse_batch") if ours
                  else find(c, "stages::floor_parse"))

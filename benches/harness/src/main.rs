@@ -15,84 +15,13 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use criterion::Criterion;
-use serde::{Deserialize, Serialize};
 use tim_follow::request::{Context, Request, CONTENT_TYPE};
 use tim_follow::testkit::Emulator;
 use tim_follow::{Client, FollowDelete, RetryPolicy};
-use ureq::unversioned::resolver::{ResolvedSocketAddrs, Resolver};
-use ureq::unversioned::transport::{DefaultConnector, NextTimeout};
-
-const SIG: &str = "eJyrVgrxCdYrSy1SslIy0jNQ0gHzM1NS80oy0zLBwhWZiflZpXlQqeKU7MSCgswUJStDEwMogMikVhRkFqUCxU1NTY3goiWZuSAxc1S1xZnpQJN9yhzNU-Q9y83Tg4vzirPLwqqcXAL8nZ1dkkr9nMtN3D3KQ5wNkjILtJ1MbJVqAa3HMfI_";
-
-fn ids() -> Vec<String> {
-    (2..22).map(|i| format!("UserID_{i:03}")).collect()
-}
-
-fn reply_body() -> String {
-    let items: Vec<String> = ids()
-        .iter()
-        .map(|id| format!(r#"{{"To_Account":"{id}","ResultCode":0,"ResultInfo":""}}"#))
-        .collect();
-    format!(
-        r#"{{"ResultItem":[{}],"ActionStatus":"OK","ErrorCode":0,"ErrorInfo":"","ErrorDisplay":""}}"#,
-        items.join(",")
-    )
-}
-
-// ------------------------------------------------------------- serde floor
-
-#[derive(Serialize)]
-struct FloorReq<'a> {
-    #[serde(rename = "From_Account")]
-    from: &'a str,
-    #[serde(rename = "To_Account")]
-    to: &'a [String],
-}
-
-#[derive(Deserialize)]
-#[allow(dead_code)]
-struct FloorItem {
-    #[serde(rename = "To_Account")]
-    to: String,
-    #[serde(rename = "ResultCode")]
-    code: i64,
-    #[serde(rename = "ResultInfo")]
-    info: String,
-}
-
-#[derive(Deserialize)]
-#[allow(dead_code)]
-struct FloorResp {
-    #[serde(rename = "ResultItem")]
-    items: Vec<FloorItem>,
-    #[serde(rename = "ActionStatus")]
-    status: String,
-    #[serde(rename = "ErrorCode")]
-    code: i64,
-    #[serde(rename = "ErrorInfo")]
-    info: String,
-}
-
-/// A resolver for IP-literal hosts that never spawns a thread (as tim-follow's does).
-#[derive(Debug)]
-struct IpLiteral;
-
-impl Resolver for IpLiteral {
-    fn resolve(
-        &self,
-        uri: &ureq::http::Uri,
-        _: &ureq::config::Config,
-        _: NextTimeout,
-    ) -> Result<ResolvedSocketAddrs, ureq::Error> {
-        let ip: std::net::IpAddr = uri
-            .host()
-            .and_then(|h| h.parse().ok())
-            .ok_or(ureq::Error::HostNotFound)?;
-        let mut out = self.empty();
-        out.push(std::net::SocketAddr::new(ip, uri.port_u16().unwrap_or(80)));
-        Ok(out)
-    }
-}
+use tim_follow_bench::{
+    floor_request, ids, reply_body, serve, ureq_post, FloorReq, FloorResp, IpLiteral, SIG,
+};
+use ureq::unversioned::transport::DefaultConnector;
 
 // ------------------------------------------------------- fixed-reply server
 
@@ -113,36 +42,6 @@ fn fixed_reply_server() -> String {
         }
     });
     format!("http://{addr}")
-}
-
-fn serve(stream: TcpStream, response: &[u8]) {
-    let _ = stream.set_nodelay(true);
-    let mut writer = stream.try_clone().unwrap();
-    let mut reader = BufReader::new(stream);
-    let mut line = String::new();
-    loop {
-        let mut len = 0usize;
-        loop {
-            line.clear();
-            match reader.read_line(&mut line) {
-                Ok(0) | Err(_) => return,
-                Ok(_) => {}
-            }
-            if line == "\r\n" {
-                break;
-            }
-            if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
-                len = v.trim().parse().unwrap_or(0);
-            }
-        }
-        let mut body = vec![0u8; len];
-        if reader.read_exact(&mut body).is_err() {
-            return;
-        }
-        if writer.write_all(response).is_err() {
-            return;
-        }
-    }
 }
 
 /// The raw floor: one keep-alive connection, request written at once, reply read by length.
@@ -263,20 +162,6 @@ fn sans_ours(to: &[String], reply: &[u8]) {
     std::hint::black_box((prepared, parsed));
 }
 
-/// The floor's request: the URL by `format!`, the body by serde derive.
-fn floor_request(base: &str, to: &[String]) -> (String, Vec<u8>) {
-    let url = format!(
-        "{base}/v4/follow/follow_delete?sdkappid={}&identifier={}&usersig={}&random={}&contenttype=json",
-        1400000000u64, "administrator", SIG, 12345u32
-    );
-    let body = serde_json::to_vec(&FloorReq {
-        from: "UserID_001",
-        to,
-    })
-    .unwrap();
-    (url, body)
-}
-
 /// The floor: the same work with plain serde derive structs and `format!`.
 fn sans_floor(to: &[String], reply: &[u8]) {
     let (url, body) = floor_request("https://adminapisgp.im.qcloud.com", to);
@@ -288,16 +173,6 @@ fn sans_floor(to: &[String], reply: &[u8]) {
 fn ureq_with_serde_floor(agent: &ureq::Agent, base: &str, to: &[String]) -> FloorResp {
     let (url, body) = floor_request(base, to);
     serde_json::from_slice(&ureq_post(agent, &url, &body)).unwrap()
-}
-
-/// One POST through a bare ureq agent, body read to the end.
-fn ureq_post(agent: &ureq::Agent, url: &str, body: &[u8]) -> Vec<u8> {
-    let mut r = agent
-        .post(url)
-        .header("Content-Type", CONTENT_TYPE)
-        .send(body)
-        .unwrap();
-    r.body_mut().read_to_vec().unwrap()
 }
 
 fn main() {

@@ -12,85 +12,16 @@
 //! The call modes send the same bytes: the same URL length (the same
 //! UserSig, a 5-digit `random`), the same body, and get the same reply.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::io::{Read, Write};
+use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
-use serde::{Deserialize, Serialize};
-use tim_follow::request::{validate_account, Context, Request, CONTENT_TYPE};
+use tim_follow::request::{validate_account, Context, Request};
 use tim_follow::{Client, FollowDelete, RetryPolicy};
-use ureq::unversioned::resolver::{ResolvedSocketAddrs, Resolver};
-use ureq::unversioned::transport::{DefaultConnector, NextTimeout};
-
-const SIG: &str = "eJyrVgrxCdYrSy1SslIy0jNQ0gHzM1NS80oy0zLBwhWZiflZpXlQqeKU7MSCgswUJStDEwMogMikVhRkFqUCxU1NTY3goiWZuSAxc1S1xZnpQJN9yhzNU-Q9y83Tg4vzirPLwqqcXAL8nZ1dkkr9nMtN3D3KQ5wNkjILtJ1MbJVqAa3HMfI_";
-
-fn ids() -> Vec<String> {
-    (2..22).map(|i| format!("UserID_{i:03}")).collect()
-}
-
-fn reply_body() -> String {
-    let items: Vec<String> = ids()
-        .iter()
-        .map(|id| format!(r#"{{"To_Account":"{id}","ResultCode":0,"ResultInfo":""}}"#))
-        .collect();
-    format!(
-        r#"{{"ResultItem":[{}],"ActionStatus":"OK","ErrorCode":0,"ErrorInfo":"","ErrorDisplay":""}}"#,
-        items.join(",")
-    )
-}
-
-#[derive(Serialize)]
-struct FloorReq<'a> {
-    #[serde(rename = "From_Account")]
-    from: &'a str,
-    #[serde(rename = "To_Account")]
-    to: &'a [String],
-}
-
-#[derive(Deserialize)]
-#[allow(dead_code)]
-struct FloorItem {
-    #[serde(rename = "To_Account")]
-    to: String,
-    #[serde(rename = "ResultCode")]
-    code: i64,
-    #[serde(rename = "ResultInfo")]
-    info: String,
-}
-
-#[derive(Deserialize)]
-#[allow(dead_code)]
-struct FloorResp {
-    #[serde(rename = "ResultItem")]
-    items: Vec<FloorItem>,
-    #[serde(rename = "ActionStatus")]
-    status: String,
-    #[serde(rename = "ErrorCode")]
-    code: i64,
-    #[serde(rename = "ErrorInfo")]
-    info: String,
-}
-
-/// A resolver for IP-literal hosts that never spawns a thread (as tim-follow's does).
-#[derive(Debug)]
-struct IpLiteral;
-
-impl Resolver for IpLiteral {
-    fn resolve(
-        &self,
-        uri: &ureq::http::Uri,
-        _: &ureq::config::Config,
-        _: NextTimeout,
-    ) -> Result<ResolvedSocketAddrs, ureq::Error> {
-        let ip: std::net::IpAddr = uri
-            .host()
-            .and_then(|h| h.parse().ok())
-            .ok_or(ureq::Error::HostNotFound)?;
-        let mut out = self.empty();
-        out.push(std::net::SocketAddr::new(ip, uri.port_u16().unwrap_or(80)));
-        Ok(out)
-    }
-}
+use tim_follow_bench::{
+    floor_request, ids, reply_body, serve, ureq_post, FloorReq, FloorResp, IpLiteral, SIG,
+};
+use ureq::unversioned::transport::DefaultConnector;
 
 /// The fixed-reply server on threads of this process; its base URL.
 fn in_process_server() -> String {
@@ -124,36 +55,6 @@ fn accept_on_threads(listener: TcpListener) {
             std::thread::spawn(move || serve(stream, &response));
         }
     });
-}
-
-fn serve(stream: TcpStream, response: &[u8]) {
-    let _ = stream.set_nodelay(true);
-    let mut writer = stream.try_clone().unwrap();
-    let mut reader = BufReader::new(stream);
-    let mut line = String::new();
-    loop {
-        let mut len = 0usize;
-        loop {
-            line.clear();
-            match reader.read_line(&mut line) {
-                Ok(0) | Err(_) => return,
-                Ok(_) => {}
-            }
-            if line == "\r\n" {
-                break;
-            }
-            if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
-                len = v.trim().parse().unwrap_or(0);
-            }
-        }
-        let mut body = vec![0u8; len];
-        if reader.read_exact(&mut body).is_err() {
-            return;
-        }
-        if writer.write_all(response).is_err() {
-            return;
-        }
-    }
 }
 
 /// What every mode shares.
@@ -235,32 +136,8 @@ fn context(base: &str, random: u32) -> Context<'_> {
 }
 
 #[inline(never)]
-fn floor_request(base: &str, to: &[String]) -> (String, Vec<u8>) {
-    let url = format!(
-        "{base}/v4/follow/follow_delete?sdkappid={}&identifier={}&usersig={}&random={}&contenttype=json",
-        1400000000u64, "administrator", SIG, 12345u32
-    );
-    let body = serde_json::to_vec(&FloorReq {
-        from: "UserID_001",
-        to,
-    })
-    .unwrap();
-    (url, body)
-}
-
-#[inline(never)]
 fn floor_parse(reply: &[u8]) -> FloorResp {
     serde_json::from_slice(reply).unwrap()
-}
-
-#[inline(never)]
-fn ureq_post(agent: &ureq::Agent, url: &str, body: &[u8]) -> Vec<u8> {
-    let mut r = agent
-        .post(url)
-        .header("Content-Type", CONTENT_TYPE)
-        .send(body)
-        .unwrap();
-    r.body_mut().read_to_vec().unwrap()
 }
 
 /// One run of a mode.
