@@ -2,7 +2,6 @@
 //! requests of the endpoint's limit, send those on worker threads, and merge
 //! every request's outcomes back in input order.
 
-use std::collections::HashSet;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
@@ -89,41 +88,40 @@ pub(crate) fn distinct_valid<'a, S: AsRef<str>>(
     to: &'a [S],
 ) -> Result<Vec<&'a str>, Error> {
     validate_account("From_Account", from)?;
-    let mut accounts: Vec<&str> = Vec::with_capacity(to.len());
     for (i, id) in to.iter().enumerate() {
         validate_account_at("To_Account", i, id.as_ref())?;
     }
-    if to.len() <= SHORT {
-        // The usual short list: a table on the stack, twice as large as the
-        // list, of fingerprints and positions (linear probing, so a lookup
-        // always ends at a free slot); strings are compared only when their
-        // fingerprints are equal.
-        let mut slots = [(0u64, 0u8); 2 * SHORT];
-        for id in to.iter().map(AsRef::as_ref) {
-            let print = fingerprint(id);
-            let mut at = (print as usize) % slots.len();
-            loop {
-                match slots[at] {
-                    (_, 0) => {
-                        accounts.push(id);
-                        // At most SHORT ids: the position fits a u8.
-                        slots[at] = (print, accounts.len() as u8);
-                        break;
-                    }
-                    (p, i) if p == print && accounts[usize::from(i) - 1] == id => break,
-                    _ => at = (at + 1) % slots.len(),
+    // Repeats are dropped through a table of fingerprints and positions at
+    // least twice as large as the list (open addressing: a probe always ends
+    // at a free slot); strings are compared only when fingerprints are equal.
+    // The usual short list's table is on the stack.
+    let mut accounts: Vec<&str> = Vec::with_capacity(to.len());
+    let size = (2 * to.len()).next_power_of_two();
+    let mut on_stack = [(0u64, 0usize); 64];
+    let mut on_heap = Vec::new();
+    let slots: &mut [(u64, usize)] = if size <= on_stack.len() {
+        &mut on_stack[..size]
+    } else {
+        on_heap.resize(size, (0, 0));
+        &mut on_heap
+    };
+    for id in to.iter().map(AsRef::as_ref) {
+        let print = fingerprint(id);
+        let mut at = print as usize & (size - 1);
+        loop {
+            match slots[at] {
+                (_, 0) => {
+                    accounts.push(id);
+                    slots[at] = (print, accounts.len());
+                    break;
                 }
+                (p, i) if p == print && accounts[i - 1] == id => break,
+                _ => at = (at + 1) & (size - 1),
             }
         }
-    } else {
-        let mut seen = HashSet::with_capacity(to.len());
-        accounts.extend(to.iter().map(AsRef::as_ref).filter(|id| seen.insert(*id)));
     }
     Ok(accounts)
 }
-
-/// Lists up to this long are deduplicated by a linear scan.
-const SHORT: usize = 32;
 
 /// FNV-1a of an id's bytes: equal ids have equal fingerprints.
 fn fingerprint(id: &str) -> u64 {
@@ -400,15 +398,17 @@ mod tests {
         assert_eq!(distinct_valid("f", &["b", "a", "b"]).unwrap(), ["b", "a"]);
         let long: Vec<String> = (0..40).map(|i| format!("u{}", i % 35)).collect();
         assert_eq!(distinct_valid("f", &long).unwrap().len(), 35);
-        // A short list, the table path: as many ids as it takes, repeats spread out.
-        let short: Vec<String> = (0..SHORT).map(|i| format!("u{}", (i * 5) % 7)).collect();
+        // Repeats spread out, and lists without repeats, short and long.
+        let spread: Vec<String> = (0..32).map(|i| format!("u{}", (i * 5) % 7)).collect();
         let want: Vec<String> = [0, 5, 3, 1, 6, 4, 2]
             .iter()
             .map(|i| format!("u{i}"))
             .collect();
-        assert_eq!(distinct_valid("f", &short).unwrap(), want);
-        let all: Vec<String> = (0..SHORT).map(|i| format!("{i}")).collect();
-        assert_eq!(distinct_valid("f", &all).unwrap(), all);
+        assert_eq!(distinct_valid("f", &spread).unwrap(), want);
+        for n in [0, 1, 2, 3, 20, 1000] {
+            let all: Vec<String> = (0..n).map(|i| format!("{i}")).collect();
+            assert_eq!(distinct_valid("f", &all).unwrap(), all);
+        }
         let err = distinct_valid("f", &["a", ""]).unwrap_err();
         assert!(err.to_string().contains("To_Account[1]"), "{err}");
     }
