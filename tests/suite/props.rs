@@ -19,24 +19,18 @@ fn parse_all(status: u16, body: &[u8]) {
 /// The batch endpoints' own parsers (one pass over a reply in the usual
 /// shape, serde for the rest) give exactly what serde alone gives.
 fn same_as_serde(status: u16, body: &[u8]) {
-    use tim_follow::request::parse_response_for;
     use tim_follow::FollowAdd;
-    assert_eq!(
-        FollowDelete::parse(status, body),
-        parse_response_for(FollowDelete::PATH, status, body)
-    );
-    assert_eq!(
-        FollowAdd::parse(status, body),
-        parse_response_for(FollowAdd::PATH, status, body)
-    );
-    assert_eq!(
-        FollowCheck::parse(status, body),
-        parse_response_for(FollowCheck::PATH, status, body)
-    );
-    assert_eq!(
-        FollowGetInfo::parse(status, body),
-        parse_response_for(FollowGetInfo::PATH, status, body)
-    );
+    fn one<R: Request>(status: u16, body: &[u8])
+    where
+        R::Response: PartialEq + std::fmt::Debug,
+    {
+        let serde = tim_follow::request::parse_response_for(R::PATH, status, body);
+        assert_eq!(R::parse(status, body), serde, "{}", R::PATH);
+    }
+    one::<FollowDelete>(status, body);
+    one::<FollowAdd>(status, body);
+    one::<FollowCheck>(status, body);
+    one::<FollowGetInfo>(status, body);
 }
 
 /// A JSON value of the kinds a reply's fields may hold, usual or not.
