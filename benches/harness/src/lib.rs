@@ -3,12 +3,13 @@
 //! fixed-reply server's connection loop and one bare POST.
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
+use std::net::{TcpListener, TcpStream};
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use tim_follow::request::CONTENT_TYPE;
 use ureq::unversioned::resolver::{ResolvedSocketAddrs, Resolver};
-use ureq::unversioned::transport::NextTimeout;
+use ureq::unversioned::transport::{DefaultConnector, NextTimeout};
 
 pub const SIG: &str = "eJyrVgrxCdYrSy1SslIy0jNQ0gHzM1NS80oy0zLBwhWZiflZpXlQqeKU7MSCgswUJStDEwMogMikVhRkFqUCxU1NTY3goiWZuSAxc1S1xZnpQJN9yhzNU-Q9y83Tg4vzirPLwqqcXAL8nZ1dkkr9nMtN3D3KQ5wNkjILtJ1MbJVqAa3HMfI_";
 
@@ -82,7 +83,51 @@ impl Resolver for IpLiteral {
     }
 }
 
-pub fn serve(stream: TcpStream, response: &[u8]) {
+/// Bare ureq as the client sets it up: its timeouts (connect 5 s, whole
+/// call 30 s), its User-Agent, no proxy and a resolver without a thread, so
+/// that both send the same bytes.
+pub fn same_agent() -> ureq::Agent {
+    ureq::Agent::with_parts(
+        ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .proxy(None)
+            .timeout_connect(Some(Duration::from_secs(5)))
+            .timeout_global(Some(Duration::from_secs(30)))
+            // The client's User-Agent, `tim-follow/` and the crate's version.
+            .user_agent("tim-follow/0.2.0")
+            .build(),
+        DefaultConnector::new(),
+        IpLiteral,
+    )
+}
+
+/// A fixed-reply server on threads of this process (a thread per
+/// connection, every request answered with [`reply_body`]); its base URL.
+pub fn fixed_reply_server() -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    serve_fixed_reply(listener);
+    base
+}
+
+/// Answers every request on `listener` with [`reply_body`], from threads.
+pub fn serve_fixed_reply(listener: TcpListener) {
+    let body = reply_body();
+    let response = format!(
+        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(stream) = stream else { continue };
+            let response = response.clone();
+            std::thread::spawn(move || serve(stream, &response));
+        }
+    });
+}
+
+fn serve(stream: TcpStream, response: &[u8]) {
     let _ = stream.set_nodelay(true);
     let mut writer = stream.try_clone().unwrap();
     let mut reader = BufReader::new(stream);

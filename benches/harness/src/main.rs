@@ -10,7 +10,7 @@
 //!    worker, and the floor of 500 requests at 200/s.
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -19,30 +19,11 @@ use tim_follow::request::{Context, Request, CONTENT_TYPE};
 use tim_follow::testkit::Emulator;
 use tim_follow::{Client, FollowDelete, RetryPolicy};
 use tim_follow_bench::{
-    floor_request, ids, reply_body, serve, ureq_post, FloorReq, FloorResp, IpLiteral, SIG,
+    fixed_reply_server, floor_request, ids, reply_body, same_agent, ureq_post, FloorReq, FloorResp,
+    SIG,
 };
-use ureq::unversioned::transport::DefaultConnector;
 
 // ------------------------------------------------------- fixed-reply server
-
-fn fixed_reply_server() -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    let body = reply_body();
-    let response = format!(
-        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    )
-    .into_bytes();
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(stream) = stream else { continue };
-            let response = response.clone();
-            std::thread::spawn(move || serve(stream, &response));
-        }
-    });
-    format!("http://{addr}")
-}
 
 /// The raw floor: one keep-alive connection, request written at once, reply read by length.
 struct RawClient {
@@ -223,18 +204,7 @@ fn main() {
         .proxy(None)
         .build()
         .into();
-    let same = ureq::Agent::with_parts(
-        ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .proxy(None)
-            .timeout_connect(Some(Duration::from_secs(5)))
-            .timeout_global(Some(Duration::from_secs(30)))
-            // The same User-Agent as the client: the same bytes on the wire.
-            .user_agent("tim-follow/0.2.0")
-            .build(),
-        DefaultConnector::new(),
-        IpLiteral,
-    );
+    let same = same_agent();
     let global: ureq::Agent = ureq::Agent::config_builder()
         .http_status_as_error(false)
         .proxy(None)

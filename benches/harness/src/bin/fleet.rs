@@ -27,8 +27,9 @@ fn main() {
     }
 }
 
-/// Prints: requests sent, rate-limit answers, wall time, busiest second.
-fn fleet(redis: Option<&str>) {
+/// The emulator allowing 100 calls/s of follow_add, the accounts to follow
+/// and the four clients' own.
+fn setup() -> (Emulator, Vec<String>, Vec<String>) {
     let emu = Emulator::builder()
         .rate_limit(Some(100), 60007)
         .max_following(PER_CLIENT)
@@ -38,6 +39,12 @@ fn fleet(redis: Option<&str>) {
     emu.import_accounts(&targets);
     let sources: Vec<String> = (0..4).map(|i| format!("src{i}")).collect();
     emu.import_accounts(&sources);
+    (emu, targets, sources)
+}
+
+/// Prints: requests sent, rate-limit answers, wall time, busiest second.
+fn fleet(redis: Option<&str>) {
+    let (emu, targets, sources) = setup();
     let started = Instant::now();
     std::thread::scope(|s| {
         for from in &sources {
@@ -76,15 +83,7 @@ fn fleet(redis: Option<&str>) {
 /// adaptive pacing): time, then per client its pace and calls accepted so far.
 fn trace() {
     use tim_follow::{Adaptive, LocalLimiter};
-    let emu = Emulator::builder()
-        .rate_limit(Some(100), 60007)
-        .max_following(PER_CLIENT)
-        .start()
-        .unwrap();
-    let targets: Vec<String> = (0..PER_CLIENT).map(|i| format!("t{i:05}")).collect();
-    emu.import_accounts(&targets);
-    let sources: Vec<String> = (0..4).map(|i| format!("src{i}")).collect();
-    emu.import_accounts(&sources);
+    let (emu, targets, sources) = setup();
     let limiters: Vec<Arc<Adaptive<LocalLimiter>>> = (0..4)
         .map(|_| Arc::new(Adaptive::new(LocalLimiter::new(200.0))))
         .collect();

@@ -14,47 +14,23 @@
 
 use std::io::{Read, Write};
 use std::net::TcpListener;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use tim_follow::request::{validate_account, Context, Request};
 use tim_follow::{Client, FollowDelete, RetryPolicy};
 use tim_follow_bench::{
-    floor_request, ids, reply_body, serve, ureq_post, FloorReq, FloorResp, IpLiteral, SIG,
+    fixed_reply_server, floor_request, ids, reply_body, same_agent, serve_fixed_reply, ureq_post,
+    FloorReq, FloorResp, SIG,
 };
-use ureq::unversioned::transport::DefaultConnector;
-
-/// The fixed-reply server on threads of this process; its base URL.
-fn in_process_server() -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    accept_on_threads(listener);
-    base
-}
 
 fn serve_forever() {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     println!("http://{}", listener.local_addr().unwrap());
     std::io::stdout().flush().unwrap();
-    accept_on_threads(listener);
+    serve_fixed_reply(listener);
     // Until stdin closes.
     let mut sink = Vec::new();
     let _ = std::io::stdin().read_to_end(&mut sink);
-}
-
-fn accept_on_threads(listener: TcpListener) {
-    let body = reply_body();
-    let response = format!(
-        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    )
-    .into_bytes();
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(stream) = stream else { continue };
-            let response = response.clone();
-            std::thread::spawn(move || serve(stream, &response));
-        }
-    });
 }
 
 /// What every mode shares.
@@ -82,17 +58,7 @@ impl Setup {
             .retry(RetryPolicy::none())
             .build()
             .unwrap();
-        let same = ureq::Agent::with_parts(
-            ureq::Agent::config_builder()
-                .http_status_as_error(false)
-                .proxy(None)
-                .timeout_connect(Some(Duration::from_secs(5)))
-                .timeout_global(Some(Duration::from_secs(30)))
-                .user_agent(concat!("tim-follow/", "0.2.0"))
-                .build(),
-            DefaultConnector::new(),
-            IpLiteral,
-        );
+        let same = same_agent();
         let paced = Client::builder(1400000000, "administrator")
             .base_url(base)
             .secret_key("bench-secret-key")
@@ -246,7 +212,7 @@ fn main() {
             let rounds: usize = arg(1).parse().unwrap();
             let iters: usize = arg(2).parse().unwrap();
             let base = if arg(3) == "thread" {
-                in_process_server()
+                fixed_reply_server()
             } else {
                 arg(3).to_string()
             };
