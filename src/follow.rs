@@ -256,6 +256,28 @@ impl FollowType {
     pub fn is_mutual(self) -> bool {
         self == FollowType::Mutual
     }
+
+    /// Whether this relation is the state a write wants: `Some(true)` when
+    /// `From_Account` follows the target and `want_follow` is set, or does
+    /// not and it is not; `None` for a value the documentation does not
+    /// define, which proves nothing either way.
+    ///
+    /// The one rule every read-back uses (the client's settling of lost
+    /// answers, the jobs' settling and read-first, the previews): an
+    /// undocumented `FollowType` is never taken for the wanted state.
+    ///
+    /// ```
+    /// use tim_follow::FollowType;
+    /// assert_eq!(FollowType::Mutual.as_wanted(true), Some(true));
+    /// assert_eq!(FollowType::Fan.as_wanted(false), Some(true));
+    /// assert_eq!(FollowType::Unknown(7).as_wanted(false), None);
+    /// ```
+    pub fn as_wanted(self, want_follow: bool) -> Option<bool> {
+        match self {
+            FollowType::Unknown(_) => None,
+            known => Some(known.follows() == want_follow),
+        }
+    }
 }
 
 impl Sealed for FollowType {}

@@ -326,11 +326,21 @@ pub(crate) fn confirm<P: Clone>(
             }
         };
         match read {
-            Some(Outcome::Applied(t)) if t.follows() == wants_follow => {
-                o.outcome = Outcome::Applied(applied.clone());
-                o.confirmed_by_read_back = true;
-            }
-            Some(Outcome::Applied(_)) => o.confirmed_by_read_back = true,
+            Some(Outcome::Applied(t)) => match t.as_wanted(wants_follow) {
+                Some(true) => {
+                    o.outcome = Outcome::Applied(applied.clone());
+                    o.confirmed_by_read_back = true;
+                }
+                Some(false) => o.confirmed_by_read_back = true,
+                None => {
+                    let why = format!(
+                        "the read-back of {:?} has FollowType {}, which the documentation does not define",
+                        o.account,
+                        t.code()
+                    );
+                    settle_unknown(o, decode_error("follow/follow_check", &why, b""));
+                }
+            },
             Some(Outcome::Refused(_)) => {}
             Some(Outcome::Unknown(e)) => settle_unknown(o, e.clone()),
             None => {
@@ -502,6 +512,17 @@ mod tests {
         ];
         confirm(&mut out, Ok(rel), (false, ()));
         assert_eq!(summary(&out), s(&[("a", "applied"), ("b", "refused")]));
+    }
+
+    #[test]
+    fn an_undocumented_follow_type_read_back_is_unknown_never_applied() {
+        for wants_follow in [false, true] {
+            let mut out = vec![refused("a")];
+            let rel = vec![relation("a", FollowType::Unknown(7))];
+            confirm(&mut out, Ok(rel), (wants_follow, ()));
+            assert_eq!(summary(&out), s(&[("a", "unknown")]));
+            assert!(!out[0].confirmed_by_read_back);
+        }
     }
 
     #[test]

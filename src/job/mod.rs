@@ -1018,7 +1018,7 @@ fn settle(client: &Client, op: Operation, group: &[Request], proved_as: Proved) 
     let wanted = |account: &str| {
         let Ok(out) = &check else { return false };
         match out.get(account) {
-            Some(Outcome::Applied(t)) => t.follows() == (op == Operation::Follow),
+            Some(Outcome::Applied(t)) => t.as_wanted(op == Operation::Follow) == Some(true),
             _ => false,
         }
     };

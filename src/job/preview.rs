@@ -130,16 +130,11 @@ impl fmt::Display for Preview {
 /// What a read says of one account for `op`.
 pub(crate) fn expected(op: Operation, read: Option<&Outcome<FollowType>>) -> Expected {
     match read {
-        Some(Outcome::Applied(t)) if matches!(t, FollowType::Unknown(_)) => {
-            Expected::Unknown(format!("an unknown FollowType {}", t.code()))
-        }
-        Some(Outcome::Applied(t)) => {
-            if t.follows() == (op == Operation::Follow) {
-                Expected::InPlace
-            } else {
-                Expected::Change
-            }
-        }
+        Some(Outcome::Applied(t)) => match t.as_wanted(op == Operation::Follow) {
+            Some(true) => Expected::InPlace,
+            Some(false) => Expected::Change,
+            None => Expected::Unknown(format!("an unknown FollowType {}", t.code())),
+        },
         Some(Outcome::Refused(api)) => Expected::Refused {
             code: api.code,
             info: api.info.clone(),
