@@ -2,8 +2,9 @@
 //!
 //! - `job serve`: an emulator where every account exists, no rate limit;
 //!   prints its URL, serves until stdin closes;
-//! - `job run N journal|plain URL DIR`: unfollows N accounts from one source
-//!   as a job (journaled or not), prints accounts per second;
+//! - `job run N journal|read-first|plain URL DIR`: unfollows N accounts from
+//!   one source as a job (journaled without or with a read before each
+//!   request, or not journaled), prints accounts per second;
 //! - `job serve-export N`: an emulator where `me` has N fans;
 //! - `job export URL OUT`: exports `me` to the snapshot OUT, prints the
 //!   relations and the seconds.
@@ -26,7 +27,7 @@ fn main() {
         Some("serve-export") => serve_export(&args[1..]),
         Some("export") => export(&args[1..]),
         _ => eprintln!(
-            "usage: job serve | job run N journal|plain URL DIR | job serve-export N | job export URL OUT"
+            "usage: job serve | job run N journal|read-first|plain URL DIR | job serve-export N | job export URL OUT"
         ),
     }
 }
@@ -91,7 +92,7 @@ fn export(args: &[String]) {
 
 fn run(args: &[String]) {
     let [n, mode, url, dir] = args else {
-        panic!("job run N journal|plain URL DIR");
+        panic!("job run N journal|read-first|plain URL DIR");
     };
     let n: usize = n.parse().expect("N");
     let dir = std::path::Path::new(dir);
@@ -103,15 +104,24 @@ fn run(args: &[String]) {
         }
     }
     let client = client_for(url);
-    let mut job = Job::unfollow("me", JobInput::file(&input));
-    if mode == "journal" {
+    // Read first, an unfollow of accounts not followed would send nothing:
+    // that mode follows them instead (none is followed then, as each round's
+    // unfollows run before it), so that every account is read and sent.
+    let mut job = match mode.as_str() {
+        "read-first" => Job::follow("me", JobInput::file(&input)),
+        _ => Job::unfollow("me", JobInput::file(&input)),
+    };
+    if mode == "journal" || mode == "read-first" {
         let journal = dir.join(format!("job-{n}.journal"));
         let _ = std::fs::remove_file(&journal);
-        job = job.journal(journal);
+        // `journal`: the writes alone (a `sending` and a `done` line each);
+        // `read-first`: the default, a follow_check before each request.
+        job = job.journal(journal).check_first(mode == "read-first");
     }
     let started = Instant::now();
     let summary = job.run(&client, |_| {}).expect("the job runs");
     let secs = started.elapsed().as_secs_f64();
     assert_eq!(summary.applied, n as u64);
+    assert_eq!(summary.in_place, 0, "every account sent");
     println!("{n} {mode} {secs:.2} {:.0}", n as f64 / secs);
 }
