@@ -31,6 +31,43 @@ use crate::error::Error;
 
 mod scan;
 
+/// How many items and replies each reader read on this thread (feature
+/// `testkit`), for [`testkit::reader_paths`](crate::testkit::reader_paths):
+/// the fixed-order pass, the one-pass reader's field-by-field items, and
+/// whole replies left to serde.
+#[cfg(feature = "testkit")]
+pub(crate) mod paths {
+    use std::cell::Cell;
+
+    thread_local! {
+        static COUNTS: Cell<[u64; 3]> = const { Cell::new([0; 3]) };
+    }
+
+    pub(crate) fn count(path: usize) {
+        COUNTS.with(|c| {
+            let mut v = c.get();
+            v[path] += 1;
+            c.set(v);
+        });
+    }
+
+    pub(crate) fn get() -> [u64; 3] {
+        COUNTS.with(Cell::get)
+    }
+}
+
+/// The readers [`paths`] counts.
+const FIXED_ORDER: usize = 0;
+const KEYED: usize = 1;
+const SERDE: usize = 2;
+
+/// Counts a read by `path` (nothing without the `testkit` feature).
+#[inline]
+fn counted(_path: usize) {
+    #[cfg(feature = "testkit")]
+    paths::count(_path);
+}
+
 /// Reads the reply of a batch endpoint: a reply in the usual shape in one
 /// pass ([`scan`]), anything else with serde ([`parse_response_for`]), with
 /// the same result either way.
@@ -47,6 +84,7 @@ pub(crate) fn parse_batch<P: Payload>(
             return Ok(reply);
         }
     }
+    counted(SERDE);
     crate::request::parse_response_for(endpoint, http_status, body)
 }
 

@@ -167,8 +167,15 @@ impl<'a> Scanner<'a> {
         }
         loop {
             let item = match self.usual_item::<P>() {
-                Some(item) => item,
-                None => self.item::<P>()?.finish(),
+                Some(item) => {
+                    super::counted(super::FIXED_ORDER);
+                    item
+                }
+                None => {
+                    let item = self.item::<P>()?.finish();
+                    super::counted(super::KEYED);
+                    item
+                }
             };
             items.push(item);
             if !self.next_member(b']')? {
