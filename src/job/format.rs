@@ -7,9 +7,12 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 use super::JobError;
+use crate::follow::{BatchRequest, FollowAdd, FollowDelete};
 
-/// The most accounts one follow_add or follow_delete request carries.
-pub(crate) const PER_REQUEST: usize = 20;
+/// The most accounts one follow_add or follow_delete request carries: the
+/// endpoints' own limit (the two are the same).
+pub(crate) const PER_REQUEST: usize = FollowAdd::MAX_ACCOUNTS;
+const _: () = assert!(FollowAdd::MAX_ACCOUNTS == FollowDelete::MAX_ACCOUNTS);
 
 /// How many ids one journal line of a purge's listing holds.
 pub(crate) const IDS_PER_LINE: usize = 1000;

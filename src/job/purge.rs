@@ -9,8 +9,11 @@ use std::sync::atomic::Ordering;
 
 use super::format::{self, Header, Line, IDS_PER_LINE, MAX_PURGE_ROUND, PER_REQUEST, PURGE_ROUNDS};
 use super::journal::{self, Reader, Writer};
+use super::open::Pending;
 use super::plan::Request;
-use super::{execute, JobError, Operation, Pending, Sink};
+use super::run::execute;
+use super::sink::Sink;
+use super::{JobError, Operation};
 use crate::client::Client;
 use crate::follow::FollowList;
 use crate::request::validate_account;
@@ -268,7 +271,7 @@ fn open(path: &Path, header: &Header, sink: &mut Sink<'_>) -> Result<State, JobE
     }
     let locked = journal::lock_existing(path)?;
     let (found, mut reader) = Reader::open(path)?;
-    super::check_same_job(&found, header, path, false)?;
+    super::open::check_same_job(&found, header, path, false)?;
     // Where the listing of a round without its marker began.
     let mut open_listing: Option<u64> = None;
     loop {

@@ -24,9 +24,9 @@ impl From<JobError> for Failure {
         match e {
             JobError::Client(e) => e.into(),
             JobError::Io { ref source, .. } if source.kind() == std::io::ErrorKind::NotFound => {
-                Failure::Usage(e.to_string())
+                Failure::Usage(format!("{e}: {source}"))
             }
-            JobError::Io { .. } => Failure::Other(e.to_string()),
+            JobError::Io { ref source, .. } => Failure::Other(format!("{e}: {source}")),
             JobError::InvalidInput { .. } => Failure::Refused(format!("the input file: {e}")),
             other => Failure::Refused(other.to_string()),
         }
@@ -420,9 +420,10 @@ impl Display {
             Display::Lines { last } if last.elapsed() >= Duration::from_secs(5) => {
                 *last = Instant::now();
                 let rate = p.requests as f64 / p.elapsed.as_secs_f64().max(0.001);
+                let per_s = p.accounts_sent as f64 / p.elapsed.as_secs_f64().max(0.001);
                 let left = p.total.saturating_sub(p.done);
-                let eta = if rate > 0.0 {
-                    left as f64 / 20.0 / rate
+                let eta = if per_s > 0.0 {
+                    left as f64 / per_s
                 } else {
                     0.0
                 };

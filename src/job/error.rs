@@ -1,0 +1,92 @@
+//! Why a job could not run or go on.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use crate::error::Error;
+
+/// Why a job could not run or go on.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum JobError {
+    /// A line of the input is not a valid account id (or `FROM TO` pair).
+    /// Found before any request is sent.
+    InvalidInput {
+        /// The 1-based line number.
+        line: u64,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The journal holds another job, or the input changed.
+    Mismatch(String),
+    /// The journal is damaged or not a journal: the message names the byte
+    /// where the damage starts.
+    Journal(String),
+    /// Another process is running a job on this journal (it holds the
+    /// journal's lock); nothing was changed.
+    InUse {
+        /// The journal.
+        path: PathBuf,
+        /// The process that holds it, when the system says (Linux).
+        pid: Option<u32>,
+    },
+    /// Reading the input or writing the journal failed. Its message names
+    /// the file and what was being done; the system's error is its
+    /// [`source`](std::error::Error::source).
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// What was being done.
+        what: &'static str,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// A call the job needed failed (for a purge: listing an account).
+    /// Transparent: its message and its source are the call's error's.
+    Client(Error),
+}
+
+impl JobError {
+    pub(crate) fn io(path: &Path, what: &'static str, source: std::io::Error) -> JobError {
+        JobError::Io {
+            path: path.to_path_buf(),
+            what,
+            source,
+        }
+    }
+}
+
+impl fmt::Display for JobError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            JobError::InvalidInput { line, reason } => write!(f, "line {line}: {reason}"),
+            JobError::Mismatch(why) | JobError::Journal(why) => f.write_str(why),
+            JobError::Io { path, what, .. } => write!(f, "{what} {}", path.display()),
+            JobError::InUse { path, pid } => {
+                write!(f, "journal {} is in use by ", path.display())?;
+                match pid {
+                    Some(pid) => write!(f, "process {pid}"),
+                    None => f.write_str("another process"),
+                }
+            }
+            // Transparent: the call's own error says what failed.
+            JobError::Client(e) => e.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for JobError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            JobError::Io { source, .. } => Some(source),
+            JobError::Client(e) => std::error::Error::source(e),
+            _ => None,
+        }
+    }
+}
+
+impl From<Error> for JobError {
+    fn from(e: Error) -> Self {
+        JobError::Client(e)
+    }
+}

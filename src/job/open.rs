@@ -1,0 +1,225 @@
+//! Opening a job: its input read whole into a journal header, the journal
+//! created or continued (the same job, the same input), and what a resumed
+//! job still has to do.
+
+use std::path::{Path, PathBuf};
+
+use crate::client::Client;
+
+use super::format::{self, Header, Reads};
+use super::journal::{self, Reader, Writer};
+use super::plan::{self, Request};
+use super::sink::Sink;
+use super::{replay, snapshot, undo, InputSource, JobError, Operation};
+
+/// The requests of a prepared job's input, read lazily.
+pub(super) fn requests_of(
+    header: &Header,
+    path: &Path,
+    from: Option<&str>,
+) -> Result<Box<dyn Iterator<Item = Result<Request, JobError>> + Send>, JobError> {
+    match header.reads {
+        Reads::Lines => {
+            let path = header.input.as_ref().map_or(path, |i| i.path.as_path());
+            Ok(Box::new(plan::from_file(path, from)?))
+        }
+        reads => derived(path, reads),
+    }
+}
+
+/// The input file of a source, and what it holds.
+pub(super) fn source_path(source: &InputSource) -> (PathBuf, Reads) {
+    match source {
+        InputSource::File(p) => (p.clone(), Reads::Lines),
+        InputSource::Journal(p) => (p.clone(), Reads::Journal),
+        InputSource::Snapshot(p) => (p.clone(), Reads::Snapshot),
+        InputSource::Lines(_) => (PathBuf::new(), Reads::Lines),
+    }
+}
+
+/// Reads an input file whole before anything is sent (every line valid,
+/// its size and SHA-256, its accounts and requests): the journal header of
+/// its job.
+pub(super) fn prepare(
+    client: &Client,
+    op: Operation,
+    from: Option<&str>,
+    path: &Path,
+    reads: Reads,
+) -> Result<Header, JobError> {
+    let (input, total, requests) = match reads {
+        Reads::Lines => {
+            let scan = plan::scan_file(path, from)?;
+            (scan.input, scan.total, scan.requests)
+        }
+        _ => {
+            let input = plan::input_file(path)?;
+            let (total, requests) = plan::count(derived(path, reads)?)?;
+            (input, total, requests)
+        }
+    };
+    Ok(Header {
+        tim_follow_job: format::FORMAT,
+        operation: op.name().into(),
+        from: from.map(str::to_string),
+        pairs: from.is_none(),
+        sdkappid: client.sdkappid(),
+        input: Some(input),
+        total,
+        requests,
+        reads,
+        check_first: false,
+    })
+}
+
+/// The requests of an undo (the pairs a journal applied) or a restore (the
+/// pairs of a snapshot).
+pub(super) fn derived(
+    path: &Path,
+    reads: Reads,
+) -> Result<Box<dyn Iterator<Item = Result<Request, JobError>> + Send>, JobError> {
+    Ok(match reads {
+        Reads::Journal => Box::new(plan::pair_requests(undo::applied_pairs(path)?)),
+        _ => Box::new(plan::pair_requests(snapshot::pairs(path)?)),
+    })
+}
+
+/// Locks the journal an undo reverses, so that its job cannot add to it
+/// meanwhile; refuses a journal that would undo itself.
+pub(super) fn lock_reversed(
+    path: &Path,
+    undo: Option<&PathBuf>,
+) -> Result<std::fs::File, JobError> {
+    if let Some(u) = undo {
+        let same = match (std::fs::canonicalize(path), std::fs::canonicalize(u)) {
+            (Ok(a), Ok(b)) => a == b,
+            _ => path == u.as_path(),
+        };
+        if same {
+            return Err(JobError::Mismatch(format!(
+                "{} cannot undo itself: give the undo a journal of its own",
+                path.display()
+            )));
+        }
+    }
+    journal::lock_existing(path)
+}
+
+/// What a resumed job still has to do besides the requests it never sent.
+#[derive(Default)]
+pub(super) struct Pending {
+    /// Requests with a line in the journal: not sent again.
+    pub(super) done: plan::DoneSet,
+    /// The accounts journaled unknown, as requests to settle first.
+    pub(super) unknown: Vec<Request>,
+}
+
+impl Pending {
+    /// What a journal read to its end says is left.
+    pub(super) fn from_replay(replay: replay::Replay, header: &Header) -> Pending {
+        let unknown = replay
+            .unsettled
+            .into_iter()
+            .map(|((round, r), u)| Request {
+                round,
+                r,
+                from: u
+                    .from
+                    .clone()
+                    .or_else(|| header.from.clone())
+                    .unwrap_or_default(),
+                to: u.accounts,
+                from_in_journal: u.from.is_some(),
+                retry: u.retries + 1,
+            })
+            .collect();
+        Pending {
+            done: replay.done,
+            unknown,
+        }
+    }
+
+    /// The accounts of `round` to settle, taken out.
+    pub(super) fn unknown_in(&mut self, round: u32) -> Vec<Request> {
+        let (now, later) = std::mem::take(&mut self.unknown)
+            .into_iter()
+            .partition(|r| r.round == round);
+        self.unknown = later;
+        now
+    }
+}
+
+/// Continues the journal at `path` if it holds `header`'s job, or creates
+/// it; either way this process holds its lock from now on.
+pub(super) fn open_or_create(
+    path: &Path,
+    header: &Header,
+    moved: bool,
+    sink: &mut Sink<'_>,
+) -> Result<Pending, JobError> {
+    if !path.exists() {
+        if let Some(w) = Writer::create(path, header)? {
+            sink.writer = Some(w);
+            return Ok(Pending::default());
+        }
+    }
+    let locked = journal::lock_existing(path)?;
+    let (found, mut reader) = Reader::open(path)?;
+    check_same_job(&found, header, path, moved)?;
+    reader.read_all()?;
+    sink.count_replay(&reader.replay);
+    sink.writer = Some(Writer::continue_after(locked, path, reader.whole_len)?);
+    Ok(Pending::from_replay(reader.replay, &found))
+}
+
+/// Refuses to continue a journal that holds another job. With `moved`, the
+/// input may be at another path if its size and SHA-256 are the same.
+pub(super) fn check_same_job(
+    found: &Header,
+    want: &Header,
+    path: &Path,
+    moved: bool,
+) -> Result<(), JobError> {
+    let differs = |what: &str, was: String, now: String| {
+        Err(JobError::Mismatch(format!(
+            "the journal {} holds another job: its {what} is {was}, not {now}",
+            path.display()
+        )))
+    };
+    if found.sdkappid != want.sdkappid {
+        return differs(
+            "SDKAppID",
+            found.sdkappid.to_string(),
+            want.sdkappid.to_string(),
+        );
+    }
+    if found.operation != want.operation || found.pairs != want.pairs {
+        return differs("operation", found.operation.clone(), want.operation.clone());
+    }
+    if found.from != want.from {
+        let show = |a: &Option<String>| format!("{:?}", a.as_deref().unwrap_or(""));
+        return differs("account", show(&found.from), show(&want.from));
+    }
+    match (&found.input, &want.input) {
+        (Some(a), Some(b)) if a.path != b.path && !moved => differs(
+            "input",
+            a.path.display().to_string(),
+            b.path.display().to_string(),
+        ),
+        (Some(a), Some(b)) if a.sha256 != b.sha256 || a.size != b.size => {
+            Err(JobError::Mismatch(format!(
+                "the input {} {}: {} bytes then, {} now: \
+                 resuming would skip or repeat the wrong accounts; start a new journal",
+                b.path.display(),
+                if a.path == b.path {
+                    "changed since the job started"
+                } else {
+                    "is not the job's input"
+                },
+                a.size,
+                b.size,
+            )))
+        }
+        _ => Ok(()),
+    }
+}

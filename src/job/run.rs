@@ -1,0 +1,219 @@
+//! The send loop of a job: its requests taken by the client's workers one
+//! at a time, each result journaled and counted on this thread as it comes
+//! (a rendezvous channel, so that at most one request per worker is ever
+//! in flight and unjournaled).
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Mutex};
+use std::time::Duration;
+
+use crate::client::Client;
+use crate::outcome::Outcome;
+use crate::sync::lock;
+
+use super::format::{self, Done, Reads};
+use super::open::{lock_reversed, open_or_create, prepare, requests_of, source_path, Pending};
+use super::plan::{self, Request};
+use super::settle::{settle, settle_groups, Proved, Work};
+use super::sink::{judge, Sent, Sink};
+use super::{InputSource, JobError, JobInput, Operation};
+
+/// A follow/unfollow job over an input: check or create the journal, then
+/// send every request not yet journaled.
+pub(super) fn run_listed(
+    client: &Client,
+    (op, check_first): (Operation, bool),
+    from: Option<String>,
+    input: JobInput,
+    journal: Option<(PathBuf, bool)>,
+    sink: &mut Sink<'_>,
+) -> Result<(), JobError> {
+    let none = plan::DoneSet::default();
+    let source = match (input.0, &journal) {
+        (InputSource::Lines(lines), None) => {
+            sink.total_grows = true;
+            let requests = plan::from_lines(lines, from.as_deref(), sink.stop.clone());
+            return execute(client, op, requests, &none, Vec::new(), check_first, sink);
+        }
+        (InputSource::Lines(_), Some(_)) => {
+            return Err(JobError::Journal(
+                "a journaled job needs its input in a file (resuming checks it is unchanged)"
+                    .into(),
+            ))
+        }
+        (other, _) => other,
+    };
+    let (path, reads) = source_path(&source);
+    // The journal an undo reverses stays as it is while the undo runs.
+    let _reversed = match reads {
+        Reads::Journal => Some(lock_reversed(&path, journal.as_ref().map(|j| &j.0))?),
+        _ => None,
+    };
+    let mut header = prepare(client, op, from.as_deref(), &path, reads)?;
+    header.check_first = check_first || reads != Reads::Lines;
+    sink.total = header.total;
+    let pending = match &journal {
+        Some((j, moved)) => open_or_create(j, &header, *moved, sink)?,
+        None => Pending::default(),
+    };
+    let requests = requests_of(&header, &path, from.as_deref())?;
+    let (done, unknown) = (&pending.done, pending.unknown);
+    execute(
+        client,
+        op,
+        requests,
+        done,
+        unknown,
+        header.check_first,
+        sink,
+    )
+}
+
+/// Settles the accounts journaled `unknown`, then sends every request not
+/// in `done` (with `check_first`, reading each back before sending it), on
+/// the client's workers; journals and counts each result as it comes.
+pub(super) fn execute(
+    client: &Client,
+    op: Operation,
+    requests: impl Iterator<Item = Result<Request, JobError>> + Send,
+    done: &plan::DoneSet,
+    unknown: Vec<Request>,
+    check_first: bool,
+    sink: &mut Sink<'_>,
+) -> Result<(), JobError> {
+    let fresh = requests
+        .filter(|r| !r.as_ref().is_ok_and(|r| done.contains_in(r.round, r.r)))
+        .map(|r| r.map(Work::Send));
+    let source = Mutex::new(settle_groups(unknown).into_iter().map(Ok).chain(fresh));
+    let send_one = |request: &Request| send(client, op, request);
+    let next = || {
+        let work = lock(&source).next()?;
+        Some(work.map(|work| match work {
+            Work::Send(request) if check_first => settle(
+                client,
+                op,
+                std::slice::from_ref(&request),
+                Proved::InPlace,
+                &send_one,
+            ),
+            Work::Send(request) => send(client, op, &request),
+            Work::Settle(group) => settle(client, op, &group, Proved::Applied, &send_one),
+        }))
+    };
+    let stop = sink.stop.clone();
+    // A rendezvous: a worker takes its next request only once the journal
+    // has its last result, so at most one per worker is ever in flight.
+    let (tx, rx) = mpsc::sync_channel::<Result<Sent, JobError>>(0);
+    std::thread::scope(|scope| {
+        let workers = client.concurrency().max(1);
+        if let Err(e) = spawn_workers(scope, workers, &stop, tx, &next) {
+            sink.failure = Some(e);
+        }
+        collect(&rx, &stop, sink);
+    });
+    sink.finish()
+}
+
+/// What a worker does: take the next piece of work and do it (`None` when
+/// there is none left).
+type NextFn<'a> = &'a (dyn Fn() -> Option<Result<Sent, JobError>> + Sync);
+
+/// Starts `count` workers that do `next` until it is exhausted or `stop` is
+/// set, each result sent on `tx`. Out of threads or memory, it goes on with
+/// the workers there are; an error only when none could start.
+fn spawn_workers<'scope>(
+    scope: &'scope std::thread::Scope<'scope, '_>,
+    count: usize,
+    stop: &'scope AtomicBool,
+    tx: mpsc::SyncSender<Result<Sent, JobError>>,
+    next: NextFn<'scope>,
+) -> Result<(), JobError> {
+    for spawned in 0..count {
+        let tx = tx.clone();
+        let worker = std::thread::Builder::new().name("tim-follow-job".into());
+        let started = worker.spawn_scoped(scope, move || {
+            while !stop.load(Ordering::SeqCst) {
+                let Some(result) = next() else { break };
+                if result.as_ref().is_ok_and(|s| s.fatal.is_some()) {
+                    // Every other request would fail the same way.
+                    stop.store(true, Ordering::SeqCst);
+                }
+                if tx.send(result).is_err() {
+                    break;
+                }
+            }
+        });
+        match started {
+            Ok(_) => {}
+            Err(e) if spawned == 0 => {
+                return Err(JobError::Io {
+                    path: PathBuf::from("(worker thread)"),
+                    what: "cannot start a worker",
+                    source: e,
+                })
+            }
+            Err(_) => break,
+        }
+    }
+    Ok(())
+}
+
+/// Journals and counts the workers' results until every worker is done.
+fn collect(rx: &mpsc::Receiver<Result<Sent, JobError>>, stop: &AtomicBool, sink: &mut Sink<'_>) {
+    loop {
+        // Wake twice a second even when requests are slow, to report a
+        // failed background flush of the journal promptly.
+        let outcome = match rx.recv_timeout(Duration::from_millis(500)) {
+            Ok(result) => result.and_then(|sent| sink.record(sent)),
+            Err(mpsc::RecvTimeoutError::Timeout) => sink.check_journal(),
+            Err(mpsc::RecvTimeoutError::Disconnected) => break,
+        };
+        if let Err(e) = outcome {
+            // Stop the workers; what is in flight is sent again on resume.
+            stop.store(true, Ordering::SeqCst);
+            sink.failure.get_or_insert(e);
+        }
+    }
+}
+
+/// Sends one request and sorts its accounts by outcome.
+pub(super) fn send(client: &Client, op: Operation, request: &Request) -> Sent {
+    let result = match op {
+        Operation::Follow => client.follow_add(&request.from, &request.to),
+        Operation::Unfollow => client.follow_delete(&request.from, &request.to),
+    };
+    let mut done = Done {
+        r: request.r,
+        round: request.round,
+        retry: request.retry,
+        from: request.from_in_journal.then(|| request.from.clone()),
+        ..Done::default()
+    };
+    for account in &request.to {
+        let outcome = match &result {
+            Ok(out) => out.get(account).cloned(),
+            Err(e) => Some(Outcome::Unknown(e.clone())),
+        };
+        match outcome {
+            Some(Outcome::Applied(())) => done.applied.push(account.clone()),
+            Some(Outcome::Refused(api)) => {
+                let info = format::reason(&api.info);
+                done.refused.push((account.clone(), api.code, info))
+            }
+            Some(Outcome::Unknown(e)) => {
+                let why = format::reason(&e.to_string());
+                done.unknown.push((account.clone(), why))
+            }
+            None => done.unknown.push((account.clone(), "no outcome".into())),
+        }
+    }
+    let (fatal, unanswered) = judge(&result);
+    Sent {
+        lines: vec![done],
+        fatal,
+        unanswered,
+        requests: 1,
+        accounts: request.to.len() as u64,
+    }
+}

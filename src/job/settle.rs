@@ -1,0 +1,151 @@
+//! Settling what a job cannot tell from an answer: the accounts a request
+//! left unknown are read back (one `follow_check` per 100 accounts of one
+//! `From_Account`) before anything is sent again, and requests that check
+//! first are read before they are sent. An account found in the wanted
+//! state is applied (its answer was lost) or in place (it was so before the
+//! job touched it); the others are sent.
+
+use crate::client::Client;
+use crate::follow::{BatchRequest, FollowCheck};
+use crate::outcome::Outcome;
+
+use super::format::Done;
+use super::plan::Request;
+use super::sink::{judge, Sent};
+use super::Operation;
+
+/// One piece of work for a worker.
+pub(super) enum Work {
+    /// A request sent for the first time.
+    Send(Request),
+    /// Requests of one `From_Account` whose accounts were left unknown:
+    /// read back first (one `follow_check`), then sent where still needed.
+    Settle(Vec<Request>),
+}
+
+/// The most accounts one `follow_check` reads back: the endpoint's limit.
+pub(super) const CHECK_ACCOUNTS: usize = FollowCheck::MAX_ACCOUNTS;
+
+/// Groups requests to settle by `From_Account`, at most
+/// [`CHECK_ACCOUNTS`] accounts a group, in journal order.
+pub(super) fn settle_groups(unknown: Vec<Request>) -> Vec<Work> {
+    let mut groups: Vec<Vec<Request>> = Vec::new();
+    for request in unknown {
+        let fits = groups.last().is_some_and(|g| {
+            g[0].from == request.from
+                && g.iter().map(|r| r.to.len()).sum::<usize>() + request.to.len() <= CHECK_ACCOUNTS
+        });
+        match groups.last_mut() {
+            Some(g) if fits => g.push(request),
+            _ => groups.push(vec![request]),
+        }
+    }
+    groups.into_iter().map(Work::Settle).collect()
+}
+
+/// What an account a read-back finds in the wanted state is.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum Proved {
+    /// Applied: it was sent before, its answer lost (settling unknowns).
+    Applied,
+    /// In place: it was so before this job touched it (a request that
+    /// checks first).
+    InPlace,
+}
+
+/// How a request is sent once read back: one call, its accounts sorted by
+/// outcome.
+pub(super) type SendFn<'a> = &'a (dyn Fn(&Request) -> Sent + Sync);
+
+/// Reads requests' accounts back with one `follow_check`, then sends (with
+/// `send`) the accounts not yet in the wanted state; those that are count
+/// as `proved_as`.
+pub(super) fn settle(
+    client: &Client,
+    op: Operation,
+    group: &[Request],
+    proved_as: Proved,
+    send: SendFn<'_>,
+) -> Sent {
+    let from = group.first().map(|r| r.from.as_str()).unwrap_or_default();
+    let wanted = read_back(client, op, from, group);
+    let (mut fatal, check_unanswered) = judge(&wanted);
+    let mut lines = Vec::with_capacity(group.len());
+    let mut all_unanswered = check_unanswered.is_some();
+    let mut last_error = check_unanswered;
+    let (mut requests, mut carried) = (0, 0);
+    for request in group {
+        let (proved, still): (Vec<String>, Vec<String>) = request
+            .to
+            .iter()
+            .cloned()
+            .partition(|a| wanted.as_ref().is_ok_and(|w| w.contains(a)));
+        let mut line = if still.is_empty() {
+            empty_line(request)
+        } else {
+            let sent = send(&Request {
+                to: still,
+                ..request.clone()
+            });
+            requests += 1;
+            carried += sent.accounts;
+            fatal = fatal.or(sent.fatal);
+            all_unanswered &= sent.unanswered.is_some();
+            last_error = sent.unanswered.or(last_error);
+            sent.lines.into_iter().next().unwrap_or_default()
+        };
+        if !proved.is_empty() {
+            log::info!(
+                target: "tim_follow",
+                "read back {} account(s) of {from} already in the wanted state",
+                proved.len()
+            );
+        }
+        match proved_as {
+            Proved::Applied => drop(line.applied.splice(0..0, proved)),
+            Proved::InPlace => line.in_place = proved,
+        }
+        lines.push(line);
+    }
+    Sent {
+        lines,
+        fatal,
+        unanswered: if all_unanswered { last_error } else { None },
+        requests,
+        accounts: carried,
+    }
+}
+
+/// The accounts of `group` that one `follow_check` finds in the wanted
+/// state of `op` (an unreadable relation is not).
+fn read_back(
+    client: &Client,
+    op: Operation,
+    from: &str,
+    group: &[Request],
+) -> Result<std::collections::HashSet<String>, crate::Error> {
+    let accounts: Vec<&str> = group
+        .iter()
+        .flat_map(|r| r.to.iter().map(String::as_str))
+        .collect();
+    let out = client.follow_check(from, &accounts)?;
+    Ok(accounts
+        .into_iter()
+        .filter(|a| match out.get(a) {
+            Some(Outcome::Applied(t)) => t.as_wanted(op == Operation::Follow) == Some(true),
+            _ => false,
+        })
+        .map(str::to_string)
+        .collect())
+}
+
+/// The line of a request none of whose accounts needs sending.
+fn empty_line(request: &Request) -> Done {
+    Done {
+        round: request.round,
+        r: request.r,
+        retry: request.retry,
+        from: request.from_in_journal.then(|| request.from.clone()),
+        ..Done::default()
+    }
+}
