@@ -29,6 +29,7 @@ use serde::de::{Deserialize, Deserializer, IgnoredAny, MapAccess, SeqAccess, Vis
 
 use crate::error::Error;
 
+pub(crate) mod envelope;
 mod scan;
 
 /// How many items and replies each reader read on this thread (feature
@@ -69,10 +70,8 @@ fn counted(_path: usize) {
 }
 
 /// Reads the reply of a batch endpoint: a reply in the usual shape in one
-/// pass ([`scan`]), anything else with serde ([`parse_response_for`]), with
-/// the same result either way.
-///
-/// [`parse_response_for`]: crate::request::parse_response_for
+/// pass ([`scan`]), anything else with serde
+/// ([`envelope::parse_response_for`]), with the same result either way.
 pub(crate) fn parse_batch<P: Payload>(
     endpoint: &str,
     http_status: u16,
@@ -85,7 +84,7 @@ pub(crate) fn parse_batch<P: Payload>(
         }
     }
     counted(SERDE);
-    crate::request::parse_response_for(endpoint, http_status, body)
+    envelope::parse_response_for(endpoint, http_status, body)
 }
 
 /// What an applied account of a batch endpoint reports, and the reply fields

@@ -10,8 +10,9 @@
 //! as serde would give, and what it cannot read costs one aborted pass.
 //! Items are checked by the same [`RawItem::finish`] as on the serde path.
 
+use super::envelope::Envelope;
 use super::{BatchReply, Loose, Payload, RawItem, ReplyItem};
-use crate::request::{first_to_escape, Envelope};
+use crate::request::first_to_escape;
 
 /// The items and the envelope of a reply in the usual shape, or `None` to
 /// read it the general way.

@@ -77,6 +77,9 @@ mod graph;
 mod layout;
 mod service;
 mod webhooks;
+/// The HTTP/1.1 request reader of the emulator and the receiver. Hidden:
+/// not an API for users (it may change with the server); public only so
+/// that the fuzz targets can reach it.
 #[doc(hidden)]
 pub use crate::server::wire;
 

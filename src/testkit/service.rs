@@ -11,7 +11,7 @@ use super::graph::Graph;
 use super::layout::{Node, ReplyLayout};
 use super::webhooks::WebhookEvent;
 use super::{DuplicateAnswer, Fault, LoggedRequest};
-use crate::request::parse_query;
+use crate::query::parse_query;
 use crate::server::{Handler, HttpRequest, Reply};
 use crate::sync::lock;
 
