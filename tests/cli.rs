@@ -907,18 +907,10 @@ fn mistakes_happen_preview_undo_export_and_restore_from_the_command_line() {
     assert_eq!(writes(), 0);
     assert_eq!(graph(), before);
 
-    // 2. Send it, then take it back.
+    // 2. Send it, then take it back: the README's commands as written.
     let d = path("delete.journal");
     let (code, _, err) = tim(
-        &[
-            "--journal",
-            &d,
-            "--check-first",
-            "--file",
-            i,
-            "delete",
-            "me",
-        ],
+        &["--journal", &d, "--file", i, "delete", "me"],
         &borrowed(&env),
     );
     assert_eq!(code, 0, "{err}");
@@ -935,6 +927,53 @@ fn mistakes_happen_preview_undo_export_and_restore_from_the_command_line() {
         (v["applied"].as_u64(), v["complete"].as_bool()),
         (Some(1000), Some(true))
     );
+    // Without the read first, the undo says what it cannot know, and sends
+    // nothing unless told to reverse every applied account.
+    let n = path("no-check.journal");
+    let (code, _, err) = tim(
+        &[
+            "--journal",
+            &n,
+            "--no-check-first",
+            "--file",
+            i,
+            "delete",
+            "me",
+        ],
+        &borrowed(&env),
+    );
+    assert_eq!(code, 0, "{err}");
+    let before_undo = writes();
+    let nu = path("no-check-undo.journal");
+    let (code, _, err) = tim(&["--journal", &nu, "undo", &n], &borrowed(&env));
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("--no-check-first") && err.contains("--reverse-all-applied"),
+        "{err}"
+    );
+    assert_eq!(writes(), before_undo);
+    let (code, _, err) = tim(
+        &["--journal", &nu, "--reverse-all-applied", "undo", &n],
+        &borrowed(&env),
+    );
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(emu.following("me").len(), 2000, "every applied account");
+    let (code, _, err) = tim(
+        &[
+            "--journal",
+            &path("again.journal"),
+            "--file",
+            i,
+            "delete",
+            "me",
+        ],
+        &borrowed(&env),
+    );
+    assert_eq!(code, 0, "{err}");
+    for t in &targets[..1000] {
+        emu.seed_follow("me", t);
+    }
+    assert_eq!(graph(), before);
 
     // 3. A snapshot, a purge, and the snapshot made again.
     let s = path("me.snapshot");

@@ -1,8 +1,11 @@
-//! A journaled job killed with SIGKILL at random moments and resumed each
-//! time: in the end the graph is the wanted one, every account is counted
-//! once, and no more requests were sent than the job's own plus those in
-//! flight at each kill. Then a purge of 300 fans and 50 follows, and its
-//! undo killed once and resumed: the graph is the one before the purge.
+//! A journaled job (reading first, the default) killed with SIGKILL at
+//! random moments and resumed each time, against a service that answers a
+//! repeated follow with 0 and against one that answers it 30001: in the end
+//! the graph is the wanted one, every account is counted once, none is
+//! refused, those followed before are in place, no more requests were sent
+//! than the job's own plus one per worker at each kill, and its undo gives
+//! the graph back. Then a purge of 300 fans and 50 follows, and its undo
+//! killed once and resumed: the graph is the one before the purge.
 //!
 //! The binary plays three parts: run by `cargo test`, it is the test; with
 //! `TIM_FOLLOW_CRASH_ROLE=emulator` it serves the emulator (in a process of
@@ -16,13 +19,15 @@ use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use tim_follow::job::{self, Job, JobInput};
-use tim_follow::testkit::{self, Emulator};
+use tim_follow::testkit::{self, DuplicateAnswer, Emulator};
 use tim_follow::Client;
 
 const ROLE: &str = "TIM_FOLLOW_CRASH_ROLE";
 const ACCOUNTS: usize = 20_000;
 const KILLS: usize = 6;
 const WORKERS: usize = 2;
+/// The workers of the runs that are not killed: they only need to be quick.
+const FINISHING_WORKERS: usize = 8;
 
 fn main() {
     match std::env::var(ROLE).as_deref() {
@@ -30,20 +35,24 @@ fn main() {
         Ok("job") => run_job(),
         Ok("undo") => run_undo(),
         _ => {
-            let started = Instant::now();
-            let mut emu = EmulatorProcess::start();
-            a_job_killed_at_random_moments_loses_nothing_and_counts_once(&mut emu);
-            println!(
-                "test crash::a_job_killed_at_random_moments_loses_nothing_and_counts_once ... ok ({:.1} s)",
-                started.elapsed().as_secs_f64()
-            );
+            for duplicates in ["apply", "refuse"] {
+                let started = Instant::now();
+                let mut emu = EmulatorProcess::start(duplicates);
+                a_job_killed_at_random_moments_loses_nothing_and_counts_once(&mut emu);
+                println!(
+                    "test crash::a_job_killed_at_random_moments_loses_nothing_and_counts_once \
+                     (repeats answered {duplicates}) ... ok ({:.1} s)",
+                    started.elapsed().as_secs_f64()
+                );
+            }
+            let emu = EmulatorProcess::start("apply");
             let started = Instant::now();
             an_undo_of_a_purge_killed_and_resumed_gives_the_graph_back(&emu);
             println!(
                 "test crash::an_undo_of_a_purge_killed_and_resumed_gives_the_graph_back ... ok ({:.1} s)",
                 started.elapsed().as_secs_f64()
             );
-            println!("2 passed, 0 failed");
+            println!("3 passed, 0 failed");
         }
     }
 }
@@ -52,15 +61,28 @@ fn ids() -> Vec<String> {
     (0..ACCOUNTS).map(|i| format!("acct_{i:05}")).collect()
 }
 
+/// Every tenth account is followed before the job: read first, it is in
+/// place, and the undo leaves it.
+const FOLLOWED_BEFORE: usize = 10;
+
 /// The emulator's part: serve until stdin closes; answer `count PATH`.
+/// `CRASH_DUPLICATES=refuse` answers a repeated follow or unfollow 30001.
 fn serve_emulator() {
+    let duplicates = match std::env::var("CRASH_DUPLICATES").as_deref() {
+        Ok("refuse") => DuplicateAnswer::Refuse(30001),
+        _ => DuplicateAnswer::Apply,
+    };
     let emu = Emulator::builder()
         .rate_limit(None, 60007)
         .max_following(ACCOUNTS)
+        .duplicates(duplicates)
         .start()
         .expect("emulator starts");
     emu.import_accounts(&["me"]);
     emu.import_accounts(&ids());
+    for id in ids().iter().step_by(FOLLOWED_BEFORE) {
+        emu.seed_follow("me", id);
+    }
     emu.set_latency(Some(Duration::from_millis(8)));
     let mut out = std::io::stdout().lock();
     writeln!(out, "listening {}", emu.base_url()).unwrap();
@@ -83,8 +105,13 @@ fn run_job() {
         .run(&client, |_| {})
         .expect("the job runs");
     println!(
-        "summary {} {} {} {} {}",
-        summary.total, summary.applied, summary.refused, summary.unknown, summary.complete
+        "summary {} {} {} {} {} {}",
+        summary.total,
+        summary.applied,
+        summary.in_place,
+        summary.refused,
+        summary.unknown,
+        summary.complete
     );
 }
 
@@ -104,10 +131,18 @@ fn run_undo() {
 }
 
 fn client(base_url: &str) -> Client {
+    let workers = std::env::var("CRASH_WORKERS")
+        .ok()
+        .and_then(|w| w.parse().ok())
+        .unwrap_or(WORKERS);
+    client_of(base_url, workers)
+}
+
+fn client_of(base_url: &str, workers: usize) -> Client {
     Client::builder(testkit::DEFAULT_SDKAPPID, testkit::DEFAULT_ADMIN)
         .base_url(base_url)
         .secret_key(testkit::DEFAULT_SECRET_KEY)
-        .concurrency(WORKERS)
+        .concurrency(workers)
         .no_rate_limit()
         .build()
         .expect("client builds")
@@ -122,9 +157,10 @@ struct EmulatorProcess {
 }
 
 impl EmulatorProcess {
-    fn start() -> EmulatorProcess {
+    fn start(duplicates: &str) -> EmulatorProcess {
         let mut child = Command::new(std::env::current_exe().unwrap())
             .env(ROLE, "emulator")
+            .env("CRASH_DUPLICATES", duplicates)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .spawn()
@@ -162,18 +198,31 @@ impl Drop for EmulatorProcess {
 }
 
 fn job_process(base_url: &str, input: &Path, journal: &Path) -> Child {
-    role_process("job", base_url, input, journal)
+    job_process_with(base_url, input, journal, WORKERS)
+}
+
+fn job_process_with(base_url: &str, input: &Path, journal: &Path, workers: usize) -> Child {
+    let mut command = role_command("job", base_url, input, journal);
+    command.env("CRASH_WORKERS", workers.to_string());
+    command.spawn().expect("the job process starts")
 }
 
 fn role_process(role: &str, base_url: &str, input: &Path, journal: &Path) -> Child {
-    Command::new(std::env::current_exe().unwrap())
+    role_command(role, base_url, input, journal)
+        .spawn()
+        .expect("the job process starts")
+}
+
+fn role_command(role: &str, base_url: &str, input: &Path, journal: &Path) -> Command {
+    let mut command = Command::new(std::env::current_exe().unwrap());
+    command
         .env(ROLE, role)
         .env("CRASH_BASE_URL", base_url)
         .env("CRASH_INPUT", input)
         .env("CRASH_JOURNAL", journal)
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("the job process starts")
+        .env_remove("CRASH_WORKERS")
+        .stdout(Stdio::piped());
+    command
 }
 
 /// A small generator for the kill moments (xorshift, seeded from the clock).
@@ -227,7 +276,8 @@ fn a_job_killed_at_random_moments_loses_nothing_and_counts_once(emu: &mut Emulat
 
     for kill in 0..KILLS {
         let mut child = job_process(&emu.base_url, &input, &journal);
-        std::thread::sleep(Duration::from_millis(moments.next_ms(150, 450)));
+        wait_for_file(&journal);
+        std::thread::sleep(Duration::from_millis(moments.next_ms(100, 400)));
         assert!(
             child.try_wait().unwrap().is_none(),
             "kill {kill}: the job ended before it could be killed"
@@ -239,14 +289,28 @@ fn a_job_killed_at_random_moments_loses_nothing_and_counts_once(emu: &mut Emulat
         println!("kill {kill}: {} of {ACCOUNTS} done", status.applied);
     }
 
-    let out = finish(job_process(&emu.base_url, &input, &journal));
-    assert_eq!(out, format!("summary {ACCOUNTS} {ACCOUNTS} 0 0 true"));
+    let out = finish(job_process_with(
+        &emu.base_url,
+        &input,
+        &journal,
+        FINISHING_WORKERS,
+    ));
+    let before = ACCOUNTS / FOLLOWED_BEFORE;
+    assert_eq!(
+        out,
+        format!("summary {ACCOUNTS} {ACCOUNTS} {before} 0 0 true")
+    );
 
-    // Every account once in the journal.
+    // Every account once in the journal; none refused, although the
+    // requests in flight at each kill made their relations.
     let status = job::status(&journal).unwrap();
     assert_eq!(
-        (status.total, status.applied, status.pending),
-        (20_000, 20_000, 0)
+        (status.total, status.applied, status.pending, status.refused),
+        (20_000, 20_000, 0, 0)
+    );
+    assert_eq!(
+        status.in_place as usize, before,
+        "only those followed before"
     );
     assert!(status.complete);
     // The graph is the wanted one.
@@ -255,16 +319,49 @@ fn a_job_killed_at_random_moments_loses_nothing_and_counts_once(emu: &mut Emulat
         .map(|e| e.expect("listing").to_account)
         .collect();
     assert_eq!(following, ids().into_iter().collect());
-    // Requests: the job's own, plus at most those in flight at each kill.
+    // Requests: the job's own, plus at most one per worker at each kill
+    // (the README's bound): a request in flight has its `sending` line, so
+    // a resume reads it back and sends it again only if it was not made.
     let requests = ACCOUNTS.div_ceil(20);
     let sent = emu.count("follow/follow_add");
-    let in_flight_per_kill = WORKERS + 1;
     println!("{sent} follow_add requests for a job of {requests}, {KILLS} kills");
     assert!(sent >= requests);
     assert!(
-        sent <= requests + KILLS * in_flight_per_kill,
+        sent <= requests + KILLS * WORKERS,
         "{sent} requests sent for {requests}"
     );
+
+    // The undo unfollows what the job made, and leaves what was there.
+    let undo = Job::undo(&journal)
+        .expect("the journal reads")
+        .journal(journal.with_extension("undo"))
+        .run(&client_of(&emu.base_url, FINISHING_WORKERS), |_| {})
+        .expect("the undo runs");
+    assert_eq!(
+        (undo.applied as usize, undo.refused, undo.complete),
+        (ACCOUNTS - before, 0, true),
+        "{undo:?}"
+    );
+    let following: HashSet<String> = client(&emu.base_url)
+        .follow_get("me", tim_follow::FollowList::Following)
+        .map(|e| e.expect("listing").to_account)
+        .collect();
+    let was: HashSet<String> = ids().into_iter().step_by(FOLLOWED_BEFORE).collect();
+    assert_eq!(following, was, "the graph as before the job");
+}
+
+/// Waits (bounded) until a job's journal exists: a kill before it would
+/// test nothing.
+fn wait_for_file(path: &Path) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !path.exists() {
+        assert!(
+            Instant::now() < deadline,
+            "{} never appeared",
+            path.display()
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
 }
 
 /// The following list and fans of `account`, as sets.
@@ -296,11 +393,7 @@ fn an_undo_of_a_purge_killed_and_resumed_gives_the_graph_back(emu: &EmulatorProc
         .follow_add(account, &followed)
         .expect("it follows 50");
     let before = graph(&client, account);
-    assert_eq!(
-        (before.0.len(), before.1.len()),
-        (50, 301),
-        "300 fans and `me`"
-    );
+    assert_eq!((before.0.len(), before.1.len()), (50, 300), "300 fans");
 
     let purge = dir.join("purge.journal");
     let purged = Job::purge(account)
@@ -313,6 +406,7 @@ fn an_undo_of_a_purge_killed_and_resumed_gives_the_graph_back(emu: &EmulatorProc
     let undo = dir.join("undo.journal");
     let mut moments = seeded();
     let child = role_process("undo", &emu.base_url, &purge, &undo);
+    wait_for_file(&undo);
     std::thread::sleep(Duration::from_millis(moments.next_ms(100, 400)));
     let mut child = child;
     assert!(
@@ -322,9 +416,9 @@ fn an_undo_of_a_purge_killed_and_resumed_gives_the_graph_back(emu: &EmulatorProc
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
     let status = job::status(&undo).expect("the undo journal reads after a kill");
-    println!("undo killed: {} of 351 done", status.applied);
+    println!("undo killed: {} of 350 done", status.applied);
     assert!(!status.complete);
     let out = finish(role_process("undo", &emu.base_url, &purge, &undo));
-    assert_eq!(out, "summary 351 351 0 0 true");
+    assert_eq!(out, "summary 350 350 0 0 true");
     assert_eq!(graph(&client, account), before);
 }

@@ -41,6 +41,15 @@ pub enum JobError {
         /// The error.
         source: std::io::Error,
     },
+    /// An undo of a journal whose job did not read each account before
+    /// changing it ([`Job::check_first`](super::Job::check_first) off): it
+    /// cannot tell what the job changed from what was already as wanted.
+    /// [`Job::reverse_all_applied`](super::Job::reverse_all_applied)
+    /// reverses every applied account anyway. Found before any request.
+    PriorStateUnknown {
+        /// The journal to undo.
+        journal: PathBuf,
+    },
     /// A call the job needed failed (for a purge: listing an account).
     /// Transparent: its message and its source are the call's error's.
     Client(Error),
@@ -69,6 +78,15 @@ impl fmt::Display for JobError {
                     None => f.write_str("another process"),
                 }
             }
+            JobError::PriorStateUnknown { journal } => write!(
+                f,
+                "the job of {} did not read each account before changing it \
+                 (check_first was off): its journal cannot tell the relations \
+                 it changed from those that were already as wanted, and an \
+                 undo would reverse both; reverse_all_applied reverses every \
+                 applied account",
+                journal.display()
+            ),
             // Transparent: the call's own error says what failed.
             JobError::Client(e) => e.fmt(f),
         }

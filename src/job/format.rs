@@ -26,8 +26,13 @@ pub const PURGE_ROUNDS: u32 = 3;
 pub(crate) const MAX_PURGE_ROUND: u32 = 63;
 
 /// The format version written in every header. Format 1 journals (without
-/// checksums) are still read and continued.
-pub(crate) const FORMAT: u32 = 2;
+/// checksums) and format 2 journals (without `sending` lines) are still read
+/// and continued, without `sending` lines.
+pub(crate) const FORMAT: u32 = 3;
+
+/// The first format whose journals hold a `sending` line before each
+/// request is sent.
+pub(crate) const WRITE_AHEAD: u32 = 3;
 
 /// The longest line a journal may hold, newline excluded. The longest line
 /// the writer makes (a listing page of 1,000 ids of 32 bytes, escaped) is
@@ -68,6 +73,10 @@ pub(crate) struct Header {
     /// undo and restore; asked for with `Job::check_first`).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub check_first: bool,
+    /// An undo of a job that did not check first, told to reverse every
+    /// applied account (`Job::reverse_all_applied`): a resume keeps it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub reverse_all_applied: bool,
 }
 
 /// What a job's input file holds.
@@ -106,6 +115,9 @@ pub(crate) struct InputFile {
 pub(crate) enum Line {
     /// A request finished: its accounts by outcome.
     Done(Done),
+    /// A request is about to be sent for the first time (format 3): its
+    /// answer may be lost from here on.
+    Sending(Sending),
     /// Purge: one page of a list, as listed before anything was deleted.
     Listed {
         round: u32,
@@ -118,6 +130,22 @@ pub(crate) enum Line {
         following: u64,
         fans: u64,
     },
+}
+
+/// A request about to be sent, written before it is: a resume that finds
+/// it without the request's `done` line reads the request's accounts back
+/// (the answer was lost) instead of sending them as new.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Sending {
+    /// The purge round (0 for other jobs).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub round: u32,
+    /// The request's index in its job (or round).
+    pub r: u64,
+    /// The accounts the read before sending found already in the wanted
+    /// state (not sent): the prior state, kept by a resume.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub in_place: Vec<String>,
 }
 
 /// A finished request.

@@ -1,6 +1,8 @@
 //! The journal of a job: an append-only JSON Lines file. The first line says
-//! what the job is; then one line per finished request (and, for a purge,
-//! the snapshot of the lists it works through).
+//! what the job is; then a line before each request is sent and one when it
+//! is answered (and, for a purge, the snapshot of the lists it works
+//! through). The workers write the first kind and the job's thread the
+//! second, through one shared [`Writer`].
 //!
 //! One process writes a journal at a time: the writer holds an advisory lock
 //! on it (`flock`) for as long as it runs, which the kernel releases when the
@@ -210,7 +212,7 @@ impl Writer {
             .open(at)
             .map_err(|e| JobError::io(path, "cannot create the journal", e))?;
         let file = take_lock(file, path)?;
-        let mut w = Writer::new(file, path)?;
+        let w = Writer::new(file, path)?;
         w.append(header)?;
         w.sync()?;
         Ok(w)
@@ -231,9 +233,11 @@ impl Writer {
     }
 
     /// Writes one line in one call, with nothing left in a buffer.
-    pub(crate) fn append<T: Serialize>(&mut self, value: &T) -> Result<(), JobError> {
+    /// Appends from any thread: the file is opened for appending, so lines
+    /// written at once by several threads never mix.
+    pub(crate) fn append<T: Serialize>(&self, value: &T) -> Result<(), JobError> {
         let line = encode(value)?;
-        self.file
+        (&self.file)
             .write_all(&line)
             .map_err(|e| JobError::io(&self.path, "cannot write the journal", e))?;
         if let Some(s) = &self.syncer {
@@ -255,7 +259,7 @@ impl Writer {
     }
 
     /// Flushes the journal to disk now.
-    pub(crate) fn sync(&mut self) -> Result<(), JobError> {
+    pub(crate) fn sync(&self) -> Result<(), JobError> {
         if let Some(s) = &self.syncer {
             s.shared.dirty.store(false, Ordering::SeqCst);
         }

@@ -26,13 +26,32 @@
 //!
 //! # The journal
 //!
-//! JSON Lines (format 2): a header with the job's definition (operation,
+//! JSON Lines (format 3): a header with the job's definition (operation,
 //! source, SDKAppID, the input's absolute path, size and SHA-256, its
-//! accounts and requests), then one line per finished request with its
-//! accounts by outcome. Each line is written whole in one call and the file
-//! is synced at least once a second and when the job stops; a crash can
-//! only tear the last line, which resuming ignores and cuts off. It never
-//! holds the UserSig or the SecretKey.
+//! accounts and requests, whether it reads first), then, for each request:
+//!
+//! - before it is sent, a `sending` line: `{"t":"sending","r":N}` (with
+//!   `"round"` for a purge), and with a read first the accounts it found
+//!   already as wanted (`"in_place":[…]`, not sent): the prior state;
+//! - once it is answered, a `done` line with its accounts by outcome
+//!   (`applied`, `in_place`, `refused` with the code and `ResultInfo`,
+//!   `unknown` with the error).
+//!
+//! Each line is written whole in one call (the file is opened for
+//! appending, so the workers' `sending` lines and the `done` lines never
+//! mix) and the file is synced at least once a second and when the job
+//! stops; a crash can only tear the last line, which resuming ignores and
+//! cuts off. It never holds the UserSig or the SecretKey.
+//!
+//! **What holds when.** A `sending` line is written (in the kernel's page
+//! cache) before its request leaves, so after a SIGKILL at any moment, or
+//! any crash of the process alone, every request that may have reached the
+//! service has its line, and a resume settles it (below). After a power
+//! loss or a kernel crash, what was written in the last second before it
+//! may be gone: the requests of that second are sent again as new, which
+//! leaves the graph right, but with a read first a relation made in that
+//! second and lost from the journal is journaled in place (an undo leaves
+//! it).
 //!
 //! Every line ends with `"c"`, the first 8 bytes (hex) of the SHA-256 of the
 //! line without that field. It finds a line edited by hand or damaged on
@@ -43,7 +62,9 @@
 //! journaled twice. A line that fails is [`JobError::Journal`], "damaged
 //! journal PATH at byte N"; so is a path that is a directory or a device.
 //! Memory stays bounded whatever the file holds. Format 1 journals (0.2,
-//! without checksums) are still read and continued.
+//! without checksums) and format 2 (without `sending` lines) are still read
+//! and continued, in their own format: without `sending` lines, so a
+//! resume of one sends its requests in flight at a crash again as new.
 //!
 //! # One writer
 //!
@@ -66,8 +87,15 @@
 //!
 //! **Unknown is not final.** A resume works on two kinds of accounts:
 //!
-//! - *pending*: in requests that have no line yet (in flight when the job
-//!   stopped, or never taken). They are sent.
+//! - *pending*: in requests that have no line yet (never taken). They are
+//!   sent.
+//! - *lost*: in requests with a `sending` line and no `done` line (in
+//!   flight when the process died). Their answer was lost, so they are read
+//!   back first, like the unknown ones below: an account in the wanted state
+//!   is applied (the killed run made it; never "already in place"), the
+//!   others are sent; the accounts the `sending` line found in place stay in
+//!   place. A service that answers a repeat with a refusal (30001) so
+//!   refuses nothing that exists.
 //! - *unknown*: in requests whose line left them [`Unknown`](crate::Outcome::Unknown)
 //!   (a transport failure, an HTTP error, a reply that could not be read,
 //!   a job stopped by an outage). They may or may not have been carried
@@ -103,9 +131,13 @@
 //! - [`export`] writes a snapshot of accounts' following lists and fans
 //!   (its format is in [`export`]'s docs), [`Job::restore`] makes its
 //!   relations again.
-//! - [`Job::check_first`] reads each request's accounts back before sending
-//!   it, so that the journal tells what was already in place from what the
-//!   job changed; undo and restore always do.
+//! - [`Job::check_first`], on by default for a journaled job, reads each
+//!   request's accounts before sending it, so that the journal tells what
+//!   was already in place from what the job changed; undo and restore
+//!   always do. The undo of a job that ran without it is refused
+//!   ([`JobError::PriorStateUnknown`]) unless told to
+//!   [`reverse_all_applied`](Job::reverse_all_applied). A read that gets no
+//!   answer sends nothing: its accounts stay pending for a resume.
 //!
 //! The follow times of relations made again are the service's new ones:
 //! the original times cannot come back.
@@ -265,8 +297,12 @@ pub struct Job {
     /// The input was given anew on resume: another path is accepted when
     /// its size and SHA-256 are the journal's.
     input_moved: bool,
-    /// Read each request's accounts back before sending it.
-    check_first: bool,
+    /// Read each request's accounts before sending it; `None`: the
+    /// default (on for a journaled job).
+    check_first: Option<bool>,
+    /// An undo reverses every applied account of a job that did not
+    /// check first.
+    reverse_all_applied: bool,
 }
 
 impl Job {
@@ -309,10 +345,15 @@ impl Job {
     /// since. The service sets the follow time of a re-made relation anew:
     /// the original times cannot come back.
     ///
-    /// An account the service reported applied although it was already in
-    /// the wanted state (the service does not say which) is reversed too,
-    /// unless the job ran with [`check_first`](Job::check_first), which
-    /// journals such accounts as in place.
+    /// A journaled follow or unfollow job reads each account before
+    /// changing it (the default, [`check_first`](Job::check_first)) and
+    /// journals what was already as wanted as in place: that is not
+    /// reversed. The undo of a job that ran with `check_first(false)` is
+    /// refused ([`JobError::PriorStateUnknown`], before any request): the
+    /// service answers a follow of an account already followed (or an
+    /// unfollow of one not followed) as applied, so its journal cannot tell
+    /// what the job changed; [`reverse_all_applied`](Job::reverse_all_applied)
+    /// reverses every applied account anyway.
     ///
     /// ```no_run
     /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -359,7 +400,8 @@ impl Job {
             journal: None,
             stop: Arc::new(AtomicBool::new(false)),
             input_moved: false,
-            check_first: false,
+            check_first: None,
+            reverse_all_applied: false,
         }
     }
 
@@ -370,18 +412,44 @@ impl Job {
         self
     }
 
-    /// Reads each request's accounts back (`follow_check`) before sending
-    /// it, and sends only those not already as wanted; those are journaled
-    /// `in_place` (counted applied, in [`JobSummary::in_place`] too). One
-    /// more read per request (on the `follow_check` budget, not the
-    /// write's), for an exact journal: the service answers a follow of an
-    /// account already followed (or an unfollow of one not followed) as
-    /// applied or as refused (which is not documented), so without it an
-    /// [`undo`](Job::undo) of the job may reverse relations that were there
-    /// before it. Undo and restore always check first. Recorded in the
-    /// journal: a resume keeps it.
+    /// Whether each request's accounts are read (`follow_check`) before it
+    /// is sent, so that only those not already as wanted are sent; those
+    /// are journaled `in_place` (counted applied, in
+    /// [`JobSummary::in_place`] too). **On by default for a journaled job**,
+    /// off for one without a journal. One more read per request, on the
+    /// `follow_check` budget (the client's rate limit is per endpoint), so
+    /// the writes' ceiling stays where it was. It makes the journal exact:
+    /// the service answers a follow of an account already followed (or an
+    /// unfollow of one not followed) as applied or as refused (which is not
+    /// documented), so without it an [`undo`](Job::undo) cannot tell what
+    /// the job changed, and refuses unless told to
+    /// [`reverse_all_applied`](Job::reverse_all_applied). Undo and restore
+    /// always check first. Recorded in the journal: a resume keeps it.
+    ///
+    /// ```no_run
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let client = tim_follow::Client::from_env()?;
+    /// use tim_follow::job::{Job, JobInput};
+    /// // Faster, at the price of an undo that cannot tell what was there.
+    /// Job::unfollow("UserID_001", JobInput::file("ids.txt"))
+    ///     .journal("unfollow.journal")
+    ///     .check_first(false)
+    ///     .run(&client, |_| {})?;
+    /// # Ok(()) }
+    /// ```
     pub fn check_first(mut self, on: bool) -> Job {
-        self.check_first = on;
+        self.check_first = Some(on);
+        self
+    }
+
+    /// For an [`undo`](Job::undo) of a job that ran with
+    /// [`check_first(false)`](Job::check_first): reverse every account it
+    /// journaled applied, those that were already as wanted before it
+    /// included (the journal cannot tell them apart). Without it such an
+    /// undo is refused with [`JobError::PriorStateUnknown`]. Recorded in
+    /// the undo's journal: a resume keeps it. No effect on other jobs.
+    pub fn reverse_all_applied(mut self, on: bool) -> Job {
+        self.reverse_all_applied = on;
         self
     }
 
@@ -465,7 +533,8 @@ impl Job {
         };
         let mut job = Job::new(kind).journal(path);
         job.input_moved = input_moved;
-        job.check_first = header.check_first;
+        job.check_first = Some(header.check_first);
+        job.reverse_all_applied = header.reverse_all_applied;
         Ok(job)
     }
 
@@ -544,6 +613,11 @@ impl Job {
         progress: impl FnMut(&JobProgress),
     ) -> Result<JobSummary, JobError> {
         let mut sink = Sink::new(self.stop.clone(), Box::new(progress));
+        let settings = |op| run::Settings {
+            op,
+            check_first: self.check_first.unwrap_or(self.journal.is_some()),
+            reverse_all_applied: self.reverse_all_applied,
+        };
         match self.kind {
             Kind::Purge { account } => {
                 sink.verified = Some(false);
@@ -551,7 +625,7 @@ impl Job {
             }
             Kind::Targets { op, from, input } => run::run_listed(
                 client,
-                (op, self.check_first),
+                settings(op),
                 Some(from),
                 input,
                 self.journal.map(|p| (p, self.input_moved)),
@@ -559,7 +633,7 @@ impl Job {
             )?,
             Kind::Pairs { op, input } => run::run_listed(
                 client,
-                (op, self.check_first),
+                settings(op),
                 None,
                 input,
                 self.journal.map(|p| (p, self.input_moved)),

@@ -69,6 +69,7 @@ pub(super) fn prepare(
         requests,
         reads,
         check_first: false,
+        reverse_all_applied: false,
     })
 }
 
@@ -112,7 +113,14 @@ pub(super) struct Pending {
     pub(super) done: plan::DoneSet,
     /// The accounts journaled unknown, as requests to settle first.
     pub(super) unknown: Vec<Request>,
+    /// Requests sent whose answer was lost (a `sending` line, no `done`
+    /// line), with the accounts found in place before they were sent.
+    pub(super) lost: Lost,
 }
+
+/// Requests whose answer was lost, by (round, r): the accounts their read
+/// before sending found in place.
+pub(super) type Lost = std::collections::BTreeMap<(u32, u64), Vec<String>>;
 
 impl Pending {
     /// What a journal read to its end says is left.
@@ -136,6 +144,7 @@ impl Pending {
         Pending {
             done: replay.done,
             unknown,
+            lost: replay.lost,
         }
     }
 
@@ -159,7 +168,7 @@ pub(super) fn open_or_create(
 ) -> Result<Pending, JobError> {
     if !path.exists() {
         if let Some(w) = Writer::create(path, header)? {
-            sink.writer = Some(w);
+            sink.journal_to(w, true);
             return Ok(Pending::default());
         }
     }
@@ -168,7 +177,11 @@ pub(super) fn open_or_create(
     check_same_job(&found, header, path, moved)?;
     reader.read_all()?;
     sink.count_replay(&reader.replay);
-    sink.writer = Some(Writer::continue_after(locked, path, reader.whole_len)?);
+    let write_ahead = found.tim_follow_job >= format::WRITE_AHEAD;
+    sink.journal_to(
+        Writer::continue_after(locked, path, reader.whole_len)?,
+        write_ahead,
+    );
     Ok(Pending::from_replay(reader.replay, &found))
 }
 

@@ -11,7 +11,7 @@ use super::format::{self, Header, Line, IDS_PER_LINE, MAX_PURGE_ROUND, PER_REQUE
 use super::journal::{self, Reader, Writer};
 use super::open::Pending;
 use super::plan::Request;
-use super::run::execute;
+use super::run::{execute, Left};
 use super::sink::Sink;
 use super::{JobError, Operation};
 use crate::client::Client;
@@ -46,6 +46,7 @@ pub(crate) fn run(
         requests: 0,
         reads: format::Reads::Lines,
         check_first: false,
+        reverse_all_applied: false,
     };
     let mut state = match journal {
         Some(path) => open(path, &header, sink)?,
@@ -81,15 +82,12 @@ pub(crate) fn run(
         }
         let requests = requests(listed, account, round, journal)?;
         let unknown = state.pending.unknown_in(round);
-        execute(
-            client,
-            Operation::Unfollow,
-            requests,
-            &state.pending.done,
+        let left = Left {
+            done: &state.pending.done,
             unknown,
-            false,
-            sink,
-        )?;
+            lost: &mut state.pending.lost,
+        };
+        execute(client, (Operation::Unfollow, false), requests, left, sink)?;
     }
     Ok(())
 }
@@ -138,7 +136,7 @@ fn list(
             if page.len() == IDS_PER_LINE || (next.is_none() && !page.is_empty()) {
                 counts[i] += page.len() as u64;
                 let ids = std::mem::take(&mut page);
-                match &mut sink.writer {
+                match &sink.writer {
                     Some(w) => w.append(&Line::Listed {
                         round,
                         list: name.into(),
@@ -152,7 +150,7 @@ fn list(
             }
         }
     }
-    match &mut sink.writer {
+    match &sink.writer {
         Some(w) => {
             w.append(&Line::Snapshot {
                 round,
@@ -265,7 +263,7 @@ fn listed_ids(
 fn open(path: &Path, header: &Header, sink: &mut Sink<'_>) -> Result<State, JobError> {
     if !path.exists() {
         if let Some(w) = Writer::create(path, header)? {
-            sink.writer = Some(w);
+            sink.journal_to(w, true);
             return Ok(State::default());
         }
     }
@@ -282,7 +280,7 @@ fn open(path: &Path, header: &Header, sink: &mut Sink<'_>) -> Result<State, JobE
                 open_listing.get_or_insert(at);
             }
             Some(Line::Snapshot { .. }) => open_listing = None,
-            Some(Line::Done(_)) => {}
+            Some(Line::Done(_) | Line::Sending(_)) => {}
         }
     }
     let keep = open_listing.unwrap_or(reader.whole_len);
@@ -292,6 +290,7 @@ fn open(path: &Path, header: &Header, sink: &mut Sink<'_>) -> Result<State, JobE
         snapshots: reader.replay.snapshots.clone(),
         pending: Pending::from_replay(reader.replay, &found),
     };
-    sink.writer = Some(Writer::continue_after(locked, path, keep)?);
+    let write_ahead = found.tim_follow_job >= format::WRITE_AHEAD;
+    sink.journal_to(Writer::continue_after(locked, path, keep)?, write_ahead);
     Ok(state)
 }

@@ -6,7 +6,9 @@
 
 use std::collections::BTreeMap;
 
-use super::format::{Done, Header, Line, Reads, IDS_PER_LINE, MAX_PURGE_ROUND, PER_REQUEST};
+use super::format::{
+    Done, Header, Line, Reads, Sending, IDS_PER_LINE, MAX_PURGE_ROUND, PER_REQUEST, WRITE_AHEAD,
+};
 use super::plan::DoneSet;
 use crate::request::validate_account;
 
@@ -32,10 +34,15 @@ pub(crate) struct Replay {
     /// Format 1 journals could repeat a request's line (two writers); it
     /// counted once then, and still does.
     tolerate_repeats: bool,
+    /// Format 3: `sending` lines may be there.
+    write_ahead: bool,
     /// Requests with a line, per round.
     pub(crate) done: DoneSet,
     /// Requests whose latest line left accounts unknown, by (round, r).
     pub(crate) unsettled: BTreeMap<(u32, u64), Unsettled>,
+    /// Requests with a `sending` line and no `done` line yet, by (round,
+    /// r): their answer was lost. The accounts found in place before.
+    pub(crate) lost: BTreeMap<(u32, u64), Vec<String>>,
     /// Applied, those in place included.
     pub(crate) applied: u64,
     /// Found in place by a read-back before sending.
@@ -55,6 +62,7 @@ impl Replay {
     pub(crate) fn new(header: &Header, format: u32) -> Result<Replay, String> {
         let mut r = Replay {
             tolerate_repeats: format < 2,
+            write_ahead: format >= WRITE_AHEAD,
             pairs: header.pairs,
             requests: header.requests,
             ..Replay::default()
@@ -105,6 +113,7 @@ impl Replay {
     pub(crate) fn apply(&mut self, line: &Line) -> Result<(), String> {
         match line {
             Line::Done(d) => self.done_line(d),
+            Line::Sending(s) => self.sending(s),
             Line::Listed { round, list, ids } => self.listed(*round, list, ids),
             Line::Snapshot {
                 round,
@@ -157,6 +166,38 @@ impl Replay {
         }
     }
 
+    /// A request about to be sent: lost until its `done` line comes.
+    fn sending(&mut self, s: &Sending) -> Result<(), String> {
+        if !self.write_ahead {
+            return Err("a `sending` line in a journal of format 1 or 2".into());
+        }
+        let limit = self.requests_in(s.round)?;
+        if s.r >= limit {
+            return Err(format!(
+                "request {} of round {}, which has {limit}",
+                s.r, s.round
+            ));
+        }
+        if s.in_place.len() >= PER_REQUEST {
+            return Err(format!(
+                "a request about to be sent with {} accounts in place",
+                s.in_place.len()
+            ));
+        }
+        for id in &s.in_place {
+            valid(id)?;
+        }
+        let key = (s.round, s.r);
+        if self.done.contains_in(s.round, s.r) || self.lost.contains_key(&key) {
+            return Err(format!(
+                "request {} of round {} about to be sent twice",
+                s.r, s.round
+            ));
+        }
+        self.lost.insert(key, s.in_place.clone());
+        Ok(())
+    }
+
     /// A request's first line.
     fn first(&mut self, d: &Done) -> Result<(), String> {
         if !self.done.insert_in(d.round, d.r) {
@@ -167,6 +208,14 @@ impl Replay {
                 "request {} of round {} journaled twice",
                 d.r, d.round
             ));
+        }
+        if let Some(before) = self.lost.remove(&(d.round, d.r)) {
+            if !before.iter().all(|a| d.in_place.contains(a)) {
+                return Err(format!(
+                    "request {} of round {} without the accounts its `sending` line found in place",
+                    d.r, d.round
+                ));
+            }
         }
         self.count(d);
         if !d.unknown.is_empty() {
@@ -310,6 +359,7 @@ mod tests {
             requests,
             reads: Reads::Lines,
             check_first: false,
+            reverse_all_applied: false,
         }
     }
 
@@ -429,5 +479,33 @@ mod tests {
         r.apply(&snap(1, 0, 0)).unwrap();
         assert!(r.emptied);
         assert_eq!(r.listed_total(), 23);
+    }
+
+    #[test]
+    fn a_sending_line_without_its_done_line_is_a_lost_answer_with_its_prior_state() {
+        // The fuzz seed: requests 0 and 2 were in flight when the process
+        // died; request 2 had found five accounts in place.
+        let seed = include_bytes!("../../fuzz/seeds/journal/lost-in-flight");
+        let (_, mut reader) =
+            super::super::journal::Reader::from_reader(&seed[..], "seed").unwrap();
+        reader.read_all().unwrap();
+        let r = &reader.replay;
+        assert_eq!((r.applied, r.finished()), (20, 20));
+        assert_eq!(r.lost.keys().copied().collect::<Vec<_>>(), [(0, 0), (0, 2)]);
+        assert!(r.lost[&(0, 0)].is_empty());
+        assert_eq!(r.lost[&(0, 2)].len(), 5);
+        let mut r = Replay::new(&header(60, 3), 3).unwrap();
+        let sending = |r: u64| {
+            Line::Sending(Sending {
+                r,
+                ..Sending::default()
+            })
+        };
+        assert!(r.apply(&sending(0)).is_ok());
+        assert!(r.apply(&sending(0)).is_err(), "sent twice");
+        assert!(r.apply(&sending(3)).is_err(), "no such request");
+        // Format 2 has no such line.
+        let mut old = Replay::new(&header(60, 3), 2).unwrap();
+        assert!(old.apply(&sending(0)).is_err());
     }
 }

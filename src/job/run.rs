@@ -12,29 +12,49 @@ use crate::client::Client;
 use crate::outcome::Outcome;
 use crate::sync::lock;
 
-use super::format::{self, Done, Reads};
-use super::open::{lock_reversed, open_or_create, prepare, requests_of, source_path, Pending};
+use super::format::{self, Done, Line, Reads, Sending};
+use super::open::{
+    lock_reversed, open_or_create, prepare, requests_of, source_path, Lost, Pending,
+};
 use super::plan::{self, Request};
-use super::settle::{settle, settle_groups, Proved, Work};
+use super::settle::{lost as lost_answer, settle, settle_groups, Proved, Work};
 use super::sink::{judge, Sent, Sink};
-use super::{InputSource, JobError, JobInput, Operation};
+use super::{undo, InputSource, JobError, JobInput, Operation};
+
+/// How a follow/unfollow job runs.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Settings {
+    /// Follow or unfollow.
+    pub(super) op: Operation,
+    /// Read each request's accounts before sending it.
+    pub(super) check_first: bool,
+    /// For an undo: reverse every applied account of a journal that did
+    /// not check first.
+    pub(super) reverse_all_applied: bool,
+}
 
 /// A follow/unfollow job over an input: check or create the journal, then
 /// send every request not yet journaled.
 pub(super) fn run_listed(
     client: &Client,
-    (op, check_first): (Operation, bool),
+    settings: Settings,
     from: Option<String>,
     input: JobInput,
     journal: Option<(PathBuf, bool)>,
     sink: &mut Sink<'_>,
 ) -> Result<(), JobError> {
-    let none = plan::DoneSet::default();
+    let op = settings.op;
     let source = match (input.0, &journal) {
         (InputSource::Lines(lines), None) => {
             sink.total_grows = true;
             let requests = plan::from_lines(lines, from.as_deref(), sink.stop.clone());
-            return execute(client, op, requests, &none, Vec::new(), check_first, sink);
+            let (done, mut lost) = (plan::DoneSet::default(), Lost::default());
+            let left = Left {
+                done: &done,
+                unknown: Vec::new(),
+                lost: &mut lost,
+            };
+            return execute(client, (op, settings.check_first), requests, left, sink);
         }
         (InputSource::Lines(_), Some(_)) => {
             return Err(JobError::Journal(
@@ -47,58 +67,88 @@ pub(super) fn run_listed(
     let (path, reads) = source_path(&source);
     // The journal an undo reverses stays as it is while the undo runs.
     let _reversed = match reads {
-        Reads::Journal => Some(lock_reversed(&path, journal.as_ref().map(|j| &j.0))?),
+        Reads::Journal => {
+            let locked = lock_reversed(&path, journal.as_ref().map(|j| &j.0))?;
+            undo::check_exact(&path, settings.reverse_all_applied)?;
+            Some(locked)
+        }
         _ => None,
     };
     let mut header = prepare(client, op, from.as_deref(), &path, reads)?;
-    header.check_first = check_first || reads != Reads::Lines;
+    header.check_first = settings.check_first || reads != Reads::Lines;
+    header.reverse_all_applied = reads == Reads::Journal && settings.reverse_all_applied;
     sink.total = header.total;
-    let pending = match &journal {
+    let mut pending = match &journal {
         Some((j, moved)) => open_or_create(j, &header, *moved, sink)?,
         None => Pending::default(),
     };
     let requests = requests_of(&header, &path, from.as_deref())?;
-    let (done, unknown) = (&pending.done, pending.unknown);
-    execute(
-        client,
-        op,
-        requests,
-        done,
-        unknown,
-        header.check_first,
-        sink,
-    )
+    let left = Left {
+        done: &pending.done,
+        unknown: std::mem::take(&mut pending.unknown),
+        lost: &mut pending.lost,
+    };
+    execute(client, (op, header.check_first), requests, left, sink)
 }
 
-/// Settles the accounts journaled `unknown`, then sends every request not
-/// in `done` (with `check_first`, reading each back before sending it), on
-/// the client's workers; journals and counts each result as it comes.
+/// What a journal says is left besides the requests never sent.
+pub(super) struct Left<'a> {
+    /// Requests with a line: not sent again.
+    pub(super) done: &'a plan::DoneSet,
+    /// Accounts left unknown, as requests to settle first.
+    pub(super) unknown: Vec<Request>,
+    /// Requests whose answer was lost, taken out as they come.
+    pub(super) lost: &'a mut Lost,
+}
+
+/// Settles the accounts journaled unknown, then sends every request not
+/// done (with `check_first`, reading each before sending it; one whose
+/// answer was lost is read back first), on the client's workers; journals
+/// and counts each result as it comes. With a journal of format 3, each
+/// request's `sending` line is written before it is sent.
 pub(super) fn execute(
     client: &Client,
-    op: Operation,
+    (op, check_first): (Operation, bool),
     requests: impl Iterator<Item = Result<Request, JobError>> + Send,
-    done: &plan::DoneSet,
-    unknown: Vec<Request>,
-    check_first: bool,
+    left: Left<'_>,
     sink: &mut Sink<'_>,
 ) -> Result<(), JobError> {
+    let Left {
+        done,
+        unknown,
+        lost,
+    } = left;
     let fresh = requests
         .filter(|r| !r.as_ref().is_ok_and(|r| done.contains_in(r.round, r.r)))
-        .map(|r| r.map(Work::Send));
+        .map(move |r| {
+            r.map(|r| match lost.remove(&(r.round, r.r)) {
+                Some(in_place) => Work::Lost(r, in_place),
+                None => Work::Send(r),
+            })
+        });
     let source = Mutex::new(settle_groups(unknown).into_iter().map(Ok).chain(fresh));
-    let send_one = |request: &Request| send(client, op, request);
+    let ahead = sink.writer.clone().filter(|_| sink.write_ahead);
+    let plain = |request: &Request, _: &[String]| Ok(send(client, op, request));
+    let announced = |request: &Request, in_place: &[String]| {
+        if let Some(w) = &ahead {
+            w.append(&Line::Sending(Sending {
+                round: request.round,
+                r: request.r,
+                in_place: in_place.to_vec(),
+            }))?;
+        }
+        Ok(send(client, op, request))
+    };
     let next = || {
         let work = lock(&source).next()?;
-        Some(work.map(|work| match work {
-            Work::Send(request) if check_first => settle(
-                client,
-                op,
-                std::slice::from_ref(&request),
-                Proved::InPlace,
-                &send_one,
-            ),
-            Work::Send(request) => send(client, op, &request),
-            Work::Settle(group) => settle(client, op, &group, Proved::Applied, &send_one),
+        Some(work.and_then(|work| match work {
+            Work::Send(request) if check_first => {
+                let one = std::slice::from_ref(&request);
+                settle(client, op, one, Proved::InPlace, &announced)
+            }
+            Work::Send(request) => announced(&request, &[]),
+            Work::Lost(request, in_place) => lost_answer(client, op, request, in_place, &plain),
+            Work::Settle(group) => settle(client, op, &group, Proved::Applied, &plain),
         }))
     };
     let stop = sink.stop.clone();

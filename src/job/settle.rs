@@ -12,12 +12,15 @@ use crate::outcome::Outcome;
 use super::format::Done;
 use super::plan::Request;
 use super::sink::{judge, Sent};
-use super::Operation;
+use super::{JobError, Operation};
 
 /// One piece of work for a worker.
 pub(super) enum Work {
     /// A request sent for the first time.
     Send(Request),
+    /// A request whose `sending` line has no `done` line (its answer was
+    /// lost), with the accounts found in place before it was sent.
+    Lost(Request, Vec<String>),
     /// Requests of one `From_Account` whose accounts were left unknown:
     /// read back first (one `follow_check`), then sent where still needed.
     Settle(Vec<Request>),
@@ -54,25 +57,36 @@ pub(super) enum Proved {
 }
 
 /// How a request is sent once read back: one call, its accounts sorted by
-/// outcome.
-pub(super) type SendFn<'a> = &'a (dyn Fn(&Request) -> Sent + Sync);
+/// outcome; given the accounts the read found in place (not sent).
+pub(super) type SendFn<'a> = &'a (dyn Fn(&Request, &[String]) -> Result<Sent, JobError> + Sync);
 
 /// Reads requests' accounts back with one `follow_check`, then sends (with
 /// `send`) the accounts not yet in the wanted state; those that are count
-/// as `proved_as`.
+/// as `proved_as`. A read that gets no answer sends nothing and journals
+/// nothing: the accounts stay as they were (pending, unknown or lost), for
+/// a resume to read again, since what is in place cannot be told.
 pub(super) fn settle(
     client: &Client,
     op: Operation,
     group: &[Request],
     proved_as: Proved,
     send: SendFn<'_>,
-) -> Sent {
+) -> Result<Sent, JobError> {
     let from = group.first().map(|r| r.from.as_str()).unwrap_or_default();
     let wanted = read_back(client, op, from, group);
     let (mut fatal, check_unanswered) = judge(&wanted);
+    if check_unanswered.is_some() {
+        return Ok(Sent {
+            fatal,
+            unanswered: check_unanswered,
+            ..Sent::default()
+        });
+    }
     let mut lines = Vec::with_capacity(group.len());
-    let mut all_unanswered = check_unanswered.is_some();
-    let mut last_error = check_unanswered;
+    // The read was answered: the work got no answer only if every write it
+    // sent got none (the write endpoint is down).
+    let mut all_unanswered = true;
+    let mut last_error = None;
     let (mut requests, mut carried) = (0, 0);
     for request in group {
         let (proved, still): (Vec<String>, Vec<String>) = request
@@ -83,10 +97,11 @@ pub(super) fn settle(
         let mut line = if still.is_empty() {
             empty_line(request)
         } else {
-            let sent = send(&Request {
+            let again = Request {
                 to: still,
                 ..request.clone()
-            });
+            };
+            let sent = send(&again, &proved)?;
             requests += 1;
             carried += sent.accounts;
             fatal = fatal.or(sent.fatal);
@@ -107,13 +122,60 @@ pub(super) fn settle(
         }
         lines.push(line);
     }
-    Sent {
+    Ok(Sent {
         lines,
         fatal,
-        unanswered: if all_unanswered { last_error } else { None },
+        unanswered: if requests > 0 && all_unanswered {
+            last_error
+        } else {
+            None
+        },
         requests,
         accounts: carried,
+    })
+}
+
+/// A request whose answer was lost: its accounts read back (those in the
+/// wanted state were applied by the run that sent it), the rest sent;
+/// the accounts its `sending` line found in place stay in place.
+pub(super) fn lost(
+    client: &Client,
+    op: Operation,
+    request: Request,
+    in_place: Vec<String>,
+    send: SendFn<'_>,
+) -> Result<Sent, JobError> {
+    let in_place: Vec<String> = in_place
+        .into_iter()
+        .filter(|a| request.to.contains(a))
+        .collect();
+    let rest = Request {
+        to: request
+            .to
+            .iter()
+            .filter(|a| !in_place.contains(a))
+            .cloned()
+            .collect(),
+        ..request
+    };
+    let mut sent = if rest.to.is_empty() {
+        Sent {
+            lines: vec![empty_line(&rest)],
+            ..Sent::default()
+        }
+    } else {
+        settle(
+            client,
+            op,
+            std::slice::from_ref(&rest),
+            Proved::Applied,
+            send,
+        )?
+    };
+    if let Some(line) = sent.lines.first_mut() {
+        line.in_place = in_place;
     }
+    Ok(sent)
 }
 
 /// The accounts of `group` that one `follow_check` finds in the wanted

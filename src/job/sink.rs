@@ -14,6 +14,7 @@ use super::replay::Replay;
 use super::{JobError, JobProgress, JobSummary};
 
 /// What a worker reports for one piece of work.
+#[derive(Default)]
 pub(super) struct Sent {
     /// One line per request.
     pub(super) lines: Vec<Done>,
@@ -48,7 +49,10 @@ const UNANSWERED_STREAK: u32 = 3;
 
 /// Where results go: the journal, the counters and the progress callback.
 pub(super) struct Sink<'a> {
-    pub(super) writer: Option<Writer>,
+    /// The journal, shared with the workers (they write `sending` lines).
+    pub(super) writer: Option<Arc<Writer>>,
+    /// Whether a `sending` line goes before each request (format 3).
+    pub(super) write_ahead: bool,
     pub(super) stop: Arc<AtomicBool>,
     pub(super) progress: Box<dyn FnMut(&JobProgress) + 'a>,
     pub(super) started: Instant,
@@ -76,6 +80,7 @@ impl<'a> Sink<'a> {
     pub(super) fn new(stop: Arc<AtomicBool>, progress: Box<dyn FnMut(&JobProgress) + 'a>) -> Self {
         Sink {
             writer: None,
+            write_ahead: false,
             stop,
             progress,
             started: Instant::now(),
@@ -96,6 +101,13 @@ impl<'a> Sink<'a> {
         }
     }
 
+    /// Journals from now on to `writer`, with a `sending` line before each
+    /// request when `write_ahead` (the journal is of format 3).
+    pub(super) fn journal_to(&mut self, writer: Writer, write_ahead: bool) {
+        self.writer = Some(Arc::new(writer));
+        self.write_ahead = write_ahead;
+    }
+
     /// Counts what a journal read to its end holds.
     pub(super) fn count_replay(&mut self, replay: &Replay) {
         self.applied = replay.applied;
@@ -106,7 +118,7 @@ impl<'a> Sink<'a> {
 
     /// Reports a failed background flush of the journal.
     pub(super) fn check_journal(&mut self) -> Result<(), JobError> {
-        match &mut self.writer {
+        match &self.writer {
             Some(w) => w.flush_failure(),
             None => Ok(()),
         }
@@ -143,7 +155,7 @@ impl<'a> Sink<'a> {
             self.in_place += d.in_place.len() as u64;
             self.refused += d.refused.len() as u64;
             self.unknown += d.unknown.len() as u64;
-            if let Some(w) = &mut self.writer {
+            if let Some(w) = &self.writer {
                 w.append(&Line::Done(d))?;
             }
         }
@@ -178,7 +190,7 @@ impl<'a> Sink<'a> {
 
     /// Syncs the journal; reports a failure met on the way.
     pub(super) fn finish(&mut self) -> Result<(), JobError> {
-        if let Some(w) = &mut self.writer {
+        if let Some(w) = &self.writer {
             w.sync()?;
         }
         match self.failure.take() {

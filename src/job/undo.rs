@@ -6,7 +6,7 @@
 use std::collections::VecDeque;
 use std::path::Path;
 
-use super::format::{Header, Line};
+use super::format::{Header, Line, Reads};
 use super::journal::Reader;
 use super::{JobError, Operation};
 
@@ -27,6 +27,23 @@ pub(crate) fn reverse(header: &Header, path: &Path) -> Result<Operation, JobErro
 pub(crate) fn operation_of(path: &Path) -> Result<Operation, JobError> {
     let (header, _) = Reader::open(path)?;
     reverse(&header, path)
+}
+
+/// Refuses to undo a follow or unfollow job that did not read each
+/// request's accounts before sending it, unless told to reverse every
+/// applied account: the service answers a follow of an account already
+/// followed (an unfollow of one not followed) as applied, so its journal
+/// cannot tell what the job changed from what was already as wanted. An
+/// undo, a restore and a purge journal are exact (read first, or listed).
+pub(crate) fn check_exact(path: &Path, reverse_all_applied: bool) -> Result<(), JobError> {
+    let (header, _) = Reader::open(path)?;
+    let lines = header.reads == Reads::Lines && header.operation != "purge";
+    if lines && !header.check_first && !reverse_all_applied {
+        return Err(JobError::PriorStateUnknown {
+            journal: path.to_path_buf(),
+        });
+    }
+    Ok(())
 }
 
 /// The applied relations of the journal at `path` as `(FROM, TO)` pairs,

@@ -297,3 +297,140 @@ fn an_undo_after_lost_answers_and_a_resume_reverses_exactly_what_the_job_made() 
         "only what the job made is undone"
     );
 }
+
+/// A journaled delete (read first, by default) of 400 ids of which every
+/// other one was followed, then its undo, each stopped after `stop_after`
+/// requests and resumed when given: the graph is exactly as before.
+fn a_half_followed_delete_then_undo(name: &str, dup: DuplicateAnswer, stop_after: Option<u64>) {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    let dir = scratch(name);
+    let targets = ids("t", 400);
+    let emu = Emulator::builder()
+        .accounts(&["me"])
+        .accounts(&targets)
+        .duplicates(dup)
+        .start()
+        .unwrap();
+    for t in targets.iter().step_by(2) {
+        emu.seed_follow("me", t);
+    }
+    emu.seed_follow("t_001", "me"); // a fan, left alone
+    let before = graph_of(&emu, "me");
+    write_ids(&dir.join("ids.txt"), &targets);
+    // One worker, so that a stop leaves requests not yet sent.
+    let client = match stop_after {
+        Some(_) => emu.client_builder().concurrency(1).build().unwrap(),
+        None => fast_client(&emu),
+    };
+    // Runs a job, stopped after `stop_after` requests and resumed if asked.
+    let run = |job: Job, journal: &std::path::Path| {
+        let Some(n) = stop_after else {
+            return job.journal(journal).run(&client, |_| {}).unwrap();
+        };
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let first = job
+            .journal(journal)
+            .stop_when(stop)
+            .run(&client, |p| {
+                if p.requests >= n {
+                    flag.store(true, Ordering::SeqCst);
+                }
+            })
+            .unwrap();
+        assert!(!first.complete && first.pending > 0, "{first:?}");
+        Job::resume(journal).unwrap().run(&client, |_| {}).unwrap()
+    };
+    let delete = dir.join("delete.journal");
+    let d = run(
+        Job::unfollow("me", JobInput::file(dir.join("ids.txt"))),
+        &delete,
+    );
+    assert!(d.complete, "{d:?}");
+    assert_eq!((d.applied, d.in_place, d.refused), (400, 200, 0));
+    assert!(emu.following("me").is_empty());
+    let u = run(Job::undo(&delete).unwrap(), &dir.join("undo.journal"));
+    assert!(u.complete, "{u:?}");
+    assert_eq!(
+        (u.total, u.applied, u.in_place, u.refused),
+        (200, 200, 0, 0)
+    );
+    assert_eq!(graph_of(&emu, "me"), before, "exactly as before");
+}
+
+#[test]
+fn a_half_followed_delete_then_undo_gives_the_graph_back_whatever_a_repeat_answers() {
+    a_half_followed_delete_then_undo("half-apply", DuplicateAnswer::Apply, None);
+    a_half_followed_delete_then_undo("half-refuse", DuplicateAnswer::Refuse(30001), None);
+}
+
+#[test]
+fn a_half_followed_delete_and_its_undo_stopped_and_resumed_give_the_graph_back() {
+    a_half_followed_delete_then_undo("half-stop-apply", DuplicateAnswer::Apply, Some(4));
+    a_half_followed_delete_then_undo("half-stop-refuse", DuplicateAnswer::Refuse(30001), Some(4));
+}
+
+#[test]
+fn the_undo_of_a_job_that_did_not_read_first_is_refused_unless_told_to_reverse_all() {
+    let dir = scratch("no-check-first");
+    let targets = ids("t", 100);
+    let emu = emulator_with("me", &targets);
+    for t in &targets[..50] {
+        emu.seed_follow("me", t);
+    }
+    write_ids(&dir.join("ids.txt"), &targets);
+    let client = fast_client(&emu);
+    let delete = dir.join("delete.journal");
+    let d = Job::unfollow("me", JobInput::file(dir.join("ids.txt")))
+        .journal(&delete)
+        .check_first(false)
+        .run(&client, |_| {})
+        .unwrap();
+    assert_eq!(
+        (d.applied, d.in_place),
+        (100, 0),
+        "the service says 0 for all"
+    );
+    assert_eq!(emu.request_count("follow/follow_check"), 0, "no read first");
+    let writes_before = writes(&emu);
+    let undo = dir.join("undo.journal");
+    let err = Job::undo(&delete)
+        .unwrap()
+        .journal(&undo)
+        .run(&client, |_| {})
+        .unwrap_err();
+    assert!(
+        matches!(&err, job::JobError::PriorStateUnknown { journal } if journal == &delete),
+        "{err}"
+    );
+    assert!(err.to_string().contains("reverse_all_applied"), "{err}");
+    assert_eq!(writes(&emu), writes_before, "nothing sent");
+    assert!(!undo.exists(), "no journal made");
+    // Told to: every applied account is followed again, those that were not
+    // followed before included (the journal cannot tell them apart).
+    let u = Job::undo(&delete)
+        .unwrap()
+        .reverse_all_applied(true)
+        .journal(&undo)
+        .run(&client, |_| {})
+        .unwrap();
+    assert_eq!((u.applied, u.complete), (100, true));
+    assert_eq!(emu.following("me").len(), 100);
+    // A resume of that undo keeps what it was told.
+    let again = Job::resume(&undo).unwrap().run(&client, |_| {}).unwrap();
+    assert_eq!((again.requests_sent, again.complete), (0, true));
+}
+
+#[test]
+fn the_reads_first_have_a_rate_budget_of_their_own() {
+    use tim_follow::{LocalLimiter, RateLimit};
+    // The client's limiter spaces each endpoint on its own: a follow_check
+    // does not wait behind the follow_add just sent, so reading first does
+    // not lower the writes' ceiling.
+    let limiter = LocalLimiter::new(10.0);
+    assert_eq!(limiter.acquire("follow/follow_add"), Duration::ZERO);
+    assert!(limiter.acquire("follow/follow_add") > Duration::from_millis(90));
+    assert_eq!(limiter.acquire("follow/follow_check"), Duration::ZERO);
+    assert!(limiter.acquire("follow/follow_check") > Duration::from_millis(90));
+}

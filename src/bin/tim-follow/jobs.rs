@@ -27,6 +27,12 @@ impl From<JobError> for Failure {
                 Failure::Usage(format!("{e}: {source}"))
             }
             JobError::Io { ref source, .. } => Failure::Other(format!("{e}: {source}")),
+            JobError::PriorStateUnknown { ref journal } => Failure::Refused(format!(
+                "{} was written by a job run with --no-check-first: it cannot tell the \
+                 relations that job changed from those already as wanted, and an undo \
+                 would reverse both; --reverse-all-applied reverses every applied account",
+                journal.display()
+            )),
             JobError::InvalidInput { .. } => Failure::Refused(format!("the input file: {e}")),
             other => Failure::Refused(other.to_string()),
         }
@@ -56,7 +62,7 @@ pub(crate) fn job_for(command: &str, positional: &[String], args: &Args) -> Resu
                     "--pairs takes a file, not stdin (resuming checks it is unchanged)".into(),
                 ));
             }
-            Ok(Job::pairs(op, JobInput::file(pairs)).check_first(args.check_first))
+            Ok(checked(Job::pairs(op, JobInput::file(pairs)), args))
         }
         "add" | "delete" if args.journal.is_none() => {
             // A preview of a plain call: the targets on the command line or in --file.
@@ -90,10 +96,12 @@ pub(crate) fn job_for(command: &str, positional: &[String], args: &Args) -> Resu
             } else {
                 Job::unfollow(from, JobInput::file(path))
             };
-            Ok(job.check_first(args.check_first))
+            Ok(checked(job, args))
         }
         "purge" => Ok(Job::purge(one("account")?)),
-        "undo" => Ok(Job::undo(one("journal to undo")?)?),
+        "undo" => {
+            Ok(Job::undo(one("journal to undo")?)?.reverse_all_applied(args.reverse_all_applied))
+        }
         "restore" => Ok(Job::restore(one("snapshot file")?)),
         "resume" => match file {
             Some("-") => Err(Failure::Usage(
@@ -103,6 +111,14 @@ pub(crate) fn job_for(command: &str, positional: &[String], args: &Args) -> Resu
             None => Ok(Job::resume(one("journal path")?)?),
         },
         _ => Err(Failure::Usage(format!("`{command}` is not a job"))),
+    }
+}
+
+/// `--check-first` / `--no-check-first`, or the library's default.
+fn checked(job: Job, args: &Args) -> Job {
+    match args.check_first {
+        Some(on) => job.check_first(on),
+        None => job,
     }
 }
 

@@ -72,9 +72,13 @@ OPTIONS:
     --dry-run                 add, delete, purge, undo, restore, resume: read what would
                               change and print it; nothing is followed or unfollowed
     --pairs <PATH>            add/delete: a file of `FROM TO` lines (spaces, a tab or a comma)
-    --check-first             journaled add/delete: read each request's accounts back first and
-                              send only those not already as wanted (journaled in place, so
-                              that an undo leaves them alone)
+    --no-check-first          journaled add/delete: do not read each request's accounts first
+                              (faster; its undo then needs --reverse-all-applied). By default
+                              they are read, and those already as wanted are journaled in
+                              place, so that an undo leaves them alone (--check-first: the
+                              default, still accepted)
+    --reverse-all-applied     undo of a job run with --no-check-first: reverse every account it
+                              journaled applied, those that were already so before included
     --out <PATH>              export: the snapshot to write; webhooks: the events file
     --json                    print JSON (one object per account) instead of a table
     --limit <N>               list: stop after N accounts
@@ -124,7 +128,8 @@ struct Args {
     pairs: Option<String>,
     out: Option<String>,
     dry_run: bool,
-    check_first: bool,
+    check_first: Option<bool>,
+    reverse_all_applied: bool,
     listen: Option<String>,
     exec: Option<String>,
     token_file: Option<String>,
@@ -272,7 +277,8 @@ fn parse_args() -> Result<Option<Args>, Failure> {
         pairs: None,
         out: None,
         dry_run: false,
-        check_first: false,
+        check_first: None,
+        reverse_all_applied: false,
         listen: None,
         exec: None,
         token_file: None,
@@ -331,7 +337,9 @@ fn parse_args() -> Result<Option<Args>, Failure> {
             "--pairs" => args.pairs = Some(value("--pairs")?),
             "--out" => args.out = Some(value("--out")?),
             "--dry-run" => args.dry_run = true,
-            "--check-first" => args.check_first = true,
+            "--check-first" => args.check_first = Some(true),
+            "--no-check-first" => args.check_first = Some(false),
+            "--reverse-all-applied" => args.reverse_all_applied = true,
             "--listen" => args.listen = Some(value("--listen")?),
             "--exec" => args.exec = Some(value("--exec")?),
             "--token-file" => args.token_file = Some(value("--token-file")?),
@@ -433,10 +441,16 @@ fn check_applies(args: &Args) -> Result<(), Failure> {
     {
         return refuse("--dry-run");
     }
-    if args.check_first && (args.journal.is_none() || !matches!(cmd, "add" | "delete")) {
+    if args.check_first.is_some() && (args.journal.is_none() || !matches!(cmd, "add" | "delete")) {
         return Err(Failure::Usage(
-            "--check-first goes with a journaled add or delete (undo and restore always check)"
+            "--check-first and --no-check-first go with a journaled add or delete \
+             (undo and restore always check)"
                 .into(),
+        ));
+    }
+    if args.reverse_all_applied && cmd != "undo" {
+        return Err(Failure::Usage(
+            "--reverse-all-applied goes with undo".into(),
         ));
     }
     let most = match cmd {
