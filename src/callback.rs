@@ -37,7 +37,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::request::parse_query;
+use crate::query::parse_query;
 
 /// The command of the webhook after a follow.
 pub const FOLLOW_ADD: &str = "Follow.CallbackAfterFollowAdd";

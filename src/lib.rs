@@ -158,6 +158,10 @@ pub mod guides;
 #[cfg(feature = "job")]
 pub mod job;
 mod outcome;
+// The query decoding of the server side, in the server's folder; compiled
+// without the server too, for the webhook verifier (`callback`).
+#[path = "server/query.rs"]
+mod query;
 mod ratelimit;
 #[cfg(feature = "receiver")]
 pub mod receiver;

@@ -29,13 +29,49 @@ use serde::de::{Deserialize, Deserializer, IgnoredAny, MapAccess, SeqAccess, Vis
 
 use crate::error::Error;
 
+pub(crate) mod envelope;
 mod scan;
 
+/// How many items and replies each reader read on this thread (feature
+/// `testkit`), for [`testkit::reader_paths`](crate::testkit::reader_paths):
+/// the fixed-order pass, the one-pass reader's field-by-field items, and
+/// whole replies left to serde.
+#[cfg(feature = "testkit")]
+pub(crate) mod paths {
+    use std::cell::Cell;
+
+    thread_local! {
+        static COUNTS: Cell<[u64; 3]> = const { Cell::new([0; 3]) };
+    }
+
+    pub(crate) fn count(path: usize) {
+        COUNTS.with(|c| {
+            let mut v = c.get();
+            v[path] += 1;
+            c.set(v);
+        });
+    }
+
+    pub(crate) fn get() -> [u64; 3] {
+        COUNTS.with(Cell::get)
+    }
+}
+
+/// The readers [`paths`] counts.
+const FIXED_ORDER: usize = 0;
+const KEYED: usize = 1;
+const SERDE: usize = 2;
+
+/// Counts a read by `path` (nothing without the `testkit` feature).
+#[inline]
+fn counted(_path: usize) {
+    #[cfg(feature = "testkit")]
+    paths::count(_path);
+}
+
 /// Reads the reply of a batch endpoint: a reply in the usual shape in one
-/// pass ([`scan`]), anything else with serde ([`parse_response_for`]), with
-/// the same result either way.
-///
-/// [`parse_response_for`]: crate::request::parse_response_for
+/// pass ([`scan`]), anything else with serde
+/// ([`envelope::parse_response_for`]), with the same result either way.
 pub(crate) fn parse_batch<P: Payload>(
     endpoint: &str,
     http_status: u16,
@@ -47,7 +83,8 @@ pub(crate) fn parse_batch<P: Payload>(
             return Ok(reply);
         }
     }
-    crate::request::parse_response_for(endpoint, http_status, body)
+    counted(SERDE);
+    envelope::parse_response_for(endpoint, http_status, body)
 }
 
 /// What an applied account of a batch endpoint reports, and the reply fields

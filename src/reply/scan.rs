@@ -10,8 +10,9 @@
 //! as serde would give, and what it cannot read costs one aborted pass.
 //! Items are checked by the same [`RawItem::finish`] as on the serde path.
 
+use super::envelope::Envelope;
 use super::{BatchReply, Loose, Payload, RawItem, ReplyItem};
-use crate::request::{first_to_escape, Envelope};
+use crate::request::first_to_escape;
 
 /// The items and the envelope of a reply in the usual shape, or `None` to
 /// read it the general way.
@@ -167,8 +168,15 @@ impl<'a> Scanner<'a> {
         }
         loop {
             let item = match self.usual_item::<P>() {
-                Some(item) => item,
-                None => self.item::<P>()?.finish(),
+                Some(item) => {
+                    super::counted(super::FIXED_ORDER);
+                    item
+                }
+                None => {
+                    let item = self.item::<P>()?.finish();
+                    super::counted(super::KEYED);
+                    item
+                }
             };
             items.push(item);
             if !self.next_member(b']')? {
@@ -303,8 +311,21 @@ mod tests {
             r#"{"ErrorCode":0,"ResultItem":[{"To_Account":"a","ResultCode":0,"FollowType":3},{"To_Account":"b","ResultCode":0},{}]}"#
         ));
         assert!(agrees::<FollowCounts>(
-            r#"{"ErrorCode":0,"FollowInfo":[{"To_Account":"a","ResultCode":0,"FollowCount":1,"FanCount":2,"MutualFollowCount":-1}]}"#
+            r#"{"ErrorCode":0,"FollowInfo":[{"To_Account":"a","ResultCode":0,"FollowerCount":1,"FollowingCount":2,"MutualFollowingCount":-1}]}"#
         ));
+        // The documented sample (spec §3.5), read by the fixed-order pass.
+        let sample = r#"{"FollowInfo":[{"To_Account":"UserID_001","ResultCode":0,"ResultInfo":"","FollowerCount":0,"FollowingCount":2,"MutualFollowingCount":0}],"ActionStatus":"OK","ErrorCode":0,"ErrorInfo":"","ErrorDisplay":""}"#;
+        assert!(agrees::<FollowCounts>(sample));
+        let mut s = Scanner {
+            text: sample,
+            b: sample.as_bytes(),
+            i: sample.find('[').unwrap_or(0) + 1,
+        };
+        let item = s.usual_item::<FollowCounts>().expect("fixed-order item");
+        assert_eq!(
+            item.payload.map(|c| (c.followers, c.following, c.mutual)),
+            Some((0, 2, 0))
+        );
         // Mistyped item fields are the items' problems, as on the serde path.
         assert!(agrees::<()>(
             r#"{"ErrorCode":0,"ResultItem":[{"To_Account":7,"ResultCode":"0"}]}"#

@@ -26,9 +26,12 @@
 //!   present (60004; empty usersig 70002); `random` a u32 and
 //!   `contenttype=json` (60002); the UserSig: malformed 70003, wrong key 70009,
 //!   expired 70001, other identifier 70013, other SDKAppID 70014; the
-//!   identifier is the admin (60010); the per-API rate limit (default 200
-//!   calls in any second, answered with 60007); the body is a JSON object
-//!   (60003); the path is known (60009).
+//!   identifier is the admin (on `follow/*` 30004, documented for the
+//!   relation-chain services; on `im_open_login_svc/*` 70403, documented for
+//!   the account imports; elsewhere 60010, the public REST code for "needs
+//!   App admin permission"); the per-API rate limit (default 200 calls in
+//!   any second, answered with 60007); the body is a JSON object (60003);
+//!   the path is known (60009).
 //! - Accounts must be imported: [`Emulator::import_accounts`], or
 //!   `v4/im_open_login_svc/account_import` (`{"UserID":…}`) and
 //!   `multiaccount_import` (`{"Accounts":[…]}` or `{"AccountList":[{"UserID":…}]}`,
@@ -40,13 +43,43 @@
 //! - Following an account already followed is applied and keeps the first
 //!   follow time. Unfollowing an account that is not followed is applied too
 //!   (`ResultCode` 0): the state asked for holds, and retries stay harmless.
+//!   [`DuplicateAnswer::Refuse`] answers both with a code instead.
 //! - follow_get lists newest first, with an opaque cursor; `WantNum` 0 or
 //!   absent means 100, above 1000 is 30001. Mutual entries carry the later
 //!   of the two follow times.
+//! - Replies are written in the field order of the service's documented
+//!   samples ([`ReplyLayout`]).
+//!
+//! # The emulator's own choices
+//!
+//! Where the service's behaviour is not documented, the emulator picks an
+//! answer; code that depends on these is depending on the emulator, not on
+//! the service:
+//!
+//! - 30001 for following oneself (documented: that it is refused, not how);
+//!   per-item 32100 rather than a top-level one past the following limit.
+//! - Every `ResultInfo` and `ErrorInfo` text: `Err_SNS_Invalid_Param: cannot
+//!   follow oneself`, `Err_SNS_Account_Not_Exist`,
+//!   `Err_SNS_Following_Count_Exceed_Limit`, and for
+//!   [`DuplicateAnswer::Refuse`] `already following this account` /
+//!   `not following this account`.
+//! - The answer to a repeated follow or unfollow ([`DuplicateAnswer`]).
+//! - Its cursors (`emu1.…`, short) and the refusal (30001) of any cursor it
+//!   did not issue; the 1,024-byte cap on `StartCursor` is the client's own
+//!   check, before any request ([`FollowGet`](crate::FollowGet)).
+//! - 60007 past the rate limit (which code the service answers is not
+//!   documented).
 
+mod endpoints;
+mod faults;
+mod gateway;
 mod graph;
+mod layout;
 mod service;
 mod webhooks;
+/// The HTTP/1.1 request reader of the emulator and the receiver. Hidden:
+/// not an API for users (it may change with the server); public only so
+/// that the fuzz targets can reach it.
 #[doc(hidden)]
 pub use crate::server::wire;
 
@@ -56,6 +89,7 @@ use std::time::Duration;
 
 use crate::client::{Client, ClientBuilder};
 use crate::sync::lock;
+pub use layout::ReplyLayout;
 use service::{Config, Service};
 pub use webhooks::WebhookRecord;
 use webhooks::Webhooks;
@@ -143,6 +177,7 @@ pub struct EmulatorBuilder {
     open_accounts: bool,
     idle_timeout: Duration,
     webhook: Option<(String, Option<String>)>,
+    layout: ReplyLayout,
 }
 
 impl EmulatorBuilder {
@@ -225,6 +260,14 @@ impl EmulatorBuilder {
         self
     }
 
+    /// How replies are laid out (default [`ReplyLayout::Documented`], the
+    /// service's documented field order); the other layouts make a client
+    /// read them another way.
+    pub fn reply_layout(mut self, layout: ReplyLayout) -> Self {
+        self.layout = layout;
+        self
+    }
+
     /// Starts listening.
     ///
     /// Fails with [`std::io::ErrorKind::InvalidInput`] when the SDKAppID is 0,
@@ -254,6 +297,7 @@ impl EmulatorBuilder {
                 max_following: self.max_following,
                 duplicates: self.duplicates,
                 open_accounts: self.open_accounts,
+                layout: self.layout,
             },
             self.rate_limit,
             self.rate_limit_code,
@@ -338,6 +382,7 @@ impl Emulator {
             open_accounts: false,
             idle_timeout: Duration::from_secs(30),
             webhook: None,
+            layout: ReplyLayout::Documented,
         }
     }
 
@@ -418,33 +463,35 @@ impl Emulator {
 
     /// Injects `fault` into the next `times` requests (any path).
     pub fn inject(&self, fault: Fault, times: u32) {
-        self.service.inject(fault, None, times);
+        self.service.faults.inject(fault, None, times);
     }
 
     /// Injects `fault` into the next `times` requests to `path`
     /// (`follow/follow_delete` or `v4/follow/follow_delete`).
     pub fn inject_for(&self, path: &str, fault: Fault, times: u32) {
-        self.service.inject(fault, Some(path.to_string()), times);
+        self.service
+            .faults
+            .inject(fault, Some(path.to_string()), times);
     }
 
     /// Delays every answer by `latency` (`None` for no delay).
     pub fn set_latency(&self, latency: Option<Duration>) {
-        self.service.set_latency(latency.map(|d| (d, d)));
+        self.service.faults.set_latency(latency.map(|d| (d, d)));
     }
 
     /// Delays every answer by a random time between `min` and `max`.
     pub fn set_random_latency(&self, min: Duration, max: Duration) {
-        self.service.set_latency(Some((min, max.max(min))));
+        self.service.faults.set_latency(Some((min, max.max(min))));
     }
 
     /// Removes every pending fault and the latency.
     pub fn clear_faults(&self) {
-        self.service.clear_faults();
+        self.service.faults.clear();
     }
 
     /// Changes the per-API rate limit (`None` turns it off) and its error code.
     pub fn set_rate_limit(&self, per_second: Option<u32>, code: i64) {
-        self.service.set_rate_limit(per_second, code);
+        self.service.rate.set(per_second, code);
     }
 
     /// How many client connections are open now (keep-alive included).
@@ -466,9 +513,18 @@ impl Emulator {
             .count()
     }
 
-    /// Forgets the requests received so far.
+    /// Forgets the requests received so far (the UserSigs received too).
     pub fn clear_requests(&self) {
         lock(&self.service.log).clear();
+        lock(&self.service.usersigs).clear();
+    }
+
+    /// Every distinct `usersig` the emulator received, in order of first
+    /// arrival: what a test looks for when it checks that no output holds
+    /// a UserSig. Kept apart from [`requests`](Emulator::requests) so that
+    /// the log can be printed.
+    pub fn received_usersigs(&self) -> Vec<String> {
+        lock(&self.service.usersigs).clone()
     }
 
     /// The webhooks sent so far (each once, however many attempts it took),
@@ -479,5 +535,42 @@ impl Emulator {
             .as_ref()
             .map(|log| lock(log).clone())
             .unwrap_or_default()
+    }
+}
+
+/// How many batch-reply items and replies the client's reader read each
+/// way on the calling thread since it started (see [`reader_paths`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct ReaderPaths {
+    /// Items read by the fixed-order pass (the service's documented layout).
+    pub fixed_order_items: u64,
+    /// Items read by the one-pass reader field by field (any other order).
+    pub keyed_items: u64,
+    /// Whole replies the one-pass reader left to serde (escapes, nested
+    /// values, anything unusual).
+    pub serde_replies: u64,
+}
+
+/// Which way the batch replies read on this thread were read: a test calls
+/// it before and after a client call to prove which reader a layout
+/// reaches. A call that takes one request reads its reply on the calling
+/// thread; larger calls read on their worker threads, not counted here.
+///
+/// ```
+/// use tim_follow::testkit::{reader_paths, Emulator};
+///
+/// let emu = Emulator::builder().accounts(&["a", "b"]).start()?;
+/// let before = reader_paths();
+/// emu.client().follow_check("a", &["b"])?;
+/// assert_eq!(reader_paths().fixed_order_items, before.fixed_order_items + 1);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn reader_paths() -> ReaderPaths {
+    let [fixed_order_items, keyed_items, serde_replies] = crate::reply::paths::get();
+    ReaderPaths {
+        fixed_order_items,
+        keyed_items,
+        serde_replies,
     }
 }

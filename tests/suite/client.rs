@@ -214,8 +214,21 @@ fn secrets_never_appear_in_debug_display_or_errors() {
         texts.push(format!("{e}"));
         texts.push(format!("{e:?}"));
     }
+    // The keyed client signs its own; its errors and Debug are checked too.
+    emu.inject(Fault::ErrorCode(70009), 1);
+    let e = keyed.follow_delete("u1", &["t_000"]).unwrap_err();
+    texts.push(format!("{e}"));
+    texts.push(format!("{e:?}"));
+    texts.push(format!("{keyed:?}"));
+    texts.push(format!("{:?}", emu.requests()));
+    // What the emulator received, not UserSigs rebuilt by the code under test.
+    let received = emu.received_usersigs();
+    assert!(received.contains(&sig), "the fixed UserSig was sent");
+    assert_eq!(received.len(), 2, "the fixed one and the keyed client's");
     for t in &texts {
-        assert!(!t.contains(&sig), "UserSig leaked: {t}");
+        for s in &received {
+            assert!(!t.contains(s.as_str()), "UserSig leaked: {t}");
+        }
         assert!(!t.contains(emu.secret_key()), "SecretKey leaked: {t}");
     }
 }

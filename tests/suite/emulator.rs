@@ -92,7 +92,7 @@ fn clients_with_wrong_credentials_get_the_real_codes() {
             Client::builder(emu.sdkappid(), "not_admin")
                 .base_url(emu.base_url())
                 .secret_key(emu.secret_key()),
-            60010,
+            30004,
         ),
         (
             emu.client_builder().usersig(usersig::generate_at(
@@ -119,6 +119,73 @@ fn clients_with_wrong_credentials_get_the_real_codes() {
         let err = client.follow_delete("u1", &["t_000"]).unwrap_err();
         assert_eq!(err.code(), Some(want), "{err}");
     }
+}
+
+#[test]
+fn a_non_admin_identifier_gets_30004_on_every_follow_api_and_70403_on_imports() {
+    let emu = emulator_with("u1", &ids("t", 1));
+    let s = usersig::generate(
+        emu.sdkappid(),
+        emu.secret_key(),
+        "someone",
+        Duration::from_secs(600),
+    );
+    let query =
+        format!("sdkappid=1400000000&identifier=someone&usersig={s}&random=1&contenttype=json");
+    for (path, body, want) in [
+        (
+            "follow/follow_add",
+            r#"{"From_Account":"u1","FollowItem":[{"To_Account":"t_000"}]}"#,
+            30004,
+        ),
+        (
+            "follow/follow_delete",
+            r#"{"From_Account":"u1","To_Account":["t_000"]}"#,
+            30004,
+        ),
+        (
+            "follow/follow_check",
+            r#"{"From_Account":"u1","To_Account":["t_000"]}"#,
+            30004,
+        ),
+        (
+            "follow/follow_get",
+            r#"{"From_Account":"u1","FollowType":1,"StartCursor":"","WantNum":10}"#,
+            30004,
+        ),
+        (
+            "follow/follow_get_info",
+            r#"{"From_Account":"u1","To_Account":["t_000"]}"#,
+            30004,
+        ),
+        (
+            "im_open_login_svc/account_import",
+            r#"{"UserID":"x"}"#,
+            70403,
+        ),
+        (
+            "im_open_login_svc/multiaccount_import",
+            r#"{"Accounts":["x"]}"#,
+            70403,
+        ),
+    ] {
+        let (status, reply) = raw(&emu, "POST", &format!("/v4/{path}?{query}"), body);
+        assert_eq!((status, code_of(&reply)), (200, want), "{path}: {reply}");
+    }
+    assert!(!emu.is_following("u1", "t_000"), "nothing was applied");
+    let err = Client::builder(emu.sdkappid(), "someone")
+        .base_url(emu.base_url())
+        .secret_key(emu.secret_key())
+        .build()
+        .unwrap()
+        .follow_get_info("u1", &["t_000"])
+        .unwrap_err();
+    assert_eq!(err.code(), Some(30004), "{err}");
+    assert_eq!(
+        err.api().map(|a| a.kind()),
+        Some(tim_follow::ErrorKind::Permission),
+        "{err}"
+    );
 }
 
 #[test]

@@ -6,6 +6,7 @@ mod emulator;
 mod family;
 mod fleet;
 mod jobs;
+mod layouts;
 mod outcomes;
 mod props;
 mod receiver;

@@ -3,7 +3,9 @@
 use proptest::prelude::*;
 use tim_follow::callback::{self, Verifier};
 use tim_follow::request::{parse_response, Request};
-use tim_follow::{usersig, FollowCheck, FollowDelete, FollowGet, FollowGetInfo};
+use tim_follow::{
+    usersig, FollowCheck, FollowCounts, FollowDelete, FollowGet, FollowGetInfo, FollowType, Payload,
+};
 
 const VALID: &str = r#"{"ResultItem":[{"To_Account":"UserID_002","ResultCode":0,"ResultInfo":"","FollowType":3}],"FollowInfo":[{"To_Account":"a","FollowerCount":1}],"FollowItem":[{"To_Account":"x","FollowTime":1,"ProfileItem":[{"Tag":"t","Value":1}]}],"NextCursor":"c","ActionStatus":"OK","ErrorCode":0,"ErrorInfo":"","ErrorDisplay":""}"#;
 
@@ -79,18 +81,35 @@ fn object(keys: &'static [&'static str], value: BoxedStrategy<String>) -> BoxedS
         .boxed()
 }
 
+/// Every field an item of a batch endpoint may carry: the common ones, the
+/// payloads' own (taken from the endpoint types, so that they are the
+/// names the client reads), and one unknown.
+fn item_keys() -> &'static [&'static str] {
+    static KEYS: std::sync::OnceLock<Vec<&'static str>> = std::sync::OnceLock::new();
+    KEYS.get_or_init(|| {
+        let mut keys = vec!["To_Account", "ResultCode", "ResultInfo"];
+        keys.extend(<FollowType as Payload>::FIELDS);
+        keys.extend(<FollowCounts as Payload>::FIELDS);
+        keys.push("Other");
+        keys
+    })
+}
+
+#[test]
+fn the_generated_fields_are_the_documented_ones() {
+    // Spec §3.3 and §3.5: the names the service writes.
+    for name in [
+        "FollowType",
+        "FollowerCount",
+        "FollowingCount",
+        "MutualFollowingCount",
+    ] {
+        assert!(item_keys().contains(&name), "{name}");
+    }
+}
+
 /// A reply of any batch endpoint, usual or odd.
 fn batch_reply() -> impl Strategy<Value = String> {
-    const ITEM_KEYS: &[&str] = &[
-        "To_Account",
-        "ResultCode",
-        "ResultInfo",
-        "FollowType",
-        "FollowCount",
-        "FanCount",
-        "MutualFollowCount",
-        "Other",
-    ];
     const TOP_KEYS: &[&str] = &[
         "ResultItem",
         "FollowInfo",
@@ -100,10 +119,30 @@ fn batch_reply() -> impl Strategy<Value = String> {
         "ErrorDisplay",
         "Other",
     ];
-    let item = object(ITEM_KEYS, json_value().boxed());
+    let item = object(item_keys(), json_value().boxed());
     let list = proptest::collection::vec(item, 0..4).prop_map(|v| format!("[{}]", v.join(",")));
     let top_value = prop_oneof![3 => list, 2 => json_value()].boxed();
     (object(TOP_KEYS, top_value), ws(), ws()).prop_map(|(o, a, b)| format!("{a}{o}{b}"))
+}
+
+/// The payload fields of an item in the shape the service sends: none, or
+/// every field of one endpoint in its documented order.
+fn usual_payload() -> impl Strategy<Value = String> {
+    let fields = |names: &'static [&'static str]| {
+        proptest::collection::vec(prop_oneof![9 => 0i64..5000, 1 => any::<i64>()], names.len())
+            .prop_map(move |values| {
+                names
+                    .iter()
+                    .zip(values)
+                    .map(|(name, v)| format!(r#","{name}":{v}"#))
+                    .collect::<String>()
+            })
+    };
+    prop_oneof![
+        Just(String::new()),
+        fields(<FollowType as Payload>::FIELDS),
+        fields(<FollowCounts as Payload>::FIELDS),
+    ]
 }
 
 /// A reply in the shape the service sends, success or failure.
@@ -112,22 +151,22 @@ fn usual_reply() -> impl Strategy<Value = String> {
         "[a-zA-Z0-9_]{1,8}",
         prop_oneof![Just(0i64), 30000i64..40000],
         "[a-z ]{0,6}",
-        proptest::option::of(0i64..5),
+        usual_payload(),
     )
-        .prop_map(|(to, code, info, follow_type)| {
-            let extra = follow_type.map_or(String::new(), |t| format!(r#","FollowType":{t}"#));
+        .prop_map(|(to, code, info, extra)| {
             format!(r#"{{"To_Account":"{to}","ResultCode":{code},"ResultInfo":"{info}"{extra}}}"#)
         });
     (
         proptest::collection::vec(item, 0..5),
+        prop::sample::select(vec!["ResultItem", "FollowInfo"]),
         prop_oneof![Just(0i64), Just(70001i64), 90000i64..100000],
         "[a-z ]{0,6}",
         "[a-z ]{0,6}",
         any::<bool>(),
     )
-        .prop_map(|(items, code, info, display, ok)| {
+        .prop_map(|(items, list, code, info, display, ok)| {
             format!(
-                r#"{{"ResultItem":[{}],"ActionStatus":"{}","ErrorCode":{code},"ErrorInfo":"{info}","ErrorDisplay":"{display}"}}"#,
+                r#"{{"{list}":[{}],"ActionStatus":"{}","ErrorCode":{code},"ErrorInfo":"{info}","ErrorDisplay":"{display}"}}"#,
                 items.join(","),
                 if ok { "OK" } else { "FAIL" }
             )
