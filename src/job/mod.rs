@@ -336,8 +336,10 @@ impl Job {
     /// and its fans made to follow it again. Only what the service applied
     /// (or a read-back proved) is reversed, never what was refused, unknown
     /// or not sent, so it works on a finished, a stopped or a crashed
-    /// journal. Each request reads its accounts back first and sends only
-    /// what is not already as it was (those are `in_place`).
+    /// journal (resume a crashed one first: the requests in flight when it
+    /// died are settled then, and only then reversed). Each request reads
+    /// its accounts back first and sends only what is not already as it
+    /// was (those are `in_place`).
     ///
     /// The undo is a job of pairs like any other: give it a journal of its
     /// own (it can be resumed, and undone); the journal it reverses is
@@ -679,8 +681,9 @@ pub struct JobSummary {
     /// Applied: the service said so, or a read-back proved it; those found
     /// in place included.
     pub applied: u64,
-    /// Of the applied, those an undo or restore found already in the wanted
-    /// state before sending (not sent, and not reversed by an undo of it).
+    /// Of the applied, those a read before sending found already in the
+    /// wanted state (a journaled job reads first by default; undo and
+    /// restore always do): not sent, and not reversed by an undo of it.
     pub in_place: u64,
     /// Refused by the service.
     pub refused: u64,
