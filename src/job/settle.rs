@@ -5,6 +5,8 @@
 //! state is applied (its answer was lost) or in place (it was so before the
 //! job touched it); the others are sent.
 
+use std::collections::HashSet;
+
 use crate::client::Client;
 use crate::follow::{BatchRequest, FollowCheck};
 use crate::outcome::Outcome;
@@ -73,27 +75,44 @@ pub(super) fn settle(
     send: SendFn<'_>,
 ) -> Result<Sent, JobError> {
     let from = group.first().map(|r| r.from.as_str()).unwrap_or_default();
-    let wanted = read_back(client, op, from, group);
-    let (mut fatal, check_unanswered) = judge(&wanted);
-    if check_unanswered.is_some() {
+    let read = read_back(client, op, from, group);
+    let (fatal, unanswered) = judge(&read);
+    if unanswered.is_some() {
         return Ok(Sent {
             fatal,
-            unanswered: check_unanswered,
+            unanswered,
             ..Sent::default()
         });
     }
-    let mut lines = Vec::with_capacity(group.len());
-    // The read was answered: the work got no answer only if every write it
-    // sent got none (the write endpoint is down).
-    let mut all_unanswered = true;
-    let mut last_error = None;
-    let (mut requests, mut carried) = (0, 0);
+    // A read the service refused proves nothing: everything is sent (its
+    // answer says the rest).
+    let wanted = read.unwrap_or_default();
+    if !wanted.is_empty() {
+        log::info!(
+            target: "tim_follow",
+            "read back {} account(s) of {from} already in the wanted state",
+            wanted.len()
+        );
+    }
+    let mut sent = settle_with(group, &wanted, proved_as, send)?;
+    sent.fatal = fatal.or(sent.fatal);
+    Ok(sent)
+}
+
+/// Sends the accounts of `group` not in `wanted`; those in it count as
+/// `proved_as`. The work got no answer only if every write it sent got
+/// none (the write endpoint is down while the reads are answered).
+fn settle_with(
+    group: &[Request],
+    wanted: &HashSet<String>,
+    proved_as: Proved,
+    send: SendFn<'_>,
+) -> Result<Sent, JobError> {
+    let mut out = Sent::default();
+    let (mut all_unanswered, mut last_error) = (true, None);
     for request in group {
-        let (proved, still): (Vec<String>, Vec<String>) = request
-            .to
-            .iter()
-            .cloned()
-            .partition(|a| wanted.as_ref().is_ok_and(|w| w.contains(a)));
+        let (proved, still): (Vec<String>, Vec<String>) =
+            request.to.iter().cloned().partition(|a| wanted.contains(a));
         let mut line = if still.is_empty() {
             empty_line(request)
         } else {
@@ -102,37 +121,23 @@ pub(super) fn settle(
                 ..request.clone()
             };
             let sent = send(&again, &proved)?;
-            requests += 1;
-            carried += sent.accounts;
-            fatal = fatal.or(sent.fatal);
+            out.requests += 1;
+            out.accounts += sent.accounts;
+            out.fatal = out.fatal.or(sent.fatal);
             all_unanswered &= sent.unanswered.is_some();
             last_error = sent.unanswered.or(last_error);
             sent.lines.into_iter().next().unwrap_or_default()
         };
-        if !proved.is_empty() {
-            log::info!(
-                target: "tim_follow",
-                "read back {} account(s) of {from} already in the wanted state",
-                proved.len()
-            );
-        }
         match proved_as {
             Proved::Applied => drop(line.applied.splice(0..0, proved)),
             Proved::InPlace => line.in_place = proved,
         }
-        lines.push(line);
+        out.lines.push(line);
     }
-    Ok(Sent {
-        lines,
-        fatal,
-        unanswered: if requests > 0 && all_unanswered {
-            last_error
-        } else {
-            None
-        },
-        requests,
-        accounts: carried,
-    })
+    if out.requests > 0 && all_unanswered {
+        out.unanswered = last_error;
+    }
+    Ok(out)
 }
 
 /// A request whose answer was lost: its accounts read back (those in the
@@ -185,7 +190,7 @@ fn read_back(
     op: Operation,
     from: &str,
     group: &[Request],
-) -> Result<std::collections::HashSet<String>, crate::Error> {
+) -> Result<HashSet<String>, crate::Error> {
     let accounts: Vec<&str> = group
         .iter()
         .flat_map(|r| r.to.iter().map(String::as_str))
