@@ -56,7 +56,9 @@ cat <<JOBS
 The emulator runs in a process of its own (every account exists, no rate limit);
 the job's client sends on 16 workers with its rate limit off, so this measures
 the job machinery and the client, not Tencent's ceiling (at 200 calls/s the
-same job takes 250 s). Medians of $rounds runs, journaled and not, in turn. CPU
+same job takes 250 s). Medians of $rounds runs, the three in turn (so from
+the second round on, the unfollows remove the relations the round before's
+follow made: more work for the emulator, the same for the job). CPU
 time is user + system, of the job process (\`/usr/bin/time -v\`) and of the
 emulator over the same run (\`/proc/PID/stat\`).
 

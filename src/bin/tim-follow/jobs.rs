@@ -28,9 +28,10 @@ impl From<JobError> for Failure {
             }
             JobError::Io { ref source, .. } => Failure::Other(format!("{e}: {source}")),
             JobError::PriorStateUnknown { ref journal } => Failure::Refused(format!(
-                "{} was written by a job run with --no-check-first: it cannot tell the \
-                 relations that job changed from those already as wanted, and an undo \
-                 would reverse both; --reverse-all-applied reverses every applied account",
+                "{} was written by a job that did not read each account first \
+                 (--no-check-first, or a journal of 0.2): it cannot tell the relations \
+                 that job changed from those already as wanted, and an undo would \
+                 reverse both; --reverse-all-applied reverses every applied account",
                 journal.display()
             )),
             JobError::InvalidInput { .. } => Failure::Refused(format!("the input file: {e}")),

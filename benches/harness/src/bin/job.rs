@@ -36,6 +36,8 @@ fn serve() {
     let emu = Emulator::builder()
         .open_accounts(true)
         .rate_limit(None, 60007)
+        // The read-first run follows 1,000,000 accounts.
+        .max_following(2_000_000)
         .start()
         .expect("emulator starts");
     serve_until_stdin_closes(&emu);
