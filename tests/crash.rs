@@ -3,8 +3,8 @@
 //! repeated follow with 0 and against one that answers it 30001: in the end
 //! the graph is the wanted one, every account is counted once, none is
 //! refused, those followed before are in place, no more requests were sent
-//! than the job's own plus one per worker at each kill, and its undo gives
-//! the graph back. Then a purge of 300 fans and 50 follows, and its undo
+//! than the job's own plus one per worker at each kill, and its undo,
+//! killed once and resumed, gives the graph back. Then a purge of 300 fans and 50 follows, and its undo
 //! killed once and resumed: the graph is the one before the purge.
 //!
 //! The binary plays three parts: run by `cargo test`, it is the test; with
@@ -331,17 +331,31 @@ fn a_job_killed_at_random_moments_loses_nothing_and_counts_once(emu: &mut Emulat
         "{sent} requests sent for {requests}"
     );
 
-    // The undo unfollows what the job made, and leaves what was there.
-    let undo = Job::undo(&journal)
-        .expect("the journal reads")
-        .journal(journal.with_extension("undo"))
-        .run(&client_of(&emu.base_url, FINISHING_WORKERS), |_| {})
-        .expect("the undo runs");
-    assert_eq!(
-        (undo.applied as usize, undo.refused, undo.complete),
-        (ACCOUNTS - before, 0, true),
-        "{undo:?}"
+    // The undo, killed once and resumed, unfollows what the job made and
+    // leaves what was there.
+    let undo = journal.with_extension("undo");
+    let mut child = role_command("undo", &emu.base_url, &journal, &undo)
+        .env("CRASH_WORKERS", WORKERS.to_string())
+        .spawn()
+        .expect("the undo process starts");
+    wait_for_file(&undo);
+    std::thread::sleep(Duration::from_millis(moments.next_ms(100, 400)));
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "the undo ended before it could be killed"
     );
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    let status = job::status(&undo).expect("the undo journal reads after a kill");
+    assert!(!status.complete, "{status:?}");
+    let out = finish(
+        role_command("undo", &emu.base_url, &journal, &undo)
+            .env("CRASH_WORKERS", FINISHING_WORKERS.to_string())
+            .spawn()
+            .expect("the undo process starts"),
+    );
+    let made = ACCOUNTS - before;
+    assert_eq!(out, format!("summary {made} {made} 0 0 true"));
     let following: HashSet<String> = client(&emu.base_url)
         .follow_get("me", tim_follow::FollowList::Following)
         .map(|e| e.expect("listing").to_account)
