@@ -739,3 +739,34 @@ fn a_purge_that_keeps_finding_relations_stops_and_its_resume_goes_on() {
     assert!(emu.fans("me").is_empty());
     assert!(job::status(&journal).unwrap().complete);
 }
+
+#[test]
+fn a_read_first_that_gets_no_answer_sends_nothing_and_leaves_the_accounts_pending() {
+    let dir = scratch("outage-read-first");
+    let targets = ids("t", 200);
+    let emu = emulator_with("me", &targets);
+    for t in &targets[..50] {
+        emu.seed_follow("me", t);
+    }
+    write_ids(&dir.join("ids.txt"), &targets);
+    let journal = dir.join("job.journal");
+    // The default: each request is read first; the reads find nobody.
+    let down = Job::follow("me", JobInput::file(dir.join("ids.txt")))
+        .journal(&journal)
+        .run(&unreachable_client(&emu), |_| {})
+        .unwrap();
+    let why = down.stopped_by.clone().expect("stopped: no answer");
+    assert!(why.starts_with("no answer from the service"), "{why}");
+    assert_eq!(
+        (down.requests_sent, down.applied, down.unknown, down.pending),
+        (0, 0, 0, 200),
+        "what was in place cannot be told: nothing sent, nothing claimed"
+    );
+    assert_eq!(emu.request_count("follow/follow_add"), 0);
+    let back = Job::resume(&journal)
+        .unwrap()
+        .run(&fast_client(&emu), |_| {})
+        .unwrap();
+    assert!(back.complete, "{back:?}");
+    assert_eq!((back.applied, back.in_place), (200, 50));
+}
