@@ -1,5 +1,5 @@
 //! Reading an HTTP/1.1 request head and a chunked body, with no I/O: the
-//! server's [`Reader`](super::reader::Reader) feeds these what the socket
+//! server's `Reader` feeds these what the socket
 //! gave so far. Every byte is bounded (the head, its header count, a
 //! chunk-size line with its extensions, the trailers) and framing that
 //! HTTP/1.1 forbids is refused: a signed or listed `Content-Length`, two of
