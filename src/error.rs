@@ -115,10 +115,7 @@ impl Error {
     pub fn may_have_been_applied(&self) -> bool {
         match self {
             Error::InvalidInput(_) => false,
-            Error::Transport(t) => !matches!(
-                t.kind,
-                TransportErrorKind::Dns | TransportErrorKind::Connect | TransportErrorKind::Tls
-            ),
+            Error::Transport(t) => !t.kind.surely_not_sent(),
             Error::HttpStatus { status, .. } => *status >= 500 || *status == 408,
             Error::Api(api) => api.kind() == ErrorKind::Transient,
             Error::Decode(_) => true,
@@ -186,15 +183,15 @@ impl From<std::io::Error> for Error {
     fn from(e: std::io::Error) -> Error {
         Error::Transport(TransportError {
             kind: TransportErrorKind::Other,
-            message: e.to_string(),
+            message: "an I/O operation failed".into(),
             source: Some(Arc::new(e)),
         })
     }
 }
 
 impl std::error::Error for Error {
-    /// For a transport failure, the underlying error (redacted like the
-    /// message: it is kept only when its text holds no URL query).
+    /// For a transport failure, the underlying error (kept only when its
+    /// text holds no URL query; the message says the rest).
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             Error::Transport(t) => t.source.as_deref().map(|s| s as _),
@@ -225,11 +222,15 @@ impl fmt::Display for InvalidInput {
 pub enum TransportErrorKind {
     /// The host name could not be resolved.
     Dns,
-    /// The TCP connection could not be established.
+    /// The TCP connection could not be established (refused, unreachable).
     Connect,
+    /// The connection (TCP, then TLS) was not set up within the connect
+    /// timeout, as from a host that drops packets: the request was not sent.
+    ConnectTimeout,
     /// The TLS handshake or certificate check failed.
     Tls,
-    /// A timeout (connect or whole call) ran out.
+    /// The call's timeout ran out once the connection was up: the request
+    /// may have reached the service.
     Timeout,
     /// The connection broke while sending or receiving (including a body cut short).
     Io,
@@ -241,17 +242,55 @@ pub enum TransportErrorKind {
     Other,
 }
 
+impl fmt::Display for TransportErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            TransportErrorKind::Dns => "the host name could not be resolved",
+            TransportErrorKind::Connect => "the connection could not be established",
+            TransportErrorKind::ConnectTimeout => {
+                "the connection was not set up within the connect timeout"
+            }
+            TransportErrorKind::Tls => "the TLS handshake or certificate check failed",
+            TransportErrorKind::Timeout => "the call's timeout ran out",
+            TransportErrorKind::Io => "the connection broke",
+            TransportErrorKind::BodyTooLarge => "the response body is over the size cap",
+            TransportErrorKind::Protocol => "the response is not valid HTTP/1.1",
+            TransportErrorKind::Other => "the request failed",
+        })
+    }
+}
+
 /// A transport failure. The message never contains the request URL's UserSig.
+///
+/// Its `Display` says what failed and where; the underlying error, when its
+/// text is safe to show, is its [`source`](std::error::Error::source) and
+/// is not repeated in the message.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct TransportError {
     /// The kind of failure.
     pub kind: TransportErrorKind,
-    /// A description, redacted.
+    /// What failed, in this crate's words, and where (the base URL); the
+    /// cause's own text only when it cannot ride the chain as `source`
+    /// (redacted: it carried a URL query).
     pub message: String,
     /// The underlying error, when its text is safe to show
     /// ([`std::error::Error::source`] of [`Error`] returns it).
     pub source: Option<Arc<dyn std::error::Error + Send + Sync>>,
+}
+
+impl TransportErrorKind {
+    /// Whether a failure of this kind means the request never left: no
+    /// address, no connection, or no TLS session to send it on.
+    pub fn surely_not_sent(self) -> bool {
+        matches!(
+            self,
+            TransportErrorKind::Dns
+                | TransportErrorKind::Connect
+                | TransportErrorKind::ConnectTimeout
+                | TransportErrorKind::Tls
+        )
+    }
 }
 
 /// Two transport errors are equal when their kind and message are: the
@@ -266,7 +305,7 @@ impl Eq for TransportError {}
 
 impl fmt::Display for TransportError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "transport error ({:?}): {}", self.kind, self.message)
+        write!(f, "transport error: {}", self.message)
     }
 }
 
@@ -340,7 +379,7 @@ impl ApiError {
 
 impl fmt::Display for ApiError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "API error {} ({:?})", self.code, self.kind())?;
+        write!(f, "API error {} ({})", self.code, self.kind())?;
         if !self.info.is_empty() {
             write!(f, ": {}", self.info)?;
         }
@@ -392,6 +431,24 @@ pub enum ErrorKind {
     AppConfig,
     /// A code this crate does not know.
     Other,
+}
+
+/// The class in words, as error messages show it.
+impl fmt::Display for ErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ErrorKind::InvalidRequest => "invalid request",
+            ErrorKind::AccountNotFound => "account not found",
+            ErrorKind::Permission => "permission denied",
+            ErrorKind::FeatureDisabled => "feature not enabled",
+            ErrorKind::LimitReached => "limit reached",
+            ErrorKind::RateLimited => "rate limited",
+            ErrorKind::Transient => "transient service failure",
+            ErrorKind::Auth => "UserSig rejected",
+            ErrorKind::AppConfig => "app configuration",
+            ErrorKind::Other => "unknown code",
+        })
+    }
 }
 
 impl ErrorKind {
@@ -455,12 +512,16 @@ pub(crate) fn snippet(body: &[u8], max: usize) -> String {
 
 /// Removes the value of every `usersig=` query parameter from `text`.
 pub(crate) fn redact(text: &str) -> String {
-    const KEY: &str = "usersig=";
+    redact_param(text, "usersig=")
+}
+
+/// Removes the value of every `key` (such as `usersig=`) from `text`.
+fn redact_param(text: &str, key: &str) -> String {
     let lower = text.to_ascii_lowercase();
     let mut out = String::with_capacity(text.len());
     let mut pos = 0;
-    while let Some(found) = lower[pos..].find(KEY) {
-        let value_start = pos + found + KEY.len();
+    while let Some(found) = lower[pos..].find(key) {
+        let value_start = pos + found + key.len();
         out.push_str(&text[pos..value_start]);
         out.push_str("<redacted>");
         let rest = &text[value_start..];
@@ -537,7 +598,10 @@ mod tests {
     fn api_error_display_names_code_kind_info_and_hint() {
         let e = Error::Api(ApiError::new(70009, "sig verify failed", ""));
         let s = e.to_string();
-        assert!(s.contains("70009") && s.contains("Auth") && s.contains("sig verify failed"));
+        assert!(
+            s.starts_with("API error 70009 (UserSig rejected): sig verify failed"),
+            "{s}"
+        );
         assert!(s.contains("SecretKey belongs to this SDKAppID"), "{s}");
         assert_eq!(e.code(), Some(70009));
     }
@@ -549,6 +613,7 @@ mod tests {
         assert!(t(TransportErrorKind::Timeout).may_have_been_applied());
         assert!(!t(TransportErrorKind::Connect).may_have_been_applied());
         assert!(!t(TransportErrorKind::Dns).may_have_been_applied());
+        assert!(!t(TransportErrorKind::ConnectTimeout).may_have_been_applied());
         let st = |status| Error::HttpStatus {
             status,
             snippet: String::new(),
@@ -572,5 +637,33 @@ mod tests {
         assert!(!Error::invalid("x", "y").is_retryable());
         assert!(!Error::transport(TransportErrorKind::BodyTooLarge, "").is_retryable());
         assert!(Error::transport(TransportErrorKind::Timeout, "").is_retryable());
+    }
+
+    #[test]
+    fn display_never_shows_debug_names_nor_repeats_the_source() {
+        let e = Error::from(std::io::Error::new(
+            std::io::ErrorKind::AddrInUse,
+            "port taken",
+        ));
+        let text = e.to_string();
+        let cause = std::error::Error::source(&e).expect("chained").to_string();
+        assert_eq!(cause, "port taken");
+        assert!(!text.contains(&cause), "{text}");
+        let t = Error::transport(
+            TransportErrorKind::Timeout,
+            "http://h: the call's timeout ran out",
+        );
+        assert_eq!(
+            t.to_string(),
+            "transport error: http://h: the call's timeout ran out"
+        );
+        for (code, words) in [
+            (70001, "(UserSig rejected)"),
+            (30004, "(permission denied)"),
+        ] {
+            let s = Error::Api(ApiError::new(code, "x", "")).to_string();
+            assert!(s.contains(words), "{s}");
+            assert!(!s.contains("(Auth)") && !s.contains("(Permission)"), "{s}");
+        }
     }
 }

@@ -166,6 +166,8 @@ mod ratelimit;
 #[cfg(feature = "receiver")]
 pub mod receiver;
 #[cfg(feature = "redis")]
+mod redact;
+#[cfg(feature = "redis")]
 mod redis_pool;
 mod region;
 mod reply;

@@ -162,7 +162,8 @@ impl RetryPolicy {
 
 /// Whether `err` may be retried for a request that is (`idempotent`) or may
 /// not be safe to send twice. A non-idempotent request is retried only when it
-/// surely was not carried out: it never reached the server (DNS, connect), or
+/// surely was not carried out: it never reached the server (DNS, connect,
+/// connect timeout), or
 /// the service refused it before doing anything (rate limit).
 pub(crate) fn may_retry(err: &Error, idempotent: bool) -> bool {
     if idempotent {
@@ -171,7 +172,9 @@ pub(crate) fn may_retry(err: &Error, idempotent: bool) -> bool {
     match err {
         Error::Transport(t) => matches!(
             t.kind,
-            TransportErrorKind::Dns | TransportErrorKind::Connect
+            TransportErrorKind::Dns
+                | TransportErrorKind::Connect
+                | TransportErrorKind::ConnectTimeout
         ),
         Error::HttpStatus { status, .. } => *status == 429,
         Error::Api(a) => a.kind() == ErrorKind::RateLimited,

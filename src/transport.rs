@@ -76,15 +76,45 @@ pub(crate) fn post(
     Ok((status, bytes))
 }
 
-/// Turns a ureq error into a redacted transport error.
+/// Turns a ureq error into a redacted transport error: its kind from
+/// ureq's typed error, its message in this crate's words, the cause on the
+/// chain when its text carries no URL query (else, redacted, in the message).
 pub(crate) fn map_error(err: ureq::Error) -> Error {
+    let kind = kind_of(&err);
+    let text = err.to_string();
+    let chained = !text.contains('?') && redact(&text) == text;
+    let message = match &err {
+        ureq::Error::BodyExceedsLimit(n) => {
+            format!("the response body is larger than the {n}-byte cap")
+        }
+        _ if chained => kind.to_string(),
+        _ => format!("{kind}: {}", redact(&text)),
+    };
+    let source = chained.then(|| std::sync::Arc::new(err) as std::sync::Arc<_>);
+    Error::Transport(TransportError {
+        kind,
+        message,
+        source,
+    })
+}
+
+/// The kind of a ureq error, from its variant and, for I/O errors, the
+/// `io::ErrorKind` and the TLS library's typed error inside.
+fn kind_of(err: &ureq::Error) -> TransportErrorKind {
     use std::io::ErrorKind as Io;
-    let kind = match &err {
-        ureq::Error::Timeout(_) => TransportErrorKind::Timeout,
+    match err {
+        ureq::Error::Timeout(ureq::Timeout::Connect) => TransportErrorKind::ConnectTimeout,
+        ureq::Error::Timeout(_) | ureq::Error::BodyStalled => TransportErrorKind::Timeout,
         ureq::Error::HostNotFound => TransportErrorKind::Dns,
         ureq::Error::ConnectionFailed => TransportErrorKind::Connect,
         ureq::Error::BodyExceedsLimit(_) => TransportErrorKind::BodyTooLarge,
         ureq::Error::Tls(_) | ureq::Error::TlsRequired => TransportErrorKind::Tls,
+        #[cfg(feature = "rustls")]
+        ureq::Error::Rustls(_) => TransportErrorKind::Tls,
+        #[cfg(any(feature = "rustls", feature = "native-tls"))]
+        ureq::Error::Pem(_) => TransportErrorKind::Tls,
+        #[cfg(feature = "native-tls")]
+        ureq::Error::NativeTls(_) | ureq::Error::Der(_) => TransportErrorKind::Tls,
         ureq::Error::Protocol(_) | ureq::Error::LargeResponseHeader(..) => {
             TransportErrorKind::Protocol
         }
@@ -94,36 +124,26 @@ pub(crate) fn map_error(err: ureq::Error) -> Error {
             | Io::NetworkUnreachable
             | Io::HostUnreachable => TransportErrorKind::Connect,
             Io::TimedOut | Io::WouldBlock => TransportErrorKind::Timeout,
-            // rustls reports handshake and certificate failures as I/O errors.
-            _ if looks_like_tls(&io.to_string()) => TransportErrorKind::Tls,
+            _ if is_tls_failure(io) => TransportErrorKind::Tls,
             _ => TransportErrorKind::Io,
         },
-        ureq::Error::BodyStalled => TransportErrorKind::Timeout,
-        other if looks_like_tls(&other.to_string()) => TransportErrorKind::Tls,
         _ => TransportErrorKind::Other,
-    };
-    let text = err.to_string();
-    let message = match &err {
-        ureq::Error::BodyExceedsLimit(n) => {
-            format!("the response body is larger than the {n}-byte cap")
-        }
-        _ => redact(&text),
-    };
-    // The cause stays on the chain only when its text carries no URL query.
-    let source = (!text.contains('?') && redact(&text) == text)
-        .then(|| std::sync::Arc::new(err) as std::sync::Arc<_>);
-    Error::Transport(TransportError {
-        kind,
-        message,
-        source,
-    })
+    }
 }
 
-fn looks_like_tls(text: &str) -> bool {
-    let text = text.to_ascii_lowercase();
-    ["tls", "certificate", "handshake", "ssl"]
-        .iter()
-        .any(|w| text.contains(w))
+/// Whether an I/O error carries the TLS library's own error: rustls reports
+/// handshake and certificate failures as `InvalidData` around a
+/// `rustls::Error`.
+fn is_tls_failure(io: &std::io::Error) -> bool {
+    #[cfg(feature = "rustls")]
+    if io
+        .get_ref()
+        .is_some_and(|inner| inner.is::<rustls::Error>())
+    {
+        return true;
+    }
+    let _ = io;
+    false
 }
 
 /// A host name and port.
@@ -307,22 +327,72 @@ mod tests {
             "a URL never rides the chain"
         );
         assert!(text.contains("usersig=<redacted>&random=1"), "{text}");
-        let tls = map_error(ureq::Error::Io(std::io::Error::new(
+        #[cfg(feature = "rustls")]
+        {
+            let tls = map_error(ureq::Error::Io(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer),
+            )));
+            assert!(matches!(&tls, Error::Transport(t) if t.kind == TransportErrorKind::Tls));
+            assert!(!tls.is_retryable());
+        }
+        // The same words without the TLS library's error are not TLS: no
+        // text is matched.
+        let io = map_error(ureq::Error::Io(std::io::Error::new(
             std::io::ErrorKind::InvalidData,
             "invalid peer certificate: UnknownIssuer",
         )));
-        assert!(matches!(&tls, Error::Transport(t) if t.kind == TransportErrorKind::Tls));
-        assert!(!tls.is_retryable());
+        assert!(matches!(&io, Error::Transport(t) if t.kind == TransportErrorKind::Io));
         let refused = map_error(ureq::Error::Io(
             std::io::ErrorKind::ConnectionRefused.into(),
         ));
         assert!(matches!(&refused, Error::Transport(t) if t.kind == TransportErrorKind::Connect));
         let cause = std::error::Error::source(&refused).expect("the cause is chained");
         assert!(cause.to_string().contains("refused"), "{cause}");
+        assert!(
+            !refused.to_string().contains(&cause.to_string()),
+            "Display does not repeat the source: {refused}"
+        );
         assert_eq!(refused.clone(), refused, "still Clone and PartialEq");
         assert!(refused.is_retryable());
         let big = map_error(ureq::Error::BodyExceedsLimit(1024));
         assert!(big.to_string().contains("1024-byte cap"), "{big}");
+    }
+
+    #[test]
+    fn kinds_come_from_the_typed_errors() {
+        let kind = |e| match map_error(e) {
+            Error::Transport(t) => t.kind,
+            other => panic!("{other:?}"),
+        };
+        use TransportErrorKind as K;
+        assert_eq!(
+            kind(ureq::Error::Timeout(ureq::Timeout::Connect)),
+            K::ConnectTimeout
+        );
+        assert_eq!(
+            kind(ureq::Error::Timeout(ureq::Timeout::Global)),
+            K::Timeout
+        );
+        assert_eq!(
+            kind(ureq::Error::Timeout(ureq::Timeout::RecvResponse)),
+            K::Timeout
+        );
+        assert_eq!(kind(ureq::Error::BodyStalled), K::Timeout);
+        assert_eq!(kind(ureq::Error::HostNotFound), K::Dns);
+        assert_eq!(kind(ureq::Error::ConnectionFailed), K::Connect);
+        assert_eq!(kind(ureq::Error::Tls("bad name")), K::Tls);
+        assert_eq!(kind(ureq::Error::TlsRequired), K::Tls);
+        assert_eq!(kind(ureq::Error::BodyExceedsLimit(1)), K::BodyTooLarge);
+        assert_eq!(kind(ureq::Error::LargeResponseHeader(1, 2)), K::Protocol);
+        let io = |k: std::io::ErrorKind| ureq::Error::Io(k.into());
+        assert_eq!(kind(io(std::io::ErrorKind::ConnectionRefused)), K::Connect);
+        assert_eq!(kind(io(std::io::ErrorKind::HostUnreachable)), K::Connect);
+        assert_eq!(kind(io(std::io::ErrorKind::TimedOut)), K::Timeout);
+        assert_eq!(kind(io(std::io::ErrorKind::ConnectionReset)), K::Io);
+        assert_eq!(kind(io(std::io::ErrorKind::UnexpectedEof)), K::Io);
+        assert_eq!(kind(ureq::Error::RedirectFailed), K::Other);
+        assert!(K::ConnectTimeout.surely_not_sent() && !K::Timeout.surely_not_sent());
     }
 
     #[test]

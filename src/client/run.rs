@@ -172,9 +172,14 @@ impl Engine {
     fn send(&self, path: &str, body: &[u8], sig: &str) -> Result<(u16, Vec<u8>), Error> {
         let route = self.bases.route(Instant::now());
         let result = self.post(route.first, path, body, sig);
+        // Not reached, so surely not sent: no address, refused, or no
+        // connection within the connect timeout (a host that drops packets).
         let unreachable = matches!(
             &result,
-            Err(Error::Transport(t)) if matches!(t.kind, TransportErrorKind::Dns | TransportErrorKind::Connect)
+            Err(Error::Transport(t)) if matches!(
+                t.kind,
+                TransportErrorKind::Dns | TransportErrorKind::Connect | TransportErrorKind::ConnectTimeout
+            )
         );
         match route.second {
             Some(second) if unreachable => {
@@ -219,8 +224,7 @@ impl Engine {
                 // TCP connection: the TLS handshake stalled (a plain-HTTP
                 // port, most often). That is a TLS problem, and it will not
                 // go away by retrying.
-                let stalled = t.kind == TransportErrorKind::Timeout
-                    && t.message.contains("connect")
+                let stalled = t.kind == TransportErrorKind::ConnectTimeout
                     && base
                         .get(..8)
                         .is_some_and(|s| s.eq_ignore_ascii_case("https://"))

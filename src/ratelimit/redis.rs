@@ -148,7 +148,8 @@ impl RateLimit for RedisLimiter {
                 self.pool.clear();
                 if !self.warned.swap(true, Ordering::SeqCst) {
                     log::warn!(
-                        "tim-follow: Redis is unreachable ({e}); this process sends at most {:.0} calls/s per endpoint until it is back",
+                        "tim-follow: Redis is unreachable ({}); this process sends at most {:.0} calls/s per endpoint until it is back",
+                        self.pool.describe(&e),
                         self.rate * self.share
                     );
                 }

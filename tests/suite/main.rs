@@ -3,6 +3,7 @@
 mod callback;
 mod client;
 mod emulator;
+mod failover;
 mod family;
 mod fleet;
 mod jobs;
