@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
-use std::sync::{mpsc, Mutex};
+use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use ureq::config::Config;
@@ -21,7 +21,14 @@ pub(crate) struct TransportConfig {
     pub call_timeout: Duration,
     pub pool_per_host: usize,
     pub use_env_proxy: bool,
+    /// The user's own name lookup, instead of the system's resolver.
+    pub lookup: Option<NameLookup>,
 }
+
+/// A name lookup: host and port to addresses (an error or no address is a
+/// DNS failure).
+pub(crate) type NameLookup =
+    Arc<dyn Fn(&str, u16) -> std::io::Result<Vec<SocketAddr>> + Send + Sync>;
 
 pub(crate) fn make_agent(cfg: &TransportConfig) -> Agent {
     let mut builder = Agent::config_builder()
@@ -50,7 +57,7 @@ pub(crate) fn make_agent(cfg: &TransportConfig) -> Agent {
     Agent::with_parts(
         builder.build(),
         DefaultConnector::new(),
-        CachingResolver::new(Duration::from_secs(60)),
+        CachingResolver::new(Duration::from_secs(60), cfg.lookup.clone()),
     )
 }
 
@@ -152,17 +159,37 @@ type HostPort = (String, u16);
 /// Resolves host names without spawning a thread per request: answers are
 /// cached for `ttl`; only a cache miss does a lookup, on a helper thread bounded
 /// by the call's timeout. IP literals need no lookup at all.
-#[derive(Debug)]
 pub(crate) struct CachingResolver {
     ttl: Duration,
     cache: Mutex<HashMap<HostPort, (Instant, Vec<SocketAddr>)>>,
+    /// The user's lookup; `None` is the system's resolver.
+    lookup: Option<NameLookup>,
+}
+
+impl std::fmt::Debug for CachingResolver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CachingResolver")
+            .field("ttl", &self.ttl)
+            .field("own_lookup", &self.lookup.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 impl CachingResolver {
-    pub(crate) fn new(ttl: Duration) -> Self {
+    pub(crate) fn new(ttl: Duration, lookup: Option<NameLookup>) -> Self {
         CachingResolver {
             ttl,
             cache: Mutex::new(HashMap::new()),
+            lookup,
+        }
+    }
+
+    /// The lookup to run, movable to a helper thread.
+    fn lookup_fn(&self) -> impl FnOnce(&str, u16) -> std::io::Result<Vec<SocketAddr>> {
+        let own = self.lookup.clone();
+        move |host: &str, port: u16| match own {
+            Some(f) => f(host, port),
+            None => (host, port).to_socket_addrs().map(|a| a.collect()),
         }
     }
 
@@ -181,15 +208,16 @@ impl CachingResolver {
                 return Ok(addrs.clone());
             }
         }
+        let run = self.lookup_fn();
         let addrs = if timeout.after.is_not_happening() {
-            (host, port).to_socket_addrs()?.collect::<Vec<_>>()
+            run(host, port)?
         } else {
             let (tx, rx) = mpsc::sync_channel(1);
-            let target = format!("{host}:{port}");
+            let host = host.to_string();
             std::thread::Builder::new()
                 .name("tim-follow-resolve".into())
                 .spawn(move || {
-                    let _ = tx.send(target.to_socket_addrs().map(|a| a.collect::<Vec<_>>()));
+                    let _ = tx.send(run(&host, port));
                 })
                 .map_err(ureq::Error::Io)?;
             match rx.recv_timeout(*timeout.after) {

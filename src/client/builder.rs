@@ -44,6 +44,7 @@ pub struct ClientBuilder {
     concurrency: usize,
     max_response_bytes: u64,
     allow_insecure_http: bool,
+    name_lookup: Option<transport::NameLookup>,
     env_error: Option<Error>,
 }
 
@@ -78,6 +79,7 @@ impl fmt::Debug for ClientBuilder {
         d.field("timeout", &self.timeout)
             .field("rate_limit", &self.rate_limit)
             .field("adaptive_pacing", &self.adaptive)
+            .field("own_name_lookup", &self.name_lookup.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -110,6 +112,35 @@ impl ClientBuilder {
     /// standby is used for 60 seconds before the primary is tried again.
     pub fn failover(mut self, on: bool) -> Self {
         self.failover = on;
+        self
+    }
+
+    /// Resolves host names with `lookup` (host, port → addresses) instead of
+    /// the system's resolver: your own DNS client, or addresses pinned for a
+    /// domain. Its answers are cached for 60 s like the system's; IP
+    /// literals are never looked up. An error or an empty list is a DNS
+    /// failure ([`TransportErrorKind::Dns`](crate::TransportErrorKind::Dns)):
+    /// nothing was sent, and the attempt goes to the standby domain (see
+    /// [`failover`](ClientBuilder::failover)). A lookup that takes longer
+    /// than the call's timeout is a timeout.
+    ///
+    /// ```
+    /// use std::net::{SocketAddr, ToSocketAddrs};
+    /// let client = tim_follow::Client::builder(1400000000, "administrator")
+    ///     .usersig("eJw…")
+    ///     .name_lookup(|host, port| match host {
+    ///         // Pinned: no lookup for the primary domain.
+    ///         "console.tim.qq.com" => Ok(vec![SocketAddr::from(([203, 0, 113, 7], port))]),
+    ///         _ => (host, port).to_socket_addrs().map(|a| a.collect()),
+    ///     })
+    ///     .build()?;
+    /// # Ok::<(), tim_follow::Error>(())
+    /// ```
+    pub fn name_lookup(
+        mut self,
+        lookup: impl Fn(&str, u16) -> std::io::Result<Vec<std::net::SocketAddr>> + Send + Sync + 'static,
+    ) -> Self {
+        self.name_lookup = Some(Arc::new(lookup));
         self
     }
 
@@ -260,6 +291,7 @@ impl ClientBuilder {
             call_timeout: self.timeout,
             pool_per_host: self.concurrency.min(32),
             use_env_proxy: !loopback,
+            lookup: self.name_lookup.clone(),
         });
         Ok(Client {
             inner: Arc::new(Inner {
@@ -523,6 +555,7 @@ impl Client {
             concurrency: 16,
             max_response_bytes: 4 << 20,
             allow_insecure_http: false,
+            name_lookup: None,
             env_error: None,
         }
     }

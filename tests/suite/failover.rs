@@ -5,6 +5,8 @@
 use super::*;
 use std::io::ErrorKind as Io;
 use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use tim_follow::{Error, TransportErrorKind};
 
 /// A listening port whose accept queue is full, so that the kernel drops
@@ -74,4 +76,79 @@ fn a_black_holed_primary_fails_over_to_the_standby_on_the_connect_timeout() {
     assert!(out.all_applied(), "{out:?}");
     assert!(emu.is_following("u1", "t_000"));
     assert_eq!(emu.request_count("follow/follow_add"), 1);
+}
+
+/// The emulator's port, for names pinned to it.
+fn port_of(emu: &Emulator) -> u16 {
+    let base = emu.base_url();
+    base.rsplit(':')
+        .next()
+        .unwrap()
+        .trim_end_matches('/')
+        .parse()
+        .unwrap()
+}
+
+#[test]
+fn a_name_that_does_not_resolve_is_a_dns_failure_and_fails_over_to_the_standby() {
+    let emu = emulator_with("u1", &ids("t", 2));
+    let asked = Arc::new(AtomicUsize::new(0));
+    let build = |failover: bool| {
+        let asked = asked.clone();
+        emu.client_builder()
+            .base_url(format!("http://primary.test:{}", port_of(&emu)))
+            .standby_base_url(emu.base_url())
+            .allow_insecure_http(true)
+            .failover(failover)
+            .retry(RetryPolicy::none())
+            .name_lookup(move |host, _| {
+                asked.fetch_add(1, Ordering::SeqCst);
+                assert_eq!(host, "primary.test", "an IP literal is never looked up");
+                Err(std::io::Error::new(
+                    std::io::ErrorKind::NotFound,
+                    "no such name",
+                ))
+            })
+            .build()
+            .unwrap()
+    };
+    let err = build(false).follow_add("u1", &["t_000"]).unwrap_err();
+    match &err {
+        Error::Transport(t) => assert_eq!(t.kind, TransportErrorKind::Dns, "{err}"),
+        other => panic!("{other:?}"),
+    }
+    assert!(!err.may_have_been_applied(), "{err}");
+    assert_eq!(emu.request_count("follow/follow_add"), 0);
+    let out = build(true).follow_add("u1", &["t_001"]).unwrap();
+    assert!(out.all_applied(), "{out:?}");
+    assert!(emu.is_following("u1", "t_001") && !emu.is_following("u1", "t_000"));
+    assert_eq!(emu.request_count("follow/follow_add"), 1);
+    assert!(asked.load(Ordering::SeqCst) >= 2, "the lookup was asked");
+}
+
+#[test]
+fn a_name_is_looked_up_once_and_its_answer_kept_for_the_next_calls() {
+    let emu = emulator_with("u1", &ids("t", 5));
+    let asked = Arc::new(AtomicUsize::new(0));
+    let port = port_of(&emu);
+    let counter = asked.clone();
+    let client = emu
+        .client_builder()
+        .base_url(format!("http://pinned.test:{port}"))
+        .allow_insecure_http(true)
+        .name_lookup(move |host, p| {
+            counter.fetch_add(1, Ordering::SeqCst);
+            assert_eq!((host, p), ("pinned.test", port));
+            Ok(vec![std::net::SocketAddr::from(([127, 0, 0, 1], p))])
+        })
+        .build()
+        .unwrap();
+    for i in 0..5 {
+        let id = format!("t_{i:03}");
+        let out = client.follow_add("u1", &[id.as_str()]).unwrap();
+        assert!(out.all_applied(), "{out:?}");
+    }
+    assert_eq!(emu.request_count("follow/follow_add"), 5);
+    // Five calls within the 60 s the answer is kept: one lookup.
+    assert_eq!(asked.load(Ordering::SeqCst), 1);
 }
