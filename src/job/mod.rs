@@ -165,6 +165,7 @@ mod run;
 mod settle;
 mod sink;
 mod snapshot;
+mod stop;
 mod undo;
 
 use std::fmt;
@@ -185,6 +186,7 @@ pub use format::{MAX_LINE as MAX_JOURNAL_LINE, PURGE_ROUNDS};
 pub use plan::MAX_INPUT_LINE;
 pub use preview::{Expected, Preview, PreviewItem};
 pub use snapshot::{ExportSummary, SNAPSHOT_FORMAT};
+pub use stop::StopReason;
 
 /// The account ids of a file (or stdin) as a job reads its targets: one
 /// per line, blank lines and lines starting with `#` skipped, a UTF-8 BOM
@@ -673,7 +675,7 @@ pub struct JobProgress {
 
 /// What a job did, journaled runs before this one included: every account
 /// counted once.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct JobSummary {
     /// Accounts in the job (input lines; for a purge, relations found).
@@ -701,10 +703,11 @@ pub struct JobSummary {
     /// Whether the job is done: every account applied or refused (none
     /// unknown, none pending), or for a purge, a listing found nothing left.
     pub complete: bool,
-    /// The error that stopped the job, if one did: credentials,
-    /// permission, app configuration, or no answer from the service for
-    /// three requests in a row (or for every request of a shorter run).
-    pub stopped_by: Option<String>,
+    /// Why the job stopped, if it did: an answer that would hit every
+    /// request (credentials, permission, app configuration), or no answer
+    /// from the service for three requests in a row (or for every request
+    /// of a shorter run).
+    pub stopped_by: Option<StopReason>,
     /// How long this run took.
     pub elapsed: Duration,
 }

@@ -11,7 +11,7 @@ use crate::error::Error;
 use super::format::{Done, Line};
 use super::journal::Writer;
 use super::replay::Replay;
-use super::{JobError, JobProgress, JobSummary};
+use super::{JobError, JobProgress, JobSummary, StopReason};
 
 /// What a worker reports for one piece of work.
 #[derive(Default)]
@@ -20,10 +20,10 @@ pub(super) struct Sent {
     pub(super) lines: Vec<Done>,
     /// An error that would hit every request (credentials, permission, app
     /// configuration): the job stops.
-    pub(super) fatal: Option<String>,
+    pub(super) fatal: Option<Error>,
     /// The work got no answer at all (transport, an HTTP error, a reply
     /// that could not be read): the error.
-    pub(super) unanswered: Option<String>,
+    pub(super) unanswered: Option<Error>,
     /// follow_add or follow_delete requests it sent.
     pub(super) requests: u64,
     /// The accounts those requests carried.
@@ -32,13 +32,11 @@ pub(super) struct Sent {
 
 /// A call's error: whether it stops the job, and whether the call got no
 /// answer at all.
-pub(super) fn judge<T>(result: &Result<T, Error>) -> (Option<String>, Option<String>) {
+pub(super) fn judge<T>(result: &Result<T, Error>) -> (Option<Error>, Option<Error>) {
     match result {
-        Err(Error::Api(api)) if api.kind().is_fatal() => {
-            (Some(Error::Api(api.clone()).to_string()), None)
-        }
+        Err(Error::Api(api)) if api.kind().is_fatal() => (Some(Error::Api(api.clone())), None),
         Err(Error::Api(_)) | Err(Error::InvalidInput(_)) | Ok(_) => (None, None),
-        Err(e) => (None, Some(e.to_string())),
+        Err(e) => (None, Some(e.clone())),
     }
 }
 
@@ -63,7 +61,7 @@ pub(super) struct Sink<'a> {
     pub(super) unknown: u64,
     pub(super) sent: u64,
     pub(super) sent_accounts: u64,
-    pub(super) stopped_by: Option<String>,
+    pub(super) stopped_by: Option<StopReason>,
     pub(super) failure: Option<JobError>,
     /// For input from an iterator: the total is what was read so far.
     pub(super) total_grows: bool,
@@ -71,7 +69,7 @@ pub(super) struct Sink<'a> {
     pub(super) verified: Option<bool>,
     /// Pieces of work in a row that got no answer, and the last error.
     pub(super) unanswered: u32,
-    pub(super) last_unanswered: Option<String>,
+    pub(super) last_unanswered: Option<Error>,
     /// Whether any piece of work of this run got an answer.
     pub(super) answered: bool,
 }
@@ -128,7 +126,7 @@ impl<'a> Sink<'a> {
     pub(super) fn record(&mut self, sent: Sent) -> Result<(), JobError> {
         if let Some(why) = sent.fatal {
             self.stop.store(true, Ordering::SeqCst);
-            self.stopped_by.get_or_insert(why);
+            self.stopped_by.get_or_insert(StopReason::Refused(why));
         }
         match sent.unanswered {
             Some(why) => {
@@ -136,7 +134,7 @@ impl<'a> Sink<'a> {
                 self.last_unanswered = Some(why);
                 if self.unanswered >= UNANSWERED_STREAK && !self.stop.swap(true, Ordering::SeqCst) {
                     self.stopped_by
-                        .get_or_insert_with(|| unreachable(&self.last_unanswered));
+                        .get_or_insert_with(|| StopReason::no_answer(&self.last_unanswered));
                 }
             }
             None => {
@@ -171,7 +169,7 @@ impl<'a> Sink<'a> {
     /// reason, however few requests it had.
     pub(super) fn settle_unreachable(&mut self) {
         if !self.answered && self.unanswered > 0 && self.stopped_by.is_none() {
-            self.stopped_by = Some(unreachable(&self.last_unanswered));
+            self.stopped_by = Some(StopReason::no_answer(&self.last_unanswered));
         }
     }
 
@@ -255,12 +253,4 @@ impl Standing {
             }
         }
     }
-}
-
-/// Why a job stopped when the service gave no answer.
-pub(super) fn unreachable(last: &Option<String>) -> String {
-    format!(
-        "no answer from the service: {}",
-        last.as_deref().unwrap_or("unknown error")
-    )
 }

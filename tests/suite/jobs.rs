@@ -5,7 +5,7 @@ use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use tim_follow::job::{self, Job, JobError, JobInput, Operation};
+use tim_follow::job::{self, Job, JobError, JobInput, Operation, StopReason};
 use tim_follow::testkit::Fault;
 
 /// A directory of this module's own, emptied first.
@@ -262,11 +262,13 @@ fn an_error_that_hits_every_request_stops_the_job() {
         .run(&client, |_| {})
         .unwrap();
     assert!(!summary.complete);
-    assert!(summary
-        .stopped_by
-        .as_deref()
-        .unwrap_or("")
-        .contains("30005"));
+    match &summary.stopped_by {
+        Some(why @ StopReason::Refused(e)) => {
+            assert_eq!(e.code(), Some(30005), "{why}");
+            assert!(why.to_string().contains("30005"), "{why}");
+        }
+        other => panic!("{other:?}"),
+    }
     assert_eq!(
         emu.request_count("follow/follow_add"),
         1,
@@ -478,7 +480,11 @@ fn an_outage_is_not_final_resume_reads_back_then_sends() {
         .run(&unreachable_client(&emu), |_| {})
         .unwrap();
     let why = down.stopped_by.clone().expect("stopped: no answer");
-    assert!(why.starts_with("no answer from the service"), "{why}");
+    assert!(why.is_no_answer(), "{why:?}");
+    assert!(
+        why.to_string().starts_with("no answer from the service"),
+        "{why}"
+    );
     assert!(!down.complete && down.applied == 0 && down.unknown > 0);
     assert!(
         down.requests_sent < 100,
@@ -756,7 +762,11 @@ fn a_read_first_that_gets_no_answer_sends_nothing_and_leaves_the_accounts_pendin
         .run(&unreachable_client(&emu), |_| {})
         .unwrap();
     let why = down.stopped_by.clone().expect("stopped: no answer");
-    assert!(why.starts_with("no answer from the service"), "{why}");
+    assert!(why.is_no_answer(), "{why:?}");
+    assert!(
+        why.to_string().starts_with("no answer from the service"),
+        "{why}"
+    );
     assert_eq!(
         (down.requests_sent, down.applied, down.unknown, down.pending),
         (0, 0, 0, 200),

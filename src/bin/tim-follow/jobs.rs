@@ -255,7 +255,7 @@ pub(crate) fn run(job: Job, client: &Client, journal: Option<&Path>) -> Result<u
     };
     if let Some(why) = &summary.stopped_by {
         eprintln!("the job stopped: {why}");
-        if why.starts_with("no answer") {
+        if why.is_no_answer() {
             resume(&format!(
                 "{} waiting; when the service answers again",
                 crate::accounts(summary.to_resume)
