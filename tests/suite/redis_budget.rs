@@ -82,13 +82,18 @@ fn four_clients_sharing_a_redis_budget_stay_within_it() {
             .build()
             .unwrap()
     });
+    // The budget spaces the calls as they leave; they arrive with the
+    // scheduler's jitter, so on a loaded machine a few land in one window
+    // (0 or 1 of 400 seen under a load of 5). Uncoordinated clients that pace
+    // themselves after refusals see about 5 % refused and 112 in their busiest
+    // second (BENCHMARKS.md §5): 2.5 % and 106 keep the two apart.
     assert!(
-        f.limited * 100 <= f.sent,
+        f.limited * 40 <= f.sent,
         "{} of {} refused",
         f.limited,
         f.sent
     );
-    assert!(f.busiest <= 102, "{} calls in one second", f.busiest);
+    assert!(f.busiest <= 106, "{} calls in one second", f.busiest);
 }
 
 #[test]
