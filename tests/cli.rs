@@ -1,25 +1,124 @@
 //! The command-line tool, run as a user would (built with `--features cli`).
 #![cfg(feature = "cli")]
 
-use std::process::Command;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// The tool with a clean environment: nothing of the developer's shell
+/// (`TIM_*`, `RUST_LOG`, proxies) reaches it, only `PATH` (for `--exec`).
+fn tool() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_tim-follow"));
+    cmd.env_clear();
+    if let Some(path) = std::env::var_os("PATH") {
+        cmd.env("PATH", path);
+    }
+    cmd
+}
+
+/// The longest any one run of the tool may take before its test fails: far
+/// above what any of them needs, so only a hang reaches it.
+const RUN_LIMIT: Duration = Duration::from_secs(180);
+
+/// A child process that is killed when dropped, so that a failing test
+/// leaves nothing running behind it.
+struct Running(Option<Child>);
+
+impl Running {
+    fn spawn(cmd: &mut Command) -> Running {
+        Running(Some(cmd.spawn().expect("the binary starts")))
+    }
+
+    fn id(&self) -> u32 {
+        self.0.as_ref().map_or(0, Child::id)
+    }
+
+    fn child(&mut self) -> &mut Child {
+        self.0.as_mut().expect("still running")
+    }
+
+    /// SIGKILL, and the process reaped.
+    fn kill(&mut self) {
+        if let Some(mut child) = self.0.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Waits for the end (at most [`RUN_LIMIT`], then the process is killed
+    /// and the test fails), with whatever stdout and stderr were piped.
+    fn finish(mut self) -> Output {
+        let mut child = self.0.take().expect("still running");
+        let drain = |pipe: Option<Box<dyn std::io::Read + Send>>| {
+            std::thread::spawn(move || {
+                let mut bytes = Vec::new();
+                if let Some(mut pipe) = pipe {
+                    let _ = pipe.read_to_end(&mut bytes);
+                }
+                bytes
+            })
+        };
+        let out = drain(child.stdout.take().map(|p| Box::new(p) as _));
+        let err = drain(child.stderr.take().map(|p| Box::new(p) as _));
+        let deadline = Instant::now() + RUN_LIMIT;
+        let status = loop {
+            if let Some(status) = child.try_wait().expect("the child can be waited for") {
+                break status;
+            }
+            if Instant::now() >= deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("the tool ran for more than {RUN_LIMIT:?}: killed");
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        };
+        Output {
+            status,
+            stdout: out.join().unwrap_or_default(),
+            stderr: err.join().unwrap_or_default(),
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Runs `cmd` to its end with stdin empty and the output captured, within
+/// [`RUN_LIMIT`].
+fn run(cmd: &mut Command) -> Output {
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    Running::spawn(cmd).finish()
+}
+
+/// Waits until `ready` holds, checking every 10 ms, for at most 30 s.
+fn wait_for(what: &str, mut ready: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !ready() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Sends `signal` (e.g. `-INT`) to process `pid`.
+fn signal(signal: &str, pid: u32) {
+    let sent = Command::new("kill")
+        .args([signal, &pid.to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(sent.success(), "kill {signal} {pid}");
+}
 
 fn tim(args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_tim-follow"));
+    let mut cmd = tool();
     cmd.args(args);
-    for var in [
-        "TIM_SDKAPPID",
-        "TIM_ADMIN",
-        "TIM_SECRET_KEY",
-        "TIM_USERSIG",
-        "TIM_REGION",
-        "TIM_BASE_URL",
-    ] {
-        cmd.env_remove(var);
-    }
     for (k, v) in env {
         cmd.env(k, v);
     }
-    let out = cmd.output().expect("the binary runs");
+    let out = run(&mut cmd);
     (
         out.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -232,7 +331,7 @@ fn ctrl_c_stops_a_job_flushes_its_journal_and_says_how_to_resume() {
     let ids = dir.join("ids.txt");
     std::fs::write(&ids, targets.join("\n")).unwrap();
     let journal = dir.join("job.journal");
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_tim-follow"));
+    let mut cmd = tool();
     cmd.args([
         "--journal",
         journal.to_str().unwrap(),
@@ -241,16 +340,16 @@ fn ctrl_c_stops_a_job_flushes_its_journal_and_says_how_to_resume() {
     ])
     .args(["add", "me"])
     .envs(env_for(&emu))
-    .stdout(std::process::Stdio::piped())
-    .stderr(std::process::Stdio::piped());
-    let child = cmd.spawn().unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(600));
-    let sent = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(sent.success());
-    let out = child.wait_with_output().unwrap();
+    .stdin(Stdio::null())
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped());
+    let child = Running::spawn(&mut cmd);
+    // Ctrl-C once the job is sending (its first follows have arrived).
+    wait_for("the job's first follows", || {
+        emu.request_count("follow/follow_add") >= 1
+    });
+    signal("-INT", child.id());
+    let out = child.finish();
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(130), "{err}");
     assert!(err.contains("tim-follow resume"), "{err}");
@@ -351,11 +450,7 @@ fn manners_version_extra_arguments_repeats_and_options_that_do_not_apply() {
 #[test]
 fn a_non_utf8_argument_is_a_usage_error_not_a_panic() {
     use std::os::unix::ffi::OsStrExt;
-    let out = Command::new(env!("CARGO_BIN_EXE_tim-follow"))
-        .arg("add")
-        .arg(std::ffi::OsStr::from_bytes(b"a\xff"))
-        .output()
-        .unwrap();
+    let out = run(tool().arg("add").arg(std::ffi::OsStr::from_bytes(b"a\xff")));
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(err.contains("not UTF-8"), "{err}");
@@ -368,11 +463,14 @@ fn a_full_stdout_is_a_failure_not_silence() {
         .write(true)
         .open("/dev/full")
         .unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_tim-follow"))
-        .args(["--emulator", "add", "a", "b"])
-        .stdout(full)
-        .output()
-        .unwrap();
+    let out = Running::spawn(
+        tool()
+            .args(["--emulator", "add", "a", "b"])
+            .stdin(Stdio::null())
+            .stdout(full)
+            .stderr(Stdio::piped()),
+    )
+    .finish();
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(3), "{err}");
     assert!(err.contains("cannot write the output"), "{err}");
@@ -480,12 +578,14 @@ fn the_standalone_emulator_recipe_works_as_the_readme_says() {
         .parent()
         .unwrap()
         .join("examples/emulator");
-    let mut emu = Command::new(exe)
-        .args(["--accounts", "alice,bob,carol"])
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(emu.stdout.take().unwrap()));
+    let mut emu = Running::spawn(
+        Command::new(exe)
+            .args(["--accounts", "alice,bob,carol"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped()),
+    );
+    let stdout = emu.child().stdout.take().unwrap();
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(stdout));
     let first = lines.next().unwrap().unwrap();
     assert!(
         first.starts_with("listening on http://127.0.0.1:"),
@@ -520,8 +620,7 @@ fn the_standalone_emulator_recipe_works_as_the_readme_says() {
     let (code, out, _) = tim(&["counts", "alice"], &vars);
     assert_eq!(code, 0);
     assert!(out.contains("2 following"), "{out}");
-    let _ = emu.kill();
-    let _ = emu.wait();
+    emu.kill();
 }
 
 #[test]
@@ -619,14 +718,16 @@ const DATA_LIMIT_KIB: u32 = 50 * 1024;
 /// Runs the tool under [`DATA_LIMIT_KIB`].
 fn tim_limited(args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
     let mut cmd = Command::new("/bin/sh");
+    cmd.env_clear();
+    if let Some(path) = std::env::var_os("PATH") {
+        cmd.env("PATH", path);
+    }
     cmd.arg("-c")
         .arg(format!("ulimit -d {DATA_LIMIT_KIB} && exec \"$0\" \"$@\""))
         .arg(env!("CARGO_BIN_EXE_tim-follow"))
         .args(args)
-        .env_remove("TIM_BASE_URL")
-        .envs(env.iter().copied())
-        .stdin(std::process::Stdio::null());
-    let out = cmd.output().expect("the binary runs");
+        .envs(env.iter().copied());
+    let out = run(&mut cmd);
     (
         out.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -689,17 +790,17 @@ fn an_outage_exits_3_and_resume_settles_it_with_one_writer_at_a_time() {
     );
     // The service is back. Two resumes at once: one writes, one is refused.
     let env = env_for(&emu);
-    let mut first = Command::new(env!("CARGO_BIN_EXE_tim-follow"));
+    let mut first = tool();
     first
         .args(["--rate-limit", "40", "resume", j])
         .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped());
-    let first = first.spawn().unwrap();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    while emu.requests().is_empty() && std::time::Instant::now() < deadline {
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    let first = Running::spawn(&mut first);
+    wait_for("the first resume's first request", || {
+        !emu.requests().is_empty()
+    });
     let (code, _, err) = tim(&["resume", j], &borrowed(&env));
     assert_eq!(code, 2, "{err}");
     assert!(
@@ -707,7 +808,7 @@ fn an_outage_exits_3_and_resume_settles_it_with_one_writer_at_a_time() {
         "{err}"
     );
     assert!(!err.contains("--help"), "not a usage error: {err}");
-    let out = first.wait_with_output().unwrap();
+    let out = first.finish();
     assert_eq!(
         out.status.code(),
         Some(0),
@@ -1027,7 +1128,7 @@ fn free_port() -> u16 {
 }
 
 fn receiver_process(port: u16, out: &std::path::Path) -> std::process::Child {
-    let child = Command::new(env!("CARGO_BIN_EXE_tim-follow"))
+    let child = tool()
         .args(["webhooks", "--listen", &format!("127.0.0.1:{port}")])
         .args(["--out", out.to_str().unwrap()])
         .env("TIM_SDKAPPID", "1400000000")
