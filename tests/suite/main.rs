@@ -155,3 +155,28 @@ pub fn canned_server(reply: String, max_requests: usize) -> String {
     });
     base
 }
+
+/// The next connection to `listener`, waiting at most `limit`: a test whose
+/// client never connects fails instead of hanging in `accept`.
+pub fn accept_within(listener: &std::net::TcpListener, limit: Duration) -> std::net::TcpStream {
+    listener
+        .set_nonblocking(true)
+        .expect("a non-blocking listener");
+    let deadline = std::time::Instant::now() + limit;
+    loop {
+        match listener.accept() {
+            Ok((stream, _)) => {
+                stream.set_nonblocking(false).expect("a blocking stream");
+                return stream;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "no connection within {limit:?}"
+                );
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            Err(e) => panic!("accept: {e}"),
+        }
+    }
+}

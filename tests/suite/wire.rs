@@ -165,7 +165,7 @@ fn one_shot_server(reply: &'static str) -> (String, std::thread::JoinHandle<Vec<
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let handle = std::thread::spawn(move || {
-        let (s, _) = listener.accept().unwrap();
+        let s = crate::accept_within(&listener, Duration::from_secs(30));
         s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
         let mut writer = s.try_clone().unwrap();
         let request = crate::read_request(&mut std::io::BufReader::new(s)).expect("a request");
