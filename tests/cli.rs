@@ -4,6 +4,9 @@
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+#[path = "cli/promises.rs"]
+mod promises;
+
 /// The tool with a clean environment: nothing of the developer's shell
 /// (`TIM_*`, `RUST_LOG`, proxies) reaches it, only `PATH` (for `--exec`).
 fn tool() -> Command {
