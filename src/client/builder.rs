@@ -571,3 +571,24 @@ impl Client {
         ClientBuilder::from_lookup(|k| std::env::var(k).ok())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The defaults the README promises: 5 s to connect, 30 s an attempt,
+    /// 200 calls per second per endpoint, adaptive pacing, 4 MiB a reply,
+    /// failover on, HTTPS only.
+    #[test]
+    fn the_defaults_are_the_documented_ones() {
+        let b = Client::builder(1400000000, "administrator");
+        assert_eq!(b.connect_timeout, Duration::from_secs(5));
+        assert_eq!(b.timeout, Duration::from_secs(30));
+        assert!(matches!(b.rate_limit, Limit::PerSecond(200)));
+        assert!(b.adaptive);
+        assert_eq!(b.max_response_bytes, 4 * 1024 * 1024);
+        assert!(b.failover);
+        assert!(!b.allow_insecure_http);
+        assert!(b.call_deadline.is_none());
+    }
+}
