@@ -88,6 +88,7 @@ impl Client {
 
     /// How many requests may be in flight now: what the rate limit and the
     /// measured latency need, within the cap.
+    #[cfg(feature = "job")]
     pub(crate) fn in_flight_target(&self) -> usize {
         self.inner.engine.gate.target()
     }
