@@ -80,9 +80,17 @@ impl Client {
         &self.inner.engine.admin
     }
 
-    /// How many requests of one batch call may be in flight at once.
+    /// The most requests the client keeps in flight at once
+    /// ([`ClientBuilder::concurrency`]).
     pub fn concurrency(&self) -> usize {
         self.inner.concurrency
+    }
+
+    /// How many requests may be in flight now: what the rate limit and the
+    /// measured latency need, within the cap.
+    #[cfg(feature = "job")]
+    pub(crate) fn in_flight_target(&self) -> usize {
+        self.inner.engine.gate.target()
     }
 
     /// The primary base URL.

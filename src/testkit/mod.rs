@@ -494,6 +494,24 @@ impl Emulator {
         self.service.rate.set(per_second, code);
     }
 
+    /// The most requests the emulator handled at once (their latency
+    /// included) since it started or since
+    /// [`reset_peak_in_flight`](Emulator::reset_peak_in_flight): the
+    /// concurrency a client reached, as the service saw it.
+    pub fn peak_in_flight(&self) -> usize {
+        self.service
+            .peak_in_flight
+            .load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Starts [`peak_in_flight`](Emulator::peak_in_flight) again from the
+    /// requests being handled now.
+    pub fn reset_peak_in_flight(&self) {
+        use std::sync::atomic::Ordering;
+        let now = self.service.in_flight.load(Ordering::SeqCst);
+        self.service.peak_in_flight.store(now, Ordering::SeqCst);
+    }
+
     /// How many client connections are open now (keep-alive included).
     pub fn open_connections(&self) -> usize {
         self.server.open_connections()

@@ -6,6 +6,7 @@ mod emulator;
 mod failover;
 mod family;
 mod fleet;
+mod inflight;
 mod jobs;
 mod layouts;
 mod outcomes;
