@@ -9,6 +9,7 @@ mod fleet;
 mod jobs;
 mod layouts;
 mod outcomes;
+mod pairs;
 mod props;
 mod receiver;
 mod redis_budget;
