@@ -77,6 +77,12 @@ pub(crate) struct Header {
     /// applied account (`Job::reverse_all_applied`): a resume keeps it.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub reverse_all_applied: bool,
+    /// A pairs job whose input was sorted (by `FROM`, then `TO`, repeats
+    /// dropped) before it was cut into requests, with the run size of the
+    /// sort. A pairs journal without it cut consecutive pairs, and is
+    /// resumed that way.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sorted: Option<super::sort::SortSpec>,
 }
 
 /// What a job's input file holds.

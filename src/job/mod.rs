@@ -165,6 +165,7 @@ mod run;
 mod settle;
 mod sink;
 mod snapshot;
+mod sort;
 mod stop;
 mod undo;
 
@@ -305,6 +306,8 @@ pub struct Job {
     /// An undo reverses every applied account of a job that did not
     /// check first.
     reverse_all_applied: bool,
+    /// The run size of a pairs job's sort; `None`: the default.
+    sort_run: Option<usize>,
 }
 
 impl Job {
@@ -406,6 +409,7 @@ impl Job {
             input_moved: false,
             check_first: None,
             reverse_all_applied: false,
+            sort_run: None,
         }
     }
 
@@ -454,6 +458,16 @@ impl Job {
     /// the undo's journal: a resume keeps it. No effect on other jobs.
     pub fn reverse_all_applied(mut self, on: bool) -> Job {
         self.reverse_all_applied = on;
+        self
+    }
+
+    /// The most pairs a pairs job sorts in memory at once (one run of its
+    /// sort; the default is 262,144). For tests of the memory bound: the
+    /// requests are the same whatever it is. A journal records it, and a
+    /// resume keeps the journal's.
+    #[doc(hidden)]
+    pub fn sort_run(mut self, pairs: usize) -> Job {
+        self.sort_run = Some(pairs.max(1));
         self
     }
 
@@ -585,13 +599,19 @@ impl Job {
         };
         let mut p = Preview::new(op);
         if let InputSource::Lines(lines) = input.0 {
+            if from.is_none() {
+                let sorted = sort::sort_lines(lines, self.sort_run)?;
+                preview::read(client, op, sorted.requests()?, &mut each, &mut p)?;
+                return Ok(p);
+            }
             let stop = Arc::new(AtomicBool::new(false));
             let requests = plan::from_lines(lines, from.as_deref(), stop);
             preview::read(client, op, requests, &mut each, &mut p)?;
             return Ok(p);
         }
         let (path, reads) = source_path(&input.0);
-        let header = prepare(client, op, from.as_deref(), &path, reads)?;
+        let mut header = prepare(client, op, from.as_deref(), &path, reads)?;
+        let sorted = sort::sort_job(&mut header, &path, self.journal.as_deref(), self.sort_run)?;
         let pending = match &self.journal {
             Some(j) if j.exists() => {
                 let (found, mut reader) = Reader::open(j)?;
@@ -602,8 +622,11 @@ impl Job {
             _ => Pending::default(),
         };
         let done = &pending.done;
-        let fresh = requests_of(&header, &path, from.as_deref())?
-            .filter(|r| !r.as_ref().is_ok_and(|r| done.contains_in(r.round, r.r)));
+        let planned = match &sorted {
+            Some(s) => s.requests()?,
+            None => requests_of(&header, &path, from.as_deref())?,
+        };
+        let fresh = planned.filter(|r| !r.as_ref().is_ok_and(|r| done.contains_in(r.round, r.r)));
         let requests = pending.unknown.iter().cloned().map(Ok).chain(fresh);
         preview::read(client, op, requests, &mut each, &mut p)?;
         Ok(p)
@@ -621,6 +644,7 @@ impl Job {
             op,
             check_first: self.check_first.unwrap_or(self.journal.is_some()),
             reverse_all_applied: self.reverse_all_applied,
+            sort_run: self.sort_run,
         };
         match self.kind {
             Kind::Purge { account } => {

@@ -70,6 +70,7 @@ pub(super) fn prepare(
         reads,
         check_first: false,
         reverse_all_applied: false,
+        sorted: None,
     })
 }
 

@@ -251,6 +251,34 @@ pub(crate) fn pair_requests(
     )
 }
 
+/// The `FROM TO` pairs of a file of pairs, validated as they are read (a
+/// pairs job's input, to sort): the first error ends them.
+pub(crate) fn pairs_of_file(
+    path: &Path,
+) -> Result<impl Iterator<Item = Result<(String, String), JobError>> + Send, JobError> {
+    let file = File::open(path).map_err(|e| JobError::io(path, "cannot open", e))?;
+    let lines = InputLines::new(BufReader::new(file), path);
+    Ok(entries(lines, true).map(|e| e.map(Entry::into_pair)))
+}
+
+/// The `FROM TO` pairs of lines from an iterator, validated as they are
+/// read: the first error ends them.
+pub(crate) fn pairs_of_lines(
+    lines: Box<dyn Iterator<Item = String> + Send>,
+) -> impl Iterator<Item = Result<(String, String), JobError>> + Send {
+    entries(lines.map(Ok), true).map(|e| e.map(Entry::into_pair))
+}
+
+impl Entry {
+    /// The pair (an account of a targets file has no `FROM`: empty).
+    fn into_pair(self) -> (String, String) {
+        match self {
+            Entry::Pair(from, to) => (from, to),
+            Entry::Target(to) => (String::new(), to),
+        }
+    }
+}
+
 /// The accounts and requests of a stream of requests, or its first error.
 pub(crate) fn count(
     requests: impl Iterator<Item = Result<Request, JobError>>,

@@ -70,6 +70,7 @@ impl Replay {
         if let Some(from) = &header.from {
             valid(from)?;
         }
+        super::sort::check_header(header)?;
         match header.operation.as_str() {
             "follow" | "unfollow" => {
                 let input = header
@@ -360,6 +361,7 @@ mod tests {
             reads: Reads::Lines,
             check_first: false,
             reverse_all_applied: false,
+            sorted: None,
         }
     }
 

@@ -19,7 +19,7 @@ use super::open::{
 use super::plan::{self, Request};
 use super::settle::{lost as lost_answer, settle, settle_groups, Proved, Work};
 use super::sink::{judge, Sent, Sink};
-use super::{undo, InputSource, JobError, JobInput, Operation};
+use super::{sort, undo, InputSource, JobError, JobInput, Operation};
 
 /// How a follow/unfollow job runs.
 #[derive(Debug, Clone, Copy)]
@@ -31,6 +31,8 @@ pub(super) struct Settings {
     /// For an undo: reverse every applied account of a journal that did
     /// not check first.
     pub(super) reverse_all_applied: bool,
+    /// The run size of a new pairs job's sort (`None`: the default).
+    pub(super) sort_run: Option<usize>,
 }
 
 /// A follow/unfollow job over an input: check or create the journal, then
@@ -46,14 +48,21 @@ pub(super) fn run_listed(
     let op = settings.op;
     let source = match (input.0, &journal) {
         (InputSource::Lines(lines), None) => {
-            sink.total_grows = true;
-            let requests = plan::from_lines(lines, from.as_deref(), sink.stop.clone());
             let (done, mut lost) = (plan::DoneSet::default(), Lost::default());
             let left = Left {
                 done: &done,
                 unknown: Vec::new(),
                 lost: &mut lost,
             };
+            if from.is_none() {
+                // Pairs: read and sorted whole first, grouped by `FROM`.
+                let sorted = sort::sort_lines(lines, settings.sort_run)?;
+                sink.total = sorted.total;
+                let requests = sorted.requests()?;
+                return execute(client, (op, settings.check_first), requests, left, sink);
+            }
+            sink.total_grows = true;
+            let requests = plan::from_lines(lines, from.as_deref(), sink.stop.clone());
             return execute(client, (op, settings.check_first), requests, left, sink);
         }
         (InputSource::Lines(_), Some(_)) => {
@@ -77,12 +86,27 @@ pub(super) fn run_listed(
     let mut header = prepare(client, op, from.as_deref(), &path, reads)?;
     header.check_first = settings.check_first || reads != Reads::Lines;
     header.reverse_all_applied = reads == Reads::Journal && settings.reverse_all_applied;
+    // Pairs are sorted (grouped by `FROM`) unless the journal cut them
+    // the old way.
+    let journal_path = journal.as_ref().map(|j| j.0.as_path());
+    let sorted = sort::sort_job(&mut header, &path, journal_path, settings.sort_run)?;
     sink.total = header.total;
     let mut pending = match &journal {
         Some((j, moved)) => open_or_create(j, &header, *moved, sink)?,
         None => Pending::default(),
     };
-    let requests = requests_of(&header, &path, from.as_deref())?;
+    if let Some(j) = journal_path {
+        // The journal's lock is held: runs left next to it by a killed
+        // process are no one's.
+        let spill = sorted
+            .as_ref()
+            .map_or_else(|| sort::Spill::next_to(j), |s| s.spill().clone());
+        spill.remove_stale();
+    }
+    let requests = match &sorted {
+        Some(s) => s.requests()?,
+        None => requests_of(&header, &path, from.as_deref())?,
+    };
     let left = Left {
         done: &pending.done,
         unknown: std::mem::take(&mut pending.unknown),

@@ -244,7 +244,7 @@ fn pairs_from_an_iterator_run_without_a_journal() {
     assert_eq!(
         emu.request_count("follow/follow_add"),
         2,
-        "consecutive pairs share a request"
+        "the pairs of one FROM share a request"
     );
     assert!(emu.is_following("b", "t_000"));
 }

@@ -10,6 +10,7 @@ mod inflight;
 mod jobs;
 mod layouts;
 mod outcomes;
+mod pairs;
 mod promises;
 mod props;
 mod receiver;
