@@ -1249,3 +1249,51 @@ fn hostile_deliveries_leave_the_receivers_memory_and_file_alone() {
     receiver.kill().unwrap();
     receiver.wait().unwrap();
 }
+
+#[test]
+fn another_apps_journal_or_snapshot_exits_2_and_sends_nothing() {
+    let dir = scratch("other-app");
+    let targets: Vec<String> = (0..30).map(|i| format!("u{i:02}")).collect();
+    let start = |app: u64| {
+        tim_follow::testkit::Emulator::builder()
+            .sdkappid(app)
+            .accounts(&["me"])
+            .accounts(&targets)
+            .start()
+            .unwrap()
+    };
+    let (theirs, ours) = (start(1_400_000_001), start(1_400_000_000));
+    let ids = dir.join("ids.txt");
+    std::fs::write(&ids, targets.join("\n")).unwrap();
+    let path = |name: &str| dir.join(name).to_str().unwrap().to_string();
+    let (j, s) = (path("add.journal"), path("me.snapshot"));
+    let their_env = env_for(&theirs);
+    let (code, _, err) = tim(
+        &[
+            "--journal",
+            &j,
+            "--file",
+            ids.to_str().unwrap(),
+            "add",
+            "me",
+        ],
+        &borrowed(&their_env),
+    );
+    assert_eq!(code, 0, "{err}");
+    let (code, _, err) = tim(&["export", "--out", &s, "me"], &borrowed(&their_env));
+    assert_eq!(code, 0, "{err}");
+    let env = env_for(&ours);
+    let said = "was made for SDKAppID 1400000001; these credentials are for 1400000000";
+    for args in [
+        vec!["--journal", &*path("undo.journal"), "undo", &j],
+        vec!["resume", &j],
+        vec!["--journal", &*path("restore.journal"), "restore", &s],
+        vec!["restore", &s],
+    ] {
+        let (code, _, err) = tim(&args, &borrowed(&env));
+        assert_eq!(code, 2, "{args:?}: {err}");
+        assert!(err.contains(said), "{args:?}: {err}");
+    }
+    assert_eq!(ours.requests().len(), 0);
+    assert!(!dir.join("undo.journal").exists());
+}

@@ -50,6 +50,19 @@ pub enum JobError {
         /// The journal to undo.
         journal: PathBuf,
     },
+    /// A journal or snapshot made for another app than the client's
+    /// (its SDKAppID is not the credentials'): an undo, a restore or a
+    /// resume of it would write to the wrong app. Found before any request.
+    OtherApp {
+        /// `"journal"` or `"snapshot"`.
+        what: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// The SDKAppID it records.
+        made_for: u64,
+        /// The client's SDKAppID.
+        credentials: u64,
+    },
     /// A call the job needed failed (for a purge: listing an account).
     /// Transparent: its message and its source are the call's error's.
     Client(Error),
@@ -86,6 +99,17 @@ impl fmt::Display for JobError {
                  undo would reverse both; reverse_all_applied reverses every \
                  applied account",
                 journal.display()
+            ),
+            JobError::OtherApp {
+                what,
+                path,
+                made_for,
+                credentials,
+            } => write!(
+                f,
+                "the {what} {} was made for SDKAppID {made_for}; these credentials are for \
+                 {credentials}",
+                path.display()
             ),
             // Transparent: the call's own error says what failed.
             JobError::Client(e) => e.fmt(f),

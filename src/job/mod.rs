@@ -80,8 +80,11 @@
 //!
 //! Running a job whose journal exists continues it; [`Job::resume`] rebuilds
 //! the job from the journal alone ([`Job::resume_with_input`] when the input
-//! file has moved). Resuming against a changed input file, another SDKAppID
-//! or another operation is refused ([`JobError::Mismatch`]). Every account
+//! file has moved). Resuming against a changed input file or another
+//! operation is refused ([`JobError::Mismatch`]); a journal of another
+//! SDKAppID than the client's is refused before any request
+//! ([`JobError::OtherApp`]), and so are an undo of one and a restore of a
+//! snapshot of one (a snapshot records its SDKAppID in its header). Every account
 //! is counted once in the summary; a completed job resumes as a no-op that
 //! returns its summary.
 //!

@@ -47,6 +47,17 @@ pub(super) fn prepare(
     path: &Path,
     reads: Reads,
 ) -> Result<Header, JobError> {
+    match reads {
+        Reads::Journal => {
+            let (reversed, _) = Reader::open(path)?;
+            same_app("journal", path, reversed.sdkappid, client.sdkappid())?;
+        }
+        Reads::Snapshot => {
+            let app = snapshot::app_of(path)?;
+            same_app("snapshot", path, app, client.sdkappid())?;
+        }
+        Reads::Lines => {}
+    }
     let (input, total, requests) = match reads {
         Reads::Lines => {
             let scan = plan::scan_file(path, from)?;
@@ -185,6 +196,24 @@ pub(super) fn open_or_create(
     Ok(Pending::from_replay(reader.replay, &found))
 }
 
+/// Refuses a journal or snapshot of another app than the client's.
+pub(super) fn same_app(
+    what: &'static str,
+    path: &Path,
+    made_for: u64,
+    credentials: u64,
+) -> Result<(), JobError> {
+    if made_for == credentials {
+        return Ok(());
+    }
+    Err(JobError::OtherApp {
+        what,
+        path: path.to_path_buf(),
+        made_for,
+        credentials,
+    })
+}
+
 /// Refuses to continue a journal that holds another job. With `moved`, the
 /// input may be at another path if its size and SHA-256 are the same.
 pub(super) fn check_same_job(
@@ -199,13 +228,7 @@ pub(super) fn check_same_job(
             path.display()
         )))
     };
-    if found.sdkappid != want.sdkappid {
-        return differs(
-            "SDKAppID",
-            found.sdkappid.to_string(),
-            want.sdkappid.to_string(),
-        );
-    }
+    same_app("journal", path, found.sdkappid, want.sdkappid)?;
     if found.operation != want.operation || found.pairs != want.pairs {
         return differs("operation", found.operation.clone(), want.operation.clone());
     }
