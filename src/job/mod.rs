@@ -66,6 +66,28 @@
 //! and continued, in their own format: without `sending` lines, so a
 //! resume of one sends its requests in flight at a crash again as new.
 //!
+//! # The input that was hashed
+//!
+//! A job reads its input file twice: whole before anything is sent (every
+//! line checked, its size and SHA-256 for the journal, and the SHA-256 of
+//! each block of 1 MiB, kept in memory: 32 bytes a MiB), then again as it
+//! sends. The second reading takes a whole block at a time and serves its
+//! lines only once its SHA-256 is the first pass's: a file changed while
+//! the job runs stops it with [`JobError::InputChanged`] (naming the byte
+//! where the changed block starts) before any line of that block is sent,
+//! so a job never sends an account that is not in the input it hashed. A
+//! resume refuses the changed file ([`JobError::Mismatch`]); put back, it
+//! goes on.
+//!
+//! An undo cross-checks the journal it reverses against that job's input
+//! file where it is still there and unchanged (its size and SHA-256 the
+//! journal's): each request's applied accounts must be in that request as
+//! the input cuts it, or the journal is damaged ([`JobError::Journal`],
+//! before any request). It keeps where each request starts (8 bytes a
+//! request) and reads each request again alone. A forged line with its
+//! checksum recomputed so reverses nothing the job was not asked to do;
+//! without the input file (moved, changed) the journal's word is taken.
+//!
 //! # One writer
 //!
 //! A job holds an advisory lock (`flock`) on its journal from before it
@@ -308,6 +330,9 @@ pub struct Job {
     /// An undo reverses every applied account of a job that did not
     /// check first.
     reverse_all_applied: bool,
+    /// The size of the blocks the input is hashed and checked in; 0: the
+    /// default.
+    block: usize,
 }
 
 impl Job {
@@ -409,6 +434,23 @@ impl Job {
             input_moved: false,
             check_first: None,
             reverse_all_applied: false,
+            block: 0,
+        }
+    }
+
+    /// The size of the blocks in which the input file is hashed on the
+    /// first pass and checked as it is read again for sending (default 1
+    /// MiB). For tests: a small input of several blocks.
+    #[doc(hidden)]
+    pub fn input_block_size(mut self, bytes: usize) -> Job {
+        self.block = bytes;
+        self
+    }
+
+    fn block(&self) -> usize {
+        match self.block {
+            0 => plan::INPUT_BLOCK,
+            n => n,
         }
     }
 
@@ -576,6 +618,7 @@ impl Job {
         client: &Client,
         mut each: impl FnMut(&PreviewItem),
     ) -> Result<Preview, JobError> {
+        let block = self.block();
         let (op, from, input) = match self.kind {
             Kind::Purge { account } => {
                 crate::request::validate_account("account", &account)?;
@@ -594,7 +637,7 @@ impl Job {
             return Ok(p);
         }
         let (path, reads) = source_path(&input.0);
-        let header = prepare(client, op, from.as_deref(), &path, reads)?;
+        let header = prepare(client, op, from.as_deref(), &path, reads, block)?;
         let pending = match &self.journal {
             Some(j) if j.exists() => {
                 let (found, mut reader) = Reader::open(j)?;
@@ -620,8 +663,10 @@ impl Job {
         progress: impl FnMut(&JobProgress),
     ) -> Result<JobSummary, JobError> {
         let mut sink = Sink::new(self.stop.clone(), Box::new(progress));
+        let block = self.block();
         let settings = |op| run::Settings {
             op,
+            block,
             check_first: self.check_first.unwrap_or(self.journal.is_some()),
             reverse_all_applied: self.reverse_all_applied,
         };

@@ -20,8 +20,11 @@ pub(super) fn requests_of(
 ) -> Result<Box<dyn Iterator<Item = Result<Request, JobError>> + Send>, JobError> {
     match header.reads {
         Reads::Lines => {
-            let path = header.input.as_ref().map_or(path, |i| i.path.as_path());
-            Ok(Box::new(plan::from_file(path, from)?))
+            let input = header
+                .input
+                .as_ref()
+                .ok_or_else(|| JobError::Journal("the job names no input file".into()))?;
+            Ok(Box::new(plan::from_file(input, &input.path, from)?))
         }
         reads => derived(path, reads),
     }
@@ -46,6 +49,7 @@ pub(super) fn prepare(
     from: Option<&str>,
     path: &Path,
     reads: Reads,
+    block: usize,
 ) -> Result<Header, JobError> {
     match reads {
         Reads::Journal => {
@@ -60,7 +64,7 @@ pub(super) fn prepare(
     }
     let (input, total, requests) = match reads {
         Reads::Lines => {
-            let scan = plan::scan_file(path, from)?;
+            let scan = plan::scan_file(path, from, block)?;
             (scan.input, scan.total, scan.requests)
         }
         _ => {
