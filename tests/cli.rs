@@ -1353,3 +1353,143 @@ fn hostile_deliveries_leave_the_receivers_memory_and_file_alone() {
     receiver.kill().unwrap();
     receiver.wait().unwrap();
 }
+
+#[test]
+fn another_apps_journal_or_snapshot_exits_2_and_sends_nothing() {
+    let dir = scratch("other-app");
+    let targets: Vec<String> = (0..30).map(|i| format!("u{i:02}")).collect();
+    let start = |app: u64| {
+        tim_follow::testkit::Emulator::builder()
+            .sdkappid(app)
+            .accounts(&["me"])
+            .accounts(&targets)
+            .start()
+            .unwrap()
+    };
+    let (theirs, ours) = (start(1_400_000_001), start(1_400_000_000));
+    let ids = dir.join("ids.txt");
+    std::fs::write(&ids, targets.join("\n")).unwrap();
+    let path = |name: &str| dir.join(name).to_str().unwrap().to_string();
+    let (j, s) = (path("add.journal"), path("me.snapshot"));
+    let their_env = env_for(&theirs);
+    let (code, _, err) = tim(
+        &[
+            "--journal",
+            &j,
+            "--file",
+            ids.to_str().unwrap(),
+            "add",
+            "me",
+        ],
+        &borrowed(&their_env),
+    );
+    assert_eq!(code, 0, "{err}");
+    let (code, _, err) = tim(&["export", "--out", &s, "me"], &borrowed(&their_env));
+    assert_eq!(code, 0, "{err}");
+    let env = env_for(&ours);
+    let said = "was made for SDKAppID 1400000001; these credentials are for 1400000000";
+    for args in [
+        vec!["--journal", &*path("undo.journal"), "undo", &j],
+        vec!["resume", &j],
+        vec!["--journal", &*path("restore.journal"), "restore", &s],
+        vec!["restore", &s],
+    ] {
+        let (code, _, err) = tim(&args, &borrowed(&env));
+        assert_eq!(code, 2, "{args:?}: {err}");
+        assert!(err.contains(said), "{args:?}: {err}");
+    }
+    assert_eq!(ours.requests().len(), 0);
+    assert!(!dir.join("undo.journal").exists());
+}
+
+#[test]
+fn export_out_never_replaces_what_is_not_a_regular_file_and_dash_streams() {
+    use std::os::unix::fs::FileTypeExt;
+    let dir = scratch("export-out");
+    let emu = tim_follow::testkit::Emulator::builder()
+        .accounts(&["me", "a", "b", "c"])
+        .start()
+        .unwrap();
+    emu.seed_follow("me", "a");
+    emu.seed_follow("me", "b");
+    emu.seed_follow("c", "me");
+    let env = env_for(&emu);
+    // A symlink to a device, a directory, a FIFO: refused before any
+    // listing, and left as they were.
+    let null = dir.join("null");
+    std::os::unix::fs::symlink("/dev/null", &null).unwrap();
+    let sub = dir.join("sub");
+    std::fs::create_dir(&sub).unwrap();
+    let fifo = dir.join("fifo");
+    let made = Command::new("mkfifo").arg(&fifo).status().unwrap();
+    assert!(made.success());
+    for (target, said) in [
+        (&null, "a symlink to a character device"),
+        (&sub, "a directory"),
+        (&fifo, "a FIFO"),
+    ] {
+        let t = target.to_str().unwrap();
+        let (code, out, err) = tim(&["export", "--out", t, "me"], &borrowed(&env));
+        assert_eq!(code, 2, "{t}: {err}");
+        assert!(err.contains(said) && err.contains("--out -"), "{t}: {err}");
+        assert!(out.is_empty());
+    }
+    assert!(std::fs::symlink_metadata(&null)
+        .unwrap()
+        .file_type()
+        .is_symlink());
+    assert!(std::fs::metadata("/dev/null")
+        .unwrap()
+        .file_type()
+        .is_char_device());
+    assert!(sub.is_dir());
+    assert!(std::fs::metadata(&fifo).unwrap().file_type().is_fifo());
+    assert_eq!(emu.request_count("follow/follow_get"), 0, "nothing listed");
+    // `--out -`: the snapshot on stdout, whole.
+    let (code, out, err) = tim(&["export", "--out", "-", "me"], &borrowed(&env));
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.contains("3 relations of 1 account written to stdout"),
+        "{err}"
+    );
+    let lines: Vec<serde_json::Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 5, "{out}");
+    assert_eq!(lines[0]["tim_follow_snapshot"], 1);
+    assert_eq!(lines[0]["sdkappid"], emu.sdkappid());
+    assert_eq!(lines[4]["relations"], 3);
+    // What was streamed is a snapshot restore reads whole.
+    let streamed = dir.join("streamed.snapshot");
+    std::fs::write(&streamed, &out).unwrap();
+    let (code, _, err) = tim(&["restore", streamed.to_str().unwrap()], &borrowed(&env));
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("3 already in place"), "{err}");
+    // A symlink to a regular file: written through, the link kept; the
+    // temporary file of an export that died is removed.
+    let real = dir.join("real.snapshot");
+    std::fs::write(&real, "old").unwrap();
+    let link = dir.join("link.snapshot");
+    std::os::unix::fs::symlink(&real, &link).unwrap();
+    let stale = dir.join(".real.snapshot.4199999.partial");
+    std::fs::write(&stale, "half").unwrap();
+    let (code, _, err) = tim(
+        &["export", "--out", link.to_str().unwrap(), "me"],
+        &borrowed(&env),
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(std::fs::symlink_metadata(&link)
+        .unwrap()
+        .file_type()
+        .is_symlink());
+    let text = std::fs::read_to_string(&real).unwrap();
+    assert!(text.starts_with("{\"tim_follow_snapshot\":1"), "{text}");
+    assert!(!stale.exists(), "the dead export's partial file is gone");
+    let left: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".partial"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+}

@@ -113,6 +113,10 @@ pub(crate) struct InputFile {
     pub size: u64,
     /// The SHA-256 of its bytes, hex.
     pub sha256: String,
+    /// The SHA-256 of each block, as this run's first pass read them (not
+    /// journaled: each run reads the input whole first).
+    #[serde(skip)]
+    pub blocks: super::plan::Blocks,
 }
 
 /// One line after the header.

@@ -66,6 +66,28 @@
 //! and continued, in their own format: without `sending` lines, so a
 //! resume of one sends its requests in flight at a crash again as new.
 //!
+//! # The input that was hashed
+//!
+//! A job reads its input file twice: whole before anything is sent (every
+//! line checked, its size and SHA-256 for the journal, and the SHA-256 of
+//! each block of 1 MiB, kept in memory: 32 bytes a MiB), then again as it
+//! sends. The second reading takes a whole block at a time and serves its
+//! lines only once its SHA-256 is the first pass's: a file changed while
+//! the job runs stops it with [`JobError::InputChanged`] (naming the byte
+//! where the changed block starts) before any line of that block is sent,
+//! so a job never sends an account that is not in the input it hashed. A
+//! resume refuses the changed file ([`JobError::Mismatch`]); put back, it
+//! goes on.
+//!
+//! An undo cross-checks the journal it reverses against that job's input
+//! file where it is still there and unchanged (its size and SHA-256 the
+//! journal's): each request's applied accounts must be in that request as
+//! the input cuts it, or the journal is damaged ([`JobError::Journal`],
+//! before any request). It keeps where each request starts (8 bytes a
+//! request) and reads each request again alone. A forged line with its
+//! checksum recomputed so reverses nothing the job was not asked to do;
+//! without the input file (moved, changed) the journal's word is taken.
+//!
 //! # One writer
 //!
 //! A job holds an advisory lock (`flock`) on its journal from before it
@@ -80,8 +102,11 @@
 //!
 //! Running a job whose journal exists continues it; [`Job::resume`] rebuilds
 //! the job from the journal alone ([`Job::resume_with_input`] when the input
-//! file has moved). Resuming against a changed input file, another SDKAppID
-//! or another operation is refused ([`JobError::Mismatch`]). Every account
+//! file has moved). Resuming against a changed input file or another
+//! operation is refused ([`JobError::Mismatch`]); a journal of another
+//! SDKAppID than the client's is refused before any request
+//! ([`JobError::OtherApp`]), and so are an undo of one and a restore of a
+//! snapshot of one (a snapshot records its SDKAppID in its header). Every account
 //! is counted once in the summary; a completed job resumes as a no-op that
 //! returns its summary.
 //!
@@ -308,6 +333,9 @@ pub struct Job {
     reverse_all_applied: bool,
     /// The run size of a pairs job's sort; `None`: the default.
     sort_run: Option<usize>,
+    /// The size of the blocks the input is hashed and checked in; 0: the
+    /// default.
+    block: usize,
 }
 
 impl Job {
@@ -410,6 +438,23 @@ impl Job {
             check_first: None,
             reverse_all_applied: false,
             sort_run: None,
+            block: 0,
+        }
+    }
+
+    /// The size of the blocks in which the input file is hashed on the
+    /// first pass and checked as it is read again for sending (default 1
+    /// MiB). For tests: a small input of several blocks.
+    #[doc(hidden)]
+    pub fn input_block_size(mut self, bytes: usize) -> Job {
+        self.block = bytes;
+        self
+    }
+
+    fn block(&self) -> usize {
+        match self.block {
+            0 => plan::INPUT_BLOCK,
+            n => n,
         }
     }
 
@@ -587,6 +632,7 @@ impl Job {
         client: &Client,
         mut each: impl FnMut(&PreviewItem),
     ) -> Result<Preview, JobError> {
+        let block = self.block();
         let (op, from, input) = match self.kind {
             Kind::Purge { account } => {
                 crate::request::validate_account("account", &account)?;
@@ -610,7 +656,7 @@ impl Job {
             return Ok(p);
         }
         let (path, reads) = source_path(&input.0);
-        let mut header = prepare(client, op, from.as_deref(), &path, reads)?;
+        let mut header = prepare(client, op, from.as_deref(), &path, reads, block)?;
         let sorted = sort::sort_job(&mut header, &path, self.journal.as_deref(), self.sort_run)?;
         let pending = match &self.journal {
             Some(j) if j.exists() => {
@@ -640,8 +686,10 @@ impl Job {
         progress: impl FnMut(&JobProgress),
     ) -> Result<JobSummary, JobError> {
         let mut sink = Sink::new(self.stop.clone(), Box::new(progress));
+        let block = self.block();
         let settings = |op| run::Settings {
             op,
+            block,
             check_first: self.check_first.unwrap_or(self.journal.is_some()),
             reverse_all_applied: self.reverse_all_applied,
             sort_run: self.sort_run,

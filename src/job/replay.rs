@@ -355,6 +355,7 @@ mod tests {
                 path: "/ids".into(),
                 size: total * 3,
                 sha256: String::new(),
+                blocks: Default::default(),
             }),
             total,
             requests,

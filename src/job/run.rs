@@ -28,6 +28,8 @@ pub(super) struct Settings {
     pub(super) op: Operation,
     /// Read each request's accounts before sending it.
     pub(super) check_first: bool,
+    /// The size of the blocks the input is hashed and checked in.
+    pub(super) block: usize,
     /// For an undo: reverse every applied account of a journal that did
     /// not check first.
     pub(super) reverse_all_applied: bool,
@@ -83,7 +85,7 @@ pub(super) fn run_listed(
         }
         _ => None,
     };
-    let mut header = prepare(client, op, from.as_deref(), &path, reads)?;
+    let mut header = prepare(client, op, from.as_deref(), &path, reads, settings.block)?;
     header.check_first = settings.check_first || reads != Reads::Lines;
     header.reverse_all_applied = reads == Reads::Journal && settings.reverse_all_applied;
     // Pairs are sorted (grouped by `FROM`) unless the journal cut them

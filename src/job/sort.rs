@@ -465,8 +465,11 @@ fn input_pairs(
 ) -> Result<Box<dyn Iterator<Item = Result<Pair, JobError>> + Send>, JobError> {
     Ok(match header.reads {
         Reads::Lines => {
-            let path = header.input.as_ref().map_or(path, |i| i.path.as_path());
-            Box::new(plan::pairs_of_file(path)?)
+            let input = header
+                .input
+                .as_ref()
+                .ok_or_else(|| JobError::Journal("the job names no input file".into()))?;
+            Box::new(plan::pairs_of_file(input, &input.path)?)
         }
         Reads::Journal => Box::new(undo::applied_pairs(path)?),
         Reads::Snapshot => Box::new(snapshot::pairs(path)?),

@@ -44,6 +44,7 @@ LONG JOBS (journaled: they survive a crash and resume where they stopped):
                               delete -> add, purge -> follow again, both ways)
     export --out <SNAPSHOT> <ACCOUNT>...
                               write each ACCOUNT's following list and fans (JSON Lines)
+                              to a regular file, or to stdout with --out -
     --journal <PATH> restore <SNAPSHOT>
                               make every relation of SNAPSHOT again (those there are kept)
     resume [--file <IDS>] <PATH>
@@ -588,7 +589,7 @@ fn run_job(args: &Args) -> Result<u8, Failure> {
 }
 
 /// `export --out FILE ACCOUNT...`: a snapshot, written to a temporary file
-/// and renamed when whole.
+/// and renamed when whole (or to stdout with `--out -`).
 fn export(args: &Args) -> Result<u8, Failure> {
     let mut accounts = args.positional.clone();
     if let Some(path) = &args.file {
@@ -599,10 +600,10 @@ fn export(args: &Args) -> Result<u8, Failure> {
             "`export` needs at least one account (or --file)".into(),
         ));
     }
-    let out = args.out.clone().unwrap_or_default();
+    let to = jobs::export_target(args.out.as_deref().unwrap_or_default())?;
     let named: Vec<&str> = accounts.iter().map(String::as_str).collect();
     let (client, _emulator) = make_client(args, &named)?;
-    jobs::export(&client, &accounts, Path::new(&out))
+    jobs::export(&client, &accounts, to)
 }
 
 /// The client: for the built-in emulator (with `named` imported), or from
