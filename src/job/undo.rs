@@ -91,12 +91,18 @@ pub(crate) fn applied_pairs(
 
 /// The input file of a follow or unfollow job, indexed by request, when it
 /// is still there and unchanged (its size and SHA-256 the journal's):
-/// `None` otherwise, or for a job whose input is not a file of lines.
+/// `None` otherwise, or for a job whose input is not a file of lines, or a
+/// pairs job whose requests were cut after a sort (its request numbers are
+/// not positions in the file, and indexing them would take the sort again).
 fn job_input(header: &Header) -> Result<Option<IndexedInput>, JobError> {
     let Some(recorded) = &header.input else {
         return Ok(None);
     };
-    if header.reads != Reads::Lines || header.operation == "purge" || !recorded.path.is_file() {
+    if header.reads != Reads::Lines
+        || header.operation == "purge"
+        || header.sorted.is_some()
+        || !recorded.path.is_file()
+    {
         return Ok(None);
     }
     let from = if header.pairs {
