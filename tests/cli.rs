@@ -1027,9 +1027,14 @@ fn free_port() -> u16 {
 }
 
 fn receiver_process(port: u16, out: &std::path::Path) -> std::process::Child {
+    webhooks_process(port, &["--out", out.to_str().unwrap()])
+}
+
+/// `tim-follow webhooks` on 127.0.0.1:`port` with `args`, once it listens.
+fn webhooks_process(port: u16, args: &[&str]) -> std::process::Child {
     let child = Command::new(env!("CARGO_BIN_EXE_tim-follow"))
         .args(["webhooks", "--listen", &format!("127.0.0.1:{port}")])
-        .args(["--out", out.to_str().unwrap()])
+        .args(args)
         .env("TIM_SDKAPPID", "1400000000")
         .env("TIM_CALLBACK_TOKEN", "cli-token")
         .env_remove("TIM_REDIS_URL")
@@ -1246,6 +1251,50 @@ fn hostile_deliveries_leave_the_receivers_memory_and_file_alone() {
         "memory grew from {before} KiB to {after} KiB"
     );
     assert!(stored_events(&out).is_empty(), "nothing written");
+    receiver.kill().unwrap();
+    receiver.wait().unwrap();
+}
+
+/// Sends one signed follow event (token `cli-token`) to the receiver on
+/// `port`; returns the reply (status line, headers and body).
+fn deliver(port: u16, from: &str, to: &str, event_time: u64) -> String {
+    let body = format!(
+        "{{\"CallbackCommand\":\"Follow.CallbackAfterFollowAdd\",\"From_Account\":\"{from}\",\"FollowList\":[{{\"To_Account\":\"{to}\"}}],\"EventTime\":{event_time}}}"
+    );
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let request = format!(
+        "POST /tim?SdkAppid=1400000000&CallbackCommand=Follow.CallbackAfterFollowAdd&Sign={}&RequestTime={now} HTTP/1.1\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        tim_follow::callback::sign_hex("cli-token", now),
+        body.len()
+    );
+    let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+        return String::new();
+    };
+    let _ = s.set_read_timeout(Some(std::time::Duration::from_secs(60)));
+    let _ = std::io::Write::write_all(&mut s, request.as_bytes());
+    let mut reply = String::new();
+    let _ = std::io::Read::read_to_string(&mut s, &mut reply);
+    reply
+}
+
+#[test]
+fn webhooks_never_acknowledge_a_repeat_of_an_event_still_being_handled() {
+    let port = free_port();
+    let mut receiver = webhooks_process(port, &["--exec", "cat >/dev/null; sleep 2; exit 1"]);
+    let first = std::thread::spawn(move || deliver(port, "a", "b", 11));
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let started = std::time::Instant::now();
+    let repeat = deliver(port, "a", "b", 11);
+    let first = first.join().unwrap();
+    assert!(first.starts_with("HTTP/1.1 500"), "{first}");
+    assert!(
+        !repeat.contains("\"ErrorCode\":0"),
+        "acknowledged after {:?}, never handled: {repeat}",
+        started.elapsed()
+    );
     receiver.kill().unwrap();
     receiver.wait().unwrap();
 }

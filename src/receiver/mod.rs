@@ -33,8 +33,13 @@
 //! given a [`Seen`] (such as [`Remembered`], or a shared one through Redis
 //! with feature `redis`) hands an event to the handler once: a repeat of one
 //! already handled (same command, accounts and `EventTime`) is acknowledged
-//! without calling the handler. A key is claimed before the handler runs and
-//! given back if the handler fails.
+//! without calling the handler. A key is claimed before the handler runs,
+//! marked done once it returned `Ok`, and given back if it failed. A repeat
+//! that comes while the first copy is still being handled is never
+//! acknowledged before that copy is: it waits for the outcome (at most
+//! [`repeat_wait`](ReceiverBuilder::repeat_wait)) and is acknowledged once
+//! the first copy is handled, handed over itself if that copy failed, or
+//! answered 503 if it is still being handled.
 //!
 //! **What the service does with the answer.** Both follow webhooks are
 //! "after" webhooks: Tencent documents that it ignores their reply code, and
@@ -49,7 +54,7 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde_json::json;
 
@@ -59,7 +64,7 @@ use crate::sync::lock;
 
 #[cfg(feature = "redis")]
 pub use seen::RedisSeen;
-pub use seen::{Remembered, Seen};
+pub use seen::{Claim, Remembered, Seen};
 
 /// A verified delivery, as the handler gets it.
 #[derive(Debug, Clone, PartialEq)]
@@ -220,6 +225,10 @@ pub struct ReceiverStats {
     pub repeats: u64,
     /// Deliveries whose handler failed (answered 500).
     pub failed: u64,
+    /// Repeats that came while the first copy was still being handled and
+    /// that it did not finish within the wait (answered 503, not
+    /// acknowledged).
+    pub not_yet: u64,
     /// Refused deliveries by reason (`bad sign`, `wrong app`, `stale`,
     /// `too large`, `malformed`, `method`, `timed out`).
     pub refused: BTreeMap<&'static str, u64>,
@@ -232,6 +241,7 @@ struct Counters {
     handled: AtomicU64,
     repeats: AtomicU64,
     failed: AtomicU64,
+    not_yet: AtomicU64,
     refused: Mutex<BTreeMap<&'static str, u64>>,
 }
 
@@ -243,6 +253,7 @@ impl Counters {
             handled: self.handled.load(Ordering::SeqCst),
             repeats: self.repeats.load(Ordering::SeqCst),
             failed: self.failed.load(Ordering::SeqCst),
+            not_yet: self.not_yet.load(Ordering::SeqCst),
             refused: lock(&self.refused).clone(),
         }
     }
@@ -255,6 +266,7 @@ struct App {
     verifier: Verifier,
     handler: Box<HandlerFn>,
     seen: Option<Arc<dyn Seen>>,
+    repeat_wait: Duration,
     counters: Arc<Counters>,
 }
 
@@ -263,6 +275,48 @@ fn json_reply(status: u16, body: String) -> Reply {
         status,
         content_type: "application/json",
         body: body.into_bytes(),
+    }
+}
+
+impl App {
+    /// Claims the delivery's key: `None` when this delivery is to be
+    /// handed over, else the answer. A copy of an event being handled
+    /// elsewhere waits (at most `repeat_wait`) for that copy's outcome: an
+    /// event handled meanwhile is acknowledged as a repeat, one whose
+    /// handler failed is handed over by this copy, and one still in flight
+    /// at the end is answered 503, never acknowledged early.
+    fn claim(&self, key: &str) -> Option<Reply> {
+        let c = &self.counters;
+        let seen = self.seen.as_ref()?;
+        let deadline = Instant::now() + self.repeat_wait;
+        loop {
+            match seen.claim(key) {
+                Ok(Claim::Claimed) => return None,
+                Ok(Claim::Done) => {
+                    c.repeats.fetch_add(1, Ordering::SeqCst);
+                    c.acked.fetch_add(1, Ordering::SeqCst);
+                    return Some(json_reply(200, callback::ack_ok().to_string()));
+                }
+                Ok(Claim::InFlight) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                Ok(_) => {
+                    c.not_yet.fetch_add(1, Ordering::SeqCst);
+                    return Some(json_reply(
+                        503,
+                        callback::ack_fail(503, "another copy of this event is being handled"),
+                    ));
+                }
+                Err(why) => {
+                    c.failed.fetch_add(1, Ordering::SeqCst);
+                    log::warn!(target: "tim_follow", "webhook not handled: the repeat check failed: {why}");
+                    return Some(json_reply(
+                        500,
+                        callback::ack_fail(500, "repeat check unavailable"),
+                    ));
+                }
+            }
+        }
     }
 }
 
@@ -303,25 +357,14 @@ impl server::Handler for App {
                 return json_reply(status, body);
             }
         };
-        let claimed = match &self.seen {
-            Some(seen) => seen.claim(&delivery.key),
-            None => Ok(true),
-        };
-        match claimed {
-            Ok(false) => {
-                c.repeats.fetch_add(1, Ordering::SeqCst);
-                c.acked.fetch_add(1, Ordering::SeqCst);
-                return json_reply(200, callback::ack_ok().to_string());
-            }
-            Err(why) => {
-                c.failed.fetch_add(1, Ordering::SeqCst);
-                log::warn!(target: "tim_follow", "webhook not handled: the repeat check failed: {why}");
-                return json_reply(500, callback::ack_fail(500, "repeat check unavailable"));
-            }
-            Ok(true) => {}
+        if let Some(reply) = self.claim(&delivery.key) {
+            return reply;
         }
         match (self.handler)(&delivery) {
             Ok(()) => {
+                if let Some(seen) = &self.seen {
+                    seen.done(&delivery.key);
+                }
                 c.handled.fetch_add(1, Ordering::SeqCst);
                 c.acked.fetch_add(1, Ordering::SeqCst);
                 json_reply(200, callback::ack_ok().to_string())
@@ -348,6 +391,7 @@ pub struct ReceiverBuilder {
     verifier: Verifier,
     limits: Limits,
     seen: Option<Arc<dyn Seen>>,
+    repeat_wait: Duration,
     grace: Duration,
 }
 
@@ -405,6 +449,15 @@ impl ReceiverBuilder {
         self
     }
 
+    /// How long a repeat that comes while the first copy of its event is
+    /// being handled waits for that copy's outcome (default 5 s): handled
+    /// → acknowledged as a repeat; failed → handed over by the repeat;
+    /// still being handled → answered 503 (not acknowledged).
+    pub fn repeat_wait(mut self, t: Duration) -> Self {
+        self.repeat_wait = t;
+        self
+    }
+
     /// How long a stop waits for deliveries in flight (default 10 s).
     pub fn grace(mut self, t: Duration) -> Self {
         self.grace = t;
@@ -424,6 +477,7 @@ impl ReceiverBuilder {
             verifier: self.verifier,
             handler: Box::new(move |d| handler(d).map_err(|e| e.to_string())),
             seen: self.seen,
+            repeat_wait: self.repeat_wait,
             counters: counters.clone(),
         };
         let server = Server::start(self.addr, Arc::new(app), self.limits)?;
@@ -487,6 +541,7 @@ impl Receiver {
                 max_body: 64 * 1024,
             },
             seen: None,
+            repeat_wait: Duration::from_secs(5),
             grace: Duration::from_secs(10),
         }
     }

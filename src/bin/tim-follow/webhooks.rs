@@ -101,12 +101,14 @@ fn progress(s: &ReceiverStats) -> String {
         .map(|(why, n)| format!("{n} {why}"))
         .collect();
     format!(
-        "{} received, {} acknowledged ({} stored, {} repeats), {} failed, refused: {}",
+        "{} received, {} acknowledged ({} stored, {} repeats), {} failed, {} not yet (a copy in \
+         flight), refused: {}",
         s.received,
         s.acked,
         s.handled,
         s.repeats,
         s.failed,
+        s.not_yet,
         if refused.is_empty() {
             "none".to_string()
         } else {
