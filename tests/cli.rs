@@ -1298,3 +1298,171 @@ fn webhooks_never_acknowledge_a_repeat_of_an_event_still_being_handled() {
     receiver.kill().unwrap();
     receiver.wait().unwrap();
 }
+
+/// Every line of an events file that parses, as (from, to, event time);
+/// the file must hold no NUL byte.
+fn events_in(path: &std::path::Path) -> Vec<(String, String, u64)> {
+    let bytes = std::fs::read(path).unwrap_or_default();
+    assert!(!bytes.contains(&0), "NUL bytes in {}", path.display());
+    String::from_utf8_lossy(&bytes)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .map(|v| {
+            (
+                v["from"].as_str().unwrap_or_default().to_string(),
+                v["to"][0].as_str().unwrap_or_default().to_string(),
+                v["event_time"].as_u64().unwrap_or_default(),
+            )
+        })
+        .collect()
+}
+
+fn acked(reply: &str) -> bool {
+    reply.starts_with("HTTP/1.1 200") && reply.contains("\"ErrorCode\":0")
+}
+
+#[test]
+fn one_receiver_per_events_file_and_a_file_changed_under_it_loses_nothing() {
+    let dir = scratch("webhooks-one-writer");
+    let out = dir.join("events.jsonl");
+    let port = free_port();
+    let mut receiver = receiver_process(port, &out);
+    // A second receiver on the same file is refused at once.
+    let (code, _, err) = tim(
+        &[
+            "webhooks",
+            "--listen",
+            "127.0.0.1:0",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        &[("TIM_SDKAPPID", "1400000000"), ("TIM_CALLBACK_TOKEN", "x")],
+    );
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains(&format!(
+            "events file {} is in use by process {}",
+            out.display(),
+            receiver.id()
+        )),
+        "{err}"
+    );
+    let mut acknowledged = Vec::new();
+    let send = |acknowledged: &mut Vec<(String, String, u64)>, n: u64| {
+        let reply = deliver(port, "a", &format!("t{n}"), n);
+        assert!(acked(&reply), "{reply}");
+        acknowledged.push(("a".to_string(), format!("t{n}"), n));
+    };
+    for n in 0..5 {
+        send(&mut acknowledged, n);
+    }
+    // logrotate's copytruncate: copied, then cut to nothing.
+    let copy = dir.join("events.jsonl.1");
+    std::fs::copy(&out, &copy).unwrap();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&out)
+        .unwrap()
+        .set_len(0)
+        .unwrap();
+    for n in 5..8 {
+        send(&mut acknowledged, n);
+    }
+    // Cut in the middle of a line by someone else.
+    let len = std::fs::metadata(&out).unwrap().len();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&out)
+        .unwrap()
+        .set_len(len - 10)
+        .unwrap();
+    let torn_away = acknowledged.pop().unwrap(); // that one was cut by hand
+    for n in 8..10 {
+        send(&mut acknowledged, n);
+    }
+    // Renamed (logrotate's default), then deleted.
+    let renamed = dir.join("events.jsonl.2");
+    std::fs::rename(&out, &renamed).unwrap();
+    for n in 10..12 {
+        send(&mut acknowledged, n);
+    }
+    let deleted: Vec<_> = events_in(&out);
+    std::fs::remove_file(&out).unwrap();
+    for n in 12..14 {
+        send(&mut acknowledged, n);
+    }
+    let mut stored = events_in(&copy);
+    stored.extend(events_in(&renamed));
+    stored.extend(deleted);
+    stored.extend(events_in(&out));
+    assert!(!stored.contains(&torn_away));
+    assert_eq!(
+        stored, acknowledged,
+        "each acknowledged event once, in order"
+    );
+    // A second receiver is refused on the file that replaced the old one too.
+    let (code, _, err) = tim(
+        &[
+            "webhooks",
+            "--listen",
+            "127.0.0.1:0",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        &[("TIM_SDKAPPID", "1400000000"), ("TIM_CALLBACK_TOKEN", "x")],
+    );
+    assert_eq!(code, 2, "{err}");
+    receiver.kill().unwrap();
+    let end = receiver.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&end.stderr);
+    assert!(err.contains("was truncated under the receiver"), "{err}");
+    assert!(
+        err.contains("was renamed or replaced under the receiver"),
+        "{err}"
+    );
+    assert!(err.contains("was deleted under the receiver"), "{err}");
+}
+
+#[test]
+fn a_write_that_fails_takes_back_only_its_own_bytes_and_is_not_acknowledged() {
+    let dir = scratch("webhooks-full");
+    let out = dir.join("events.jsonl");
+    let port = free_port();
+    // A file size limit of 2 KiB: a write past it fails (EFBIG) part-way.
+    let mut receiver = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "trap '' XFSZ; ulimit -f 4; exec '{}' webhooks --listen 127.0.0.1:{port} --out '{}'",
+            env!("CARGO_BIN_EXE_tim-follow"),
+            out.display()
+        ))
+        .env("TIM_SDKAPPID", "1400000000")
+        .env("TIM_CALLBACK_TOKEN", "cli-token")
+        .env_remove("TIM_REDIS_URL")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(std::time::Instant::now() < deadline, "not started");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let mut acknowledged = Vec::new();
+    let mut refused = 0;
+    for n in 0..40 {
+        let reply = deliver(port, "a", &format!("t{n}"), n);
+        if acked(&reply) {
+            acknowledged.push(("a".to_string(), format!("t{n}"), n));
+        } else {
+            assert!(reply.starts_with("HTTP/1.1 500"), "{reply}");
+            refused += 1;
+        }
+    }
+    receiver.kill().unwrap();
+    receiver.wait().unwrap();
+    assert!(refused > 0 && !acknowledged.is_empty(), "{refused} refused");
+    let text = std::fs::read_to_string(&out).unwrap();
+    assert!(text.ends_with('\n'), "the failed writes left no torn line");
+    assert_eq!(events_in(&out), acknowledged, "what was acknowledged, only");
+}

@@ -227,24 +227,29 @@ type Pending = (Vec<u8>, mpsc::SyncSender<Result<(), String>>);
 
 /// The events file: one JSON line per event, appended by a thread of its
 /// own that writes what has queued up and syncs it to disk once (a group
-/// commit) before any of those events is acknowledged.
+/// commit) before any of those events is acknowledged. The receiver holds
+/// an exclusive lock on it (`flock`, as journals do) for its whole life.
 struct EventFile {
     queue: mpsc::Sender<Pending>,
 }
 
 impl EventFile {
-    /// Opens (or creates) the file, cuts a torn last line off, and
-    /// remembers the keys of the events already in it.
+    /// Opens (or creates) the file and takes its lock, cuts a torn last
+    /// line off, and remembers the keys of the events already in it.
     fn open(path: &Path, remembered: &Remembered) -> Result<EventFile, Failure> {
         let fail = |what: &str, e: std::io::Error| {
             Failure::Other(format!("{what} {}: {e}", path.display()))
         };
-        let mut file = OpenOptions::new()
-            .read(true)
-            .append(true)
-            .create(true)
-            .open(path)
-            .map_err(|e| fail("cannot open", e))?;
+        if std::fs::metadata(path).is_ok_and(|m| !m.is_file()) {
+            return Err(Failure::Usage(format!(
+                "--out {}: not a regular file",
+                path.display()
+            )));
+        }
+        let (mut file, dev, ino) = open_locked(path).map_err(|e| match e {
+            Opened::InUse(why) => Failure::Refused(why),
+            Opened::Io(e) => fail("cannot open", e),
+        })?;
         let whole = whole_length(&mut file).map_err(|e| fail("cannot read", e))?;
         let len = file.metadata().map_err(|e| fail("cannot read", e))?.len();
         if whole < len {
@@ -267,10 +272,17 @@ impl EventFile {
             }
         }
         let (tx, rx) = mpsc::channel::<Pending>();
-        let path: PathBuf = path.to_path_buf();
+        let mut events = Events {
+            path: path.to_path_buf(),
+            file,
+            dev,
+            ino,
+            len: whole,
+            torn: false,
+        };
         std::thread::Builder::new()
             .name("tim-follow-events".into())
-            .spawn(move || write_loop(file, whole, &path, &rx))
+            .spawn(move || write_loop(&mut events, &rx))
             .map_err(|e| Failure::Other(format!("cannot start the writer: {e}")))?;
         Ok(EventFile { queue: tx })
     }
@@ -288,9 +300,204 @@ impl EventFile {
     }
 }
 
-/// Writes and syncs what queued up, then answers each waiter. A failed
-/// write is cut back off, so that the file keeps whole lines only.
-fn write_loop(mut file: File, mut len: u64, path: &Path, rx: &mpsc::Receiver<Pending>) {
+/// Why the events file could not be opened.
+enum Opened {
+    /// Another process holds its lock (the message says which).
+    InUse(String),
+    Io(std::io::Error),
+}
+
+/// Opens `path` for appending (`O_APPEND`: every write goes to the end as
+/// the file is, never past it) and takes its exclusive lock; with its
+/// device and inode, to notice a file replaced under the receiver.
+fn open_locked(path: &Path) -> Result<(File, u64, u64), Opened> {
+    use std::os::unix::fs::MetadataExt;
+    let file = OpenOptions::new()
+        .read(true)
+        .append(true)
+        .create(true)
+        .open(path)
+        .map_err(Opened::Io)?;
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => {
+            return Err(Opened::InUse(format!(
+                "events file {} is in use by {}",
+                path.display(),
+                lock_holder(&file).map_or_else(
+                    || "another process".to_string(),
+                    |pid| format!("process {pid}")
+                )
+            )))
+        }
+        Err(std::fs::TryLockError::Error(e)) => return Err(Opened::Io(e)),
+    }
+    let meta = file.metadata().map_err(Opened::Io)?;
+    // The new name itself must survive a power loss.
+    if let Some(dir) = path.parent() {
+        let dir = if dir.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            dir
+        };
+        if let Ok(d) = File::open(dir) {
+            let _ = d.sync_all();
+        }
+    }
+    Ok((file, meta.dev(), meta.ino()))
+}
+
+/// The process that holds the `flock` on `file`, from `/proc/locks`
+/// (Linux), as the job journal finds it.
+#[cfg(target_os = "linux")]
+fn lock_holder(file: &File) -> Option<u32> {
+    use std::os::unix::fs::MetadataExt;
+    let ino = file.metadata().ok()?.ino();
+    let locks = std::fs::read_to_string("/proc/locks").ok()?;
+    locks.lines().find_map(|line| {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        // A waiter's line has "->" after the number.
+        if fields.get(1) != Some(&"FLOCK") {
+            return None;
+        }
+        let pid: u32 = fields.get(4)?.parse().ok()?;
+        let inode: u64 = fields.get(5)?.rsplit(':').next()?.parse().ok()?;
+        (inode == ino).then_some(pid)
+    })
+}
+
+#[cfg(not(target_os = "linux"))]
+fn lock_holder(_: &File) -> Option<u32> {
+    None
+}
+
+/// The writer's view of the events file.
+struct Events {
+    path: PathBuf,
+    file: File,
+    /// Device and inode of `file`, to tell whether `path` still names it.
+    dev: u64,
+    ino: u64,
+    /// Its length after the last write that was stored.
+    len: u64,
+    /// Whether its last line is torn (left so by someone else).
+    torn: bool,
+}
+
+impl Events {
+    /// Makes sure, before a write, that the path still names the open file
+    /// and that the file is not shorter than this writer left it: a file
+    /// deleted, renamed or replaced is reopened by its path, one truncated
+    /// is written after what is left. Both are logged.
+    fn check(&mut self) -> Result<(), String> {
+        use std::os::unix::fs::MetadataExt;
+        let gone = |e: std::io::Error| format!("cannot read {}: {e}", self.path.display());
+        let open = self.file.metadata().map_err(gone)?;
+        let named = std::fs::metadata(&self.path);
+        let moved = match &named {
+            Ok(m) => m.dev() != self.dev || m.ino() != self.ino,
+            Err(_) => true,
+        };
+        if moved || open.nlink() == 0 {
+            let (file, dev, ino) = open_locked(&self.path).map_err(|e| match e {
+                Opened::InUse(why) => why,
+                Opened::Io(e) => format!("cannot open {}: {e}", self.path.display()),
+            })?;
+            eprintln!(
+                "{}: the events file was {} under the receiver; reopened by its path \
+                 (the events before are in the old file)",
+                self.path.display(),
+                if open.nlink() == 0 {
+                    "deleted"
+                } else {
+                    "renamed or replaced"
+                }
+            );
+            (self.file, self.dev, self.ino) = (file, dev, ino);
+            self.len = self.file.metadata().map_err(gone)?.len();
+            self.torn = !ends_whole(&self.file, self.len);
+        } else if open.len() < self.len {
+            eprintln!(
+                "{}: the events file was truncated under the receiver (from {} to {} bytes); \
+                 the next events are appended to what is left",
+                self.path.display(),
+                self.len,
+                open.len()
+            );
+            self.len = open.len();
+            self.torn = !ends_whole(&self.file, self.len);
+        }
+        Ok(())
+    }
+
+    /// Appends `lines` and syncs them to disk. A failed write takes back
+    /// only its own bytes, measured from the file as it is just before.
+    /// Lines that went into a file deleted or cut while they were written
+    /// are written again where the path points now.
+    fn store(&mut self, lines: &[u8]) -> Result<(), String> {
+        use std::os::unix::fs::MetadataExt;
+        for _ in 0..3 {
+            self.check()?;
+            let mut bytes = Vec::with_capacity(lines.len() + 1);
+            if self.torn {
+                // Someone else's torn line stays a line of its own.
+                bytes.push(b'\n');
+            }
+            bytes.extend_from_slice(lines);
+            let before = self
+                .file
+                .metadata()
+                .map_err(|e| format!("cannot read {}: {e}", self.path.display()))?
+                .len();
+            match self
+                .file
+                .write_all(&bytes)
+                .and_then(|()| self.file.sync_data())
+            {
+                Ok(()) => {
+                    let after = self
+                        .file
+                        .metadata()
+                        .map_err(|e| format!("cannot read {}: {e}", self.path.display()))?;
+                    if after.nlink() == 0 || after.len() < before + bytes.len() as u64 {
+                        // Deleted or cut while written: not stored.
+                        continue;
+                    }
+                    self.len = after.len();
+                    self.torn = false;
+                    return Ok(());
+                }
+                Err(e) => {
+                    // Only what this write added, never past the file as it is.
+                    if let Ok(now) = self.file.metadata() {
+                        if now.len() > before {
+                            let _ = self.file.set_len(before);
+                            let _ = self.file.sync_data();
+                        }
+                    }
+                    return Err(format!(
+                        "cannot store the event in {}: {e}",
+                        self.path.display()
+                    ));
+                }
+            }
+        }
+        Err(format!(
+            "{} keeps changing under the receiver: the event is not stored",
+            self.path.display()
+        ))
+    }
+}
+
+/// Whether the first `len` bytes of `file` end with a newline (or are none).
+fn ends_whole(file: &File, len: u64) -> bool {
+    use std::os::unix::fs::FileExt;
+    let mut last = [0u8; 1];
+    len == 0 || (file.read_at(&mut last, len - 1).is_ok() && last[0] == b'\n')
+}
+
+/// Writes and syncs what queued up, then answers each waiter.
+fn write_loop(events: &mut Events, rx: &mpsc::Receiver<Pending>) {
     while let Ok(first) = rx.recv() {
         let mut batch = vec![first];
         while batch.len() < 1024 {
@@ -300,17 +507,7 @@ fn write_loop(mut file: File, mut len: u64, path: &Path, rx: &mpsc::Receiver<Pen
             }
         }
         let bytes: Vec<u8> = batch.iter().flat_map(|(l, _)| l.iter().copied()).collect();
-        let result = file.write_all(&bytes).and_then(|()| file.sync_data());
-        let answer = match result {
-            Ok(()) => {
-                len += bytes.len() as u64;
-                Ok(())
-            }
-            Err(e) => {
-                let _ = file.set_len(len);
-                Err(format!("cannot store the event in {}: {e}", path.display()))
-            }
-        };
+        let answer = events.store(&bytes);
         for (_, done) in batch {
             let _ = done.send(answer.clone());
         }
