@@ -1466,3 +1466,48 @@ fn a_write_that_fails_takes_back_only_its_own_bytes_and_is_not_acknowledged() {
     assert!(text.ends_with('\n'), "the failed writes left no torn line");
     assert_eq!(events_in(&out), acknowledged, "what was acknowledged, only");
 }
+
+/// Whether process `pid` is gone (or a zombie waiting for its parent).
+fn process_gone(pid: &str) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Err(_) => true,
+        Ok(stat) => stat
+            .rsplit_once(") ")
+            .is_some_and(|(_, rest)| rest.starts_with('Z') || rest.starts_with('X')),
+    }
+}
+
+#[test]
+fn an_exec_command_that_never_reads_is_killed_with_its_group_at_the_limit() {
+    let dir = scratch("webhooks-exec-limit");
+    let pids = dir.join("pids");
+    let _ = std::fs::remove_file(&pids);
+    let port = free_port();
+    let cmd = format!(
+        "sleep 300 & echo $! >> '{p}'; echo $$ >> '{p}'; echo to stderr >&2; sleep 300",
+        p = pids.display()
+    );
+    let mut receiver = webhooks_process(port, &["--exec", &cmd, "--exec-timeout", "1"]);
+    let started = std::time::Instant::now();
+    let reply = deliver(port, "a", "b", 21);
+    assert!(reply.starts_with("HTTP/1.1 500"), "{reply}");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(60),
+        "not stopped at its limit: {:?}",
+        started.elapsed()
+    );
+    let pids = std::fs::read_to_string(&pids).unwrap();
+    let pids: Vec<&str> = pids.split_whitespace().collect();
+    assert_eq!(pids.len(), 2, "{pids:?}");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !pids.iter().all(|p| process_gone(p)) && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    for pid in &pids {
+        assert!(process_gone(pid), "process {pid} outlived the limit");
+    }
+    receiver.kill().unwrap();
+    let end = receiver.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&end.stderr);
+    assert!(err.contains("its process group was killed"), "{err}");
+}

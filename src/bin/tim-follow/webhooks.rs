@@ -18,7 +18,7 @@ use crate::Failure;
 /// Events remembered for the repeat check, and for how long.
 const REMEMBERED: usize = 100_000;
 const REMEMBER_FOR: Duration = Duration::from_secs(24 * 3600);
-/// The longest an `--exec` command may take for one event.
+/// The longest an `--exec` command may take for one event, by default.
 const EXEC_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Where verified events go: `Ok` once they are stored.
@@ -29,6 +29,7 @@ pub(crate) struct Options {
     pub listen: Option<String>,
     pub out: Option<String>,
     pub exec: Option<String>,
+    pub exec_timeout: Option<Duration>,
     pub token_file: Option<String>,
 }
 
@@ -51,7 +52,8 @@ pub(crate) fn run(o: &Options) -> Result<u8, Failure> {
             }
             (None, Some(cmd)) => {
                 let cmd = cmd.clone();
-                Arc::new(move |d: &Delivery| exec(&cmd, d))
+                let limit = o.exec_timeout.unwrap_or(EXEC_TIMEOUT);
+                Arc::new(move |d: &Delivery| exec(&cmd, d, limit))
             }
             _ => return Err(Failure::Usage(
                 "`webhooks` needs one of --out FILE (events appended as JSON lines) or --exec CMD \
@@ -191,34 +193,104 @@ fn seen(remembered: Arc<Remembered>) -> Result<Arc<dyn Seen>, Failure> {
     }
 }
 
-/// `--exec CMD`: the event's JSON on the command's stdin; done when it exits 0.
-fn exec(cmd: &str, d: &Delivery) -> Result<(), String> {
+/// The most of an `--exec` command's stderr kept (for the log line of a
+/// failure); the rest is read and dropped.
+const EXEC_STDERR: usize = 1024;
+
+/// `--exec CMD`: the event's JSON on the command's stdin; done when it
+/// exits 0. The command runs in a process group of its own; `limit` covers
+/// writing its stdin, waiting and reading its stderr, and at the limit the
+/// whole group is killed, so that nothing it started lives on.
+fn exec(cmd: &str, d: &Delivery, limit: Duration) -> Result<(), String> {
+    use std::os::unix::process::CommandExt;
+    let deadline = Instant::now() + limit;
     let mut child = Command::new("sh")
         .arg("-c")
         .arg(cmd)
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .process_group(0)
         .spawn()
         .map_err(|e| format!("cannot run {cmd:?}: {e}"))?;
-    if let Some(mut stdin) = child.stdin.take() {
-        let _ = writeln!(stdin, "{}", d.json());
-    }
-    let deadline = Instant::now() + EXEC_TIMEOUT;
-    loop {
-        match child.try_wait() {
-            Ok(Some(status)) if status.success() => return Ok(()),
-            Ok(Some(status)) => return Err(format!("{cmd:?} exited with {status}")),
-            Ok(None) if Instant::now() >= deadline => {
-                let _ = child.kill();
-                let _ = child.wait();
-                return Err(format!(
-                    "{cmd:?} took more than {} s",
-                    EXEC_TIMEOUT.as_secs()
-                ));
-            }
-            Ok(None) => std::thread::sleep(Duration::from_millis(5)),
-            Err(e) => return Err(e.to_string()),
+    let group = child.id() as libc::pid_t;
+    let kill_group = || {
+        // SAFETY: kill(2) with a negative pid signals the process group
+        // `group`, which this child leads; it touches no memory.
+        unsafe {
+            libc::kill(-group, libc::SIGKILL);
         }
+    };
+    // Stdin and stderr on threads of their own, so that a command that
+    // reads neither cannot hold the limit off; both end when the group is
+    // killed (their pipes close).
+    if let Some(mut stdin) = child.stdin.take() {
+        let mut line = d.json().to_string().into_bytes();
+        line.push(b'\n');
+        let _ = std::thread::Builder::new()
+            .name("tim-follow-exec-in".into())
+            .spawn(move || {
+                let _ = stdin.write_all(&line);
+            });
+    }
+    let (err_tx, err_rx) = mpsc::channel();
+    if let Some(mut stderr) = child.stderr.take() {
+        let _ = std::thread::Builder::new()
+            .name("tim-follow-exec-err".into())
+            .spawn(move || {
+                let mut kept = Vec::new();
+                let mut buf = [0u8; 4096];
+                while let Ok(n @ 1..) = stderr.read(&mut buf) {
+                    let room = EXEC_STDERR.saturating_sub(kept.len());
+                    kept.extend_from_slice(&buf[..n.min(room)]);
+                }
+                let _ = err_tx.send(kept);
+            });
+    } else {
+        let _ = err_tx.send(Vec::new());
+    }
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break Ok(status),
+            Ok(None) if Instant::now() >= deadline => break Err(None),
+            Ok(None) => std::thread::sleep(Duration::from_millis(5)),
+            Err(e) => break Err(Some(e)),
+        }
+    };
+    // Its stderr until it closes, within the same limit.
+    let left = deadline.saturating_duration_since(Instant::now());
+    let stderr = match &status {
+        Ok(_) => err_rx.recv_timeout(left).ok(),
+        Err(_) => None,
+    };
+    if status.is_err() || stderr.is_none() {
+        kill_group();
+        let _ = child.wait();
+    }
+    let said = |stderr: Option<Vec<u8>>| {
+        let text = String::from_utf8_lossy(&stderr.unwrap_or_default())
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ");
+        if text.is_empty() {
+            String::new()
+        } else {
+            format!(": {text}")
+        }
+    };
+    match status {
+        Ok(status) if stderr.is_none() => Err(format!(
+            "{cmd:?} exited with {status}, but what it started kept its stderr open past {} s: \
+             its process group was killed",
+            limit.as_secs_f64()
+        )),
+        Ok(status) if status.success() => Ok(()),
+        Ok(status) => Err(format!("{cmd:?} exited with {status}{}", said(stderr))),
+        Err(None) => Err(format!(
+            "{cmd:?} took more than {} s: its process group was killed",
+            limit.as_secs_f64()
+        )),
+        Err(Some(e)) => Err(format!("cannot wait for {cmd:?}: {e}")),
     }
 }
 
