@@ -1487,7 +1487,7 @@ fn an_exec_command_that_never_reads_is_killed_with_its_group_at_the_limit() {
         "sleep 300 & echo $! >> '{p}'; echo $$ >> '{p}'; echo to stderr >&2; sleep 300",
         p = pids.display()
     );
-    let mut receiver = webhooks_process(port, &["--exec", &cmd, "--exec-timeout", "1"]);
+    let receiver = webhooks_process(port, &["--exec", &cmd, "--exec-timeout", "1"]);
     let started = std::time::Instant::now();
     let reply = deliver(port, "a", "b", 21);
     assert!(reply.starts_with("HTTP/1.1 500"), "{reply}");
@@ -1506,8 +1506,63 @@ fn an_exec_command_that_never_reads_is_killed_with_its_group_at_the_limit() {
     for pid in &pids {
         assert!(process_gone(pid), "process {pid} outlived the limit");
     }
-    receiver.kill().unwrap();
-    let end = receiver.wait_with_output().unwrap();
+    let end = interrupt(receiver);
     let err = String::from_utf8_lossy(&end.stderr);
     assert!(err.contains("its process group was killed"), "{err}");
+}
+
+/// Ctrl-C (SIGINT) to a receiver; its end once it stopped.
+fn interrupt(receiver: std::process::Child) -> std::process::Output {
+    let pid = i32::try_from(receiver.id()).unwrap();
+    // SAFETY: kill(2) on a child of this test, which it has not waited for.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGINT) }, 0);
+    receiver.wait_with_output().unwrap()
+}
+
+#[test]
+fn a_thousand_refused_requests_are_a_few_log_lines() {
+    let port = free_port();
+    let out = scratch("webhooks-quiet").join("events.jsonl");
+    let receiver = receiver_process(port, &out);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    let mut reader = std::io::BufReader::new(s.try_clone().unwrap());
+    for i in 0..1000 {
+        // GETs and forged signatures, on one keep-alive connection.
+        let request = if i % 2 == 0 {
+            "GET /tim HTTP/1.1\r\nContent-Length: 0\r\n\r\n".to_string()
+        } else {
+            format!(
+                "POST /tim?SdkAppid=1400000000&CallbackCommand=Follow.CallbackAfterFollowAdd&Sign={}&RequestTime={now} HTTP/1.1\r\nContent-Length: 2\r\n\r\n{{}}",
+                "0".repeat(64)
+            )
+        };
+        std::io::Write::write_all(&mut s, request.as_bytes()).unwrap();
+        let mut length = 0;
+        loop {
+            let mut line = String::new();
+            std::io::BufRead::read_line(&mut reader, &mut line).unwrap();
+            if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                length = v.trim().parse().unwrap();
+            }
+            if line == "\r\n" {
+                break;
+            }
+        }
+        let mut body = vec![0; length];
+        std::io::Read::read_exact(&mut reader, &mut body).unwrap();
+    }
+    let end = interrupt(receiver);
+    let err = String::from_utf8_lossy(&end.stderr);
+    let lines = err.lines().count();
+    assert!(lines <= 12, "{lines} lines for 1,000 refusals:\n{err}");
+    assert!(err.contains("refused (method): 500 in the last"), "{err}");
+    assert!(err.contains("refused (bad sign): 500 in the last"), "{err}");
+    assert!(err.contains("from 127.0.0.1:"), "{err}");
+    assert!(!err.contains(&"0".repeat(64)), "no Sign in the log: {err}");
 }

@@ -47,6 +47,7 @@
 //! `ErrorCode` 0 only once the event is handled; 500 otherwise), which any
 //! sender that retries can act on; the emulator does.
 
+mod quiet;
 mod seen;
 
 use std::collections::BTreeMap;
@@ -268,6 +269,20 @@ struct App {
     seen: Option<Arc<dyn Seen>>,
     repeat_wait: Duration,
     counters: Arc<Counters>,
+    quiet: Arc<quiet::Quiet>,
+}
+
+/// The log's label of a refusal.
+fn refusal(reason: &'static str) -> &'static str {
+    match reason {
+        "wrong app" => "refused (wrong app)",
+        "bad sign" => "refused (bad sign)",
+        "stale" => "refused (stale)",
+        "too large" => "refused (too large)",
+        "method" => "refused (method)",
+        "timed out" => "refused (timed out)",
+        _ => "refused (malformed)",
+    }
 }
 
 fn json_reply(status: u16, body: String) -> Reply {
@@ -285,7 +300,7 @@ impl App {
     /// event handled meanwhile is acknowledged as a repeat, one whose
     /// handler failed is handed over by this copy, and one still in flight
     /// at the end is answered 503, never acknowledged early.
-    fn claim(&self, key: &str) -> Option<Reply> {
+    fn claim(&self, key: &str, peer: SocketAddr) -> Option<Reply> {
         let c = &self.counters;
         let seen = self.seen.as_ref()?;
         let deadline = Instant::now() + self.repeat_wait;
@@ -302,6 +317,11 @@ impl App {
                 }
                 Ok(_) => {
                     c.not_yet.fetch_add(1, Ordering::SeqCst);
+                    self.quiet.note(
+                        "answered 503: a copy of the event was still being handled",
+                        Some(peer),
+                        || format!("event {key}"),
+                    );
                     return Some(json_reply(
                         503,
                         callback::ack_fail(503, "another copy of this event is being handled"),
@@ -309,7 +329,8 @@ impl App {
                 }
                 Err(why) => {
                     c.failed.fetch_add(1, Ordering::SeqCst);
-                    log::warn!(target: "tim_follow", "webhook not handled: the repeat check failed: {why}");
+                    self.quiet
+                        .note("not handled: the repeat check failed", Some(peer), || why);
                     return Some(json_reply(
                         500,
                         callback::ack_fail(500, "repeat check unavailable"),
@@ -325,14 +346,15 @@ impl server::Handler for App {
         false
     }
 
-    fn refused(&self, status: u16) {
+    fn refused(&self, status: u16, peer: Option<SocketAddr>) {
         let reason = match status {
             413 => "too large",
             408 => "timed out",
             _ => "malformed",
         };
         *lock(&self.counters.refused).entry(reason).or_default() += 1;
-        log::warn!(target: "tim_follow", "webhook refused ({reason}): HTTP {status}");
+        self.quiet
+            .note(refusal(reason), peer, || format!("HTTP {status}"));
     }
 
     fn handle(&self, request: HttpRequest) -> Reply {
@@ -353,11 +375,16 @@ impl server::Handler for App {
                 body,
             } => {
                 *lock(&c.refused).entry(reason).or_default() += 1;
-                log::warn!(target: "tim_follow", "webhook refused ({reason}): HTTP {status}");
+                let (method, target) = (&request.method, &request.target);
+                self.quiet.note(refusal(reason), Some(request.peer), || {
+                    // The path only: the query holds the Sign.
+                    let path = target.split('?').next().unwrap_or_default();
+                    format!("HTTP {status} to {method} {path}")
+                });
                 return json_reply(status, body);
             }
         };
-        if let Some(reply) = self.claim(&delivery.key) {
+        if let Some(reply) = self.claim(&delivery.key, request.peer) {
             return reply;
         }
         match (self.handler)(&delivery) {
@@ -374,7 +401,11 @@ impl server::Handler for App {
                     seen.release(&delivery.key);
                 }
                 c.failed.fetch_add(1, Ordering::SeqCst);
-                log::warn!(target: "tim_follow", "webhook handler failed: {why}");
+                self.quiet.note(
+                    "not handled: the handler failed",
+                    Some(request.peer),
+                    || why,
+                );
                 json_reply(
                     500,
                     callback::ack_fail(500, "the event could not be handled"),
@@ -392,6 +423,7 @@ pub struct ReceiverBuilder {
     limits: Limits,
     seen: Option<Arc<dyn Seen>>,
     repeat_wait: Duration,
+    log_every: Duration,
     grace: Duration,
 }
 
@@ -458,6 +490,14 @@ impl ReceiverBuilder {
         self
     }
 
+    /// How often refusals and failures are logged (default 5 s): one
+    /// warning per reason in each period, with the count and a sample (a
+    /// peer and what was wrong), never a line per request.
+    pub fn log_every(mut self, t: Duration) -> Self {
+        self.log_every = t.max(Duration::from_millis(100));
+        self
+    }
+
     /// How long a stop waits for deliveries in flight (default 10 s).
     pub fn grace(mut self, t: Duration) -> Self {
         self.grace = t;
@@ -473,17 +513,20 @@ impl ReceiverBuilder {
         E: fmt::Display,
     {
         let counters = Arc::new(Counters::default());
+        let quiet = quiet::Quiet::start(self.log_every);
         let app = App {
             verifier: self.verifier,
             handler: Box::new(move |d| handler(d).map_err(|e| e.to_string())),
             seen: self.seen,
             repeat_wait: self.repeat_wait,
+            quiet: quiet.clone(),
             counters: counters.clone(),
         };
         let server = Server::start(self.addr, Arc::new(app), self.limits)?;
         Ok(Receiver {
             server: Some(server),
             counters,
+            quiet,
             stop: Arc::new((Mutex::new(false), Condvar::new())),
             grace: self.grace,
         })
@@ -496,6 +539,7 @@ impl ReceiverBuilder {
 pub struct Receiver {
     server: Option<Server>,
     counters: Arc<Counters>,
+    quiet: Arc<quiet::Quiet>,
     stop: Arc<(Mutex<bool>, Condvar)>,
     grace: Duration,
 }
@@ -542,6 +586,7 @@ impl Receiver {
             },
             seen: None,
             repeat_wait: Duration::from_secs(5),
+            log_every: Duration::from_secs(5),
             grace: Duration::from_secs(10),
         }
     }
@@ -586,6 +631,7 @@ impl Receiver {
         if let Some(server) = self.server.take() {
             server.shutdown(self.grace);
         }
+        self.quiet.flush();
         self.counters.snapshot()
     }
 }

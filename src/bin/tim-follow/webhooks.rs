@@ -280,17 +280,17 @@ fn exec(cmd: &str, d: &Delivery, limit: Duration) -> Result<(), String> {
     };
     match status {
         Ok(status) if stderr.is_none() => Err(format!(
-            "{cmd:?} exited with {status}, but what it started kept its stderr open past {} s: \
+            "--exec: the command exited with {status}, but what it started kept its stderr open past {} s: \
              its process group was killed",
             limit.as_secs_f64()
         )),
         Ok(status) if status.success() => Ok(()),
-        Ok(status) => Err(format!("{cmd:?} exited with {status}{}", said(stderr))),
+        Ok(status) => Err(format!("--exec: the command exited with {status}{}", said(stderr))),
         Err(None) => Err(format!(
-            "{cmd:?} took more than {} s: its process group was killed",
+            "--exec: the command took more than {} s: its process group was killed",
             limit.as_secs_f64()
         )),
-        Err(Some(e)) => Err(format!("cannot wait for {cmd:?}: {e}")),
+        Err(Some(e)) => Err(format!("--exec: cannot wait for the command: {e}")),
     }
 }
 
