@@ -1043,7 +1043,7 @@ fn webhooks_process(port: u16, args: &[&str]) -> std::process::Child {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
         assert!(
             std::time::Instant::now() < deadline,
@@ -1565,4 +1565,57 @@ fn a_thousand_refused_requests_are_a_few_log_lines() {
     assert!(err.contains("refused (bad sign): 500 in the last"), "{err}");
     assert!(err.contains("from 127.0.0.1:"), "{err}");
     assert!(!err.contains(&"0".repeat(64)), "no Sign in the log: {err}");
+}
+
+#[test]
+fn a_restart_remembers_every_event_of_the_last_day_past_a_damaged_line() {
+    let dir = scratch("webhooks-reload");
+    let out = dir.join("events.jsonl");
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    let day_ms = 24 * 3600 * 1000;
+    let at = |i: u64| now_ms - 60_000 - i * 100;
+    let mut text = Vec::new();
+    // An event older than the window, then 150,000 recent ones with a
+    // damaged (not UTF-8) line in the middle.
+    let line = |to: &str, t: u64| {
+        format!(
+            "{{\"command\":\"Follow.CallbackAfterFollowAdd\",\"from\":\"a\",\"to\":[\"{to}\"],\"event_time\":{t},\"request_time\":null,\"received_at\":{t},\"key\":\"old\"}}\n"
+        )
+    };
+    text.extend(line("old", now_ms - day_ms - 3_600_000).as_bytes());
+    for i in 0..150_000u64 {
+        if i == 75_000 {
+            text.extend(b"{\"command\":\"\xff\xfe\"}\n");
+        }
+        text.extend(line(&format!("t{i}"), at(i)).as_bytes());
+    }
+    std::fs::write(&out, &text).unwrap();
+    let port = free_port();
+    let receiver = receiver_process(port, &out);
+    for i in [0, 74_999, 75_000, 149_999] {
+        let reply = deliver(port, "a", &format!("t{i}"), at(i));
+        assert!(acked(&reply), "{reply}");
+    }
+    assert_eq!(
+        std::fs::read(&out).unwrap(),
+        text,
+        "repeats of stored events are not stored again"
+    );
+    // The event older than the window is stored again.
+    let reply = deliver(port, "a", "old", now_ms - day_ms - 3_600_000);
+    assert!(acked(&reply), "{reply}");
+    assert!(std::fs::read(&out).unwrap().len() > text.len());
+    // Ids the client would refuse are refused.
+    let reply = deliver(port, "a", &"x".repeat(33), now_ms);
+    assert!(reply.starts_with("HTTP/1.1 400"), "{reply}");
+    let end = interrupt(receiver);
+    let err = String::from_utf8_lossy(&end.stderr);
+    assert!(
+        err.contains("skipped 1 damaged line(s)") && err.contains("the first is line 75002"),
+        "{err}"
+    );
+    assert!(err.contains("1 bad account"), "{err}");
 }

@@ -114,26 +114,56 @@ fn command_of(event: &Event) -> &str {
 }
 
 /// The key of an event: SHA-256 (hex, 32 digits) of its command, accounts
-/// and `EventTime`, or of the body for other commands.
+/// and `EventTime` (see [`follow_key`]), or of the body for other commands.
 pub fn event_key(event: &Event, body: &[u8]) -> String {
-    let mut h = hmac_sha256::Hash::new();
     match event {
-        Event::FollowAdd(e) | Event::FollowDelete(e) => {
-            h.update(command_of(event).as_bytes());
-            h.update(b"\n");
-            h.update(e.from_account.as_bytes());
-            for to in &e.to_accounts {
-                h.update(b"\n");
-                h.update(to.as_bytes());
-            }
-            h.update(format!("\n{}", e.event_time_ms).as_bytes());
-        }
-        _ => h.update(body),
+        Event::FollowAdd(e) | Event::FollowDelete(e) => follow_key(
+            command_of(event),
+            &e.from_account,
+            &e.to_accounts,
+            e.event_time_ms,
+        ),
+        _ => hex16(&hmac_sha256::Hash::hash(body)),
     }
-    h.finalize()[..16]
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+}
+
+/// The key of a follow event from its parts: SHA-256 (hex, 32 digits) of
+/// the command, the account and each target, each preceded by its length
+/// (so that no two different events share an encoding, whatever bytes the
+/// ids hold), the number of targets, and `EventTime` (ms).
+///
+/// ```
+/// use tim_follow::receiver::follow_key;
+/// let c = "Follow.CallbackAfterFollowAdd";
+/// let ab = follow_key(c, "a", &["b\nc".to_string()], 1);
+/// let abc = follow_key(c, "a", &["b".to_string(), "c".to_string()], 1);
+/// assert_ne!(ab, abc);
+/// assert_eq!(ab.len(), 32);
+/// ```
+pub fn follow_key<S: AsRef<str>>(
+    command: &str,
+    from: &str,
+    to: &[S],
+    event_time_ms: u64,
+) -> String {
+    let mut h = hmac_sha256::Hash::new();
+    let mut field = |bytes: &[u8]| {
+        h.update((bytes.len() as u64).to_le_bytes());
+        h.update(bytes);
+    };
+    field(command.as_bytes());
+    field(from.as_bytes());
+    field(&(to.len() as u64).to_le_bytes());
+    for t in to {
+        field(t.as_ref().as_bytes());
+    }
+    field(&event_time_ms.to_le_bytes());
+    hex16(&h.finalize())
+}
+
+/// The first 16 bytes of a digest, in hex.
+fn hex16(digest: &[u8; 32]) -> String {
+    digest[..16].iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// What to answer a request with: a delivery to hand over, or a refusal.
@@ -147,7 +177,8 @@ pub enum Answer {
     Refuse {
         /// HTTP status.
         status: u16,
-        /// `wrong app`, `bad sign`, `stale`, `too large`, `malformed` or `method`.
+        /// `wrong app`, `bad sign`, `stale`, `too large`, `malformed`,
+        /// `bad account` (ids the client would refuse) or `method`.
         reason: &'static str,
         /// The failure body (`ActionStatus` FAIL).
         body: String,
@@ -186,6 +217,10 @@ pub fn answer(
     }
     let query = target.split_once('?').map_or("", |(_, q)| q);
     match verifier.verify_at(query, body, now_unix_secs) {
+        Ok(Event::FollowAdd(e) | Event::FollowDelete(e)) if bad_accounts(&e).is_some() => {
+            let why = bad_accounts(&e).unwrap_or_default();
+            refuse(400, "bad account", &why)
+        }
         Ok(event) => {
             let request_time = crate::request::parse_query(query)
                 .into_iter()
@@ -212,6 +247,19 @@ pub fn answer(
     }
 }
 
+/// Why the accounts of an event are ones the client itself would refuse
+/// (an empty, too long or control-character id, no target), if they are.
+fn bad_accounts(e: &callback::FollowEvent) -> Option<String> {
+    use crate::request::validate_account;
+    if e.to_accounts.is_empty() {
+        return Some("the event names no target account".into());
+    }
+    std::iter::once(("From_Account", &e.from_account))
+        .chain(e.to_accounts.iter().map(|t| ("To_Account", t)))
+        .find_map(|(field, id)| validate_account(field, id).err())
+        .map(|e| e.to_string())
+}
+
 /// Counts of what a receiver did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
@@ -231,7 +279,7 @@ pub struct ReceiverStats {
     /// acknowledged).
     pub not_yet: u64,
     /// Refused deliveries by reason (`bad sign`, `wrong app`, `stale`,
-    /// `too large`, `malformed`, `method`, `timed out`).
+    /// `too large`, `malformed`, `bad account`, `method`, `timed out`).
     pub refused: BTreeMap<&'static str, u64>,
 }
 
@@ -280,6 +328,7 @@ fn refusal(reason: &'static str) -> &'static str {
         "stale" => "refused (stale)",
         "too large" => "refused (too large)",
         "method" => "refused (method)",
+        "bad account" => "refused (bad account)",
         "timed out" => "refused (timed out)",
         _ => "refused (malformed)",
     }

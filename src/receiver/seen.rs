@@ -86,6 +86,29 @@ impl Remembered {
         }
     }
 
+    /// Remembers `key` as handled `age` ago (for a restart: an event
+    /// stored then), for what is left of `ttl`; nothing when `age` is past it.
+    pub fn insert_aged(&self, key: &str, age: Duration) {
+        if age > self.ttl {
+            return;
+        }
+        let at = Instant::now().checked_sub(age).unwrap_or_else(Instant::now);
+        let mut keys = lock(&self.keys);
+        if keys.at.contains_key(key) {
+            return;
+        }
+        while keys.order.len() >= self.capacity {
+            let Some((k, t)) = keys.order.pop_front() else {
+                break;
+            };
+            if keys.at.get(&k).map(|(t, _)| t) == Some(&t) {
+                keys.at.remove(&k);
+            }
+        }
+        keys.at.insert(key.to_string(), (at, true));
+        keys.order.push_back((key.to_string(), at));
+    }
+
     /// Keys remembered now.
     pub fn len(&self) -> usize {
         lock(&self.keys).at.len()

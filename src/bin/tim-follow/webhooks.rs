@@ -15,8 +15,9 @@ use tim_follow::receiver::{Delivery, Receiver, ReceiverStats, Remembered, Seen};
 
 use crate::Failure;
 
-/// Events remembered for the repeat check, and for how long.
-const REMEMBERED: usize = 100_000;
+/// Events remembered for the repeat check (at most; about 150 bytes each),
+/// and for how long.
+const REMEMBERED: usize = 1_000_000;
 const REMEMBER_FOR: Duration = Duration::from_secs(24 * 3600);
 /// The longest an `--exec` command may take for one event, by default.
 const EXEC_TIMEOUT: Duration = Duration::from_secs(30);
@@ -334,14 +335,23 @@ impl EventFile {
         }
         file.seek(SeekFrom::Start(0))
             .map_err(|e| fail("cannot read", e))?;
-        for line in BufReader::new(&mut file).lines() {
-            let Ok(line) = line else { break };
-            if let Some(key) = serde_json::from_str::<serde_json::Value>(&line)
-                .ok()
-                .and_then(|v| v["key"].as_str().map(str::to_string))
-            {
-                remembered.insert(&key);
-            }
+        let loaded = reload(&mut file, remembered).map_err(|e| fail("cannot read", e))?;
+        if loaded.damaged > 0 {
+            eprintln!(
+                "{}: skipped {} damaged line(s) (not JSON, not UTF-8 or longer than {} KiB; \
+                 the first is line {})",
+                path.display(),
+                loaded.damaged,
+                MAX_LINE / 1024,
+                loaded.first_damaged
+            );
+        }
+        if loaded.recent > REMEMBERED {
+            eprintln!(
+                "{}: {} events of the last 24 h; the repeat check remembers the latest {REMEMBERED}",
+                path.display(),
+                loaded.recent
+            );
         }
         let (tx, rx) = mpsc::channel::<Pending>();
         let mut events = Events {
@@ -584,6 +594,100 @@ fn write_loop(events: &mut Events, rx: &mpsc::Receiver<Pending>) {
             let _ = done.send(answer.clone());
         }
     }
+}
+
+/// The longest line read back from an events file.
+const MAX_LINE: usize = 256 * 1024;
+
+/// What [`reload`] found.
+#[derive(Debug, Default)]
+struct Reloaded {
+    /// Events within the repeat window, remembered.
+    recent: usize,
+    /// Lines skipped, and the number of the first.
+    damaged: usize,
+    first_damaged: usize,
+}
+
+/// Remembers the key of every event of the file whose `EventTime` (or,
+/// for other commands, whose arrival) is within the repeat window, as
+/// handled that long ago. The key is computed again from the event's
+/// parts. A damaged line (not UTF-8, not JSON, too long) is skipped and
+/// counted; reading goes on.
+fn reload(file: &mut File, remembered: &Remembered) -> std::io::Result<Reloaded> {
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    let mut found = Reloaded::default();
+    let mut reader = BufReader::with_capacity(64 * 1024, file);
+    let mut line = Vec::new();
+    let mut number = 0;
+    loop {
+        line.clear();
+        let n = (&mut reader)
+            .take(MAX_LINE as u64 + 1)
+            .read_until(b'\n', &mut line)?;
+        if n == 0 {
+            break;
+        }
+        number += 1;
+        let mut damaged = false;
+        if line.last() != Some(&b'\n') && n > MAX_LINE {
+            // Too long: skip the rest of it, in bounded steps.
+            damaged = true;
+            loop {
+                let buf = reader.fill_buf()?;
+                if buf.is_empty() {
+                    break;
+                }
+                match buf.iter().position(|&b| b == b'\n') {
+                    Some(i) => {
+                        reader.consume(i + 1);
+                        break;
+                    }
+                    None => {
+                        let len = buf.len();
+                        reader.consume(len);
+                    }
+                }
+            }
+        }
+        let event = (!damaged)
+            .then(|| serde_json::from_slice::<serde_json::Value>(&line).ok())
+            .flatten()
+            .and_then(|v| stored_key(&v));
+        match event {
+            Some((key, at_ms)) => {
+                let age = Duration::from_millis(now_ms.saturating_sub(at_ms));
+                if age <= REMEMBER_FOR {
+                    found.recent += 1;
+                    remembered.insert_aged(&key, age);
+                }
+            }
+            None => {
+                found.damaged += 1;
+                if found.first_damaged == 0 {
+                    found.first_damaged = number;
+                }
+            }
+        }
+    }
+    Ok(found)
+}
+
+/// The key of a stored event and when it happened (ms): computed again
+/// from a follow event's parts, as stored for other commands.
+fn stored_key(v: &serde_json::Value) -> Option<(String, u64)> {
+    let command = v["command"].as_str()?;
+    if let (Some(from), Some(to), Some(at)) = (
+        v["from"].as_str(),
+        v["to"].as_array(),
+        v["event_time"].as_u64(),
+    ) {
+        let to: Vec<&str> = to.iter().map(|t| t.as_str()).collect::<Option<_>>()?;
+        return Some((tim_follow::receiver::follow_key(command, from, &to, at), at));
+    }
+    Some((v["key"].as_str()?.to_string(), v["received_at"].as_u64()?))
 }
 
 /// The length of a file's whole lines (up to its last newline).
