@@ -1131,9 +1131,14 @@ fn free_port() -> u16 {
 }
 
 fn receiver_process(port: u16, out: &std::path::Path) -> std::process::Child {
+    webhooks_process(port, &["--out", out.to_str().unwrap()])
+}
+
+/// `tim-follow webhooks` on 127.0.0.1:`port` with `args`, once it listens.
+fn webhooks_process(port: u16, args: &[&str]) -> std::process::Child {
     let child = tool()
         .args(["webhooks", "--listen", &format!("127.0.0.1:{port}")])
-        .args(["--out", out.to_str().unwrap()])
+        .args(args)
         .env("TIM_SDKAPPID", "1400000000")
         .env("TIM_CALLBACK_TOKEN", "cli-token")
         .env_remove("TIM_REDIS_URL")
@@ -1142,7 +1147,7 @@ fn receiver_process(port: u16, out: &std::path::Path) -> std::process::Child {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
         assert!(
             std::time::Instant::now() < deadline,
@@ -1492,4 +1497,369 @@ fn export_out_never_replaces_what_is_not_a_regular_file_and_dash_streams() {
         .filter(|e| e.file_name().to_string_lossy().ends_with(".partial"))
         .collect();
     assert!(left.is_empty(), "{left:?}");
+}
+
+/// Sends one signed follow event (token `cli-token`) to the receiver on
+/// `port`; returns the reply (status line, headers and body).
+fn deliver(port: u16, from: &str, to: &str, event_time: u64) -> String {
+    let body = format!(
+        "{{\"CallbackCommand\":\"Follow.CallbackAfterFollowAdd\",\"From_Account\":\"{from}\",\"FollowList\":[{{\"To_Account\":\"{to}\"}}],\"EventTime\":{event_time}}}"
+    );
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let request = format!(
+        "POST /tim?SdkAppid=1400000000&CallbackCommand=Follow.CallbackAfterFollowAdd&Sign={}&RequestTime={now} HTTP/1.1\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        tim_follow::callback::sign_hex("cli-token", now),
+        body.len()
+    );
+    let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+        return String::new();
+    };
+    let _ = s.set_read_timeout(Some(std::time::Duration::from_secs(60)));
+    let _ = std::io::Write::write_all(&mut s, request.as_bytes());
+    let mut reply = String::new();
+    let _ = std::io::Read::read_to_string(&mut s, &mut reply);
+    reply
+}
+
+#[test]
+fn webhooks_never_acknowledge_a_repeat_of_an_event_still_being_handled() {
+    let port = free_port();
+    let mut receiver = webhooks_process(port, &["--exec", "cat >/dev/null; sleep 2; exit 1"]);
+    let first = std::thread::spawn(move || deliver(port, "a", "b", 11));
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let started = std::time::Instant::now();
+    let repeat = deliver(port, "a", "b", 11);
+    let first = first.join().unwrap();
+    assert!(first.starts_with("HTTP/1.1 500"), "{first}");
+    assert!(
+        !repeat.contains("\"ErrorCode\":0"),
+        "acknowledged after {:?}, never handled: {repeat}",
+        started.elapsed()
+    );
+    receiver.kill().unwrap();
+    receiver.wait().unwrap();
+}
+
+/// Every line of an events file that parses, as (from, to, event time);
+/// the file must hold no NUL byte.
+fn events_in(path: &std::path::Path) -> Vec<(String, String, u64)> {
+    let bytes = std::fs::read(path).unwrap_or_default();
+    assert!(!bytes.contains(&0), "NUL bytes in {}", path.display());
+    String::from_utf8_lossy(&bytes)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .map(|v| {
+            (
+                v["from"].as_str().unwrap_or_default().to_string(),
+                v["to"][0].as_str().unwrap_or_default().to_string(),
+                v["event_time"].as_u64().unwrap_or_default(),
+            )
+        })
+        .collect()
+}
+
+fn acked(reply: &str) -> bool {
+    reply.starts_with("HTTP/1.1 200") && reply.contains("\"ErrorCode\":0")
+}
+
+#[test]
+fn one_receiver_per_events_file_and_a_file_changed_under_it_loses_nothing() {
+    let dir = scratch("webhooks-one-writer");
+    let out = dir.join("events.jsonl");
+    let port = free_port();
+    let mut receiver = receiver_process(port, &out);
+    // A second receiver on the same file is refused at once.
+    let (code, _, err) = tim(
+        &[
+            "webhooks",
+            "--listen",
+            "127.0.0.1:0",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        &[("TIM_SDKAPPID", "1400000000"), ("TIM_CALLBACK_TOKEN", "x")],
+    );
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains(&format!(
+            "events file {} is in use by process {}",
+            out.display(),
+            receiver.id()
+        )),
+        "{err}"
+    );
+    let mut acknowledged = Vec::new();
+    let send = |acknowledged: &mut Vec<(String, String, u64)>, n: u64| {
+        let reply = deliver(port, "a", &format!("t{n}"), n);
+        assert!(acked(&reply), "{reply}");
+        acknowledged.push(("a".to_string(), format!("t{n}"), n));
+    };
+    for n in 0..5 {
+        send(&mut acknowledged, n);
+    }
+    // logrotate's copytruncate: copied, then cut to nothing.
+    let copy = dir.join("events.jsonl.1");
+    std::fs::copy(&out, &copy).unwrap();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&out)
+        .unwrap()
+        .set_len(0)
+        .unwrap();
+    for n in 5..8 {
+        send(&mut acknowledged, n);
+    }
+    // Cut in the middle of a line by someone else.
+    let len = std::fs::metadata(&out).unwrap().len();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&out)
+        .unwrap()
+        .set_len(len - 10)
+        .unwrap();
+    let torn_away = acknowledged.pop().unwrap(); // that one was cut by hand
+    for n in 8..10 {
+        send(&mut acknowledged, n);
+    }
+    // Renamed (logrotate's default), then deleted.
+    let renamed = dir.join("events.jsonl.2");
+    std::fs::rename(&out, &renamed).unwrap();
+    for n in 10..12 {
+        send(&mut acknowledged, n);
+    }
+    let deleted: Vec<_> = events_in(&out);
+    std::fs::remove_file(&out).unwrap();
+    for n in 12..14 {
+        send(&mut acknowledged, n);
+    }
+    let mut stored = events_in(&copy);
+    stored.extend(events_in(&renamed));
+    stored.extend(deleted);
+    stored.extend(events_in(&out));
+    assert!(!stored.contains(&torn_away));
+    assert_eq!(
+        stored, acknowledged,
+        "each acknowledged event once, in order"
+    );
+    // A second receiver is refused on the file that replaced the old one too.
+    let (code, _, err) = tim(
+        &[
+            "webhooks",
+            "--listen",
+            "127.0.0.1:0",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        &[("TIM_SDKAPPID", "1400000000"), ("TIM_CALLBACK_TOKEN", "x")],
+    );
+    assert_eq!(code, 2, "{err}");
+    receiver.kill().unwrap();
+    let end = receiver.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&end.stderr);
+    assert!(err.contains("was truncated under the receiver"), "{err}");
+    assert!(
+        err.contains("was renamed or replaced under the receiver"),
+        "{err}"
+    );
+    assert!(err.contains("was deleted under the receiver"), "{err}");
+}
+
+#[test]
+fn a_write_that_fails_takes_back_only_its_own_bytes_and_is_not_acknowledged() {
+    let dir = scratch("webhooks-full");
+    let out = dir.join("events.jsonl");
+    let port = free_port();
+    // A file size limit of 2 KiB: a write past it fails (EFBIG) part-way.
+    let mut receiver = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "trap '' XFSZ; ulimit -f 4; exec '{}' webhooks --listen 127.0.0.1:{port} --out '{}'",
+            env!("CARGO_BIN_EXE_tim-follow"),
+            out.display()
+        ))
+        .env("TIM_SDKAPPID", "1400000000")
+        .env("TIM_CALLBACK_TOKEN", "cli-token")
+        .env_remove("TIM_REDIS_URL")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(std::time::Instant::now() < deadline, "not started");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let mut acknowledged = Vec::new();
+    let mut refused = 0;
+    for n in 0..40 {
+        let reply = deliver(port, "a", &format!("t{n}"), n);
+        if acked(&reply) {
+            acknowledged.push(("a".to_string(), format!("t{n}"), n));
+        } else {
+            assert!(reply.starts_with("HTTP/1.1 500"), "{reply}");
+            refused += 1;
+        }
+    }
+    receiver.kill().unwrap();
+    receiver.wait().unwrap();
+    assert!(refused > 0 && !acknowledged.is_empty(), "{refused} refused");
+    let text = std::fs::read_to_string(&out).unwrap();
+    assert!(text.ends_with('\n'), "the failed writes left no torn line");
+    assert_eq!(events_in(&out), acknowledged, "what was acknowledged, only");
+}
+
+/// Whether process `pid` is gone (or a zombie waiting for its parent).
+fn process_gone(pid: &str) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Err(_) => true,
+        Ok(stat) => stat
+            .rsplit_once(") ")
+            .is_some_and(|(_, rest)| rest.starts_with('Z') || rest.starts_with('X')),
+    }
+}
+
+#[test]
+fn an_exec_command_that_never_reads_is_killed_with_its_group_at_the_limit() {
+    let dir = scratch("webhooks-exec-limit");
+    let pids = dir.join("pids");
+    let _ = std::fs::remove_file(&pids);
+    let port = free_port();
+    let cmd = format!(
+        "sleep 300 & echo $! >> '{p}'; echo $$ >> '{p}'; echo to stderr >&2; sleep 300",
+        p = pids.display()
+    );
+    let receiver = webhooks_process(port, &["--exec", &cmd, "--exec-timeout", "1"]);
+    let started = std::time::Instant::now();
+    let reply = deliver(port, "a", "b", 21);
+    assert!(reply.starts_with("HTTP/1.1 500"), "{reply}");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(60),
+        "not stopped at its limit: {:?}",
+        started.elapsed()
+    );
+    let pids = std::fs::read_to_string(&pids).unwrap();
+    let pids: Vec<&str> = pids.split_whitespace().collect();
+    assert_eq!(pids.len(), 2, "{pids:?}");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !pids.iter().all(|p| process_gone(p)) && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    for pid in &pids {
+        assert!(process_gone(pid), "process {pid} outlived the limit");
+    }
+    let end = interrupt(receiver);
+    let err = String::from_utf8_lossy(&end.stderr);
+    assert!(err.contains("its process group was killed"), "{err}");
+}
+
+/// Ctrl-C (SIGINT) to a receiver; its end once it stopped.
+fn interrupt(receiver: std::process::Child) -> std::process::Output {
+    let pid = i32::try_from(receiver.id()).unwrap();
+    // SAFETY: kill(2) on a child of this test, which it has not waited for.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGINT) }, 0);
+    receiver.wait_with_output().unwrap()
+}
+
+#[test]
+fn a_thousand_refused_requests_are_a_few_log_lines() {
+    let port = free_port();
+    let out = scratch("webhooks-quiet").join("events.jsonl");
+    let receiver = receiver_process(port, &out);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    let mut reader = std::io::BufReader::new(s.try_clone().unwrap());
+    for i in 0..1000 {
+        // GETs and forged signatures, on one keep-alive connection.
+        let request = if i % 2 == 0 {
+            "GET /tim HTTP/1.1\r\nContent-Length: 0\r\n\r\n".to_string()
+        } else {
+            format!(
+                "POST /tim?SdkAppid=1400000000&CallbackCommand=Follow.CallbackAfterFollowAdd&Sign={}&RequestTime={now} HTTP/1.1\r\nContent-Length: 2\r\n\r\n{{}}",
+                "0".repeat(64)
+            )
+        };
+        std::io::Write::write_all(&mut s, request.as_bytes()).unwrap();
+        let mut length = 0;
+        loop {
+            let mut line = String::new();
+            std::io::BufRead::read_line(&mut reader, &mut line).unwrap();
+            if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                length = v.trim().parse().unwrap();
+            }
+            if line == "\r\n" {
+                break;
+            }
+        }
+        let mut body = vec![0; length];
+        std::io::Read::read_exact(&mut reader, &mut body).unwrap();
+    }
+    let end = interrupt(receiver);
+    let err = String::from_utf8_lossy(&end.stderr);
+    let lines = err.lines().count();
+    assert!(lines <= 12, "{lines} lines for 1,000 refusals:\n{err}");
+    assert!(err.contains("refused (method): 500 in the last"), "{err}");
+    assert!(err.contains("refused (bad sign): 500 in the last"), "{err}");
+    assert!(err.contains("from 127.0.0.1:"), "{err}");
+    assert!(!err.contains(&"0".repeat(64)), "no Sign in the log: {err}");
+}
+
+#[test]
+fn a_restart_remembers_every_event_of_the_last_day_past_a_damaged_line() {
+    let dir = scratch("webhooks-reload");
+    let out = dir.join("events.jsonl");
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    let day_ms = 24 * 3600 * 1000;
+    let at = |i: u64| now_ms - 60_000 - i * 100;
+    let mut text = Vec::new();
+    // An event older than the window, then 150,000 recent ones with a
+    // damaged (not UTF-8) line in the middle.
+    let line = |to: &str, t: u64| {
+        format!(
+            "{{\"command\":\"Follow.CallbackAfterFollowAdd\",\"from\":\"a\",\"to\":[\"{to}\"],\"event_time\":{t},\"request_time\":null,\"received_at\":{t},\"key\":\"old\"}}\n"
+        )
+    };
+    text.extend(line("old", now_ms - day_ms - 3_600_000).as_bytes());
+    for i in 0..150_000u64 {
+        if i == 75_000 {
+            text.extend(b"{\"command\":\"\xff\xfe\"}\n");
+        }
+        text.extend(line(&format!("t{i}"), at(i)).as_bytes());
+    }
+    std::fs::write(&out, &text).unwrap();
+    let port = free_port();
+    let receiver = receiver_process(port, &out);
+    for i in [0, 74_999, 75_000, 149_999] {
+        let reply = deliver(port, "a", &format!("t{i}"), at(i));
+        assert!(acked(&reply), "{reply}");
+    }
+    assert_eq!(
+        std::fs::read(&out).unwrap(),
+        text,
+        "repeats of stored events are not stored again"
+    );
+    // The event older than the window is stored again.
+    let reply = deliver(port, "a", "old", now_ms - day_ms - 3_600_000);
+    assert!(acked(&reply), "{reply}");
+    assert!(std::fs::read(&out).unwrap().len() > text.len());
+    // Ids the client would refuse are refused.
+    let reply = deliver(port, "a", &"x".repeat(33), now_ms);
+    assert!(reply.starts_with("HTTP/1.1 400"), "{reply}");
+    let end = interrupt(receiver);
+    let err = String::from_utf8_lossy(&end.stderr);
+    assert!(
+        err.contains("skipped 1 damaged line(s)") && err.contains("the first is line 75002"),
+        "{err}"
+    );
+    assert!(err.contains("1 bad account"), "{err}");
 }

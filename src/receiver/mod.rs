@@ -33,8 +33,13 @@
 //! given a [`Seen`] (such as [`Remembered`], or a shared one through Redis
 //! with feature `redis`) hands an event to the handler once: a repeat of one
 //! already handled (same command, accounts and `EventTime`) is acknowledged
-//! without calling the handler. A key is claimed before the handler runs and
-//! given back if the handler fails.
+//! without calling the handler. A key is claimed before the handler runs,
+//! marked done once it returned `Ok`, and given back if it failed. A repeat
+//! that comes while the first copy is still being handled is never
+//! acknowledged before that copy is: it waits for the outcome (at most
+//! [`repeat_wait`](ReceiverBuilder::repeat_wait)) and is acknowledged once
+//! the first copy is handled, handed over itself if that copy failed, or
+//! answered 503 if it is still being handled.
 //!
 //! **What the service does with the answer.** Both follow webhooks are
 //! "after" webhooks: Tencent documents that it ignores their reply code, and
@@ -42,6 +47,7 @@
 //! `ErrorCode` 0 only once the event is handled; 500 otherwise), which any
 //! sender that retries can act on; the emulator does.
 
+mod quiet;
 mod seen;
 
 use std::collections::BTreeMap;
@@ -49,7 +55,7 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde_json::json;
 
@@ -59,7 +65,7 @@ use crate::sync::lock;
 
 #[cfg(feature = "redis")]
 pub use seen::RedisSeen;
-pub use seen::{Remembered, Seen};
+pub use seen::{Claim, Remembered, Seen};
 
 /// A verified delivery, as the handler gets it.
 #[derive(Debug, Clone, PartialEq)]
@@ -108,26 +114,56 @@ fn command_of(event: &Event) -> &str {
 }
 
 /// The key of an event: SHA-256 (hex, 32 digits) of its command, accounts
-/// and `EventTime`, or of the body for other commands.
+/// and `EventTime` (see [`follow_key`]), or of the body for other commands.
 pub fn event_key(event: &Event, body: &[u8]) -> String {
-    let mut h = hmac_sha256::Hash::new();
     match event {
-        Event::FollowAdd(e) | Event::FollowDelete(e) => {
-            h.update(command_of(event).as_bytes());
-            h.update(b"\n");
-            h.update(e.from_account.as_bytes());
-            for to in &e.to_accounts {
-                h.update(b"\n");
-                h.update(to.as_bytes());
-            }
-            h.update(format!("\n{}", e.event_time_ms).as_bytes());
-        }
-        _ => h.update(body),
+        Event::FollowAdd(e) | Event::FollowDelete(e) => follow_key(
+            command_of(event),
+            &e.from_account,
+            &e.to_accounts,
+            e.event_time_ms,
+        ),
+        _ => hex16(&hmac_sha256::Hash::hash(body)),
     }
-    h.finalize()[..16]
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+}
+
+/// The key of a follow event from its parts: SHA-256 (hex, 32 digits) of
+/// the command, the account and each target, each preceded by its length
+/// (so that no two different events share an encoding, whatever bytes the
+/// ids hold), the number of targets, and `EventTime` (ms).
+///
+/// ```
+/// use tim_follow::receiver::follow_key;
+/// let c = "Follow.CallbackAfterFollowAdd";
+/// let ab = follow_key(c, "a", &["b\nc".to_string()], 1);
+/// let abc = follow_key(c, "a", &["b".to_string(), "c".to_string()], 1);
+/// assert_ne!(ab, abc);
+/// assert_eq!(ab.len(), 32);
+/// ```
+pub fn follow_key<S: AsRef<str>>(
+    command: &str,
+    from: &str,
+    to: &[S],
+    event_time_ms: u64,
+) -> String {
+    let mut h = hmac_sha256::Hash::new();
+    let mut field = |bytes: &[u8]| {
+        h.update((bytes.len() as u64).to_le_bytes());
+        h.update(bytes);
+    };
+    field(command.as_bytes());
+    field(from.as_bytes());
+    field(&(to.len() as u64).to_le_bytes());
+    for t in to {
+        field(t.as_ref().as_bytes());
+    }
+    field(&event_time_ms.to_le_bytes());
+    hex16(&h.finalize())
+}
+
+/// The first 16 bytes of a digest, in hex.
+fn hex16(digest: &[u8; 32]) -> String {
+    digest[..16].iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// What to answer a request with: a delivery to hand over, or a refusal.
@@ -141,7 +177,8 @@ pub enum Answer {
     Refuse {
         /// HTTP status.
         status: u16,
-        /// `wrong app`, `bad sign`, `stale`, `too large`, `malformed` or `method`.
+        /// `wrong app`, `bad sign`, `stale`, `too large`, `malformed`,
+        /// `bad account` (ids the client would refuse) or `method`.
         reason: &'static str,
         /// The failure body (`ActionStatus` FAIL).
         body: String,
@@ -180,6 +217,10 @@ pub fn answer(
     }
     let query = target.split_once('?').map_or("", |(_, q)| q);
     match verifier.verify_at(query, body, now_unix_secs) {
+        Ok(Event::FollowAdd(e) | Event::FollowDelete(e)) if bad_accounts(&e).is_some() => {
+            let why = bad_accounts(&e).unwrap_or_default();
+            refuse(400, "bad account", &why)
+        }
         Ok(event) => {
             let request_time = crate::request::parse_query(query)
                 .into_iter()
@@ -206,6 +247,19 @@ pub fn answer(
     }
 }
 
+/// Why the accounts of an event are ones the client itself would refuse
+/// (an empty, too long or control-character id, no target), if they are.
+fn bad_accounts(e: &callback::FollowEvent) -> Option<String> {
+    use crate::request::validate_account;
+    if e.to_accounts.is_empty() {
+        return Some("the event names no target account".into());
+    }
+    std::iter::once(("From_Account", &e.from_account))
+        .chain(e.to_accounts.iter().map(|t| ("To_Account", t)))
+        .find_map(|(field, id)| validate_account(field, id).err())
+        .map(|e| e.to_string())
+}
+
 /// Counts of what a receiver did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
@@ -220,8 +274,12 @@ pub struct ReceiverStats {
     pub repeats: u64,
     /// Deliveries whose handler failed (answered 500).
     pub failed: u64,
+    /// Repeats that came while the first copy was still being handled and
+    /// that it did not finish within the wait (answered 503, not
+    /// acknowledged).
+    pub not_yet: u64,
     /// Refused deliveries by reason (`bad sign`, `wrong app`, `stale`,
-    /// `too large`, `malformed`, `method`, `timed out`).
+    /// `too large`, `malformed`, `bad account`, `method`, `timed out`).
     pub refused: BTreeMap<&'static str, u64>,
 }
 
@@ -232,6 +290,7 @@ struct Counters {
     handled: AtomicU64,
     repeats: AtomicU64,
     failed: AtomicU64,
+    not_yet: AtomicU64,
     refused: Mutex<BTreeMap<&'static str, u64>>,
 }
 
@@ -243,6 +302,7 @@ impl Counters {
             handled: self.handled.load(Ordering::SeqCst),
             repeats: self.repeats.load(Ordering::SeqCst),
             failed: self.failed.load(Ordering::SeqCst),
+            not_yet: self.not_yet.load(Ordering::SeqCst),
             refused: lock(&self.refused).clone(),
         }
     }
@@ -255,7 +315,23 @@ struct App {
     verifier: Verifier,
     handler: Box<HandlerFn>,
     seen: Option<Arc<dyn Seen>>,
+    repeat_wait: Duration,
     counters: Arc<Counters>,
+    quiet: Arc<quiet::Quiet>,
+}
+
+/// The log's label of a refusal.
+fn refusal(reason: &'static str) -> &'static str {
+    match reason {
+        "wrong app" => "refused (wrong app)",
+        "bad sign" => "refused (bad sign)",
+        "stale" => "refused (stale)",
+        "too large" => "refused (too large)",
+        "method" => "refused (method)",
+        "bad account" => "refused (bad account)",
+        "timed out" => "refused (timed out)",
+        _ => "refused (malformed)",
+    }
 }
 
 fn json_reply(status: u16, body: String) -> Reply {
@@ -266,19 +342,68 @@ fn json_reply(status: u16, body: String) -> Reply {
     }
 }
 
+impl App {
+    /// Claims the delivery's key: `None` when this delivery is to be
+    /// handed over, else the answer. A copy of an event being handled
+    /// elsewhere waits (at most `repeat_wait`) for that copy's outcome: an
+    /// event handled meanwhile is acknowledged as a repeat, one whose
+    /// handler failed is handed over by this copy, and one still in flight
+    /// at the end is answered 503, never acknowledged early.
+    fn claim(&self, key: &str, peer: SocketAddr) -> Option<Reply> {
+        let c = &self.counters;
+        let seen = self.seen.as_ref()?;
+        let deadline = Instant::now() + self.repeat_wait;
+        loop {
+            match seen.claim(key) {
+                Ok(Claim::Claimed) => return None,
+                Ok(Claim::Done) => {
+                    c.repeats.fetch_add(1, Ordering::SeqCst);
+                    c.acked.fetch_add(1, Ordering::SeqCst);
+                    return Some(json_reply(200, callback::ack_ok().to_string()));
+                }
+                Ok(Claim::InFlight) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                Ok(_) => {
+                    c.not_yet.fetch_add(1, Ordering::SeqCst);
+                    self.quiet.note(
+                        "answered 503: a copy of the event was still being handled",
+                        Some(peer),
+                        || format!("event {key}"),
+                    );
+                    return Some(json_reply(
+                        503,
+                        callback::ack_fail(503, "another copy of this event is being handled"),
+                    ));
+                }
+                Err(why) => {
+                    c.failed.fetch_add(1, Ordering::SeqCst);
+                    self.quiet
+                        .note("not handled: the repeat check failed", Some(peer), || why);
+                    return Some(json_reply(
+                        500,
+                        callback::ack_fail(500, "repeat check unavailable"),
+                    ));
+                }
+            }
+        }
+    }
+}
+
 impl server::Handler for App {
     fn drop_before_body(&self, _: &str, _: &str) -> bool {
         false
     }
 
-    fn refused(&self, status: u16) {
+    fn refused(&self, status: u16, peer: Option<SocketAddr>) {
         let reason = match status {
             413 => "too large",
             408 => "timed out",
             _ => "malformed",
         };
         *lock(&self.counters.refused).entry(reason).or_default() += 1;
-        log::warn!(target: "tim_follow", "webhook refused ({reason}): HTTP {status}");
+        self.quiet
+            .note(refusal(reason), peer, || format!("HTTP {status}"));
     }
 
     fn handle(&self, request: HttpRequest) -> Reply {
@@ -299,29 +424,23 @@ impl server::Handler for App {
                 body,
             } => {
                 *lock(&c.refused).entry(reason).or_default() += 1;
-                log::warn!(target: "tim_follow", "webhook refused ({reason}): HTTP {status}");
+                let (method, target) = (&request.method, &request.target);
+                self.quiet.note(refusal(reason), Some(request.peer), || {
+                    // The path only: the query holds the Sign.
+                    let path = target.split('?').next().unwrap_or_default();
+                    format!("HTTP {status} to {method} {path}")
+                });
                 return json_reply(status, body);
             }
         };
-        let claimed = match &self.seen {
-            Some(seen) => seen.claim(&delivery.key),
-            None => Ok(true),
-        };
-        match claimed {
-            Ok(false) => {
-                c.repeats.fetch_add(1, Ordering::SeqCst);
-                c.acked.fetch_add(1, Ordering::SeqCst);
-                return json_reply(200, callback::ack_ok().to_string());
-            }
-            Err(why) => {
-                c.failed.fetch_add(1, Ordering::SeqCst);
-                log::warn!(target: "tim_follow", "webhook not handled: the repeat check failed: {why}");
-                return json_reply(500, callback::ack_fail(500, "repeat check unavailable"));
-            }
-            Ok(true) => {}
+        if let Some(reply) = self.claim(&delivery.key, request.peer) {
+            return reply;
         }
         match (self.handler)(&delivery) {
             Ok(()) => {
+                if let Some(seen) = &self.seen {
+                    seen.done(&delivery.key);
+                }
                 c.handled.fetch_add(1, Ordering::SeqCst);
                 c.acked.fetch_add(1, Ordering::SeqCst);
                 json_reply(200, callback::ack_ok().to_string())
@@ -331,7 +450,11 @@ impl server::Handler for App {
                     seen.release(&delivery.key);
                 }
                 c.failed.fetch_add(1, Ordering::SeqCst);
-                log::warn!(target: "tim_follow", "webhook handler failed: {why}");
+                self.quiet.note(
+                    "not handled: the handler failed",
+                    Some(request.peer),
+                    || why,
+                );
                 json_reply(
                     500,
                     callback::ack_fail(500, "the event could not be handled"),
@@ -348,6 +471,8 @@ pub struct ReceiverBuilder {
     verifier: Verifier,
     limits: Limits,
     seen: Option<Arc<dyn Seen>>,
+    repeat_wait: Duration,
+    log_every: Duration,
     grace: Duration,
 }
 
@@ -405,6 +530,23 @@ impl ReceiverBuilder {
         self
     }
 
+    /// How long a repeat that comes while the first copy of its event is
+    /// being handled waits for that copy's outcome (default 5 s): handled
+    /// → acknowledged as a repeat; failed → handed over by the repeat;
+    /// still being handled → answered 503 (not acknowledged).
+    pub fn repeat_wait(mut self, t: Duration) -> Self {
+        self.repeat_wait = t;
+        self
+    }
+
+    /// How often refusals and failures are logged (default 5 s): one
+    /// warning per reason in each period, with the count and a sample (a
+    /// peer and what was wrong), never a line per request.
+    pub fn log_every(mut self, t: Duration) -> Self {
+        self.log_every = t.max(Duration::from_millis(100));
+        self
+    }
+
     /// How long a stop waits for deliveries in flight (default 10 s).
     pub fn grace(mut self, t: Duration) -> Self {
         self.grace = t;
@@ -420,16 +562,20 @@ impl ReceiverBuilder {
         E: fmt::Display,
     {
         let counters = Arc::new(Counters::default());
+        let quiet = quiet::Quiet::start(self.log_every);
         let app = App {
             verifier: self.verifier,
             handler: Box::new(move |d| handler(d).map_err(|e| e.to_string())),
             seen: self.seen,
+            repeat_wait: self.repeat_wait,
+            quiet: quiet.clone(),
             counters: counters.clone(),
         };
         let server = Server::start(self.addr, Arc::new(app), self.limits)?;
         Ok(Receiver {
             server: Some(server),
             counters,
+            quiet,
             stop: Arc::new((Mutex::new(false), Condvar::new())),
             grace: self.grace,
         })
@@ -442,6 +588,7 @@ impl ReceiverBuilder {
 pub struct Receiver {
     server: Option<Server>,
     counters: Arc<Counters>,
+    quiet: Arc<quiet::Quiet>,
     stop: Arc<(Mutex<bool>, Condvar)>,
     grace: Duration,
 }
@@ -487,6 +634,8 @@ impl Receiver {
                 max_body: 64 * 1024,
             },
             seen: None,
+            repeat_wait: Duration::from_secs(5),
+            log_every: Duration::from_secs(5),
             grace: Duration::from_secs(10),
         }
     }
@@ -531,6 +680,7 @@ impl Receiver {
         if let Some(server) = self.server.take() {
             server.shutdown(self.grace);
         }
+        self.quiet.flush();
         self.counters.snapshot()
     }
 }

@@ -47,6 +47,8 @@ enum State {
 
 struct Conn {
     stream: TcpStream,
+    /// Who it came from (for the log's samples).
+    peer: std::net::SocketAddr,
     reader: Reader,
     state: State,
     /// Accepted, or last answered: the idle time runs from here.
@@ -185,7 +187,7 @@ impl Loop {
                 return;
             };
             match listener.accept() {
-                Ok((stream, _)) => self.admit(stream),
+                Ok((stream, peer)) => self.admit(stream, peer),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) if e.kind() == io::ErrorKind::ConnectionAborted => {}
@@ -198,7 +200,7 @@ impl Loop {
         }
     }
 
-    fn admit(&mut self, mut stream: TcpStream) {
+    fn admit(&mut self, mut stream: TcpStream, peer: std::net::SocketAddr) {
         self.control.stats.accepted();
         if self.count >= self.limits.max_connections && !self.evict() {
             self.control.stats.count(Refused::NoRoom);
@@ -222,6 +224,7 @@ impl Loop {
         let now = Instant::now();
         self.conns[slot] = Some(Conn {
             stream,
+            peer,
             reader: Reader::new(self.limits.max_body),
             state: State::Reading,
             since: now,
@@ -368,10 +371,12 @@ impl Loop {
         let Some(conn) = self.conn(slot) else { return };
         conn.state = State::Busy;
         conn.close = request.head.close;
+        let peer = conn.peer;
         self.control.stats.request();
         let job = Job {
             slot,
             request: HttpRequest {
+                peer,
                 method: request.head.method,
                 target: request.head.target,
                 body: request.body,
@@ -404,7 +409,8 @@ impl Loop {
     /// Refuses the request under way and closes once the refusal is sent.
     fn refuse(&mut self, slot: usize, status: u16, why: &str, reason: Refused) {
         self.control.stats.count(reason);
-        self.handler.refused(status);
+        let peer = self.conn(slot).map(|c| c.peer);
+        self.handler.refused(status, peer);
         if let Some(conn) = self.conn(slot) {
             conn.state = State::Busy;
             conn.close = true;

@@ -67,6 +67,9 @@ impl Limits {
 
 /// A request as read from the socket.
 pub(crate) struct HttpRequest {
+    /// Who sent it.
+    #[cfg_attr(not(feature = "receiver"), allow(dead_code))]
+    pub peer: SocketAddr,
     pub method: String,
     pub target: String,
     pub body: Vec<u8>,
@@ -98,9 +101,9 @@ pub(crate) trait Handler: Send + Sync + 'static {
     fn handle(&self, request: HttpRequest) -> Reply;
     /// Told of a request the server refused itself (a malformed or
     /// oversized head, a body too large, a request that did not arrive in
-    /// time or too slowly), with the status it was answered. Called on the
+    /// time or too slowly), with the status it was answered and the peer. Called on the
     /// server's own thread: it must not block, nor log a line each.
-    fn refused(&self, _status: u16) {}
+    fn refused(&self, _status: u16, _peer: Option<SocketAddr>) {}
 }
 
 /// What the server's thread and its owner share.

@@ -309,3 +309,89 @@ fn receivers_sharing_redis_hand_an_event_over_once() {
     assert!(reply.starts_with("HTTP/1.1 500"), "{reply}");
     assert_eq!(handled.load(Ordering::SeqCst), 1);
 }
+
+#[test]
+fn a_repeat_in_flight_is_never_acknowledged_before_its_first_copy() {
+    let failing = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let handled = Arc::new(AtomicUsize::new(0));
+    let (f, h) = (failing.clone(), handled.clone());
+    let receiver = Receiver::builder(local(), Verifier::new(1400000000))
+        .seen(Arc::new(Remembered::new(100, Duration::from_secs(600))))
+        .repeat_wait(Duration::from_secs(5))
+        .start(move |_| {
+            std::thread::sleep(Duration::from_millis(500));
+            if f.load(Ordering::SeqCst) {
+                return Err("disk full");
+            }
+            h.fetch_add(1, Ordering::SeqCst);
+            Ok(())
+        })
+        .unwrap();
+    let addr = receiver.local_addr();
+    let body = r#"{"CallbackCommand":"Follow.CallbackAfterFollowAdd","From_Account":"a","FollowList":[{"To_Account":"b"}],"EventTime":3}"#;
+    let target = format!(
+        "/cb?SdkAppid=1400000000&CallbackCommand={}",
+        callback::FOLLOW_ADD
+    );
+    let send = |target: String| std::thread::spawn(move || raw(addr, &post(&target, body)));
+    // The first copy fails after a while; a repeat comes meanwhile.
+    let first = send(target.clone());
+    std::thread::sleep(Duration::from_millis(100));
+    let repeat = send(target.clone());
+    let (first, repeat) = (first.join().unwrap(), repeat.join().unwrap());
+    assert!(first.starts_with("HTTP/1.1 500"), "{first}");
+    assert!(
+        !repeat.contains("\"ErrorCode\":0"),
+        "the repeat was acknowledged though the event was never handled: {repeat}"
+    );
+    assert_eq!(handled.load(Ordering::SeqCst), 0);
+    // The failure gave the key back: a later copy is handed over.
+    failing.store(false, Ordering::SeqCst);
+    let later = raw(addr, &post(&target, body));
+    assert!(later.contains("\"ErrorCode\":0"), "{later}");
+    assert_eq!(handled.load(Ordering::SeqCst), 1);
+    // A repeat while the first copy succeeds is acknowledged after it, as
+    // a repeat: handed over once.
+    let other = body.replace("\"EventTime\":3", "\"EventTime\":4");
+    let (t1, b1) = (target.clone(), other.clone());
+    let first = std::thread::spawn(move || raw(addr, &post(&t1, &b1)));
+    std::thread::sleep(Duration::from_millis(100));
+    let started = Instant::now();
+    let repeat = raw(addr, &post(&target, &other));
+    assert!(repeat.contains("\"ErrorCode\":0"), "{repeat}");
+    assert!(
+        started.elapsed() >= Duration::from_millis(200),
+        "acknowledged before the first copy was handled"
+    );
+    assert!(first.join().unwrap().contains("\"ErrorCode\":0"));
+    assert_eq!(handled.load(Ordering::SeqCst), 2);
+    let stats = receiver.shutdown();
+    assert_eq!((stats.handled, stats.repeats, stats.failed), (2, 1, 2));
+}
+
+#[test]
+fn a_repeat_whose_first_copy_takes_longer_than_the_wait_is_answered_503() {
+    let receiver = Receiver::builder(local(), Verifier::new(1400000000))
+        .seen(Arc::new(Remembered::new(100, Duration::from_secs(600))))
+        .repeat_wait(Duration::from_millis(100))
+        .start(|_| {
+            std::thread::sleep(Duration::from_millis(1500));
+            Ok::<(), String>(())
+        })
+        .unwrap();
+    let addr = receiver.local_addr();
+    let body = r#"{"CallbackCommand":"Follow.CallbackAfterFollowAdd","From_Account":"a","FollowList":[{"To_Account":"b"}],"EventTime":5}"#;
+    let target = format!(
+        "/cb?SdkAppid=1400000000&CallbackCommand={}",
+        callback::FOLLOW_ADD
+    );
+    let (t1, b1) = (target.clone(), body.to_string());
+    let first = std::thread::spawn(move || raw(addr, &post(&t1, &b1)));
+    std::thread::sleep(Duration::from_millis(200));
+    let repeat = raw(addr, &post(&target, body));
+    assert!(repeat.starts_with("HTTP/1.1 503"), "{repeat}");
+    assert!(!repeat.contains("\"ErrorCode\":0"), "{repeat}");
+    assert!(first.join().unwrap().contains("\"ErrorCode\":0"));
+    let stats = receiver.shutdown();
+    assert_eq!((stats.handled, stats.not_yet, stats.acked), (1, 1, 1));
+}

@@ -60,6 +60,8 @@ EVENTS (the webhooks the service sends after follows and unfollows):
                               disk before it is acknowledged; a repeat is not written again
     webhooks --listen <ADDR> --exec <CMD>
                               each event's JSON on CMD's stdin, acknowledged when CMD exits 0
+                              within --exec-timeout <SECONDS> (default 30; past it CMD and
+                              every process it started in its group are killed)
                               (TIM_SDKAPPID, and TIM_CALLBACK_TOKEN or --token-file <PATH>)
 
 OPTIONS:
@@ -133,6 +135,7 @@ struct Args {
     reverse_all_applied: bool,
     listen: Option<String>,
     exec: Option<String>,
+    exec_timeout: Option<std::time::Duration>,
     token_file: Option<String>,
     rate_limit: Option<u32>,
     timeout: Option<std::time::Duration>,
@@ -282,6 +285,7 @@ fn parse_args() -> Result<Option<Args>, Failure> {
         reverse_all_applied: false,
         listen: None,
         exec: None,
+        exec_timeout: None,
         token_file: None,
         rate_limit: None,
         timeout: None,
@@ -357,6 +361,19 @@ fn parse_args() -> Result<Option<Args>, Failure> {
             "--emulator" => args.emulator = true,
             "-v" | "--verbose" => args.verbose += 1,
             "-vv" => args.verbose += 2,
+            "--exec-timeout" => {
+                let v = value("--exec-timeout")?;
+                args.exec_timeout = match v.parse::<f64>() {
+                    Ok(s) if s > 0.0 && s <= 86_400.0 => {
+                        Some(std::time::Duration::from_secs_f64(s))
+                    }
+                    _ => {
+                        return Err(Failure::Usage(format!(
+                            "--exec-timeout takes seconds, more than 0 and at most a day, not {v:?}"
+                        )))
+                    }
+                };
+            }
             "--timeout" => {
                 let v = value("--timeout")?;
                 args.timeout = match v.parse::<f64>() {
@@ -422,6 +439,7 @@ fn check_applies(args: &Args) -> Result<(), Failure> {
     for (given, flag) in [
         (args.listen.is_some(), "--listen"),
         (args.exec.is_some(), "--exec"),
+        (args.exec_timeout.is_some(), "--exec-timeout"),
         (args.token_file.is_some(), "--token-file"),
     ] {
         if given && cmd != "webhooks" {
@@ -515,6 +533,7 @@ fn run() -> Result<u8, Failure> {
                 listen: args.listen.clone(),
                 out: args.out.clone(),
                 exec: args.exec.clone(),
+                exec_timeout: args.exec_timeout,
                 token_file: args.token_file.clone(),
             })
         }
