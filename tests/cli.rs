@@ -1249,3 +1249,106 @@ fn hostile_deliveries_leave_the_receivers_memory_and_file_alone() {
     receiver.kill().unwrap();
     receiver.wait().unwrap();
 }
+
+#[test]
+fn no_arguments_is_a_short_usage_on_stderr_and_exit_2() {
+    let (code, out, err) = tim(&[], &[]);
+    assert_eq!(code, 2, "{err}");
+    assert!(out.is_empty(), "nothing on stdout: {out}");
+    assert!(err.starts_with("usage: tim-follow"), "{err}");
+    assert!(err.lines().count() < 10, "a short usage: {err}");
+    // Options without a command are no command either.
+    let (code, out, err) = tim(&["--json"], &[]);
+    assert_eq!(code, 2, "{err}");
+    assert!(out.is_empty() && err.contains("no command"), "{err}");
+}
+
+#[test]
+fn help_command_and_command_help() {
+    let (code, out, _) = tim(&["help"], &[]);
+    assert_eq!(code, 0);
+    assert!(out.contains("EXIT STATUS"), "{out}");
+    for args in [
+        &["help", "list"][..],
+        &["list", "--help"],
+        &["--help", "list"],
+    ] {
+        let (code, out, err) = tim(args, &[]);
+        assert_eq!(code, 0, "{args:?}: {err}");
+        assert!(
+            out.contains("list <FROM>") && out.contains("--limit"),
+            "{args:?}: {out}"
+        );
+        assert!(!out.contains("EXIT STATUS"), "one command's help: {out}");
+    }
+    let (code, _, err) = tim(&["help", "lsit"], &[]);
+    assert_eq!(code, 2);
+    assert!(err.contains("did you mean list?"), "{err}");
+}
+
+#[test]
+fn option_values_with_equals_or_space() {
+    for args in [
+        &["--emulator", "--limit=1", "list", "alice"][..],
+        &["--emulator", "list", "alice", "--limit", "1"],
+        &[
+            "--emulator",
+            "--timeout=5",
+            "--rate-limit=50",
+            "list",
+            "alice",
+        ],
+    ] {
+        let (code, _, err) = tim(args, &[]);
+        assert_eq!(code, 0, "{args:?}: {err}");
+    }
+    let (code, _, err) = tim(&["--emulator", "--limit=many", "list", "alice"], &[]);
+    assert_eq!(code, 2);
+    assert!(err.contains("--limit takes a number"), "{err}");
+    let (code, _, err) = tim(&["--emulator", "--json=yes", "check", "a", "b"], &[]);
+    assert_eq!(code, 2);
+    assert!(err.contains("--json takes no value"), "{err}");
+}
+
+#[test]
+fn an_account_that_starts_with_a_dash_goes_after_double_dash() {
+    let (code, out, err) = tim(&["--emulator", "add", "--", "-me", "--you"], &[]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("--you") && out.contains("ok"), "{out}");
+    // Without `--` it is an option, and refused as unknown.
+    let (code, _, err) = tim(&["--emulator", "add", "-me", "you"], &[]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("unknown option -m") && err.contains("`--`"),
+        "{err}"
+    );
+}
+
+#[test]
+fn an_unknown_option_names_the_closest_one() {
+    for (args, says) in [
+        (&["--limt", "5", "list", "a"][..], "did you mean --limit?"),
+        (&["--emulater", "list", "a"], "did you mean --emulator?"),
+        (&["--dry", "add", "a", "b"], "did you mean --dry-run?"),
+        (&["ad", "a", "b"], "did you mean add?"),
+    ] {
+        let (code, _, err) = tim(args, &[]);
+        assert_eq!(code, 2, "{args:?}");
+        assert!(err.contains(says), "{args:?}: {err}");
+    }
+    let (code, _, err) = tim(&["--zzzzzzzz", "list", "a"], &[]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("unknown option --zzzzzzzz") && !err.contains("did you mean"),
+        "{err}"
+    );
+}
+
+#[test]
+fn verbosity_clusters() {
+    let (code, _, err) = tim(&["-vv", "--emulator", "counts", "a"], &[]);
+    assert_eq!(code, 0, "{err}");
+    let (code, out, _) = tim(&["-V"], &[]);
+    assert_eq!(code, 0);
+    assert!(out.starts_with("tim-follow "), "{out}");
+}
