@@ -1352,3 +1352,23 @@ fn verbosity_clusters() {
     assert_eq!(code, 0);
     assert!(out.starts_with("tim-follow "), "{out}");
 }
+
+#[test]
+fn one_version_in_the_tool_the_readme_and_the_changelog() {
+    let version = env!("CARGO_PKG_VERSION");
+    let (code, out, _) = tim(&["--version"], &[]);
+    assert_eq!(code, 0);
+    assert_eq!(out.trim(), format!("tim-follow {version}"));
+    let root = env!("CARGO_MANIFEST_DIR");
+    let readme = std::fs::read_to_string(format!("{root}/README.md")).unwrap();
+    assert!(
+        readme.contains(&format!("Version {version}.")),
+        "README names {version}"
+    );
+    let changelog = std::fs::read_to_string(format!("{root}/CHANGELOG.md")).unwrap();
+    let top = changelog.lines().find(|l| l.starts_with("## ")).unwrap();
+    assert!(
+        top.starts_with(&format!("## {version} — 20")),
+        "dated top section: {top}"
+    );
+}

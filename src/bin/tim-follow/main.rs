@@ -1,6 +1,6 @@
 //! `tim-follow`: follow, unfollow, check, list and count from the command line.
 //!
-//! Built with the `cli` feature: `cargo install tim-follow --features cli`.
+//! Built with the `cli` feature: `cargo install --locked --path . --features cli`.
 
 mod args;
 mod help;
@@ -379,7 +379,7 @@ fn limits(
     #[cfg(not(feature = "redis"))]
     Err(Failure::Usage(
         "TIM_REDIS_URL is set, but this tim-follow was built without the `redis` feature \
-         (cargo install tim-follow --features cli,redis)"
+         (cargo install --locked --path . --features cli,redis)"
             .into(),
     ))
 }
