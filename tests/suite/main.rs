@@ -10,6 +10,7 @@ mod jobs;
 mod layouts;
 mod outcomes;
 mod props;
+mod readme;
 mod receiver;
 mod redis_budget;
 mod reliability;
