@@ -484,7 +484,7 @@ impl ErrorKind {
 
 fn hint(code: i64) -> Option<&'static str> {
     Some(match code {
-        70001 => "the UserSig has expired: generate a new one, or configure the SecretKey so the client renews it",
+        70001 => "the UserSig has expired: generate a new one, or configure the SecretKey so the client renews it (one made moments ago that is expired means the clock of the machine that made it is wrong)",
         70003 | 70002 => "the UserSig is empty or damaged: check how it is generated and passed",
         70009 => "the UserSig was not made with this app's SecretKey: check the SecretKey belongs to this SDKAppID",
         70013 => "the UserSig was made for another identifier than the admin account used",

@@ -1372,3 +1372,49 @@ fn one_version_in_the_tool_the_readme_and_the_changelog() {
         "dated top section: {top}"
     );
 }
+
+#[test]
+fn the_70001_advice_depends_on_the_credentials() {
+    let emu = tim_follow::testkit::Emulator::builder()
+        .accounts(&["alice", "bob"])
+        .start()
+        .unwrap();
+    let base = emu.base_url();
+    // A UserSig made from the SecretKey, made again, and still "expired":
+    // the clock of this machine.
+    emu.inject(tim_follow::testkit::Fault::ErrorCode(70001), 10);
+    let (code, _, err) = tim(
+        &["--timeout", "10", "add", "alice", "bob"],
+        &[
+            ("TIM_SDKAPPID", "1400000000"),
+            ("TIM_SECRET_KEY", emu.secret_key()),
+            ("TIM_BASE_URL", &base),
+        ],
+    );
+    assert_eq!(code, 3, "{err}");
+    assert!(err.contains("70001") && err.contains("clock"), "{err}");
+    assert!(!err.contains("Set TIM_SECRET_KEY"), "it is set: {err}");
+    emu.clear_faults();
+    // A ready-made UserSig that expired long ago: set TIM_SECRET_KEY.
+    let old = tim_follow::usersig::generate_at(
+        emu.sdkappid(),
+        emu.secret_key(),
+        emu.admin(),
+        std::time::Duration::from_secs(600),
+        1_600_000_000,
+    );
+    let (code, _, err) = tim(
+        &["add", "alice", "bob"],
+        &[
+            ("TIM_SDKAPPID", "1400000000"),
+            ("TIM_USERSIG", &old),
+            ("TIM_BASE_URL", &base),
+        ],
+    );
+    assert_eq!(code, 3, "{err}");
+    assert!(
+        err.contains("70001") && err.contains("Set TIM_SECRET_KEY"),
+        "{err}"
+    );
+    assert!(!err.contains(&old), "the UserSig is not echoed");
+}

@@ -90,6 +90,18 @@ impl Client {
         self.inner.engine.bases.primary()
     }
 
+    /// True when the client makes its UserSigs from a SecretKey (and renews
+    /// them); false when it uses a pre-generated UserSig as is. A 70001
+    /// ("expired") then means different things: with a SecretKey, the
+    /// signature was made moments ago, so the clock of this machine is wrong.
+    pub fn generates_usersigs(&self) -> bool {
+        match self.inner.engine.signer {
+            crate::signer::Signer::Fixed(_) => false,
+            #[cfg(feature = "usersig")]
+            crate::signer::Signer::Key(_) => true,
+        }
+    }
+
     // ------------------------------------------------------------ batch calls
 
     /// Unfollows: `from` stops following each of `to` (`v4/follow/follow_delete`).

@@ -126,6 +126,10 @@ fn main() -> ExitCode {
     }
 }
 
+/// Whether the client makes its UserSigs from a SecretKey (set once the
+/// client is built): the advice for 70001 depends on it.
+static GENERATES_USERSIGS: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+
 /// What the user should fix for the usual misconfigurations.
 fn advice(e: &Error) -> Option<String> {
     let api = e.api()?;
@@ -135,8 +139,15 @@ fn advice(e: &Error) -> Option<String> {
                           to the region the app was created in (Console > Application > Basic information).",
         70009 => "The UserSig was made with another key. Check that TIM_SECRET_KEY is the SecretKey \
                   of this SDKAppID (Console > Application > Basic configuration).",
-        70001 => "The UserSig has expired. Set TIM_SECRET_KEY instead of TIM_USERSIG so that \
-                  signatures are generated and renewed, or generate a new one.",
+        70001 if GENERATES_USERSIGS.get() == Some(&true) => {
+            "The UserSig was made from the SecretKey moments ago, and made again, and the \
+             service still calls it expired: the clock of this machine is probably wrong (a \
+             board without a real-time clock or NTP starts in 1970). Check `date -u` and set \
+             the time (NTP), then run again."
+        }
+        70001 => "The UserSig of TIM_USERSIG has expired. Set TIM_SECRET_KEY instead so that \
+                  signatures are generated and renewed, or generate a new one (one generated \
+                  just now that is expired means the clock of the machine that made it is wrong).",
         30005 => "The follow/fan feature is off for this app: it needs a Pro, Pro Plus or Enterprise \
                   package and the switch in Console > Configuration > Friends and Relationship Chains.",
         60010 | 30004 => "TIM_ADMIN must be an App admin account (Console > Auxiliary tools > admin accounts).",
@@ -319,7 +330,9 @@ fn make_client(
         let sdkappid = std::env::var("TIM_SDKAPPID")
             .ok()
             .and_then(|v| v.trim().parse().ok());
-        return Ok((limits(b, args, sdkappid)?.build()?, None));
+        let client = limits(b, args, sdkappid)?.build()?;
+        let _ = GENERATES_USERSIGS.set(client.generates_usersigs());
+        return Ok((client, None));
     }
     let emulator = tim_follow::testkit::Emulator::start()
         .map_err(|e| Failure::Usage(format!("cannot start the emulator: {e}")))?;
@@ -331,6 +344,7 @@ fn make_client(
     );
     let builder = limits(emulator.client_builder(), args, Some(emulator.sdkappid()))?;
     let client = builder.build()?;
+    let _ = GENERATES_USERSIGS.set(client.generates_usersigs());
     Ok((client, Some(emulator)))
 }
 
