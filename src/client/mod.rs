@@ -230,7 +230,9 @@ impl Client {
 
     /// One page of `from`'s fans, following or mutual list
     /// (`v4/follow/follow_get`): `cursor` is `""` for the first page, then
-    /// the previous page's `next_cursor`; `want` is 1–1000.
+    /// the previous page's `next_cursor`; `want` is 1–1000. A page without
+    /// `NextCursor` is the last one when it holds fewer than `want` entries,
+    /// and a `Decode` error when full ([`FollowGet::check_page`]).
     pub fn follow_get_page(
         &self,
         from: &str,
@@ -238,7 +240,8 @@ impl Client {
         cursor: &str,
         want: u32,
     ) -> Result<FollowPage, Error> {
-        self.call(&FollowGet::new(from, list, cursor, want)?)
+        let request = FollowGet::new(from, list, cursor, want)?;
+        request.check_page(self.call(&request)?)
     }
 
     /// Every entry of `from`'s fans, following or mutual list, fetched lazily

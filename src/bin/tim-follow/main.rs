@@ -148,8 +148,9 @@ fn advice(e: &Error) -> Option<String> {
         70001 => "The UserSig of TIM_USERSIG has expired. Set TIM_SECRET_KEY instead so that \
                   signatures are generated and renewed, or generate a new one (one generated \
                   just now that is expired means the clock of the machine that made it is wrong).",
-        30005 => "The follow/fan feature is off for this app: it needs a Pro, Pro Plus or Enterprise \
-                  package and the switch in Console > Configuration > Friends and Relationship Chains.",
+        30005 => "The follow/fan feature is off for this app: it needs the Pro, Pro Plus or Enterprise \
+                  package on the international sites, or 旗舰版/企业版 (Ultimate/Enterprise) on the \
+                  China site, and the switch in Console > Configuration > Friends and Relationship Chains.",
         60010 | 30004 => "TIM_ADMIN must be an App admin account (Console > Auxiliary tools > admin accounts).",
         // Other codes: the error line already carries the hint, if any.
         _ => return None,
