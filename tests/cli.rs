@@ -1863,3 +1863,172 @@ fn a_restart_remembers_every_event_of_the_last_day_past_a_damaged_line() {
     );
     assert!(err.contains("1 bad account"), "{err}");
 }
+
+#[test]
+fn no_arguments_is_a_short_usage_on_stderr_and_exit_2() {
+    let (code, out, err) = tim(&[], &[]);
+    assert_eq!(code, 2, "{err}");
+    assert!(out.is_empty(), "nothing on stdout: {out}");
+    assert!(err.starts_with("usage: tim-follow"), "{err}");
+    assert!(err.lines().count() < 10, "a short usage: {err}");
+    // Options without a command are no command either.
+    let (code, out, err) = tim(&["--json"], &[]);
+    assert_eq!(code, 2, "{err}");
+    assert!(out.is_empty() && err.contains("no command"), "{err}");
+}
+
+#[test]
+fn help_command_and_command_help() {
+    let (code, out, _) = tim(&["help"], &[]);
+    assert_eq!(code, 0);
+    assert!(out.contains("EXIT STATUS"), "{out}");
+    for args in [
+        &["help", "list"][..],
+        &["list", "--help"],
+        &["--help", "list"],
+    ] {
+        let (code, out, err) = tim(args, &[]);
+        assert_eq!(code, 0, "{args:?}: {err}");
+        assert!(
+            out.contains("list <FROM>") && out.contains("--limit"),
+            "{args:?}: {out}"
+        );
+        assert!(!out.contains("EXIT STATUS"), "one command's help: {out}");
+    }
+    let (code, _, err) = tim(&["help", "lsit"], &[]);
+    assert_eq!(code, 2);
+    assert!(err.contains("did you mean list?"), "{err}");
+}
+
+#[test]
+fn option_values_with_equals_or_space() {
+    for args in [
+        &["--emulator", "--limit=1", "list", "alice"][..],
+        &["--emulator", "list", "alice", "--limit", "1"],
+        &[
+            "--emulator",
+            "--timeout=5",
+            "--rate-limit=50",
+            "list",
+            "alice",
+        ],
+    ] {
+        let (code, _, err) = tim(args, &[]);
+        assert_eq!(code, 0, "{args:?}: {err}");
+    }
+    let (code, _, err) = tim(&["--emulator", "--limit=many", "list", "alice"], &[]);
+    assert_eq!(code, 2);
+    assert!(err.contains("--limit takes a number"), "{err}");
+    let (code, _, err) = tim(&["--emulator", "--json=yes", "check", "a", "b"], &[]);
+    assert_eq!(code, 2);
+    assert!(err.contains("--json takes no value"), "{err}");
+}
+
+#[test]
+fn an_account_that_starts_with_a_dash_goes_after_double_dash() {
+    let (code, out, err) = tim(&["--emulator", "add", "--", "-me", "--you"], &[]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("--you") && out.contains("ok"), "{out}");
+    // Without `--` it is an option, and refused as unknown.
+    let (code, _, err) = tim(&["--emulator", "add", "-me", "you"], &[]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("unknown option -m") && err.contains("`--`"),
+        "{err}"
+    );
+}
+
+#[test]
+fn an_unknown_option_names_the_closest_one() {
+    for (args, says) in [
+        (&["--limt", "5", "list", "a"][..], "did you mean --limit?"),
+        (&["--emulater", "list", "a"], "did you mean --emulator?"),
+        (&["--dry", "add", "a", "b"], "did you mean --dry-run?"),
+        (&["ad", "a", "b"], "did you mean add?"),
+    ] {
+        let (code, _, err) = tim(args, &[]);
+        assert_eq!(code, 2, "{args:?}");
+        assert!(err.contains(says), "{args:?}: {err}");
+    }
+    let (code, _, err) = tim(&["--zzzzzzzz", "list", "a"], &[]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("unknown option --zzzzzzzz") && !err.contains("did you mean"),
+        "{err}"
+    );
+}
+
+#[test]
+fn verbosity_clusters() {
+    let (code, _, err) = tim(&["-vv", "--emulator", "counts", "a"], &[]);
+    assert_eq!(code, 0, "{err}");
+    let (code, out, _) = tim(&["-V"], &[]);
+    assert_eq!(code, 0);
+    assert!(out.starts_with("tim-follow "), "{out}");
+}
+
+#[test]
+fn one_version_in_the_tool_the_readme_and_the_changelog() {
+    let version = env!("CARGO_PKG_VERSION");
+    let (code, out, _) = tim(&["--version"], &[]);
+    assert_eq!(code, 0);
+    assert_eq!(out.trim(), format!("tim-follow {version}"));
+    let root = env!("CARGO_MANIFEST_DIR");
+    let readme = std::fs::read_to_string(format!("{root}/README.md")).unwrap();
+    assert!(
+        readme.contains(&format!("Version {version}.")),
+        "README names {version}"
+    );
+    let changelog = std::fs::read_to_string(format!("{root}/CHANGELOG.md")).unwrap();
+    let top = changelog.lines().find(|l| l.starts_with("## ")).unwrap();
+    assert!(
+        top.starts_with(&format!("## {version} — 20")),
+        "dated top section: {top}"
+    );
+}
+
+#[test]
+fn the_70001_advice_depends_on_the_credentials() {
+    let emu = tim_follow::testkit::Emulator::builder()
+        .accounts(&["alice", "bob"])
+        .start()
+        .unwrap();
+    let base = emu.base_url();
+    // A UserSig made from the SecretKey, made again, and still "expired":
+    // the clock of this machine.
+    emu.inject(tim_follow::testkit::Fault::ErrorCode(70001), 10);
+    let (code, _, err) = tim(
+        &["--timeout", "10", "add", "alice", "bob"],
+        &[
+            ("TIM_SDKAPPID", "1400000000"),
+            ("TIM_SECRET_KEY", emu.secret_key()),
+            ("TIM_BASE_URL", &base),
+        ],
+    );
+    assert_eq!(code, 3, "{err}");
+    assert!(err.contains("70001") && err.contains("clock"), "{err}");
+    assert!(!err.contains("Set TIM_SECRET_KEY"), "it is set: {err}");
+    emu.clear_faults();
+    // A ready-made UserSig that expired long ago: set TIM_SECRET_KEY.
+    let old = tim_follow::usersig::generate_at(
+        emu.sdkappid(),
+        emu.secret_key(),
+        emu.admin(),
+        std::time::Duration::from_secs(600),
+        1_600_000_000,
+    );
+    let (code, _, err) = tim(
+        &["add", "alice", "bob"],
+        &[
+            ("TIM_SDKAPPID", "1400000000"),
+            ("TIM_USERSIG", &old),
+            ("TIM_BASE_URL", &base),
+        ],
+    );
+    assert_eq!(code, 3, "{err}");
+    assert!(
+        err.contains("70001") && err.contains("Set TIM_SECRET_KEY"),
+        "{err}"
+    );
+    assert!(!err.contains(&old), "the UserSig is not echoed");
+}

@@ -150,10 +150,14 @@ impl ClientBuilder {
         self
     }
 
-    /// Uses this pre-generated admin UserSig as is. It cannot be renewed, so
+    /// Uses this pre-generated admin UserSig. It cannot be renewed, so
     /// when it expires calls fail with 70001. Replaces a SecretKey set before.
+    ///
+    /// Surrounding whitespace (a trailing newline read from a file, a space
+    /// from a copy) is trimmed, as [`Client::from_env`] trims `TIM_USERSIG`:
+    /// a UserSig never holds any.
     pub fn usersig(mut self, usersig: impl Into<String>) -> Self {
-        self.usersig = Some(Secret::new(usersig));
+        self.usersig = Some(Secret::trimmed(usersig));
         #[cfg(feature = "usersig")]
         {
             self.secret_key = None;
@@ -167,9 +171,13 @@ impl ClientBuilder {
     /// UserSig expired or is damaged ([`ApiError::is_usersig_rejected`]), a
     /// new one is made and the request sent once more. Replaces a UserSig set
     /// before.
+    ///
+    /// Surrounding whitespace (a trailing newline read from a file, a space
+    /// from a copy) is trimmed, as [`Client::from_env`] trims
+    /// `TIM_SECRET_KEY`: a SecretKey never holds any.
     #[cfg(feature = "usersig")]
     pub fn secret_key(mut self, key: impl Into<String>) -> Self {
-        self.secret_key = Some(Secret::new(key));
+        self.secret_key = Some(Secret::trimmed(key));
         self.usersig = None;
         self
     }

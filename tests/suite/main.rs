@@ -13,6 +13,7 @@ mod outcomes;
 mod pairs;
 mod promises;
 mod props;
+mod readme;
 mod receiver;
 mod redis_budget;
 mod reliability;

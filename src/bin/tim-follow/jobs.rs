@@ -14,7 +14,8 @@ use tim_follow::job::{
 };
 use tim_follow::Client;
 
-use crate::{Args, Failure};
+use crate::args::Args;
+use crate::Failure;
 
 /// Exit status of a job stopped by Ctrl-C (128 + SIGINT).
 const INTERRUPTED: u8 = 130;
