@@ -339,6 +339,16 @@ fn check_applies(args: &Args) -> Result<(), Failure> {
     }
 }
 
+/// A number of seconds for `flag`: more than 0 and at most a day.
+fn seconds(flag: &str, v: &str) -> Result<Duration, Failure> {
+    match v.parse::<f64>() {
+        Ok(s) if s > 0.0 && s <= 86_400.0 => Ok(Duration::from_secs_f64(s)),
+        _ => Err(Failure::Usage(format!(
+            "{flag} takes seconds, more than 0 and at most a day, not {v:?}"
+        ))),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -400,15 +410,5 @@ mod tests {
         assert!(matches!(run(&["purge", "--help"]), Ok(Parsed::Help(Some(c))) if c == "purge"));
         assert!(matches!(run(&[]), Ok(Parsed::Nothing)));
         assert!(usage(&["help", "frob"]).contains("unknown command"));
-    }
-}
-
-/// A number of seconds for `flag`: more than 0 and at most a day.
-fn seconds(flag: &str, v: &str) -> Result<Duration, Failure> {
-    match v.parse::<f64>() {
-        Ok(s) if s > 0.0 && s <= 86_400.0 => Ok(Duration::from_secs_f64(s)),
-        _ => Err(Failure::Usage(format!(
-            "{flag} takes seconds, more than 0 and at most a day, not {v:?}"
-        ))),
     }
 }
