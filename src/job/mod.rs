@@ -187,6 +187,8 @@ pub use format::{MAX_LINE as MAX_JOURNAL_LINE, PURGE_ROUNDS};
 pub use plan::MAX_INPUT_LINE;
 pub use preview::{Expected, Preview, PreviewItem};
 pub use snapshot::{ExportSummary, SNAPSHOT_FORMAT};
+#[doc(hidden)]
+pub use sort::{plan_pairs_file, SortReport};
 pub use stop::StopReason;
 
 /// The account ids of a file (or stdin) as a job reads its targets: one

@@ -521,6 +521,49 @@ pub(crate) fn sort_lines(
     )
 }
 
+/// What planning a file of pairs took: for benchmarks of the sort alone.
+#[doc(hidden)]
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SortReport {
+    /// Distinct pairs.
+    pub pairs: u64,
+    /// Requests they make.
+    pub requests: u64,
+    /// Runs spilled to disk (merging passes included).
+    pub runs: usize,
+    /// Bytes of those runs.
+    pub spilled_bytes: u64,
+}
+
+/// Plans a pairs job's file as a job does before its first request, with
+/// nothing sent: reads it whole (every line valid, its SHA-256), sorts it
+/// in runs of `run` pairs (`None`: the default) spilled next to `journal`
+/// (which is not created), counts its requests, and reads them all once
+/// more, as the sending does. The runs are removed before it returns. For
+/// benchmarks of the sort's time, memory and disk.
+#[doc(hidden)]
+pub fn plan_pairs_file(
+    input: &Path,
+    journal: &Path,
+    run: Option<usize>,
+) -> Result<SortReport, JobError> {
+    plan::scan_file(input, None)?;
+    let sorted = SortedPairs::sort(
+        plan::pairs_of_file(input)?,
+        Spill::next_to(journal),
+        run.unwrap_or(DEFAULT_RUN),
+    )?;
+    let (pairs, requests) = plan::count(sorted.requests()?)?;
+    debug_assert_eq!((pairs, requests), (sorted.total, sorted.requests));
+    Ok(SortReport {
+        pairs,
+        requests,
+        runs: sorted.spilled.0,
+        spilled_bytes: sorted.spilled.1,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
