@@ -768,6 +768,12 @@ pub struct JobSummary {
     pub stopped_by: Option<StopReason>,
     /// How long this run took.
     pub elapsed: Duration,
+    /// For a job of pairs sorted by `FROM` before it was cut into requests
+    /// (see [Pairs](self#pairs)): the run size of its sort, the most pairs
+    /// it sorted in memory at once, as its journal records it. `None` for
+    /// other jobs, and for a pairs journal of an earlier version (grouped by
+    /// consecutive pairs, and resumed that way).
+    pub sort_run: Option<u64>,
 }
 
 /// The summary of the job a journal holds, from the journal alone. It
@@ -821,6 +827,7 @@ fn summary_of<R: std::io::BufRead>(
         complete: data.complete,
         stopped_by: None,
         elapsed: Duration::ZERO,
+        sort_run: header.sorted.map(|s| s.run),
     })
 }
 

@@ -292,9 +292,13 @@ impl SortedPairs {
     ) -> Result<(), JobError> {
         let path = self.spill.path(self.next_file);
         self.next_file += 1;
-        let file = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        // The pairs are the user's data: for the user alone (the system's
+        // temporary directory is shared).
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let file = options
             .open(&path)
             .map_err(|e| JobError::io(&path, "cannot create the sort's run", e))?;
         // Listed before it is written: removed on any error from here.
@@ -500,7 +504,12 @@ pub(crate) fn sort_job(
             }
         }
     }
-    let spill = journal.map_or_else(Spill::temporary, Spill::next_to);
+    // Next to the journal; in the temporary directory when the journal's
+    // directory is not there (a preview of a job yet to be run).
+    let spill = match journal {
+        Some(j) if Spill::next_to(j).dir.is_dir() => Spill::next_to(j),
+        _ => Spill::temporary(),
+    };
     let sorted = SortedPairs::sort(input_pairs(header, path)?, spill, run)?;
     header.sorted = Some(sorted.spec);
     header.total = sorted.total;
