@@ -90,7 +90,10 @@
 //! `FROM`) is resumed with that grouping. The runs are removed when the job
 //! returns; those of a process killed meanwhile are removed by the next job
 //! on the journal, once it holds its lock. A job killed during its sort has
-//! no journal yet: run it again (not [`Job::resume`]).
+//! no journal yet: run it again (not [`Job::resume`]). The
+//! [`stop_when`](Job::stop_when) flag is seen once the sort is done (about
+//! 3 s a million pairs): the job then stops before its first request, its
+//! journal holding the header.
 //!
 //! # One writer
 //!
