@@ -78,8 +78,10 @@
 //! by `FROM`, then `TO` (byte order), in **runs** of at most 262,144 pairs
 //! sorted in memory (about 7 MiB with 12-byte ids, 18 MiB with 32-byte
 //! ones) and spilled next to the journal as hidden files
-//! `.JOURNAL.sort-PID-TAG-N` (in the system's temporary directory without a
-//! journal), about as large as the input; the runs are merged, at most 64 at
+//! `.JOURNAL.sort-PID-TAG-N` (readable by the user alone; without a journal,
+//! in the system's temporary directory as `.tim-follow-pairs.sort-…`, where
+//! a killed process's are left to the system's clean-up), about as large
+//! as the input; the runs are merged, at most 64 at
 //! once, and cut into requests. A pair given twice or more is sent once and
 //! counted once ([`JobSummary::total`] counts distinct pairs).
 //!
