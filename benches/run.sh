@@ -26,6 +26,8 @@ jobs_table=$(bash benches/jobs.sh $quick)
 export_section=$(bash benches/export.sh)
 # 4c. The webhook receiver: deliveries acknowledged per second.
 receiver_section=$(bash benches/receiver.sh)
+# 4d. Pairs in any order: the sort's time, memory and disk, and the requests.
+pairs_section=$(bash benches/pairs.sh)
 
 # 5. Several processes, one app budget (a redis-server of its own, if installed).
 fleet_bin=benches/harness/target/release/fleet
@@ -102,6 +104,8 @@ echo
 echo "$export_section"
 echo
 echo "$receiver_section"
+echo
+echo "$pairs_section"
 echo
 echo "$fleet_section"
 cat <<FOOT

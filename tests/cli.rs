@@ -1113,6 +1113,12 @@ fn mistakes_happen_preview_undo_export_and_restore_from_the_command_line() {
     );
     assert_eq!(code, 0, "{err}");
     assert_eq!(emu.fans("me").len(), 302);
+    let (code, out, err) = tim(&["status", &path("pairs.journal")], &borrowed(&env));
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("pairs grouped by FROM (sorted in runs of 262144)"),
+        "{out}"
+    );
     // Options that do not fit are refused before anything runs.
     let (code, _, err) = tim(&["--pairs", "x", "check", "a", "b"], &borrowed(&env));
     assert_eq!(code, 2);

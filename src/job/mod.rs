@@ -3,11 +3,12 @@
 //!
 //! A job is an operation and a stream of work, read lazily from a file (or
 //! an iterator): the targets of one source account (20 per request), or
-//! `FROM TO` pairs (consecutive pairs with the same `FROM` share a request).
-//! It runs on the client's workers at the client's rate limit, and each
-//! finished request's per-account outcomes are appended to a **journal**
-//! (see below). Memory stays flat in the size of the job: the input is
-//! streamed, and what resuming needs is one bit per request.
+//! `FROM TO` pairs (each `FROM`'s targets together, 20 per request, whatever
+//! the input's order: see [Pairs](#pairs)). It runs on the client's workers
+//! at the client's rate limit, and each finished request's per-account
+//! outcomes are appended to a **journal** (see below). Memory stays flat in
+//! the size of the job: the input is streamed (pairs through a sort of
+//! bounded memory), and what resuming needs is one bit per request.
 //!
 //! ```no_run
 //! use tim_follow::job::{Job, JobInput};
@@ -28,7 +29,8 @@
 //!
 //! JSON Lines (format 3): a header with the job's definition (operation,
 //! source, SDKAppID, the input's absolute path, size and SHA-256, its
-//! accounts and requests, whether it reads first), then, for each request:
+//! accounts and requests, whether it reads first, for pairs the sort that
+//! cut them), then, for each request:
 //!
 //! - before it is sent, a `sending` line: `{"t":"sending","r":N}` (with
 //!   `"round"` for a purge), and with a read first the accounts it found
@@ -89,6 +91,35 @@
 //! without the input file (moved, changed), and for a pairs job whose
 //! requests were cut after its sort (their numbers are not positions in the
 //! file), the journal's word is taken.
+//!
+//! # Pairs
+//!
+//! A job of pairs ([`Job::pairs`], [`Job::restore`], the [`undo`](Job::undo)
+//! of any job) sends each `FROM`'s targets together, 20 a request, whatever
+//! the order of its input: a migration dump in the followee's key order
+//! takes as few requests as one sorted by follower. Before its first
+//! request the job reads its input whole (every line valid) and sorts it
+//! by `FROM`, then `TO` (byte order), in **runs** of at most 262,144 pairs
+//! sorted in memory (about 7 MiB with 12-byte ids, 18 MiB with 32-byte
+//! ones) and spilled next to the journal as hidden files
+//! `.JOURNAL.sort-PID-TAG-N` (readable by the user alone; without a journal,
+//! in the system's temporary directory as `.tim-follow-pairs.sort-…`, where
+//! a killed process's are left to the system's clean-up), about as large
+//! as the input; the runs are merged, at most 64 at
+//! once, and cut into requests. A pair given twice or more is sent once and
+//! counted once ([`JobSummary::total`] counts distinct pairs).
+//!
+//! The order depends only on the set of pairs, so a resume cuts exactly the
+//! same requests. The journal header records it (`"sorted":{"run":N}`, with
+//! the run size, which a resume keeps); a pairs journal without it (an
+//! earlier version's, which grouped only consecutive pairs with the same
+//! `FROM`) is resumed with that grouping. The runs are removed when the job
+//! returns; those of a process killed meanwhile are removed by the next job
+//! on the journal, once it holds its lock. A job killed during its sort has
+//! no journal yet: run it again (not [`Job::resume`]). The
+//! [`stop_when`](Job::stop_when) flag is seen once the sort is done (about
+//! 3 s a million pairs): the job then stops before its first request, its
+//! journal holding the header.
 //!
 //! # One writer
 //!
@@ -214,6 +245,8 @@ pub use format::{MAX_LINE as MAX_JOURNAL_LINE, PURGE_ROUNDS};
 pub use plan::MAX_INPUT_LINE;
 pub use preview::{Expected, Preview, PreviewItem};
 pub use snapshot::{ExportSummary, SNAPSHOT_FORMAT};
+#[doc(hidden)]
+pub use sort::{plan_pairs_file, SortReport};
 pub use stop::StopReason;
 
 /// The account ids of a file (or stdin) as a job reads its targets: one
@@ -281,7 +314,8 @@ impl JobInput {
     /// Any iterator of lines, read lazily; a job from one cannot have a
     /// journal (it could not be checked on resume). Each line is validated
     /// when it is read: an invalid one stops the job with
-    /// [`JobError::InvalidInput`].
+    /// [`JobError::InvalidInput`]. A job of pairs reads them all (and sorts
+    /// them) before its first request.
     pub fn lines<I>(lines: I) -> JobInput
     where
         I: IntoIterator<Item = String>,
@@ -360,7 +394,11 @@ impl Job {
     }
 
     /// For each `FROM TO` line of `input` (separated by spaces, a tab or a
-    /// comma), `FROM` follows or unfollows `TO`.
+    /// comma), `FROM` follows or unfollows `TO`. The pairs are sorted before
+    /// the first request, so each `FROM`'s targets go together, 20 a request,
+    /// whatever the input's order; a repeated pair is sent and counted once
+    /// (see [Pairs](self#pairs)). From [`JobInput::lines`], every line is
+    /// read and checked before the first request too.
     pub fn pairs(op: Operation, input: JobInput) -> Job {
         Job::new(Kind::Pairs { op, input })
     }
@@ -752,7 +790,8 @@ pub struct JobProgress {
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct JobSummary {
-    /// Accounts in the job (input lines; for a purge, relations found).
+    /// Accounts in the job (input lines; for a job of pairs, the distinct
+    /// pairs; for a purge, relations found).
     pub total: u64,
     /// Applied: the service said so, or a read-back proved it; those found
     /// in place included.
@@ -784,6 +823,12 @@ pub struct JobSummary {
     pub stopped_by: Option<StopReason>,
     /// How long this run took.
     pub elapsed: Duration,
+    /// For a job of pairs sorted by `FROM` before it was cut into requests
+    /// (see [Pairs](self#pairs)): the run size of its sort, the most pairs
+    /// it sorted in memory at once, as its journal records it. `None` for
+    /// other jobs, and for a pairs journal of an earlier version (grouped by
+    /// consecutive pairs, and resumed that way).
+    pub sort_run: Option<u64>,
 }
 
 /// The summary of the job a journal holds, from the journal alone. It
@@ -837,6 +882,7 @@ fn summary_of<R: std::io::BufRead>(
         complete: data.complete,
         stopped_by: None,
         elapsed: Duration::ZERO,
+        sort_run: header.sorted.map(|s| s.run),
     })
 }
 

@@ -26,7 +26,7 @@ pub(crate) struct Request {
     pub r: u64,
     /// `From_Account`.
     pub from: String,
-    /// The targets, in input order.
+    /// The targets, in input order (for sorted pairs, in `TO` order).
     pub to: Vec<String>,
     /// Whether the journal records `from` (it varies from request to request).
     pub from_in_journal: bool,

@@ -60,6 +60,7 @@ pub(super) fn run_listed(
                 // Pairs: read and sorted whole first, grouped by `FROM`.
                 let sorted = sort::sort_lines(lines, settings.sort_run)?;
                 sink.total = sorted.total;
+                sink.sort_run = Some(sorted.spec.run);
                 let requests = sorted.requests()?;
                 return execute(client, (op, settings.check_first), requests, left, sink);
             }
@@ -93,6 +94,7 @@ pub(super) fn run_listed(
     let journal_path = journal.as_ref().map(|j| j.0.as_path());
     let sorted = sort::sort_job(&mut header, &path, journal_path, settings.sort_run)?;
     sink.total = header.total;
+    sink.sort_run = header.sorted.map(|s| s.run);
     let mut pending = match &journal {
         Some((j, moved)) => open_or_create(j, &header, *moved, sink)?,
         None => Pending::default(),

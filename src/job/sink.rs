@@ -72,6 +72,8 @@ pub(super) struct Sink<'a> {
     pub(super) last_unanswered: Option<Error>,
     /// Whether any piece of work of this run got an answer.
     pub(super) answered: bool,
+    /// For pairs sorted before they were cut: the sort's run size.
+    pub(super) sort_run: Option<u64>,
 }
 
 impl<'a> Sink<'a> {
@@ -96,6 +98,7 @@ impl<'a> Sink<'a> {
             unanswered: 0,
             last_unanswered: None,
             answered: false,
+            sort_run: None,
         }
     }
 
@@ -218,6 +221,7 @@ impl<'a> Sink<'a> {
             complete,
             stopped_by: self.stopped_by.clone(),
             elapsed: p.elapsed,
+            sort_run: self.sort_run,
         }
     }
 }

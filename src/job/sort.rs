@@ -292,9 +292,13 @@ impl SortedPairs {
     ) -> Result<(), JobError> {
         let path = self.spill.path(self.next_file);
         self.next_file += 1;
-        let file = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        // The pairs are the user's data: for the user alone (the system's
+        // temporary directory is shared).
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let file = options
             .open(&path)
             .map_err(|e| JobError::io(&path, "cannot create the sort's run", e))?;
         // Listed before it is written: removed on any error from here.
@@ -503,7 +507,12 @@ pub(crate) fn sort_job(
             }
         }
     }
-    let spill = journal.map_or_else(Spill::temporary, Spill::next_to);
+    // Next to the journal; in the temporary directory when the journal's
+    // directory is not there (a preview of a job yet to be run).
+    let spill = match journal {
+        Some(j) if Spill::next_to(j).dir.is_dir() => Spill::next_to(j),
+        _ => Spill::temporary(),
+    };
     let sorted = SortedPairs::sort(input_pairs(header, path)?, spill, run)?;
     header.sorted = Some(sorted.spec);
     header.total = sorted.total;
@@ -522,6 +531,49 @@ pub(crate) fn sort_lines(
         Spill::temporary(),
         run.unwrap_or(DEFAULT_RUN),
     )
+}
+
+/// What planning a file of pairs took: for benchmarks of the sort alone.
+#[doc(hidden)]
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SortReport {
+    /// Distinct pairs.
+    pub pairs: u64,
+    /// Requests they make.
+    pub requests: u64,
+    /// Runs spilled to disk (merging passes included).
+    pub runs: usize,
+    /// Bytes of those runs.
+    pub spilled_bytes: u64,
+}
+
+/// Plans a pairs job's file as a job does before its first request, with
+/// nothing sent: reads it whole (every line valid, its SHA-256), sorts it
+/// in runs of `run` pairs (`None`: the default) spilled next to `journal`
+/// (which is not created), counts its requests, and reads them all once
+/// more, as the sending does. The runs are removed before it returns. For
+/// benchmarks of the sort's time, memory and disk.
+#[doc(hidden)]
+pub fn plan_pairs_file(
+    input: &Path,
+    journal: &Path,
+    run: Option<usize>,
+) -> Result<SortReport, JobError> {
+    plan::scan_file(input, None)?;
+    let sorted = SortedPairs::sort(
+        plan::pairs_of_file(input)?,
+        Spill::next_to(journal),
+        run.unwrap_or(DEFAULT_RUN),
+    )?;
+    let (pairs, requests) = plan::count(sorted.requests()?)?;
+    debug_assert_eq!((pairs, requests), (sorted.total, sorted.requests));
+    Ok(SortReport {
+        pairs,
+        requests,
+        runs: sorted.spilled.0,
+        spilled_bytes: sorted.spilled.1,
+    })
 }
 
 #[cfg(test)]

@@ -80,6 +80,8 @@ fn shuffled_pairs_are_sent_grouped_and_each_relation_made_once() {
     assert_all_made(&emu, &froms, &tos);
     let header = header_of(&journal);
     assert_eq!(header["sorted"]["run"], 262_144, "{header}");
+    assert_eq!(summary.sort_run, Some(262_144));
+    assert_eq!(job::status(&journal).unwrap().sort_run, Some(262_144));
     assert_eq!(
         (header["total"].as_u64(), header["requests"].as_u64()),
         (Some(2000), Some(100))
@@ -169,6 +171,7 @@ fn a_sorted_job_stopped_while_sending_resumes_with_the_same_requests() {
     let sent = first.requests_sent;
     assert!((30..=31).contains(&sent), "{sent}");
     assert_eq!(header_of(&journal)["sorted"]["run"], 64);
+    assert_eq!(job::status(&journal).unwrap().sort_run, Some(64));
 
     // A run left by a killed process is removed by the resume.
     let stale = dir.join(".job.journal.sort-4242-0badcafe-3");
@@ -240,6 +243,10 @@ fn a_pairs_journal_cut_the_old_way_resumes_the_old_way() {
         "consecutive pairs share a request, as when the job started"
     );
     assert!(header_of(&journal).get("sorted").is_none());
+    assert_eq!(
+        (summary.sort_run, job::status(&journal).unwrap().sort_run),
+        (None, None)
+    );
 }
 
 /// The requests consecutive grouping makes of `lines`.

@@ -79,6 +79,7 @@ OPTIONS:
     --dry-run                 add, delete, purge, undo, restore, resume: read what would
                               change and print it; nothing is followed or unfollowed
     --pairs <PATH>            add/delete: a file of `FROM TO` lines (spaces, a tab or a comma)
+                              in any order: each FROM's targets go together, 20 a request
     --no-check-first          journaled add/delete: do not read each request's accounts first
                               (faster; its undo then needs --reverse-all-applied). By default
                               they are read, and those already as wanted are journaled in

@@ -438,6 +438,7 @@ pub(crate) fn status(positional: &[String], as_json: bool) -> Result<u8, Failure
             "pending": s.pending,
             "to_resume": s.to_resume,
             "complete": s.complete,
+            "sort_run": s.sort_run,
         });
         crate::out_line(&v.to_string())?;
     } else {
@@ -449,7 +450,11 @@ pub(crate) fn status(positional: &[String], as_json: bool) -> Result<u8, Failure
                 crate::accounts(s.to_resume)
             )
         };
-        crate::out_line(&format!("{path}: {}{state}", counts(&s)))?;
+        let sorted = match s.sort_run {
+            Some(run) => format!("; pairs grouped by FROM (sorted in runs of {run})"),
+            None => String::new(),
+        };
+        crate::out_line(&format!("{path}: {}{state}{sorted}", counts(&s)))?;
     }
     Ok(0)
 }
