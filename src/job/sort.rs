@@ -560,9 +560,9 @@ pub fn plan_pairs_file(
     journal: &Path,
     run: Option<usize>,
 ) -> Result<SortReport, JobError> {
-    plan::scan_file(input, None)?;
+    let scan = plan::scan_file(input, None, plan::INPUT_BLOCK)?;
     let sorted = SortedPairs::sort(
-        plan::pairs_of_file(input)?,
+        plan::pairs_of_file(&scan.input, input)?,
         Spill::next_to(journal),
         run.unwrap_or(DEFAULT_RUN),
     )?;
