@@ -1619,3 +1619,62 @@ fn a_restart_remembers_every_event_of_the_last_day_past_a_damaged_line() {
     );
     assert!(err.contains("1 bad account"), "{err}");
 }
+
+/// `GET path` on the receiver at `port`: the whole reply.
+fn get(port: u16, path: &str) -> String {
+    let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+        return String::new();
+    };
+    let _ = s.set_read_timeout(Some(std::time::Duration::from_secs(30)));
+    let request = format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    let _ = std::io::Write::write_all(&mut s, request.as_bytes());
+    let mut reply = String::new();
+    let _ = std::io::Read::read_to_string(&mut s, &mut reply);
+    reply
+}
+
+#[test]
+fn healthz_says_whether_events_can_be_stored_and_metrics_count_them() {
+    let dir = scratch("webhooks-health").join("sub");
+    std::fs::create_dir_all(&dir).unwrap();
+    let out = dir.join("events.jsonl");
+    let port = free_port();
+    let receiver = receiver_process(port, &out);
+    let health = get(port, "/healthz");
+    assert!(health.starts_with("HTTP/1.1 200"), "{health}");
+    assert!(acked(&deliver(port, "a", "b", 1)));
+    assert!(acked(&deliver(port, "a", "b", 1)), "a repeat");
+    assert!(get(port, "/other").starts_with("HTTP/1.1 405"));
+    let metrics = get(port, "/metrics");
+    assert!(metrics.starts_with("HTTP/1.1 200"), "{metrics}");
+    for line in [
+        "# TYPE tim_follow_webhooks_received_total counter",
+        "tim_follow_webhooks_received_total 3",
+        "tim_follow_webhooks_acknowledged_total 2",
+        "tim_follow_webhooks_stored_total 1",
+        "tim_follow_webhooks_repeats_total 1",
+        "tim_follow_webhooks_refused_total{reason=\"method\"} 1",
+        "tim_follow_webhooks_store_seconds_count 1",
+        "tim_follow_webhooks_store_seconds_bucket{le=\"+Inf\"} 1",
+    ] {
+        assert!(metrics.lines().any(|l| l == line), "{line}:\n{metrics}");
+    }
+    // The file deleted: reopened, still healthy.
+    std::fs::remove_file(&out).unwrap();
+    let health = get(port, "/healthz");
+    assert!(health.starts_with("HTTP/1.1 200"), "{health}");
+    assert!(out.exists(), "recreated by the health check");
+    // Its directory gone: events cannot be stored, and it says so.
+    std::fs::remove_dir_all(&dir).unwrap();
+    let health = get(port, "/healthz");
+    assert!(health.starts_with("HTTP/1.1 503"), "{health}");
+    assert!(health.contains("cannot store events"), "{health}");
+    assert!(deliver(port, "a", "c", 2).starts_with("HTTP/1.1 500"));
+    // Back: healthy again, and the next event is stored.
+    std::fs::create_dir_all(&dir).unwrap();
+    let health = get(port, "/healthz");
+    assert!(health.starts_with("HTTP/1.1 200"), "{health}");
+    assert!(acked(&deliver(port, "a", "c", 2)));
+    assert_eq!(events_in(&out), vec![("a".into(), "c".into(), 2)]);
+    interrupt(receiver);
+}

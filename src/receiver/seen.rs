@@ -36,6 +36,11 @@ pub trait Seen: Send + Sync {
     /// Gives a claim back: its event could not be handled, and a repeat of
     /// it must be.
     fn release(&self, key: &str);
+    /// Whether claims can be made now (for `GET /healthz`): `Err(why)`
+    /// when not, such as a database that does not answer.
+    fn check(&self) -> Result<(), String> {
+        Ok(())
+    }
 }
 
 /// The keys of the last `capacity` events, each for at most `ttl`: memory
@@ -268,5 +273,12 @@ impl Seen for RedisSeen {
         let _ = self
             .pool
             .with(|con| self.release.key(&name).invoke::<i64>(con));
+    }
+
+    fn check(&self) -> Result<(), String> {
+        self.pool
+            .with(|con| ::redis::cmd("PING").query::<String>(con))
+            .map(|_| ())
+            .map_err(|e| format!("Redis: {e}"))
     }
 }

@@ -302,8 +302,18 @@ fn receivers_sharing_redis_hand_an_event_over_once() {
     }
     assert_eq!(handled.load(Ordering::SeqCst), 1, "handed over once");
     assert_eq!(a.stats().repeats + b.stats().repeats, 2);
+    let health = raw(
+        a.local_addr(),
+        b"GET /healthz HTTP/1.1\r\nConnection: close\r\n\r\n",
+    );
+    assert!(health.starts_with("HTTP/1.1 200"), "{health}");
     // Redis away: not handed over, not acknowledged (it will come again).
     drop(redis);
+    let health = raw(
+        a.local_addr(),
+        b"GET /healthz HTTP/1.1\r\nConnection: close\r\n\r\n",
+    );
+    assert!(health.starts_with("HTTP/1.1 503"), "{health}");
     let other = body.replace("\"EventTime\":7", "\"EventTime\":8");
     let reply = raw(a.local_addr(), &post(&target, &other));
     assert!(reply.starts_with("HTTP/1.1 500"), "{reply}");
