@@ -1086,6 +1086,7 @@ fn webhooks_keep_every_acknowledged_event_once_across_a_sigkill() {
     let froms: Vec<String> = (0..4).map(|i| format!("f{i}")).collect();
     let emu = tim_follow::testkit::Emulator::builder()
         .webhook(format!("http://127.0.0.1:{port}/tim"), Some("cli-token"))
+        .webhook_retries(8)
         .rate_limit(None, 60007)
         .accounts(&targets)
         .accounts(&froms)

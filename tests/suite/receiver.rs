@@ -68,6 +68,7 @@ fn ten_thousand_events_from_the_emulator_arrive_each_once() {
     let targets = ids("t", 1250);
     let emu = tim_follow::testkit::Emulator::builder()
         .webhook(&url, Some(TOKEN))
+        .webhook_retries(5)
         .rate_limit(None, 60007)
         .max_following(10_000)
         .accounts(&targets)
@@ -404,4 +405,28 @@ fn a_repeat_whose_first_copy_takes_longer_than_the_wait_is_answered_503() {
     assert!(first.join().unwrap().contains("\"ErrorCode\":0"));
     let stats = receiver.shutdown();
     assert_eq!((stats.handled, stats.not_yet, stats.acked), (1, 1, 1));
+}
+
+#[test]
+fn the_emulator_sends_a_webhook_once_unless_asked_to_retry() {
+    let receiver = Receiver::builder(local(), Verifier::new(1400000000).token(TOKEN))
+        .start(|_| Err::<(), _>("disk full"))
+        .unwrap();
+    let url = format!("http://{}/webhook", receiver.local_addr());
+    for (retries, attempts) in [(None, 1), (Some(2), 3)] {
+        let mut builder = tim_follow::testkit::Emulator::builder()
+            .webhook(&url, Some(TOKEN))
+            .accounts(&["a", "b"]);
+        if let Some(n) = retries {
+            builder = builder.webhook_retries(n);
+        }
+        let emu = builder.start().unwrap();
+        emu.client().follow("a", "b").unwrap();
+        assert!(wait_for(30, || emu.webhooks().len() == 1), "sent");
+        let sent = emu.webhooks();
+        assert_eq!(sent[0].attempts, attempts, "{retries:?}");
+        assert!(!sent[0].acked);
+    }
+    let stats = receiver.shutdown();
+    assert_eq!(stats.failed, 4);
 }
