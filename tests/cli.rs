@@ -1679,3 +1679,101 @@ fn healthz_says_whether_events_can_be_stored_and_metrics_count_them() {
     assert_eq!(events_in(&out), vec![("a".into(), "c".into(), 2)]);
     interrupt(receiver);
 }
+
+/// A signed follow event's request (token `cli-token`), to be closed after.
+fn delivery_request(from: &str, to: &str, event_time: u64) -> Vec<u8> {
+    let body = format!(
+        "{{\"CallbackCommand\":\"Follow.CallbackAfterFollowAdd\",\"From_Account\":\"{from}\",\"FollowList\":[{{\"To_Account\":\"{to}\"}}],\"EventTime\":{event_time}}}"
+    );
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    format!(
+        "POST /tim?SdkAppid=1400000000&CallbackCommand=Follow.CallbackAfterFollowAdd&Sign={}&RequestTime={now} HTTP/1.1\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        tim_follow::callback::sign_hex("cli-token", now),
+        body.len()
+    )
+    .into_bytes()
+}
+
+#[test]
+fn sigkill_ten_times_with_each_event_on_two_connections_keeps_every_acknowledged_event_once() {
+    let dir = scratch("webhooks-sigkill-pairs");
+    let out = dir.join("events.jsonl");
+    let mut acknowledged = std::collections::HashSet::new();
+    let mut sent = 0;
+    for round in 0..10u64 {
+        let port = free_port();
+        let mut receiver = receiver_process(port, &out);
+        let stop = std::sync::atomic::AtomicBool::new(false);
+        let acked_now = std::sync::Mutex::new(Vec::new());
+        let count = std::sync::atomic::AtomicUsize::new(0);
+        std::thread::scope(|scope| {
+            for sender in 0..4u64 {
+                let (stop, acked_now, count) = (&stop, &acked_now, &count);
+                scope.spawn(move || {
+                    for n in 0..5_000u64 {
+                        if stop.load(std::sync::atomic::Ordering::SeqCst) {
+                            return;
+                        }
+                        let to = format!("r{round}s{sender}n{n}");
+                        let time = 1_000_000 + round * 100_000 + sender * 10_000 + n;
+                        let request = delivery_request("a", &to, time);
+                        // The same event on two connections at once.
+                        let conns: Vec<_> = (0..2)
+                            .filter_map(|_| std::net::TcpStream::connect(("127.0.0.1", port)).ok())
+                            .collect();
+                        if conns.is_empty() {
+                            return; // killed
+                        }
+                        count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                        for mut c in &conns {
+                            let _ = c.set_read_timeout(Some(std::time::Duration::from_secs(30)));
+                            let _ = std::io::Write::write_all(&mut c, &request);
+                        }
+                        let mut ok = false;
+                        for mut c in conns {
+                            let mut reply = String::new();
+                            let _ = std::io::Read::read_to_string(&mut c, &mut reply);
+                            ok |= acked(&reply);
+                        }
+                        if ok {
+                            acked_now.lock().unwrap().push((to, time));
+                        }
+                    }
+                });
+            }
+            // SIGKILL at a random moment.
+            std::thread::sleep(std::time::Duration::from_millis(fastrand::u64(50..400)));
+            receiver.kill().unwrap();
+            receiver.wait().unwrap();
+            stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        });
+        sent += count.into_inner();
+        acknowledged.extend(acked_now.into_inner().unwrap());
+    }
+    // A last start cuts a torn last line off; then a graceful stop.
+    let port = free_port();
+    interrupt(receiver_process(port, &out));
+    let stored = events_in(&out);
+    let lines = std::fs::read_to_string(&out).unwrap().lines().count();
+    assert_eq!(stored.len(), lines, "every line whole");
+    let mut once = std::collections::HashSet::new();
+    for (from, to, time) in &stored {
+        assert_eq!(from, "a");
+        assert!(once.insert((to.clone(), *time)), "stored twice: {to}");
+    }
+    assert!(
+        acknowledged.len() > 100,
+        "{} of {sent} acknowledged",
+        acknowledged.len()
+    );
+    for event in &acknowledged {
+        assert!(once.contains(event), "acknowledged, not stored: {event:?}");
+    }    println!(
+        "{sent} events sent on two connections each, {} acknowledged, {} stored",
+        acknowledged.len(),
+        stored.len()
+    );
+}
