@@ -1771,7 +1771,8 @@ fn sigkill_ten_times_with_each_event_on_two_connections_keeps_every_acknowledged
     );
     for event in &acknowledged {
         assert!(once.contains(event), "acknowledged, not stored: {event:?}");
-    }    println!(
+    }
+    println!(
         "{sent} events sent on two connections each, {} acknowledged, {} stored",
         acknowledged.len(),
         stored.len()

@@ -706,9 +706,9 @@ fn reload(file: &mut File, remembered: &Remembered) -> std::io::Result<Reloaded>
             }
         }
         let event = (!damaged)
-            .then(|| serde_json::from_slice::<serde_json::Value>(&line).ok())
+            .then(|| serde_json::from_slice::<Stored>(&line).ok())
             .flatten()
-            .and_then(|v| stored_key(&v));
+            .and_then(|v| v.key());
         match event {
             Some((key, at_ms)) => {
                 let age = Duration::from_millis(now_ms.saturating_sub(at_ms));
@@ -728,19 +728,33 @@ fn reload(file: &mut File, remembered: &Remembered) -> std::io::Result<Reloaded>
     Ok(found)
 }
 
-/// The key of a stored event and when it happened (ms): computed again
-/// from a follow event's parts, as stored for other commands.
-fn stored_key(v: &serde_json::Value) -> Option<(String, u64)> {
-    let command = v["command"].as_str()?;
-    if let (Some(from), Some(to), Some(at)) = (
-        v["from"].as_str(),
-        v["to"].as_array(),
-        v["event_time"].as_u64(),
-    ) {
-        let to: Vec<&str> = to.iter().map(|t| t.as_str()).collect::<Option<_>>()?;
-        return Some((tim_follow::receiver::follow_key(command, from, &to, at), at));
+/// The fields of a stored event that its key and time come from.
+#[derive(serde::Deserialize)]
+struct Stored<'a> {
+    #[serde(borrow)]
+    command: std::borrow::Cow<'a, str>,
+    #[serde(borrow, default)]
+    from: Option<std::borrow::Cow<'a, str>>,
+    #[serde(borrow, default)]
+    to: Option<Vec<std::borrow::Cow<'a, str>>>,
+    #[serde(default)]
+    event_time: Option<u64>,
+    #[serde(borrow, default)]
+    key: Option<std::borrow::Cow<'a, str>>,
+    #[serde(default)]
+    received_at: Option<u64>,
+}
+
+impl Stored<'_> {
+    /// The key of a stored event and when it happened (ms): computed again
+    /// from a follow event's parts, as stored for other commands.
+    fn key(&self) -> Option<(String, u64)> {
+        if let (Some(from), Some(to), Some(at)) = (&self.from, &self.to, self.event_time) {
+            let key = tim_follow::receiver::follow_key(&self.command, from, to, at);
+            return Some((key, at));
+        }
+        Some((self.key.as_deref()?.to_string(), self.received_at?))
     }
-    Some((v["key"].as_str()?.to_string(), v["received_at"].as_u64()?))
 }
 
 /// The length of a file's whole lines (up to its last newline).
