@@ -213,7 +213,9 @@ impl Seen for Remembered {
 /// receiver that died while handling an event does not hold it for the
 /// whole window; a handled event's key is `done` for `ttl`. Keys are
 /// `tim-follow:{sdkappid}:event:{key}`. While Redis cannot be reached,
-/// deliveries are answered 500 (not handled), so that they come again.
+/// deliveries are answered 500 (not handled), so that they come again. A
+/// handled event whose `done` could not be written stays `in-flight` until
+/// that TTL ends, and may then be handed over again: a repeat, never a loss.
 #[cfg(feature = "redis")]
 pub struct RedisSeen {
     pool: crate::redis_pool::Pool,

@@ -430,3 +430,41 @@ fn the_emulator_sends_a_webhook_once_unless_asked_to_retry() {
     let stats = receiver.shutdown();
     assert_eq!(stats.failed, 4);
 }
+
+#[test]
+fn a_redis_claim_in_flight_is_not_done_and_a_dead_holders_claim_expires() {
+    use tim_follow::receiver::{Claim, RedisSeen, Seen};
+    let Some(redis) = redis_budget::RedisServer::start() else {
+        return;
+    };
+    let seen = |ttl| {
+        RedisSeen::new(&redis.url, 1400000001, Duration::from_secs(3600))
+            .unwrap()
+            .in_flight_ttl(ttl)
+    };
+    let (a, b) = (seen(Duration::from_secs(60)), seen(Duration::from_secs(60)));
+    assert_eq!(a.check(), Ok(()));
+    assert_eq!(a.claim("k1"), Ok(Claim::Claimed));
+    assert_eq!(b.claim("k1"), Ok(Claim::InFlight), "not done yet");
+    a.release("k1");
+    assert_eq!(b.claim("k1"), Ok(Claim::Claimed), "given back");
+    b.done("k1");
+    assert_eq!(a.claim("k1"), Ok(Claim::Done));
+    a.release("k1");
+    assert_eq!(
+        a.claim("k1"),
+        Ok(Claim::Done),
+        "a done key is never given back"
+    );
+    // A holder that dies mid-event: its claim ends with the short TTL.
+    let dying = seen(Duration::from_secs(1));
+    assert_eq!(dying.claim("k2"), Ok(Claim::Claimed));
+    drop(dying);
+    assert_eq!(a.claim("k2"), Ok(Claim::InFlight));
+    assert!(
+        wait_for(30, || a.claim("k2") == Ok(Claim::Claimed)),
+        "the claim of a dead holder expired"
+    );
+    drop(redis);
+    assert!(a.check().is_err());
+}
