@@ -1192,6 +1192,34 @@ fn webhooks_settings_are_checked_in_the_tools_words() {
     let (code, _, err) = tim(&["webhooks", "--listen", "127.0.0.1:0", "--out", "x"], &[]);
     assert_eq!(code, 2);
     assert!(err.contains("TIM_SDKAPPID"), "{err}");
+    let (code, _, err) = tim(
+        &[
+            "webhooks",
+            "--listen",
+            "127.0.0.1:0",
+            "--out",
+            "x",
+            "--exec-timeout",
+            "5",
+        ],
+        &[("TIM_SDKAPPID", "1")],
+    );
+    assert_eq!(code, 2);
+    assert!(err.contains("--exec-timeout goes with --exec"), "{err}");
+    let (code, _, err) = tim(
+        &[
+            "webhooks",
+            "--listen",
+            "127.0.0.1:0",
+            "--exec",
+            "true",
+            "--exec-timeout",
+            "0",
+        ],
+        &[("TIM_SDKAPPID", "1")],
+    );
+    assert_eq!(code, 2);
+    assert!(err.contains("--exec-timeout takes seconds"), "{err}");
     let (code, _, err) = tim(&["--listen", "127.0.0.1:0", "add", "a", "b"], &[]);
     assert_eq!(code, 2);
     assert!(err.contains("--listen does not apply"), "{err}");

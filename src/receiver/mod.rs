@@ -24,8 +24,11 @@
 //! ```
 //!
 //! It is HTTP/1.1 with keep-alive (Tencent keeps its webhook connections
-//! open), a thread per connection up to a bound, and head, body and idle
-//! timeouts. A program that already has an HTTP server does not need it:
+//! open): one event loop reads every connection (a slow or idle one costs a
+//! buffer, not a thread), a bounded pool of workers runs the handler, and
+//! connections have head, body and idle timeouts and a minimum transfer
+//! rate. `GET /healthz` and `GET /metrics` answer load balancers and
+//! monitoring (see [`ReceiverBuilder::health`]). A program that already has an HTTP server does not need it:
 //! [`answer`] turns a request's method, target and body into the response
 //! and the verified event, and [`Verifier::verify`] is the check alone.
 //!
@@ -615,10 +618,12 @@ impl fmt::Debug for ReceiverBuilder {
 }
 
 impl ReceiverBuilder {
-    /// Connections served at once, a thread each (default 256). With every
-    /// place taken, a new connection takes the place of the one idle the
-    /// longest, which is closed within 100 ms (so for that moment up to
-    /// `n + n / 4` are open); when none is idle, the new one is closed at once.
+    /// Connections open at once (default 256; the handler runs on up to 128
+    /// of them at a time). With every place taken, a new connection takes
+    /// the place of the one that has made the least progress (idle the
+    /// longest, or sending the slowest); when every one has its request
+    /// with the handler or its reply under way, the new one is closed at
+    /// once.
     pub fn max_connections(mut self, n: usize) -> Self {
         self.limits.max_connections = n.max(1);
         self

@@ -61,6 +61,8 @@ EVENTS (the webhooks the service sends after follows and unfollows):
                               each event's JSON on CMD's stdin, acknowledged when CMD exits 0
                               within --exec-timeout <SECONDS> (default 30; past it CMD and
                               every process it started in its group are killed)
+                              GET /healthz: 200 while events can be stored, else 503;
+                              GET /metrics: the counters, in the Prometheus text format
                               (TIM_SDKAPPID, and TIM_CALLBACK_TOKEN or --token-file <PATH>)
 
 OPTIONS:
@@ -444,6 +446,9 @@ fn check_applies(args: &Args) -> Result<(), Failure> {
         if given && cmd != "webhooks" {
             return refuse(flag);
         }
+    }
+    if args.exec_timeout.is_some() && args.exec.is_none() {
+        return Err(Failure::Usage("--exec-timeout goes with --exec CMD".into()));
     }
     if cmd == "webhooks" && !args.positional.is_empty() {
         return Err(Failure::Usage(format!(
