@@ -484,7 +484,7 @@ impl ErrorKind {
 
 fn hint(code: i64) -> Option<&'static str> {
     Some(match code {
-        70001 => "the UserSig has expired: generate a new one, or configure the SecretKey so the client renews it",
+        70001 => "the UserSig has expired: generate a new one, or configure the SecretKey so the client renews it (one made moments ago that is expired means the clock of the machine that made it is wrong)",
         70003 | 70002 => "the UserSig is empty or damaged: check how it is generated and passed",
         70009 => "the UserSig was not made with this app's SecretKey: check the SecretKey belongs to this SDKAppID",
         70013 => "the UserSig was made for another identifier than the admin account used",
@@ -492,7 +492,7 @@ fn hint(code: i64) -> Option<&'static str> {
         70016 | 70020 => "the SDKAppID is not known in this data center: pick the region the app was created in",
         70050 => "too many UserSig failures: fix the signature, then wait at least one minute",
         30004 | 60010 => "the identifier must be an App admin account (Console > Auxiliary tools > admin)",
-        30005 => "the follow/fan feature is off: it needs a Pro, Pro Plus or Enterprise package and the switch in Console > Configuration > Friends and Relationship Chains",
+        30005 => "the follow/fan feature is off: it needs the Pro, Pro Plus or Enterprise package (international sites) or 旗舰版/企业版, Ultimate/Enterprise (China site), and the switch in Console > Configuration > Friends and Relationship Chains",
         30003 | 70107 => "the account does not exist: import it first (account_import)",
         60021 => "the caller's IP address is not in the app's REST API allowlist",
         60020 => "the app's paid package has expired",
@@ -604,6 +604,21 @@ mod tests {
         );
         assert!(s.contains("SecretKey belongs to this SDKAppID"), "{s}");
         assert_eq!(e.code(), Some(70009));
+    }
+
+    #[test]
+    fn the_30005_hint_names_both_sites_packages() {
+        let h = ApiError::new(30005, "", "").hint().unwrap();
+        for package in [
+            "Pro",
+            "Pro Plus",
+            "Enterprise",
+            "旗舰版",
+            "企业版",
+            "Ultimate",
+        ] {
+            assert!(h.contains(package), "{package}: {h}");
+        }
     }
 
     #[test]

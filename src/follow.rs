@@ -405,12 +405,19 @@ impl FollowGet {
     }
 }
 
-/// One page of follow_get, read strictly: a page without `NextCursor`, or
-/// an entry without `To_Account` (a string) or `FollowTime` (an integer),
-/// is a [`Decode`](crate::Error::Decode) error naming the field, never an
-/// entry with an empty id or a zero time. Purge, export and undo build on
-/// listings, so a listing that cannot be read whole is an error, not a
-/// shorter list. `FollowItem` may be left out when a page is empty.
+/// One page of follow_get, read strictly: an entry without `To_Account`
+/// (a string) or `FollowTime` (an integer), or a `NextCursor` that is not a
+/// string, is a [`Decode`](crate::Error::Decode) error naming the field,
+/// never an entry with an empty id or a zero time. Purge, export and undo
+/// build on listings, so a listing that cannot be read whole is an error,
+/// not a shorter list. `FollowItem` may be left out when a page is empty.
+///
+/// A page without `NextCursor` reads as a last page here (Tencent's own Web
+/// SDK, `@tencentcloud/chat` 3.6.6, takes a missing `NextCursor` as `""`);
+/// [`FollowGet::check_page`] then tells a short page (the last) from a full
+/// one, which could have been cut short and is a `Decode` error.
+/// [`Client::follow_get_page`](crate::Client::follow_get_page) and
+/// [`Client::follow_get`](crate::Client::follow_get) do that check.
 ///
 /// ```
 /// use tim_follow::{request::parse_response, FollowPage};
@@ -422,14 +429,70 @@ impl FollowGet {
 /// assert!(mistyped.unwrap_err().to_string().contains("To_Account"));
 /// ```
 #[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(from = "RawPage")]
 #[non_exhaustive]
 pub struct FollowPage {
     /// `FollowItem`: the accounts of this page.
-    #[serde(rename = "FollowItem", default)]
     pub entries: Vec<FollowEntry>,
-    /// `NextCursor`: `""` when this is the last page.
-    #[serde(rename = "NextCursor", deserialize_with = "strict::next_cursor")]
+    /// `NextCursor`: `""` when this is the last page (or when the reply left
+    /// it out: see [`FollowGet::check_page`]).
     pub next_cursor: String,
+    /// Whether the reply had a `NextCursor`.
+    cursor_given: bool,
+}
+
+/// A page as the JSON has it, `NextCursor` possibly left out.
+#[derive(Deserialize)]
+struct RawPage {
+    #[serde(rename = "FollowItem", default)]
+    entries: Vec<FollowEntry>,
+    #[serde(
+        rename = "NextCursor",
+        default,
+        deserialize_with = "strict::next_cursor"
+    )]
+    next_cursor: Option<String>,
+}
+
+impl From<RawPage> for FollowPage {
+    fn from(raw: RawPage) -> FollowPage {
+        FollowPage {
+            entries: raw.entries,
+            cursor_given: raw.next_cursor.is_some(),
+            next_cursor: raw.next_cursor.unwrap_or_default(),
+        }
+    }
+}
+
+impl FollowGet {
+    /// Checks a page read for this request: a page without `NextCursor` is
+    /// the last one when it holds fewer entries than asked for (`WantNum`),
+    /// and a [`Decode`](crate::Error::Decode) error when it is full, since
+    /// the list may go on past it. A page with `NextCursor` is returned as is.
+    ///
+    /// ```
+    /// use tim_follow::{request::Request, FollowGet, FollowList};
+    /// let body = br#"{"ErrorCode":0,"FollowItem":[{"To_Account":"a","FollowTime":1}]}"#;
+    /// let short = FollowGet::new("me", FollowList::Fans, "", 2)?;
+    /// assert!(short.check_page(FollowGet::parse(200, body)?)?.is_last());
+    /// let full = FollowGet::new("me", FollowList::Fans, "", 1)?;
+    /// assert!(full.check_page(FollowGet::parse(200, body)?).is_err());
+    /// # Ok::<(), tim_follow::Error>(())
+    /// ```
+    pub fn check_page(&self, page: FollowPage) -> Result<FollowPage, Error> {
+        if page.cursor_given || page.entries.len() < self.want_num as usize {
+            return Ok(page);
+        }
+        Err(crate::request::decode_error(
+            Self::PATH,
+            &format!(
+                "NextCursor is missing from a full page ({} entries, as many as asked for): \
+                 the list may go on past it",
+                page.entries.len()
+            ),
+            b"",
+        ))
+    }
 }
 
 /// Readers of listing fields whose errors name the field.
@@ -444,8 +507,8 @@ mod strict {
         T::deserialize(d).map_err(|e| D::Error::custom(format!("{field} is not {what} ({e})")))
     }
 
-    pub(super) fn next_cursor<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
-        named(d, "NextCursor", "a string")
+    pub(super) fn next_cursor<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+        named::<D, String>(d, "NextCursor", "a string").map(Some)
     }
 
     pub(super) fn to_account<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
@@ -477,7 +540,8 @@ impl FollowEntry {
 }
 
 impl FollowPage {
-    /// Whether there are no more pages.
+    /// Whether there are no more pages (`NextCursor` is `""` or was left
+    /// out; see [`FollowGet::check_page`]).
     pub fn is_last(&self) -> bool {
         self.next_cursor.is_empty()
     }

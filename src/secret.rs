@@ -13,6 +13,16 @@ impl Secret {
         Secret(Arc::from(s.into()))
     }
 
+    /// Without surrounding whitespace (a trailing newline from a file, a
+    /// space from a copy): a SecretKey or UserSig never holds any.
+    pub(crate) fn trimmed(s: impl Into<String>) -> Secret {
+        let s = s.into();
+        match s.trim() {
+            t if t.len() == s.len() => Secret::new(s),
+            t => Secret::new(t),
+        }
+    }
+
     pub(crate) fn expose(&self) -> &str {
         &self.0
     }

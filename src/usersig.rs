@@ -365,6 +365,35 @@ fn inflate(sig: &str) -> Result<Vec<u8>, VerifyError> {
 
 type Decoded = (Claims, Vec<u8>, Option<String>);
 
+/// The string field `name` of a UserSig's JSON.
+fn claim_text(
+    obj: &serde_json::Map<String, serde_json::Value>,
+    name: &str,
+) -> Result<String, VerifyError> {
+    match obj.get(name) {
+        Some(serde_json::Value::String(s)) => Ok(s.clone()),
+        Some(_) => Err(VerifyError::Malformed(format!("{name} is not a string"))),
+        None => Err(VerifyError::Malformed(format!("{name} is missing"))),
+    }
+}
+
+/// The whole-number field `name` of a UserSig's JSON (a number or a string
+/// of digits); absent is 0 where `missing_is_zero`.
+fn claim_number(
+    obj: &serde_json::Map<String, serde_json::Value>,
+    name: &str,
+    missing_is_zero: bool,
+) -> Result<u64, VerifyError> {
+    let not_whole = || VerifyError::Malformed(format!("{name} is not a whole number"));
+    match obj.get(name) {
+        None if missing_is_zero => Ok(0),
+        Some(serde_json::Value::Number(n)) => n.as_u64().ok_or_else(not_whole),
+        Some(serde_json::Value::String(s)) => s.parse().map_err(|_| not_whole()),
+        Some(_) => Err(VerifyError::Malformed(format!("{name} is not a number"))),
+        None => Err(VerifyError::Malformed(format!("{name} is missing"))),
+    }
+}
+
 fn decode(sig: &str) -> Result<Decoded, VerifyError> {
     let malformed = |s: &str| VerifyError::Malformed(s.to_string());
     let json = inflate(sig)?;
@@ -373,26 +402,8 @@ fn decode(sig: &str) -> Result<Decoded, VerifyError> {
     let obj = value
         .as_object()
         .ok_or_else(|| malformed("content is not a JSON object"))?;
-    let text = |name: &str| -> Result<String, VerifyError> {
-        match obj.get(name) {
-            Some(serde_json::Value::String(s)) => Ok(s.clone()),
-            Some(_) => Err(VerifyError::Malformed(format!("{name} is not a string"))),
-            None => Err(VerifyError::Malformed(format!("{name} is missing"))),
-        }
-    };
-    let number = |name: &str, missing_is_zero: bool| -> Result<u64, VerifyError> {
-        match obj.get(name) {
-            None if missing_is_zero => Ok(0),
-            Some(serde_json::Value::Number(n)) => n
-                .as_u64()
-                .ok_or_else(|| VerifyError::Malformed(format!("{name} is not a whole number"))),
-            Some(serde_json::Value::String(s)) => s
-                .parse()
-                .map_err(|_| VerifyError::Malformed(format!("{name} is not a whole number"))),
-            Some(_) => Err(VerifyError::Malformed(format!("{name} is not a number"))),
-            None => Err(VerifyError::Malformed(format!("{name} is missing"))),
-        }
-    };
+    let text = |name: &str| claim_text(obj, name);
+    let number = |name: &str, missing_is_zero: bool| claim_number(obj, name, missing_is_zero);
     let version = text("TLS.ver")?;
     let identifier = text("TLS.identifier")?;
     let sdkappid = number("TLS.sdkappid", false)?;

@@ -1,25 +1,127 @@
 //! The command-line tool, run as a user would (built with `--features cli`).
 #![cfg(feature = "cli")]
 
-use std::process::Command;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+#[path = "cli/promises.rs"]
+mod promises;
+
+/// The tool with a clean environment: nothing of the developer's shell
+/// (`TIM_*`, `RUST_LOG`, proxies) reaches it, only `PATH` (for `--exec`).
+fn tool() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_tim-follow"));
+    cmd.env_clear();
+    if let Some(path) = std::env::var_os("PATH") {
+        cmd.env("PATH", path);
+    }
+    cmd
+}
+
+/// The longest any one run of the tool may take before its test fails: far
+/// above what any of them needs, so only a hang reaches it.
+const RUN_LIMIT: Duration = Duration::from_secs(180);
+
+/// A child process that is killed when dropped, so that a failing test
+/// leaves nothing running behind it.
+struct Running(Option<Child>);
+
+impl Running {
+    fn spawn(cmd: &mut Command) -> Running {
+        Running(Some(cmd.spawn().expect("the binary starts")))
+    }
+
+    fn id(&self) -> u32 {
+        self.0.as_ref().map_or(0, Child::id)
+    }
+
+    fn child(&mut self) -> &mut Child {
+        self.0.as_mut().expect("still running")
+    }
+
+    /// SIGKILL, and the process reaped.
+    fn kill(&mut self) {
+        if let Some(mut child) = self.0.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Waits for the end (at most [`RUN_LIMIT`], then the process is killed
+    /// and the test fails), with whatever stdout and stderr were piped.
+    fn finish(mut self) -> Output {
+        let mut child = self.0.take().expect("still running");
+        let drain = |pipe: Option<Box<dyn std::io::Read + Send>>| {
+            std::thread::spawn(move || {
+                let mut bytes = Vec::new();
+                if let Some(mut pipe) = pipe {
+                    let _ = pipe.read_to_end(&mut bytes);
+                }
+                bytes
+            })
+        };
+        let out = drain(child.stdout.take().map(|p| Box::new(p) as _));
+        let err = drain(child.stderr.take().map(|p| Box::new(p) as _));
+        let deadline = Instant::now() + RUN_LIMIT;
+        let status = loop {
+            if let Some(status) = child.try_wait().expect("the child can be waited for") {
+                break status;
+            }
+            if Instant::now() >= deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("the tool ran for more than {RUN_LIMIT:?}: killed");
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        };
+        Output {
+            status,
+            stdout: out.join().unwrap_or_default(),
+            stderr: err.join().unwrap_or_default(),
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Runs `cmd` to its end with stdin empty and the output captured, within
+/// [`RUN_LIMIT`].
+fn run(cmd: &mut Command) -> Output {
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    Running::spawn(cmd).finish()
+}
+
+/// Waits until `ready` holds, checking every 10 ms, for at most 30 s.
+fn wait_for(what: &str, mut ready: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !ready() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Sends `signal` (e.g. `-INT`) to process `pid`.
+fn signal(signal: &str, pid: u32) {
+    let sent = Command::new("kill")
+        .args([signal, &pid.to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(sent.success(), "kill {signal} {pid}");
+}
 
 fn tim(args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_tim-follow"));
+    let mut cmd = tool();
     cmd.args(args);
-    for var in [
-        "TIM_SDKAPPID",
-        "TIM_ADMIN",
-        "TIM_SECRET_KEY",
-        "TIM_USERSIG",
-        "TIM_REGION",
-        "TIM_BASE_URL",
-    ] {
-        cmd.env_remove(var);
-    }
     for (k, v) in env {
         cmd.env(k, v);
     }
-    let out = cmd.output().expect("the binary runs");
+    let out = run(&mut cmd);
     (
         out.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -232,7 +334,7 @@ fn ctrl_c_stops_a_job_flushes_its_journal_and_says_how_to_resume() {
     let ids = dir.join("ids.txt");
     std::fs::write(&ids, targets.join("\n")).unwrap();
     let journal = dir.join("job.journal");
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_tim-follow"));
+    let mut cmd = tool();
     cmd.args([
         "--journal",
         journal.to_str().unwrap(),
@@ -241,16 +343,16 @@ fn ctrl_c_stops_a_job_flushes_its_journal_and_says_how_to_resume() {
     ])
     .args(["add", "me"])
     .envs(env_for(&emu))
-    .stdout(std::process::Stdio::piped())
-    .stderr(std::process::Stdio::piped());
-    let child = cmd.spawn().unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(600));
-    let sent = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(sent.success());
-    let out = child.wait_with_output().unwrap();
+    .stdin(Stdio::null())
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped());
+    let child = Running::spawn(&mut cmd);
+    // Ctrl-C once the job is sending (its first follows have arrived).
+    wait_for("the job's first follows", || {
+        emu.request_count("follow/follow_add") >= 1
+    });
+    signal("-INT", child.id());
+    let out = child.finish();
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(130), "{err}");
     assert!(err.contains("tim-follow resume"), "{err}");
@@ -351,11 +453,7 @@ fn manners_version_extra_arguments_repeats_and_options_that_do_not_apply() {
 #[test]
 fn a_non_utf8_argument_is_a_usage_error_not_a_panic() {
     use std::os::unix::ffi::OsStrExt;
-    let out = Command::new(env!("CARGO_BIN_EXE_tim-follow"))
-        .arg("add")
-        .arg(std::ffi::OsStr::from_bytes(b"a\xff"))
-        .output()
-        .unwrap();
+    let out = run(tool().arg("add").arg(std::ffi::OsStr::from_bytes(b"a\xff")));
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(err.contains("not UTF-8"), "{err}");
@@ -368,11 +466,14 @@ fn a_full_stdout_is_a_failure_not_silence() {
         .write(true)
         .open("/dev/full")
         .unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_tim-follow"))
-        .args(["--emulator", "add", "a", "b"])
-        .stdout(full)
-        .output()
-        .unwrap();
+    let out = Running::spawn(
+        tool()
+            .args(["--emulator", "add", "a", "b"])
+            .stdin(Stdio::null())
+            .stdout(full)
+            .stderr(Stdio::piped()),
+    )
+    .finish();
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(3), "{err}");
     assert!(err.contains("cannot write the output"), "{err}");
@@ -480,12 +581,14 @@ fn the_standalone_emulator_recipe_works_as_the_readme_says() {
         .parent()
         .unwrap()
         .join("examples/emulator");
-    let mut emu = Command::new(exe)
-        .args(["--accounts", "alice,bob,carol"])
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(emu.stdout.take().unwrap()));
+    let mut emu = Running::spawn(
+        Command::new(exe)
+            .args(["--accounts", "alice,bob,carol"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped()),
+    );
+    let stdout = emu.child().stdout.take().unwrap();
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(stdout));
     let first = lines.next().unwrap().unwrap();
     assert!(
         first.starts_with("listening on http://127.0.0.1:"),
@@ -520,8 +623,7 @@ fn the_standalone_emulator_recipe_works_as_the_readme_says() {
     let (code, out, _) = tim(&["counts", "alice"], &vars);
     assert_eq!(code, 0);
     assert!(out.contains("2 following"), "{out}");
-    let _ = emu.kill();
-    let _ = emu.wait();
+    emu.kill();
 }
 
 #[test]
@@ -619,14 +721,16 @@ const DATA_LIMIT_KIB: u32 = 50 * 1024;
 /// Runs the tool under [`DATA_LIMIT_KIB`].
 fn tim_limited(args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
     let mut cmd = Command::new("/bin/sh");
+    cmd.env_clear();
+    if let Some(path) = std::env::var_os("PATH") {
+        cmd.env("PATH", path);
+    }
     cmd.arg("-c")
         .arg(format!("ulimit -d {DATA_LIMIT_KIB} && exec \"$0\" \"$@\""))
         .arg(env!("CARGO_BIN_EXE_tim-follow"))
         .args(args)
-        .env_remove("TIM_BASE_URL")
-        .envs(env.iter().copied())
-        .stdin(std::process::Stdio::null());
-    let out = cmd.output().expect("the binary runs");
+        .envs(env.iter().copied());
+    let out = run(&mut cmd);
     (
         out.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -689,17 +793,17 @@ fn an_outage_exits_3_and_resume_settles_it_with_one_writer_at_a_time() {
     );
     // The service is back. Two resumes at once: one writes, one is refused.
     let env = env_for(&emu);
-    let mut first = Command::new(env!("CARGO_BIN_EXE_tim-follow"));
+    let mut first = tool();
     first
         .args(["--rate-limit", "40", "resume", j])
         .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped());
-    let first = first.spawn().unwrap();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    while emu.requests().is_empty() && std::time::Instant::now() < deadline {
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    let first = Running::spawn(&mut first);
+    wait_for("the first resume's first request", || {
+        !emu.requests().is_empty()
+    });
     let (code, _, err) = tim(&["resume", j], &borrowed(&env));
     assert_eq!(code, 2, "{err}");
     assert!(
@@ -707,7 +811,7 @@ fn an_outage_exits_3_and_resume_settles_it_with_one_writer_at_a_time() {
         "{err}"
     );
     assert!(!err.contains("--help"), "not a usage error: {err}");
-    let out = first.wait_with_output().unwrap();
+    let out = first.finish();
     assert_eq!(
         out.status.code(),
         Some(0),
@@ -1032,7 +1136,7 @@ fn receiver_process(port: u16, out: &std::path::Path) -> std::process::Child {
 
 /// `tim-follow webhooks` on 127.0.0.1:`port` with `args`, once it listens.
 fn webhooks_process(port: u16, args: &[&str]) -> std::process::Child {
-    let child = Command::new(env!("CARGO_BIN_EXE_tim-follow"))
+    let child = tool()
         .args(["webhooks", "--listen", &format!("127.0.0.1:{port}")])
         .args(args)
         .env("TIM_SDKAPPID", "1400000000")
@@ -1282,6 +1386,146 @@ fn hostile_deliveries_leave_the_receivers_memory_and_file_alone() {
     assert!(stored_events(&out).is_empty(), "nothing written");
     receiver.kill().unwrap();
     receiver.wait().unwrap();
+}
+
+#[test]
+fn another_apps_journal_or_snapshot_exits_2_and_sends_nothing() {
+    let dir = scratch("other-app");
+    let targets: Vec<String> = (0..30).map(|i| format!("u{i:02}")).collect();
+    let start = |app: u64| {
+        tim_follow::testkit::Emulator::builder()
+            .sdkappid(app)
+            .accounts(&["me"])
+            .accounts(&targets)
+            .start()
+            .unwrap()
+    };
+    let (theirs, ours) = (start(1_400_000_001), start(1_400_000_000));
+    let ids = dir.join("ids.txt");
+    std::fs::write(&ids, targets.join("\n")).unwrap();
+    let path = |name: &str| dir.join(name).to_str().unwrap().to_string();
+    let (j, s) = (path("add.journal"), path("me.snapshot"));
+    let their_env = env_for(&theirs);
+    let (code, _, err) = tim(
+        &[
+            "--journal",
+            &j,
+            "--file",
+            ids.to_str().unwrap(),
+            "add",
+            "me",
+        ],
+        &borrowed(&their_env),
+    );
+    assert_eq!(code, 0, "{err}");
+    let (code, _, err) = tim(&["export", "--out", &s, "me"], &borrowed(&their_env));
+    assert_eq!(code, 0, "{err}");
+    let env = env_for(&ours);
+    let said = "was made for SDKAppID 1400000001; these credentials are for 1400000000";
+    for args in [
+        vec!["--journal", &*path("undo.journal"), "undo", &j],
+        vec!["resume", &j],
+        vec!["--journal", &*path("restore.journal"), "restore", &s],
+        vec!["restore", &s],
+    ] {
+        let (code, _, err) = tim(&args, &borrowed(&env));
+        assert_eq!(code, 2, "{args:?}: {err}");
+        assert!(err.contains(said), "{args:?}: {err}");
+    }
+    assert_eq!(ours.requests().len(), 0);
+    assert!(!dir.join("undo.journal").exists());
+}
+
+#[test]
+fn export_out_never_replaces_what_is_not_a_regular_file_and_dash_streams() {
+    use std::os::unix::fs::FileTypeExt;
+    let dir = scratch("export-out");
+    let emu = tim_follow::testkit::Emulator::builder()
+        .accounts(&["me", "a", "b", "c"])
+        .start()
+        .unwrap();
+    emu.seed_follow("me", "a");
+    emu.seed_follow("me", "b");
+    emu.seed_follow("c", "me");
+    let env = env_for(&emu);
+    // A symlink to a device, a directory, a FIFO: refused before any
+    // listing, and left as they were.
+    let null = dir.join("null");
+    std::os::unix::fs::symlink("/dev/null", &null).unwrap();
+    let sub = dir.join("sub");
+    std::fs::create_dir(&sub).unwrap();
+    let fifo = dir.join("fifo");
+    let made = Command::new("mkfifo").arg(&fifo).status().unwrap();
+    assert!(made.success());
+    for (target, said) in [
+        (&null, "a symlink to a character device"),
+        (&sub, "a directory"),
+        (&fifo, "a FIFO"),
+    ] {
+        let t = target.to_str().unwrap();
+        let (code, out, err) = tim(&["export", "--out", t, "me"], &borrowed(&env));
+        assert_eq!(code, 2, "{t}: {err}");
+        assert!(err.contains(said) && err.contains("--out -"), "{t}: {err}");
+        assert!(out.is_empty());
+    }
+    assert!(std::fs::symlink_metadata(&null)
+        .unwrap()
+        .file_type()
+        .is_symlink());
+    assert!(std::fs::metadata("/dev/null")
+        .unwrap()
+        .file_type()
+        .is_char_device());
+    assert!(sub.is_dir());
+    assert!(std::fs::metadata(&fifo).unwrap().file_type().is_fifo());
+    assert_eq!(emu.request_count("follow/follow_get"), 0, "nothing listed");
+    // `--out -`: the snapshot on stdout, whole.
+    let (code, out, err) = tim(&["export", "--out", "-", "me"], &borrowed(&env));
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.contains("3 relations of 1 account written to stdout"),
+        "{err}"
+    );
+    let lines: Vec<serde_json::Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 5, "{out}");
+    assert_eq!(lines[0]["tim_follow_snapshot"], 1);
+    assert_eq!(lines[0]["sdkappid"], emu.sdkappid());
+    assert_eq!(lines[4]["relations"], 3);
+    // What was streamed is a snapshot restore reads whole.
+    let streamed = dir.join("streamed.snapshot");
+    std::fs::write(&streamed, &out).unwrap();
+    let (code, _, err) = tim(&["restore", streamed.to_str().unwrap()], &borrowed(&env));
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("3 already in place"), "{err}");
+    // A symlink to a regular file: written through, the link kept; the
+    // temporary file of an export that died is removed.
+    let real = dir.join("real.snapshot");
+    std::fs::write(&real, "old").unwrap();
+    let link = dir.join("link.snapshot");
+    std::os::unix::fs::symlink(&real, &link).unwrap();
+    let stale = dir.join(".real.snapshot.4199999.partial");
+    std::fs::write(&stale, "half").unwrap();
+    let (code, _, err) = tim(
+        &["export", "--out", link.to_str().unwrap(), "me"],
+        &borrowed(&env),
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(std::fs::symlink_metadata(&link)
+        .unwrap()
+        .file_type()
+        .is_symlink());
+    let text = std::fs::read_to_string(&real).unwrap();
+    assert!(text.starts_with("{\"tim_follow_snapshot\":1"), "{text}");
+    assert!(!stale.exists(), "the dead export's partial file is gone");
+    let left: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".partial"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
 }
 
 /// Sends one signed follow event (token `cli-token`) to the receiver on
@@ -1805,4 +2049,173 @@ fn sigkill_ten_times_with_each_event_on_two_connections_keeps_every_acknowledged
         acknowledged.len(),
         stored.len()
     );
+}
+
+#[test]
+fn no_arguments_is_a_short_usage_on_stderr_and_exit_2() {
+    let (code, out, err) = tim(&[], &[]);
+    assert_eq!(code, 2, "{err}");
+    assert!(out.is_empty(), "nothing on stdout: {out}");
+    assert!(err.starts_with("usage: tim-follow"), "{err}");
+    assert!(err.lines().count() < 10, "a short usage: {err}");
+    // Options without a command are no command either.
+    let (code, out, err) = tim(&["--json"], &[]);
+    assert_eq!(code, 2, "{err}");
+    assert!(out.is_empty() && err.contains("no command"), "{err}");
+}
+
+#[test]
+fn help_command_and_command_help() {
+    let (code, out, _) = tim(&["help"], &[]);
+    assert_eq!(code, 0);
+    assert!(out.contains("EXIT STATUS"), "{out}");
+    for args in [
+        &["help", "list"][..],
+        &["list", "--help"],
+        &["--help", "list"],
+    ] {
+        let (code, out, err) = tim(args, &[]);
+        assert_eq!(code, 0, "{args:?}: {err}");
+        assert!(
+            out.contains("list <FROM>") && out.contains("--limit"),
+            "{args:?}: {out}"
+        );
+        assert!(!out.contains("EXIT STATUS"), "one command's help: {out}");
+    }
+    let (code, _, err) = tim(&["help", "lsit"], &[]);
+    assert_eq!(code, 2);
+    assert!(err.contains("did you mean list?"), "{err}");
+}
+
+#[test]
+fn option_values_with_equals_or_space() {
+    for args in [
+        &["--emulator", "--limit=1", "list", "alice"][..],
+        &["--emulator", "list", "alice", "--limit", "1"],
+        &[
+            "--emulator",
+            "--timeout=5",
+            "--rate-limit=50",
+            "list",
+            "alice",
+        ],
+    ] {
+        let (code, _, err) = tim(args, &[]);
+        assert_eq!(code, 0, "{args:?}: {err}");
+    }
+    let (code, _, err) = tim(&["--emulator", "--limit=many", "list", "alice"], &[]);
+    assert_eq!(code, 2);
+    assert!(err.contains("--limit takes a number"), "{err}");
+    let (code, _, err) = tim(&["--emulator", "--json=yes", "check", "a", "b"], &[]);
+    assert_eq!(code, 2);
+    assert!(err.contains("--json takes no value"), "{err}");
+}
+
+#[test]
+fn an_account_that_starts_with_a_dash_goes_after_double_dash() {
+    let (code, out, err) = tim(&["--emulator", "add", "--", "-me", "--you"], &[]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("--you") && out.contains("ok"), "{out}");
+    // Without `--` it is an option, and refused as unknown.
+    let (code, _, err) = tim(&["--emulator", "add", "-me", "you"], &[]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("unknown option -m") && err.contains("`--`"),
+        "{err}"
+    );
+}
+
+#[test]
+fn an_unknown_option_names_the_closest_one() {
+    for (args, says) in [
+        (&["--limt", "5", "list", "a"][..], "did you mean --limit?"),
+        (&["--emulater", "list", "a"], "did you mean --emulator?"),
+        (&["--dry", "add", "a", "b"], "did you mean --dry-run?"),
+        (&["ad", "a", "b"], "did you mean add?"),
+    ] {
+        let (code, _, err) = tim(args, &[]);
+        assert_eq!(code, 2, "{args:?}");
+        assert!(err.contains(says), "{args:?}: {err}");
+    }
+    let (code, _, err) = tim(&["--zzzzzzzz", "list", "a"], &[]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("unknown option --zzzzzzzz") && !err.contains("did you mean"),
+        "{err}"
+    );
+}
+
+#[test]
+fn verbosity_clusters() {
+    let (code, _, err) = tim(&["-vv", "--emulator", "counts", "a"], &[]);
+    assert_eq!(code, 0, "{err}");
+    let (code, out, _) = tim(&["-V"], &[]);
+    assert_eq!(code, 0);
+    assert!(out.starts_with("tim-follow "), "{out}");
+}
+
+#[test]
+fn one_version_in_the_tool_the_readme_and_the_changelog() {
+    let version = env!("CARGO_PKG_VERSION");
+    let (code, out, _) = tim(&["--version"], &[]);
+    assert_eq!(code, 0);
+    assert_eq!(out.trim(), format!("tim-follow {version}"));
+    let root = env!("CARGO_MANIFEST_DIR");
+    let readme = std::fs::read_to_string(format!("{root}/README.md")).unwrap();
+    assert!(
+        readme.contains(&format!("Version {version}.")),
+        "README names {version}"
+    );
+    let changelog = std::fs::read_to_string(format!("{root}/CHANGELOG.md")).unwrap();
+    let top = changelog.lines().find(|l| l.starts_with("## ")).unwrap();
+    assert!(
+        top.starts_with(&format!("## {version} — 20")),
+        "dated top section: {top}"
+    );
+}
+
+#[test]
+fn the_70001_advice_depends_on_the_credentials() {
+    let emu = tim_follow::testkit::Emulator::builder()
+        .accounts(&["alice", "bob"])
+        .start()
+        .unwrap();
+    let base = emu.base_url();
+    // A UserSig made from the SecretKey, made again, and still "expired":
+    // the clock of this machine.
+    emu.inject(tim_follow::testkit::Fault::ErrorCode(70001), 10);
+    let (code, _, err) = tim(
+        &["--timeout", "10", "add", "alice", "bob"],
+        &[
+            ("TIM_SDKAPPID", "1400000000"),
+            ("TIM_SECRET_KEY", emu.secret_key()),
+            ("TIM_BASE_URL", &base),
+        ],
+    );
+    assert_eq!(code, 3, "{err}");
+    assert!(err.contains("70001") && err.contains("clock"), "{err}");
+    assert!(!err.contains("Set TIM_SECRET_KEY"), "it is set: {err}");
+    emu.clear_faults();
+    // A ready-made UserSig that expired long ago: set TIM_SECRET_KEY.
+    let old = tim_follow::usersig::generate_at(
+        emu.sdkappid(),
+        emu.secret_key(),
+        emu.admin(),
+        std::time::Duration::from_secs(600),
+        1_600_000_000,
+    );
+    let (code, _, err) = tim(
+        &["add", "alice", "bob"],
+        &[
+            ("TIM_SDKAPPID", "1400000000"),
+            ("TIM_USERSIG", &old),
+            ("TIM_BASE_URL", &base),
+        ],
+    );
+    assert_eq!(code, 3, "{err}");
+    assert!(
+        err.contains("70001") && err.contains("Set TIM_SECRET_KEY"),
+        "{err}"
+    );
+    assert!(!err.contains(&old), "the UserSig is not echoed");
 }

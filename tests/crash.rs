@@ -5,7 +5,10 @@
 //! refused, those followed before are in place, no more requests were sent
 //! than the job's own plus one per worker at each kill, and its undo,
 //! killed once and resumed, gives the graph back. Then a purge of 300 fans and 50 follows, and its undo
-//! killed once and resumed: the graph is the one before the purge.
+//! killed once and resumed: the graph is the one before the purge. Then a
+//! job of shuffled, repeated pairs killed during its sort (before its
+//! journal exists) and during its sending: it resumes with the same
+//! requests, each relation is made once, and no run of its sort is left.
 //!
 //! The binary plays three parts: run by `cargo test`, it is the test; with
 //! `TIM_FOLLOW_CRASH_ROLE=emulator` it serves the emulator (in a process of
@@ -34,6 +37,7 @@ fn main() {
         Ok("emulator") => serve_emulator(),
         Ok("job") => run_job(),
         Ok("undo") => run_undo(),
+        Ok("pairs") => run_pairs(),
         _ => {
             for duplicates in ["apply", "refuse"] {
                 let started = Instant::now();
@@ -52,7 +56,14 @@ fn main() {
                 "test crash::an_undo_of_a_purge_killed_and_resumed_gives_the_graph_back ... ok ({:.1} s)",
                 started.elapsed().as_secs_f64()
             );
-            println!("3 passed, 0 failed");
+            let mut emu = EmulatorProcess::start("refuse");
+            let started = Instant::now();
+            a_pairs_job_killed_during_its_sort_and_its_sending_resumes_exact(&mut emu);
+            println!(
+                "test crash::a_pairs_job_killed_during_its_sort_and_its_sending_resumes_exact ... ok ({:.1} s)",
+                started.elapsed().as_secs_f64()
+            );
+            println!("4 passed, 0 failed");
         }
     }
 }
@@ -127,6 +138,28 @@ fn run_undo() {
     println!(
         "summary {} {} {} {} {}",
         summary.total, summary.applied, summary.refused, summary.unknown, summary.complete
+    );
+}
+
+/// The pairs job's part: run (or continue) a journaled pairs job sorted
+/// in runs of `CRASH_SORT_RUN` pairs.
+fn run_pairs() {
+    let var = |k: &str| std::env::var(k).expect(k);
+    let client = client(&var("CRASH_BASE_URL"));
+    let run: usize = var("CRASH_SORT_RUN").parse().expect("a run size");
+    let summary = Job::pairs(job::Operation::Follow, JobInput::file(var("CRASH_INPUT")))
+        .journal(var("CRASH_JOURNAL"))
+        .sort_run(run)
+        .run(&client, |_| {})
+        .expect("the pairs job runs");
+    println!(
+        "summary {} {} {} {} {} {}",
+        summary.total,
+        summary.applied,
+        summary.in_place,
+        summary.refused,
+        summary.unknown,
+        summary.complete
     );
 }
 
@@ -435,4 +468,118 @@ fn an_undo_of_a_purge_killed_and_resumed_gives_the_graph_back(emu: &EmulatorProc
     let out = finish(role_process("undo", &emu.base_url, &purge, &undo));
     assert_eq!(out, "summary 350 350 0 0 true");
     assert_eq!(graph(&client, account), before);
+}
+
+/// The sort's runs left in `dir`.
+fn sort_runs(dir: &Path) -> usize {
+    std::fs::read_dir(dir)
+        .map(|d| {
+            d.flatten()
+                .filter(|e| e.file_name().to_string_lossy().contains(".sort-"))
+                .count()
+        })
+        .unwrap_or(0)
+}
+
+/// 100 accounts each following the same 200 (20,000 relations), every
+/// pair 20 times, shuffled: 400,000 lines, sorted in runs of 2,000 pairs
+/// (200 runs, merged in passes). Killed once during the sort of the new
+/// job (before its journal exists), then at random moments once the
+/// journal is there (in a resume's sort or its sending), and resumed.
+fn a_pairs_job_killed_during_its_sort_and_its_sending_resumes_exact(emu: &mut EmulatorProcess) {
+    const FROMS: usize = 100;
+    const TOS: usize = 200;
+    const COPIES: usize = 20;
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("crash-pairs");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let all = ids();
+    let (froms, tos) = (&all[..FROMS], &all[10_000..10_000 + TOS]);
+    let mut lines: Vec<String> = (0..COPIES)
+        .flat_map(|_| {
+            froms
+                .iter()
+                .flat_map(|f| tos.iter().map(move |t| format!("{f} {t}")))
+        })
+        .collect();
+    let mut moments = seeded();
+    // A Fisher-Yates shuffle on the test's own generator.
+    for i in (1..lines.len()).rev() {
+        let j = moments.next_ms(0, i as u64 + 1) as usize;
+        lines.swap(i, j);
+    }
+    let input = dir.join("pairs.txt");
+    std::fs::write(&input, lines.join("\n") + "\n").unwrap();
+    drop(lines);
+    let journal = dir.join("pairs.journal");
+    let base_url = emu.base_url.clone();
+    let pairs_process = |workers: usize| {
+        role_command("pairs", &base_url, &input, &journal)
+            .env("CRASH_WORKERS", workers.to_string())
+            .env("CRASH_SORT_RUN", "2000")
+            .spawn()
+            .expect("the pairs process starts")
+    };
+
+    // During the sort of the new job: its first run is on disk, its
+    // journal not yet.
+    let mut child = pairs_process(WORKERS);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while sort_runs(&dir) == 0 {
+        assert!(Instant::now() < deadline, "the sort never spilled a run");
+        assert!(child.try_wait().unwrap().is_none(), "the job ended first");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    assert!(
+        !journal.exists(),
+        "killed during its sort, before its journal"
+    );
+    let stale = sort_runs(&dir);
+    println!("killed during the sort: {stale} runs left");
+    assert!(stale > 0);
+    assert_eq!(
+        emu.count("follow/follow_add"),
+        0,
+        "nothing sent during the sort"
+    );
+
+    for kill in 0..3 {
+        let mut child = pairs_process(WORKERS);
+        wait_for_file(&journal);
+        std::thread::sleep(Duration::from_millis(moments.next_ms(200, 1500)));
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "kill {kill}: the job ended before it could be killed"
+        );
+        child.kill().unwrap(); // SIGKILL
+        child.wait().unwrap();
+        let status = job::status(&journal).expect("the journal reads after a kill");
+        assert!(!status.complete, "kill {kill}: {status:?}");
+        println!("pairs kill {kill}: {} of 20000 done", status.applied);
+    }
+
+    let out = finish(pairs_process(FINISHING_WORKERS));
+    assert_eq!(out, "summary 20000 20000 0 0 0 true", "each relation once");
+    assert_eq!(sort_runs(&dir), 0, "no run of the sort is left");
+    let status = job::status(&journal).unwrap();
+    assert_eq!(
+        (status.total, status.applied, status.refused),
+        (20_000, 20_000, 0)
+    );
+    // The grouped requests (200 targets of each FROM: 10 requests), plus
+    // at most one per worker at each kill that found the journal.
+    let grouped = FROMS * TOS / 20;
+    let sent = emu.count("follow/follow_add");
+    println!("{sent} follow_add requests for a pairs job of {grouped}, 3 kills");
+    assert!(sent >= grouped && sent <= grouped + 3 * WORKERS, "{sent}");
+    let client = client(&emu.base_url);
+    for f in froms {
+        let following: HashSet<String> = client
+            .follow_get(f, tim_follow::FollowList::Following)
+            .map(|e| e.expect("listing").to_account)
+            .collect();
+        assert_eq!(following, tos.iter().cloned().collect(), "{f}");
+    }
 }

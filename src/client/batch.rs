@@ -195,29 +195,30 @@ impl Streak {
 }
 
 impl Workers<'_> {
-    /// Sends the chunks on up to `concurrency` threads; results in chunk order.
+    /// Sends the chunks on up to `concurrency` threads, started as the
+    /// number of requests in flight needs them; results in chunk order.
     fn run_all<E: BatchRequest>(
         &self,
         chunks: &[&[&str]],
         concurrency: usize,
     ) -> Vec<ChunkResult<E::Payload>> {
-        let workers = concurrency.min(chunks.len());
-        if workers <= 1 {
+        let most = concurrency.min(chunks.len());
+        if most <= 1 {
             return chunks.iter().map(|c| self.run_one::<E>(c)).collect();
         }
-        let next = AtomicUsize::new(0);
-        let slots: Vec<Mutex<Option<ChunkResult<E::Payload>>>> =
-            chunks.iter().map(|_| Mutex::new(None)).collect();
+        let pool = Pool {
+            next: AtomicUsize::new(0),
+            started: AtomicUsize::new(0),
+            most,
+            slots: chunks.iter().map(|_| Mutex::new(None)).collect(),
+        };
         std::thread::scope(|scope| {
-            for _ in 0..workers {
-                scope.spawn(|| loop {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(chunk) = chunks.get(i) else { break };
-                    *lock(&slots[i]) = Some(self.run_one::<E>(chunk));
-                });
+            if !pool.grow::<E>(scope, self, chunks) {
+                // Not even one thread: this one does the work.
+                pool.work::<E>(scope, self, chunks);
             }
         });
-        slots
+        pool.slots
             .into_iter()
             .map(|s| {
                 s.into_inner()
@@ -349,6 +350,80 @@ impl Workers<'_> {
             })
             .map(|reply| merge(FollowCheck::PATH, &refused, reply.items));
         confirm(outcomes, relations, wanted);
+    }
+}
+
+/// The worker threads of one batch call and the chunks they share.
+struct Pool<R> {
+    /// The next chunk to take.
+    next: AtomicUsize,
+    /// Threads started.
+    started: AtomicUsize,
+    /// The most threads: the cap or the number of chunks, if fewer.
+    most: usize,
+    slots: Vec<Mutex<Option<R>>>,
+}
+
+impl<P: Send> Pool<ChunkResult<P>> {
+    /// Starts one more worker if the requests in flight may grow past the
+    /// threads there are and chunks are left; whether one started.
+    fn grow<'scope, 'env, E: BatchRequest<Payload = P>>(
+        &'scope self,
+        scope: &'scope std::thread::Scope<'scope, 'env>,
+        workers: &'scope Workers<'env>,
+        chunks: &'scope [&'env [&'env str]],
+    ) -> bool
+    where
+        'env: 'scope,
+    {
+        let started = self.started.load(Ordering::SeqCst);
+        let left = chunks
+            .len()
+            .saturating_sub(self.next.load(Ordering::SeqCst));
+        let wanted = workers.engine.gate.target().min(self.most);
+        if started >= wanted || started >= left.max(1) {
+            return false;
+        }
+        if self
+            .started
+            .compare_exchange(started, started + 1, Ordering::SeqCst, Ordering::SeqCst)
+            .is_err()
+        {
+            return false;
+        }
+        let spawned = std::thread::Builder::new()
+            .name("tim-follow-batch".into())
+            .stack_size(crate::inflight::WORKER_STACK)
+            .spawn_scoped(scope, move || self.work::<E>(scope, workers, chunks));
+        if spawned.is_err() {
+            // Out of threads: the ones there are do the work.
+            self.started.fetch_sub(1, Ordering::SeqCst);
+            return false;
+        }
+        true
+    }
+
+    /// Takes chunks until none is left, starting more workers as needed.
+    fn work<'scope, 'env, E: BatchRequest<Payload = P>>(
+        &'scope self,
+        scope: &'scope std::thread::Scope<'scope, 'env>,
+        workers: &'scope Workers<'env>,
+        chunks: &'scope [&'env [&'env str]],
+    ) where
+        'env: 'scope,
+    {
+        loop {
+            // Each worker, before each request, starts those the target
+            // allows (a few at a time: the target grows with the latency).
+            for _ in 0..4 {
+                if !self.grow::<E>(scope, workers, chunks) {
+                    break;
+                }
+            }
+            let i = self.next.fetch_add(1, Ordering::SeqCst);
+            let Some(chunk) = chunks.get(i) else { break };
+            *lock(&self.slots[i]) = Some(workers.run_one::<E>(chunk));
+        }
     }
 }
 

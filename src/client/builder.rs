@@ -10,6 +10,7 @@ use super::{Client, Inner};
 use crate::error::Error;
 #[cfg(doc)]
 use crate::error::{ApiError, TransportErrorKind};
+use crate::inflight::{Controller, Gate};
 use crate::ratelimit::{Adaptive, LocalLimiter, RateLimit};
 use crate::region::Region;
 use crate::request::validate_account;
@@ -17,6 +18,10 @@ use crate::retry::RetryPolicy;
 use crate::secret::Secret;
 use crate::signer::Signer;
 use crate::transport::{self, TransportConfig};
+
+/// The highest [`ClientBuilder::concurrency`]: far more than 200 calls/s
+/// need at any latency a call survives (its timeout).
+const MAX_CONCURRENCY: usize = 4096;
 
 /// Builds a [`Client`]. Every setting has a documented default but the
 /// credentials: set [`usersig`](ClientBuilder::usersig) or
@@ -42,6 +47,7 @@ pub struct ClientBuilder {
     adaptive: bool,
     call_deadline: Option<Duration>,
     concurrency: usize,
+    adaptive_concurrency: bool,
     max_response_bytes: u64,
     allow_insecure_http: bool,
     name_lookup: Option<transport::NameLookup>,
@@ -144,10 +150,14 @@ impl ClientBuilder {
         self
     }
 
-    /// Uses this pre-generated admin UserSig as is. It cannot be renewed, so
+    /// Uses this pre-generated admin UserSig. It cannot be renewed, so
     /// when it expires calls fail with 70001. Replaces a SecretKey set before.
+    ///
+    /// Surrounding whitespace (a trailing newline read from a file, a space
+    /// from a copy) is trimmed, as [`Client::from_env`] trims `TIM_USERSIG`:
+    /// a UserSig never holds any.
     pub fn usersig(mut self, usersig: impl Into<String>) -> Self {
-        self.usersig = Some(Secret::new(usersig));
+        self.usersig = Some(Secret::trimmed(usersig));
         #[cfg(feature = "usersig")]
         {
             self.secret_key = None;
@@ -161,9 +171,13 @@ impl ClientBuilder {
     /// UserSig expired or is damaged ([`ApiError::is_usersig_rejected`]), a
     /// new one is made and the request sent once more. Replaces a UserSig set
     /// before.
+    ///
+    /// Surrounding whitespace (a trailing newline read from a file, a space
+    /// from a copy) is trimmed, as [`Client::from_env`] trims
+    /// `TIM_SECRET_KEY`: a SecretKey never holds any.
     #[cfg(feature = "usersig")]
     pub fn secret_key(mut self, key: impl Into<String>) -> Self {
-        self.secret_key = Some(Secret::new(key));
+        self.secret_key = Some(Secret::trimmed(key));
         self.usersig = None;
         self
     }
@@ -248,13 +262,32 @@ impl ClientBuilder {
         self
     }
 
-    /// How many requests of one batch call may be in flight at once
-    /// (default 16: enough to reach 200 calls/s at up to 80 ms per call;
-    /// raise it for far regions). Workers are threads started for the call
-    /// only when the list needs more than one request. Results stay in input
-    /// order and the rate limit holds.
+    /// The most requests the client keeps in flight at once (default 128),
+    /// across all its clones, threads and calls.
+    ///
+    /// Within that cap, the number in flight follows what the rate limit and
+    /// the measured latency need (rate × latency, with headroom for its
+    /// spread): a handful on a nearby service, more from far away, growing
+    /// and shrinking as the latency does (see
+    /// [`adaptive_concurrency`](ClientBuilder::adaptive_concurrency)). The
+    /// default reaches 200 calls/s at up to about 550 ms a call. Bulk calls
+    /// (batches, jobs, purges, undo, restore, previews) start worker threads
+    /// (512 KiB stacks, of which only what is used costs memory) only as the number in flight needs them, and the
+    /// connection pool keeps up to this many connections. Results stay in
+    /// input order and the rate limit holds. `1` sends one request at a time.
     pub fn concurrency(mut self, workers: usize) -> Self {
         self.concurrency = workers;
+        self
+    }
+
+    /// Whether the number of requests in flight follows the rate limit and
+    /// the measured latency (default on), or is always the
+    /// [`concurrency`](ClientBuilder::concurrency) cap (off: a fixed pool,
+    /// as in version 0.2 with its default of 16). Without a rate limit
+    /// ([`no_rate_limit`](ClientBuilder::no_rate_limit)) the cap is used
+    /// either way.
+    pub fn adaptive_concurrency(mut self, on: bool) -> Self {
+        self.adaptive_concurrency = on;
         self
     }
 
@@ -286,10 +319,15 @@ impl ClientBuilder {
         let (bases, loopback) = self.bases()?;
         let signer = self.signer()?;
         let limiter = self.limiter();
+        let gate = Gate::new(Controller::new(
+            self.concurrency,
+            self.adaptive_concurrency,
+            limiter.as_ref().map(|l| l.max_rate()),
+        ));
         let agent = transport::make_agent(&TransportConfig {
             connect_timeout: self.connect_timeout,
             call_timeout: self.timeout,
-            pool_per_host: self.concurrency.min(32),
+            pool_per_host: self.concurrency,
             use_env_proxy: !loopback,
             lookup: self.name_lookup.clone(),
         });
@@ -304,6 +342,7 @@ impl ClientBuilder {
                     limiter,
                     retry: self.retry,
                     max_response_bytes: self.max_response_bytes,
+                    gate,
                 },
                 concurrency: self.concurrency,
                 call_deadline: self.call_deadline,
@@ -386,6 +425,12 @@ impl ClientBuilder {
         }
         if self.concurrency == 0 {
             return Err(Error::invalid("concurrency", "at least 1 worker is needed"));
+        }
+        if self.concurrency > MAX_CONCURRENCY {
+            return Err(Error::invalid(
+                "concurrency",
+                format!("at most {MAX_CONCURRENCY} requests in flight"),
+            ));
         }
         if self.max_response_bytes < 1024 {
             return Err(Error::invalid(
@@ -552,7 +597,8 @@ impl Client {
             rate_limit: Limit::PerSecond(200),
             adaptive: true,
             call_deadline: None,
-            concurrency: 16,
+            concurrency: crate::inflight::DEFAULT_CAP,
+            adaptive_concurrency: true,
             max_response_bytes: 4 << 20,
             allow_insecure_http: false,
             name_lookup: None,
@@ -569,5 +615,26 @@ impl Client {
     /// A builder from the environment, to adjust before building.
     pub fn builder_from_env() -> ClientBuilder {
         ClientBuilder::from_lookup(|k| std::env::var(k).ok())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The defaults the README promises: 5 s to connect, 30 s an attempt,
+    /// 200 calls per second per endpoint, adaptive pacing, 4 MiB a reply,
+    /// failover on, HTTPS only.
+    #[test]
+    fn the_defaults_are_the_documented_ones() {
+        let b = Client::builder(1400000000, "administrator");
+        assert_eq!(b.connect_timeout, Duration::from_secs(5));
+        assert_eq!(b.timeout, Duration::from_secs(30));
+        assert!(matches!(b.rate_limit, Limit::PerSecond(200)));
+        assert!(b.adaptive);
+        assert_eq!(b.max_response_bytes, 4 * 1024 * 1024);
+        assert!(b.failover);
+        assert!(!b.allow_insecure_http);
+        assert!(b.call_deadline.is_none());
     }
 }

@@ -80,14 +80,34 @@ impl Client {
         &self.inner.engine.admin
     }
 
-    /// How many requests of one batch call may be in flight at once.
+    /// The most requests the client keeps in flight at once
+    /// ([`ClientBuilder::concurrency`]).
     pub fn concurrency(&self) -> usize {
         self.inner.concurrency
+    }
+
+    /// How many requests may be in flight now: what the rate limit and the
+    /// measured latency need, within the cap.
+    #[cfg(feature = "job")]
+    pub(crate) fn in_flight_target(&self) -> usize {
+        self.inner.engine.gate.target()
     }
 
     /// The primary base URL.
     pub fn base_url(&self) -> &str {
         self.inner.engine.bases.primary()
+    }
+
+    /// True when the client makes its UserSigs from a SecretKey (and renews
+    /// them); false when it uses a pre-generated UserSig as is. A 70001
+    /// ("expired") then means different things: with a SecretKey, the
+    /// signature was made moments ago, so the clock of this machine is wrong.
+    pub fn generates_usersigs(&self) -> bool {
+        match self.inner.engine.signer {
+            crate::signer::Signer::Fixed(_) => false,
+            #[cfg(feature = "usersig")]
+            crate::signer::Signer::Key(_) => true,
+        }
     }
 
     // ------------------------------------------------------------ batch calls
@@ -218,7 +238,9 @@ impl Client {
 
     /// One page of `from`'s fans, following or mutual list
     /// (`v4/follow/follow_get`): `cursor` is `""` for the first page, then
-    /// the previous page's `next_cursor`; `want` is 1–1000.
+    /// the previous page's `next_cursor`; `want` is 1–1000. A page without
+    /// `NextCursor` is the last one when it holds fewer than `want` entries,
+    /// and a `Decode` error when full ([`FollowGet::check_page`]).
     pub fn follow_get_page(
         &self,
         from: &str,
@@ -226,7 +248,8 @@ impl Client {
         cursor: &str,
         want: u32,
     ) -> Result<FollowPage, Error> {
-        self.call(&FollowGet::new(from, list, cursor, want)?)
+        let request = FollowGet::new(from, list, cursor, want)?;
+        request.check_page(self.call(&request)?)
     }
 
     /// Every entry of `from`'s fans, following or mutual list, fetched lazily

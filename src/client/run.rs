@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::error::{Error, TransportErrorKind};
+use crate::inflight::Gate;
 use crate::ratelimit::RateLimit;
 use crate::request::{Context, Request};
 use crate::retry::{may_retry, RetryPolicy};
@@ -26,6 +27,8 @@ pub(crate) struct Engine {
     pub(crate) limiter: Option<Arc<dyn RateLimit>>,
     pub(crate) retry: RetryPolicy,
     pub(crate) max_response_bytes: u64,
+    /// How many calls may be in flight at once.
+    pub(crate) gate: Gate,
 }
 
 /// What the attempts of one call showed besides its result.
@@ -64,13 +67,20 @@ impl Engine {
         let mut tries = Tries::default();
         let mut resigned = false;
         loop {
+            // A place in flight first, then the limiter's slot: waiting for
+            // the slot counts as in flight, so that the limiter's spacing
+            // is never bunched up behind the gate.
+            let place = self.gate.enter(path);
             self.pace(path);
             let sent = Instant::now();
             let sig = self.signer.current();
-            let err = match self
-                .send(path, body, sig.expose())
-                .and_then(|(status, bytes)| parse(status, &bytes))
-            {
+            place.sending();
+            let answer = self.send(path, body, sig.expose());
+            if answer.is_ok() {
+                place.answered(sent.elapsed());
+            }
+            drop(place);
+            let err = match answer.and_then(|(status, bytes)| parse(status, &bytes)) {
                 Ok(value) => {
                     if let Some(limiter) = &self.limiter {
                         limiter.accepted(path);

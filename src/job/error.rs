@@ -50,6 +50,33 @@ pub enum JobError {
         /// The journal to undo.
         journal: PathBuf,
     },
+    /// The input file changed while the job read it again for sending: a
+    /// block of it is not what the first pass read and hashed. The job
+    /// stopped before any line of that block was sent; what was sent
+    /// before it came from the input as hashed.
+    InputChanged {
+        /// The input file.
+        path: PathBuf,
+        /// The first byte of the changed block.
+        offset: u64,
+        /// The block's number (from 0).
+        block: u64,
+        /// The file's size on the first pass.
+        size: u64,
+    },
+    /// A journal or snapshot made for another app than the client's
+    /// (its SDKAppID is not the credentials'): an undo, a restore or a
+    /// resume of it would write to the wrong app. Found before any request.
+    OtherApp {
+        /// `"journal"` or `"snapshot"`.
+        what: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// The SDKAppID it records.
+        made_for: u64,
+        /// The client's SDKAppID.
+        credentials: u64,
+    },
     /// A call the job needed failed (for a purge: listing an account).
     /// Transparent: its message and its source are the call's error's.
     Client(Error),
@@ -86,6 +113,30 @@ impl fmt::Display for JobError {
                  undo would reverse both; reverse_all_applied reverses every \
                  applied account",
                 journal.display()
+            ),
+            JobError::InputChanged {
+                path,
+                offset,
+                block,
+                size,
+            } => write!(
+                f,
+                "the input {} changed while the job ran: its bytes from offset {offset} \
+                 (block {block}) are not those the job read and hashed first (the file \
+                 had {size} bytes then); nothing of them was sent. Put the file back as \
+                 it was and resume, or start a new journal",
+                path.display()
+            ),
+            JobError::OtherApp {
+                what,
+                path,
+                made_for,
+                credentials,
+            } => write!(
+                f,
+                "the {what} {} was made for SDKAppID {made_for}; these credentials are for \
+                 {credentials}",
+                path.display()
             ),
             // Transparent: the call's own error says what failed.
             JobError::Client(e) => e.fmt(f),

@@ -77,6 +77,12 @@ pub(crate) struct Header {
     /// applied account (`Job::reverse_all_applied`): a resume keeps it.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub reverse_all_applied: bool,
+    /// A pairs job whose input was sorted (by `FROM`, then `TO`, repeats
+    /// dropped) before it was cut into requests, with the run size of the
+    /// sort. A pairs journal without it cut consecutive pairs, and is
+    /// resumed that way.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sorted: Option<super::sort::SortSpec>,
 }
 
 /// What a job's input file holds.
@@ -107,6 +113,10 @@ pub(crate) struct InputFile {
     pub size: u64,
     /// The SHA-256 of its bytes, hex.
     pub sha256: String,
+    /// The SHA-256 of each block, as this run's first pass read them (not
+    /// journaled: each run reads the input whole first).
+    #[serde(skip)]
+    pub blocks: super::plan::Blocks,
 }
 
 /// One line after the header.

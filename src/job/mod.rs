@@ -66,6 +66,30 @@
 //! and continued, in their own format: without `sending` lines, so a
 //! resume of one sends its requests in flight at a crash again as new.
 //!
+//! # The input that was hashed
+//!
+//! A job reads its input file twice: whole before anything is sent (every
+//! line checked, its size and SHA-256 for the journal, and the SHA-256 of
+//! each block of 1 MiB, kept in memory: 32 bytes a MiB), then again as it
+//! sends. The second reading takes a whole block at a time and serves its
+//! lines only once its SHA-256 is the first pass's: a file changed while
+//! the job runs stops it with [`JobError::InputChanged`] (naming the byte
+//! where the changed block starts) before any line of that block is sent,
+//! so a job never sends an account that is not in the input it hashed. A
+//! resume refuses the changed file ([`JobError::Mismatch`]); put back, it
+//! goes on.
+//!
+//! An undo cross-checks the journal it reverses against that job's input
+//! file where it is still there and unchanged (its size and SHA-256 the
+//! journal's): each request's applied accounts must be in that request as
+//! the input cuts it, or the journal is damaged ([`JobError::Journal`],
+//! before any request). It keeps where each request starts (8 bytes a
+//! request) and reads each request again alone. A forged line with its
+//! checksum recomputed so reverses nothing the job was not asked to do;
+//! without the input file (moved, changed), and for a pairs job whose
+//! requests were cut after its sort (their numbers are not positions in the
+//! file), the journal's word is taken.
+//!
 //! # One writer
 //!
 //! A job holds an advisory lock (`flock`) on its journal from before it
@@ -80,8 +104,11 @@
 //!
 //! Running a job whose journal exists continues it; [`Job::resume`] rebuilds
 //! the job from the journal alone ([`Job::resume_with_input`] when the input
-//! file has moved). Resuming against a changed input file, another SDKAppID
-//! or another operation is refused ([`JobError::Mismatch`]). Every account
+//! file has moved). Resuming against a changed input file or another
+//! operation is refused ([`JobError::Mismatch`]); a journal of another
+//! SDKAppID than the client's is refused before any request
+//! ([`JobError::OtherApp`]), and so are an undo of one and a restore of a
+//! snapshot of one (a snapshot records its SDKAppID in its header). Every account
 //! is counted once in the summary; a completed job resumes as a no-op that
 //! returns its summary.
 //!
@@ -165,6 +192,7 @@ mod run;
 mod settle;
 mod sink;
 mod snapshot;
+mod sort;
 mod stop;
 mod undo;
 
@@ -305,6 +333,11 @@ pub struct Job {
     /// An undo reverses every applied account of a job that did not
     /// check first.
     reverse_all_applied: bool,
+    /// The run size of a pairs job's sort; `None`: the default.
+    sort_run: Option<usize>,
+    /// The size of the blocks the input is hashed and checked in; 0: the
+    /// default.
+    block: usize,
 }
 
 impl Job {
@@ -406,6 +439,24 @@ impl Job {
             input_moved: false,
             check_first: None,
             reverse_all_applied: false,
+            sort_run: None,
+            block: 0,
+        }
+    }
+
+    /// The size of the blocks in which the input file is hashed on the
+    /// first pass and checked as it is read again for sending (default 1
+    /// MiB). For tests: a small input of several blocks.
+    #[doc(hidden)]
+    pub fn input_block_size(mut self, bytes: usize) -> Job {
+        self.block = bytes;
+        self
+    }
+
+    fn block(&self) -> usize {
+        match self.block {
+            0 => plan::INPUT_BLOCK,
+            n => n,
         }
     }
 
@@ -454,6 +505,16 @@ impl Job {
     /// the undo's journal: a resume keeps it. No effect on other jobs.
     pub fn reverse_all_applied(mut self, on: bool) -> Job {
         self.reverse_all_applied = on;
+        self
+    }
+
+    /// The most pairs a pairs job sorts in memory at once (one run of its
+    /// sort; the default is 262,144). For tests of the memory bound: the
+    /// requests are the same whatever it is. A journal records it, and a
+    /// resume keeps the journal's.
+    #[doc(hidden)]
+    pub fn sort_run(mut self, pairs: usize) -> Job {
+        self.sort_run = Some(pairs.max(1));
         self
     }
 
@@ -573,6 +634,7 @@ impl Job {
         client: &Client,
         mut each: impl FnMut(&PreviewItem),
     ) -> Result<Preview, JobError> {
+        let block = self.block();
         let (op, from, input) = match self.kind {
             Kind::Purge { account } => {
                 crate::request::validate_account("account", &account)?;
@@ -585,13 +647,19 @@ impl Job {
         };
         let mut p = Preview::new(op);
         if let InputSource::Lines(lines) = input.0 {
+            if from.is_none() {
+                let sorted = sort::sort_lines(lines, self.sort_run)?;
+                preview::read(client, op, sorted.requests()?, &mut each, &mut p)?;
+                return Ok(p);
+            }
             let stop = Arc::new(AtomicBool::new(false));
             let requests = plan::from_lines(lines, from.as_deref(), stop);
             preview::read(client, op, requests, &mut each, &mut p)?;
             return Ok(p);
         }
         let (path, reads) = source_path(&input.0);
-        let header = prepare(client, op, from.as_deref(), &path, reads)?;
+        let mut header = prepare(client, op, from.as_deref(), &path, reads, block)?;
+        let sorted = sort::sort_job(&mut header, &path, self.journal.as_deref(), self.sort_run)?;
         let pending = match &self.journal {
             Some(j) if j.exists() => {
                 let (found, mut reader) = Reader::open(j)?;
@@ -602,8 +670,11 @@ impl Job {
             _ => Pending::default(),
         };
         let done = &pending.done;
-        let fresh = requests_of(&header, &path, from.as_deref())?
-            .filter(|r| !r.as_ref().is_ok_and(|r| done.contains_in(r.round, r.r)));
+        let planned = match &sorted {
+            Some(s) => s.requests()?,
+            None => requests_of(&header, &path, from.as_deref())?,
+        };
+        let fresh = planned.filter(|r| !r.as_ref().is_ok_and(|r| done.contains_in(r.round, r.r)));
         let requests = pending.unknown.iter().cloned().map(Ok).chain(fresh);
         preview::read(client, op, requests, &mut each, &mut p)?;
         Ok(p)
@@ -617,10 +688,13 @@ impl Job {
         progress: impl FnMut(&JobProgress),
     ) -> Result<JobSummary, JobError> {
         let mut sink = Sink::new(self.stop.clone(), Box::new(progress));
+        let block = self.block();
         let settings = |op| run::Settings {
             op,
+            block,
             check_first: self.check_first.unwrap_or(self.journal.is_some()),
             reverse_all_applied: self.reverse_all_applied,
+            sort_run: self.sort_run,
         };
         match self.kind {
             Kind::Purge { account } => {

@@ -20,8 +20,11 @@ pub(super) fn requests_of(
 ) -> Result<Box<dyn Iterator<Item = Result<Request, JobError>> + Send>, JobError> {
     match header.reads {
         Reads::Lines => {
-            let path = header.input.as_ref().map_or(path, |i| i.path.as_path());
-            Ok(Box::new(plan::from_file(path, from)?))
+            let input = header
+                .input
+                .as_ref()
+                .ok_or_else(|| JobError::Journal("the job names no input file".into()))?;
+            Ok(Box::new(plan::from_file(input, &input.path, from)?))
         }
         reads => derived(path, reads),
     }
@@ -46,10 +49,22 @@ pub(super) fn prepare(
     from: Option<&str>,
     path: &Path,
     reads: Reads,
+    block: usize,
 ) -> Result<Header, JobError> {
+    match reads {
+        Reads::Journal => {
+            let (reversed, _) = Reader::open(path)?;
+            same_app("journal", path, reversed.sdkappid, client.sdkappid())?;
+        }
+        Reads::Snapshot => {
+            let app = snapshot::app_of(path)?;
+            same_app("snapshot", path, app, client.sdkappid())?;
+        }
+        Reads::Lines => {}
+    }
     let (input, total, requests) = match reads {
         Reads::Lines => {
-            let scan = plan::scan_file(path, from)?;
+            let scan = plan::scan_file(path, from, block)?;
             (scan.input, scan.total, scan.requests)
         }
         _ => {
@@ -70,6 +85,7 @@ pub(super) fn prepare(
         reads,
         check_first: false,
         reverse_all_applied: false,
+        sorted: None,
     })
 }
 
@@ -185,6 +201,24 @@ pub(super) fn open_or_create(
     Ok(Pending::from_replay(reader.replay, &found))
 }
 
+/// Refuses a journal or snapshot of another app than the client's.
+pub(super) fn same_app(
+    what: &'static str,
+    path: &Path,
+    made_for: u64,
+    credentials: u64,
+) -> Result<(), JobError> {
+    if made_for == credentials {
+        return Ok(());
+    }
+    Err(JobError::OtherApp {
+        what,
+        path: path.to_path_buf(),
+        made_for,
+        credentials,
+    })
+}
+
 /// Refuses to continue a journal that holds another job. With `moved`, the
 /// input may be at another path if its size and SHA-256 are the same.
 pub(super) fn check_same_job(
@@ -199,13 +233,7 @@ pub(super) fn check_same_job(
             path.display()
         )))
     };
-    if found.sdkappid != want.sdkappid {
-        return differs(
-            "SDKAppID",
-            found.sdkappid.to_string(),
-            want.sdkappid.to_string(),
-        );
-    }
+    same_app("journal", path, found.sdkappid, want.sdkappid)?;
     if found.operation != want.operation || found.pairs != want.pairs {
         return differs("operation", found.operation.clone(), want.operation.clone());
     }

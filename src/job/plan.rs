@@ -88,6 +88,9 @@ pub(crate) struct InputLines<R> {
     number: u64,
     buf: Vec<u8>,
     ended: bool,
+    /// Bytes read so far, and where the last line read starts.
+    consumed: u64,
+    start: u64,
 }
 
 impl<R: BufRead> InputLines<R> {
@@ -103,7 +106,14 @@ impl<R: BufRead> InputLines<R> {
             number: 0,
             buf: Vec::new(),
             ended: false,
+            consumed: 0,
+            start: 0,
         }
+    }
+
+    /// The byte offset (from where reading began) of the last line read.
+    fn start(&self) -> u64 {
+        self.start
     }
 
     fn read(&mut self) -> Result<Option<String>, JobError> {
@@ -111,10 +121,22 @@ impl<R: BufRead> InputLines<R> {
         let n = (&mut self.reader)
             .take(MAX_INPUT_LINE as u64 + 2)
             .read_until(b'\n', &mut self.buf)
-            .map_err(|e| JobError::io(&self.path, "cannot read", e))?;
+            .map_err(
+                |e| match e.get_ref().and_then(|i| i.downcast_ref::<Changed>()) {
+                    Some(c) => JobError::InputChanged {
+                        path: self.path.clone(),
+                        offset: c.offset,
+                        block: c.block,
+                        size: c.size,
+                    },
+                    None => JobError::io(&self.path, "cannot read", e),
+                },
+            )?;
         if n == 0 {
             return Ok(None);
         }
+        self.start = self.consumed;
+        self.consumed += n as u64;
         self.number += 1;
         let line = match self.buf.strip_suffix(b"\n") {
             Some(l) => l.strip_suffix(b"\r").unwrap_or(l),
@@ -220,8 +242,8 @@ pub(crate) struct Scan {
 
 /// Reads the whole file once: every line valid (errors name the line), its
 /// size and SHA-256, and how many entries and requests it makes.
-pub(crate) fn scan_file(path: &Path, from: Option<&str>) -> Result<Scan, JobError> {
-    let mut tee = Tee::open(path)?;
+pub(crate) fn scan_file(path: &Path, from: Option<&str>, block: usize) -> Result<Scan, JobError> {
+    let mut tee = Tee::open(path, block)?;
     let lines = InputLines::new(BufReader::new(&mut tee), path);
     let (total, requests) = count(requests(lines, from, None))?;
     Ok(Scan {
@@ -233,7 +255,7 @@ pub(crate) fn scan_file(path: &Path, from: Option<&str>) -> Result<Scan, JobErro
 
 /// A file's absolute path, size and SHA-256, read once.
 pub(crate) fn input_file(path: &Path) -> Result<InputFile, JobError> {
-    let mut tee = Tee::open(path)?;
+    let mut tee = Tee::open(path, INPUT_BLOCK)?;
     std::io::copy(&mut tee, &mut std::io::sink())
         .map_err(|e| JobError::io(path, "cannot read", e))?;
     tee.input(path)
@@ -251,6 +273,35 @@ pub(crate) fn pair_requests(
     )
 }
 
+/// The `FROM TO` pairs of a file of pairs scanned before, validated as they
+/// are read (a pairs job's input, to sort), each block checked against the
+/// first pass before any of its lines is read: the first error ends them.
+pub(crate) fn pairs_of_file(
+    input: &InputFile,
+    path: &Path,
+) -> Result<impl Iterator<Item = Result<(String, String), JobError>> + Send, JobError> {
+    let lines = InputLines::new(Checked::open(input, path)?, path);
+    Ok(entries(lines, true).map(|e| e.map(Entry::into_pair)))
+}
+
+/// The `FROM TO` pairs of lines from an iterator, validated as they are
+/// read: the first error ends them.
+pub(crate) fn pairs_of_lines(
+    lines: Box<dyn Iterator<Item = String> + Send>,
+) -> impl Iterator<Item = Result<(String, String), JobError>> + Send {
+    entries(lines.map(Ok), true).map(|e| e.map(Entry::into_pair))
+}
+
+impl Entry {
+    /// The pair (an account of a targets file has no `FROM`: empty).
+    fn into_pair(self) -> (String, String) {
+        match self {
+            Entry::Pair(from, to) => (from, to),
+            Entry::Target(to) => (String::new(), to),
+        }
+    }
+}
+
 /// The accounts and requests of a stream of requests, or its first error.
 pub(crate) fn count(
     requests: impl Iterator<Item = Result<Request, JobError>>,
@@ -263,27 +314,44 @@ pub(crate) fn count(
     Ok((total, n))
 }
 
+/// The size of the blocks an input file is hashed in on the first pass and
+/// checked in as it is read again for sending: 32 bytes of memory a MiB.
+pub(crate) const INPUT_BLOCK: usize = 1 << 20;
+
 /// A file read through a hash: what passed through it is the file as the
-/// job saw it.
+/// job saw it, whole and block by block.
 struct Tee {
     inner: File,
     hash: hmac_sha256::Hash,
     size: u64,
+    block: usize,
+    /// The hash of the block being read, and its bytes so far.
+    open: hmac_sha256::Hash,
+    in_open: usize,
+    hashes: Vec<[u8; 32]>,
 }
 
 impl Tee {
-    fn open(path: &Path) -> Result<Tee, JobError> {
+    fn open(path: &Path, block: usize) -> Result<Tee, JobError> {
         let inner = File::open(path).map_err(|e| JobError::io(path, "cannot open", e))?;
         Ok(Tee {
             inner,
             hash: hmac_sha256::Hash::new(),
             size: 0,
+            block: block.max(1),
+            open: hmac_sha256::Hash::new(),
+            in_open: 0,
+            hashes: Vec::new(),
         })
     }
 
-    /// The file as read so far: its absolute path, size and SHA-256.
-    fn input(self, path: &Path) -> Result<InputFile, JobError> {
+    /// The file as read so far: its absolute path, size and SHA-256, and
+    /// the SHA-256 of each block.
+    fn input(mut self, path: &Path) -> Result<InputFile, JobError> {
         let abs = std::fs::canonicalize(path).map_err(|e| JobError::io(path, "cannot open", e))?;
+        if self.in_open > 0 {
+            self.hashes.push(self.open.finalize());
+        }
         let sha256 = self
             .hash
             .finalize()
@@ -294,6 +362,10 @@ impl Tee {
             path: abs,
             size: self.size,
             sha256,
+            blocks: Blocks {
+                size: self.block,
+                hashes: std::sync::Arc::new(self.hashes),
+            },
         })
     }
 }
@@ -303,21 +375,214 @@ impl Read for Tee {
         let n = self.inner.read(buf)?;
         self.hash.update(&buf[..n]);
         self.size += n as u64;
+        let mut rest = &buf[..n];
+        while !rest.is_empty() {
+            let take = rest.len().min(self.block - self.in_open);
+            self.open.update(&rest[..take]);
+            self.in_open += take;
+            rest = &rest[take..];
+            if self.in_open == self.block {
+                let done = std::mem::replace(&mut self.open, hmac_sha256::Hash::new());
+                self.hashes.push(done.finalize());
+                self.in_open = 0;
+            }
+        }
         Ok(n)
     }
 }
 
-/// The requests of a file scanned before, read lazily.
+/// The blocks of an input file as its first pass hashed them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Blocks {
+    /// Bytes a block (the last one may be shorter).
+    pub size: usize,
+    /// The SHA-256 of each block, in order.
+    pub hashes: std::sync::Arc<Vec<[u8; 32]>>,
+}
+
+/// A block of the input that is not what the first pass read: carried
+/// inside an I/O error from [`Checked`] to [`InputLines`].
+#[derive(Debug)]
+struct Changed {
+    offset: u64,
+    block: u64,
+    size: u64,
+}
+
+impl std::fmt::Display for Changed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "block {} (from byte {}) changed",
+            self.block, self.offset
+        )
+    }
+}
+
+impl std::error::Error for Changed {}
+
+/// An input file read again for sending, a whole block at a time: a block
+/// is served only once its SHA-256 is the one the first pass found, so no
+/// line of a changed block ever leaves.
+struct Checked {
+    file: File,
+    blocks: Blocks,
+    /// The size of the file on the first pass.
+    size: u64,
+    next: usize,
+    buf: Vec<u8>,
+    pos: usize,
+}
+
+impl Checked {
+    /// `path`, to be read again as the first pass read `input`.
+    fn open(input: &InputFile, path: &Path) -> Result<Checked, JobError> {
+        let file = File::open(path).map_err(|e| JobError::io(path, "cannot open", e))?;
+        Ok(Checked {
+            file,
+            blocks: input.blocks.clone(),
+            size: input.size,
+            next: 0,
+            buf: Vec::new(),
+            pos: 0,
+        })
+    }
+
+    fn load(&mut self) -> std::io::Result<()> {
+        self.buf.clear();
+        self.pos = 0;
+        let size = self.blocks.size as u64;
+        (&mut self.file).take(size).read_to_end(&mut self.buf)?;
+        let i = self.next;
+        let changed = match self.blocks.hashes.get(i) {
+            None => !self.buf.is_empty(),
+            Some(want) => hmac_sha256::Hash::hash(&self.buf) != *want,
+        };
+        if changed {
+            self.buf.clear();
+            return Err(std::io::Error::other(Changed {
+                offset: i as u64 * size,
+                block: i as u64,
+                size: self.size,
+            }));
+        }
+        if !self.buf.is_empty() {
+            self.next += 1;
+        }
+        Ok(())
+    }
+}
+
+impl Read for Checked {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        let n = {
+            let have = self.fill_buf()?;
+            let n = have.len().min(out.len());
+            out[..n].copy_from_slice(&have[..n]);
+            n
+        };
+        self.consume(n);
+        Ok(n)
+    }
+}
+
+impl BufRead for Checked {
+    fn fill_buf(&mut self) -> std::io::Result<&[u8]> {
+        if self.pos == self.buf.len() {
+            self.load()?;
+        }
+        Ok(&self.buf[self.pos..])
+    }
+
+    fn consume(&mut self, amount: usize) {
+        self.pos = (self.pos + amount).min(self.buf.len());
+    }
+}
+
+/// The requests of a file scanned before, read lazily, each block checked
+/// against the first pass before any of its lines is read
+/// ([`JobError::InputChanged`] when it is not the same).
 pub(crate) fn from_file(
+    input: &InputFile,
     path: &Path,
     from: Option<&str>,
 ) -> Result<impl Iterator<Item = Result<Request, JobError>> + Send, JobError> {
-    let file = File::open(path).map_err(|e| JobError::io(path, "cannot open", e))?;
-    Ok(requests(
-        InputLines::new(BufReader::new(file), path),
-        from,
-        None,
-    ))
+    let checked = Checked::open(input, path)?;
+    Ok(requests(InputLines::new(checked, path), from, None))
+}
+
+/// Where each request of an input file starts: 8 bytes a request, so that
+/// one request can be read again alone ([`IndexedInput::request`]).
+pub(crate) struct IndexedInput {
+    file: File,
+    path: std::path::PathBuf,
+    from: Option<String>,
+    starts: Vec<u64>,
+}
+
+impl IndexedInput {
+    /// Reads the file whole: where each request starts, its size and
+    /// SHA-256.
+    pub(crate) fn open(
+        path: &Path,
+        from: Option<&str>,
+    ) -> Result<(IndexedInput, InputFile), JobError> {
+        let mut tee = Tee::open(path, INPUT_BLOCK)?;
+        let mut lines = InputLines::new(BufReader::new(&mut tee), path);
+        let mut cutter = Cutter::new(from);
+        let mut starts = Vec::new();
+        while let Some(line) = lines.next() {
+            let line = line?;
+            let parsed = entry(&line, from.is_none()).map_err(|reason| JobError::InvalidInput {
+                line: lines.number(),
+                reason,
+            })?;
+            if let Some(e) = parsed {
+                let before = cutter.next_r;
+                cutter.push(e);
+                if cutter.next_r != before {
+                    starts.push(lines.start());
+                }
+            }
+        }
+        drop(lines);
+        let input = tee.input(path)?;
+        let file = File::open(path).map_err(|e| JobError::io(path, "cannot open", e))?;
+        let indexed = IndexedInput {
+            file,
+            path: path.to_path_buf(),
+            from: from.map(str::to_string),
+            starts,
+        };
+        Ok((indexed, input))
+    }
+
+    /// The file.
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Request `r` as the job cut it, read again from the file; `None`
+    /// past the last.
+    pub(crate) fn request(&mut self, r: u64) -> Result<Option<Request>, JobError> {
+        use std::io::{Seek, SeekFrom};
+        let Some(&start) = usize::try_from(r).ok().and_then(|i| self.starts.get(i)) else {
+            return Ok(None);
+        };
+        self.file
+            .seek(SeekFrom::Start(start))
+            .map_err(|e| JobError::io(&self.path, "cannot read", e))?;
+        let reader = BufReader::with_capacity(1024, &mut self.file);
+        let lines = InputLines::new(reader, &self.path);
+        let mut cutter = Cutter::new(self.from.as_deref());
+        cutter.next_r = r;
+        for e in entries(lines, self.from.is_none()) {
+            if let Some(closed) = cutter.push(e?) {
+                return Ok(Some(closed));
+            }
+        }
+        Ok(cutter.finish())
+    }
 }
 
 /// The account ids of a file of targets: see [`read_accounts`](super::read_accounts).

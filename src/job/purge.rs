@@ -47,6 +47,7 @@ pub(crate) fn run(
         reads: format::Reads::Lines,
         check_first: false,
         reverse_all_applied: false,
+        sorted: None,
     };
     let mut state = match journal {
         Some(path) => open(path, &header, sink)?,

@@ -70,6 +70,7 @@ impl Replay {
         if let Some(from) = &header.from {
             valid(from)?;
         }
+        super::sort::check_header(header)?;
         match header.operation.as_str() {
             "follow" | "unfollow" => {
                 let input = header
@@ -354,12 +355,14 @@ mod tests {
                 path: "/ids".into(),
                 size: total * 3,
                 sha256: String::new(),
+                blocks: Default::default(),
             }),
             total,
             requests,
             reads: Reads::Lines,
             check_first: false,
             reverse_all_applied: false,
+            sorted: None,
         }
     }
 

@@ -4,7 +4,7 @@
 //! in flight and unjournaled).
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{mpsc, Mutex};
 use std::time::Duration;
 
@@ -19,7 +19,7 @@ use super::open::{
 use super::plan::{self, Request};
 use super::settle::{lost as lost_answer, settle, settle_groups, Proved, Work};
 use super::sink::{judge, Sent, Sink};
-use super::{undo, InputSource, JobError, JobInput, Operation};
+use super::{sort, undo, InputSource, JobError, JobInput, Operation};
 
 /// How a follow/unfollow job runs.
 #[derive(Debug, Clone, Copy)]
@@ -28,9 +28,13 @@ pub(super) struct Settings {
     pub(super) op: Operation,
     /// Read each request's accounts before sending it.
     pub(super) check_first: bool,
+    /// The size of the blocks the input is hashed and checked in.
+    pub(super) block: usize,
     /// For an undo: reverse every applied account of a journal that did
     /// not check first.
     pub(super) reverse_all_applied: bool,
+    /// The run size of a new pairs job's sort (`None`: the default).
+    pub(super) sort_run: Option<usize>,
 }
 
 /// A follow/unfollow job over an input: check or create the journal, then
@@ -46,14 +50,21 @@ pub(super) fn run_listed(
     let op = settings.op;
     let source = match (input.0, &journal) {
         (InputSource::Lines(lines), None) => {
-            sink.total_grows = true;
-            let requests = plan::from_lines(lines, from.as_deref(), sink.stop.clone());
             let (done, mut lost) = (plan::DoneSet::default(), Lost::default());
             let left = Left {
                 done: &done,
                 unknown: Vec::new(),
                 lost: &mut lost,
             };
+            if from.is_none() {
+                // Pairs: read and sorted whole first, grouped by `FROM`.
+                let sorted = sort::sort_lines(lines, settings.sort_run)?;
+                sink.total = sorted.total;
+                let requests = sorted.requests()?;
+                return execute(client, (op, settings.check_first), requests, left, sink);
+            }
+            sink.total_grows = true;
+            let requests = plan::from_lines(lines, from.as_deref(), sink.stop.clone());
             return execute(client, (op, settings.check_first), requests, left, sink);
         }
         (InputSource::Lines(_), Some(_)) => {
@@ -74,15 +85,30 @@ pub(super) fn run_listed(
         }
         _ => None,
     };
-    let mut header = prepare(client, op, from.as_deref(), &path, reads)?;
+    let mut header = prepare(client, op, from.as_deref(), &path, reads, settings.block)?;
     header.check_first = settings.check_first || reads != Reads::Lines;
     header.reverse_all_applied = reads == Reads::Journal && settings.reverse_all_applied;
+    // Pairs are sorted (grouped by `FROM`) unless the journal cut them
+    // the old way.
+    let journal_path = journal.as_ref().map(|j| j.0.as_path());
+    let sorted = sort::sort_job(&mut header, &path, journal_path, settings.sort_run)?;
     sink.total = header.total;
     let mut pending = match &journal {
         Some((j, moved)) => open_or_create(j, &header, *moved, sink)?,
         None => Pending::default(),
     };
-    let requests = requests_of(&header, &path, from.as_deref())?;
+    if let Some(j) = journal_path {
+        // The journal's lock is held: runs left next to it by a killed
+        // process are no one's.
+        let spill = sorted
+            .as_ref()
+            .map_or_else(|| sort::Spill::next_to(j), |s| s.spill().clone());
+        spill.remove_stale();
+    }
+    let requests = match &sorted {
+        Some(s) => s.requests()?,
+        None => requests_of(&header, &path, from.as_deref())?,
+    };
     let left = Left {
         done: &pending.done,
         unknown: std::mem::take(&mut pending.unknown),
@@ -155,9 +181,15 @@ pub(super) fn execute(
     // A rendezvous: a worker takes its next request only once the journal
     // has its last result, so at most one per worker is ever in flight.
     let (tx, rx) = mpsc::sync_channel::<Result<Sent, JobError>>(0);
+    let workers = Workers {
+        client,
+        most: client.concurrency().max(1),
+        started: AtomicUsize::new(0),
+        stop: &stop,
+        next: &next,
+    };
     std::thread::scope(|scope| {
-        let workers = client.concurrency().max(1);
-        if let Err(e) = spawn_workers(scope, workers, &stop, tx, &next) {
+        if let Err(e) = workers.start_first(scope, tx) {
             sink.failure = Some(e);
         }
         collect(&rx, &stop, sink);
@@ -169,44 +201,103 @@ pub(super) fn execute(
 /// there is none left).
 type NextFn<'a> = &'a (dyn Fn() -> Option<Result<Sent, JobError>> + Sync);
 
-/// Starts `count` workers that do `next` until it is exhausted or `stop` is
-/// set, each result sent on `tx`. Out of threads or memory, it goes on with
-/// the workers there are; an error only when none could start.
-fn spawn_workers<'scope>(
-    scope: &'scope std::thread::Scope<'scope, '_>,
-    count: usize,
-    stop: &'scope AtomicBool,
-    tx: mpsc::SyncSender<Result<Sent, JobError>>,
-    next: NextFn<'scope>,
-) -> Result<(), JobError> {
-    for spawned in 0..count {
-        let tx = tx.clone();
-        let worker = std::thread::Builder::new().name("tim-follow-job".into());
-        let started = worker.spawn_scoped(scope, move || {
-            while !stop.load(Ordering::SeqCst) {
-                let Some(result) = next() else { break };
-                if result.as_ref().is_ok_and(|s| s.fatal.is_some()) {
-                    // Every other request would fail the same way.
-                    stop.store(true, Ordering::SeqCst);
-                }
-                if tx.send(result).is_err() {
+/// The workers of a job: started as the requests in flight need them (the
+/// client's target), up to the client's cap.
+struct Workers<'a> {
+    client: &'a Client,
+    most: usize,
+    started: AtomicUsize,
+    stop: &'a AtomicBool,
+    next: NextFn<'a>,
+}
+
+impl<'a> Workers<'a> {
+    /// Starts the first worker; an error only when it cannot start.
+    fn start_first<'scope>(
+        &'scope self,
+        scope: &'scope std::thread::Scope<'scope, '_>,
+        tx: mpsc::SyncSender<Result<Sent, JobError>>,
+    ) -> Result<(), JobError>
+    where
+        'a: 'scope,
+    {
+        self.started.store(1, Ordering::SeqCst);
+        self.spawn(scope, tx).map_err(|e| JobError::Io {
+            path: PathBuf::from("(worker thread)"),
+            what: "cannot start a worker",
+            source: e,
+        })
+    }
+
+    fn spawn<'scope>(
+        &'scope self,
+        scope: &'scope std::thread::Scope<'scope, '_>,
+        tx: mpsc::SyncSender<Result<Sent, JobError>>,
+    ) -> std::io::Result<()>
+    where
+        'a: 'scope,
+    {
+        std::thread::Builder::new()
+            .name("tim-follow-job".into())
+            .stack_size(crate::inflight::WORKER_STACK)
+            .spawn_scoped(scope, move || self.work(scope, tx))
+            .map(drop)
+    }
+
+    /// Starts one more worker if the target allows more than there are;
+    /// whether one started. Out of threads or memory, the job goes on with
+    /// the workers there are.
+    fn grow<'scope>(
+        &'scope self,
+        scope: &'scope std::thread::Scope<'scope, '_>,
+        tx: &mpsc::SyncSender<Result<Sent, JobError>>,
+    ) -> bool
+    where
+        'a: 'scope,
+    {
+        let started = self.started.load(Ordering::SeqCst);
+        if started >= self.client.in_flight_target().min(self.most) {
+            return false;
+        }
+        if self
+            .started
+            .compare_exchange(started, started + 1, Ordering::SeqCst, Ordering::SeqCst)
+            .is_err()
+        {
+            return false;
+        }
+        if self.spawn(scope, tx.clone()).is_err() {
+            self.started.fetch_sub(1, Ordering::SeqCst);
+            return false;
+        }
+        true
+    }
+
+    /// Does the next piece of work until there is none or the job stops,
+    /// each result sent on `tx`.
+    fn work<'scope>(
+        &'scope self,
+        scope: &'scope std::thread::Scope<'scope, '_>,
+        tx: mpsc::SyncSender<Result<Sent, JobError>>,
+    ) where
+        'a: 'scope,
+    {
+        while !self.stop.load(Ordering::SeqCst) {
+            for _ in 0..4 {
+                if !self.grow(scope, &tx) {
                     break;
                 }
             }
-        });
-        match started {
-            Ok(_) => {}
-            Err(e) if spawned == 0 => {
-                return Err(JobError::Io {
-                    path: PathBuf::from("(worker thread)"),
-                    what: "cannot start a worker",
-                    source: e,
-                })
+            let Some(result) = (self.next)() else { break };
+            if result.as_ref().is_ok_and(|s| s.fatal.is_some()) {
+                // Every other request would fail the same way.
+                self.stop.store(true, Ordering::SeqCst);
             }
-            Err(_) => break,
+            if tx.send(result).is_err() {
+                break;
+            }
         }
     }
-    Ok(())
 }
 
 /// Journals and counts the workers' results until every worker is done.

@@ -136,14 +136,15 @@ pub(crate) fn export<S: AsRef<str>>(
     Ok(summary)
 }
 
-/// The relations of the snapshot at `path` as the `(FROM, TO)` pairs that
-/// re-create them, streamed and checked line by line; the end line must be
-/// there and agree.
-pub(crate) fn pairs(
-    path: &Path,
-) -> Result<impl Iterator<Item = Result<(String, String), JobError>> + Send, JobError> {
+/// The SDKAppID the snapshot at `path` was exported from, from its header.
+pub(crate) fn app_of(path: &Path) -> Result<u64, JobError> {
     let file = std::fs::File::open(path).map_err(|e| JobError::io(path, "cannot open", e))?;
     let mut lines = InputLines::new(BufReader::new(file), path);
+    Ok(header(&mut lines)?.sdkappid)
+}
+
+/// The header line of a snapshot, checked.
+fn header<R: BufRead>(lines: &mut InputLines<R>) -> Result<SnapshotHeader, JobError> {
     let bad = |line: u64, reason: String| JobError::InvalidInput { line, reason };
     let first = lines
         .next()
@@ -160,6 +161,19 @@ pub(crate) fn pairs(
             ),
         ));
     }
+    Ok(header)
+}
+
+/// The relations of the snapshot at `path` as the `(FROM, TO)` pairs that
+/// re-create them, streamed and checked line by line; the end line must be
+/// there and agree.
+pub(crate) fn pairs(
+    path: &Path,
+) -> Result<impl Iterator<Item = Result<(String, String), JobError>> + Send, JobError> {
+    let file = std::fs::File::open(path).map_err(|e| JobError::io(path, "cannot open", e))?;
+    let mut lines = InputLines::new(BufReader::new(file), path);
+    let bad = |line: u64, reason: String| JobError::InvalidInput { line, reason };
+    header(&mut lines)?;
     let (mut relations, mut accounts) = (0u64, 0u64);
     let mut last_account: Option<String> = None;
     let mut ended = false;

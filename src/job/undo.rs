@@ -6,8 +6,9 @@
 use std::collections::VecDeque;
 use std::path::Path;
 
-use super::format::{Header, Line, Reads};
+use super::format::{Done, Header, Line, Reads};
 use super::journal::Reader;
+use super::plan::IndexedInput;
 use super::{JobError, Operation};
 
 /// The operation that reverses the job of `header`: a follow is undone by
@@ -56,8 +57,10 @@ pub(crate) fn applied_pairs(
 ) -> Result<impl Iterator<Item = Result<(String, String), JobError>> + Send, JobError> {
     let (header, mut reader) = Reader::open(path)?;
     let default_from = header.from.clone().unwrap_or_default();
+    let mut input = job_input(&header)?;
     let mut queue = VecDeque::new();
     let mut ended = false;
+    let journal = path.to_path_buf();
     Ok(std::iter::from_fn(move || loop {
         if let Some(pair) = queue.pop_front() {
             return Some(Ok(pair));
@@ -67,7 +70,13 @@ pub(crate) fn applied_pairs(
         }
         match reader.next_line() {
             Ok(Some(Line::Done(d))) => {
-                let from = d.from.unwrap_or_else(|| default_from.clone());
+                let from = d.from.clone().unwrap_or_else(|| default_from.clone());
+                if let Some(input) = &mut input {
+                    if let Err(e) = in_input(input, &journal, &d, &from) {
+                        ended = true;
+                        return Some(Err(e));
+                    }
+                }
                 queue.extend(d.applied.into_iter().map(|to| (from.clone(), to)));
             }
             Ok(Some(_)) => {}
@@ -78,4 +87,61 @@ pub(crate) fn applied_pairs(
             }
         }
     }))
+}
+
+/// The input file of a follow or unfollow job, indexed by request, when it
+/// is still there and unchanged (its size and SHA-256 the journal's):
+/// `None` otherwise, or for a job whose input is not a file of lines, or a
+/// pairs job whose requests were cut after a sort (its request numbers are
+/// not positions in the file, and indexing them would take the sort again).
+fn job_input(header: &Header) -> Result<Option<IndexedInput>, JobError> {
+    let Some(recorded) = &header.input else {
+        return Ok(None);
+    };
+    if header.reads != Reads::Lines
+        || header.operation == "purge"
+        || header.sorted.is_some()
+        || !recorded.path.is_file()
+    {
+        return Ok(None);
+    }
+    let from = if header.pairs {
+        None
+    } else {
+        header.from.as_deref()
+    };
+    match IndexedInput::open(&recorded.path, from) {
+        Ok((indexed, now)) if now.size == recorded.size && now.sha256 == recorded.sha256 => {
+            Ok(Some(indexed))
+        }
+        // Changed, unreadable or no longer valid: not the job's input.
+        _ => Ok(None),
+    }
+}
+
+/// Refuses a line whose applied accounts are not in its request as the
+/// job's input cuts it: a journal line forged or damaged (with its
+/// checksum recomputed) would reverse a relation the job never touched.
+fn in_input(
+    input: &mut IndexedInput,
+    journal: &Path,
+    line: &Done,
+    from: &str,
+) -> Result<(), JobError> {
+    let request = input.request(line.r)?;
+    let held = |account: &String| {
+        request
+            .as_ref()
+            .is_some_and(|q| q.from == from && q.to.contains(account))
+    };
+    match line.applied.iter().find(|a| !held(a)) {
+        None => Ok(()),
+        Some(account) => Err(JobError::Journal(format!(
+            "damaged journal {}: request {} journals {from} -> {account} applied, \
+             but that request of the job's input {} does not hold it",
+            journal.display(),
+            line.r,
+            input.path().display()
+        ))),
+    }
 }

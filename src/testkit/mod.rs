@@ -26,8 +26,8 @@
 //!   present (60004; empty usersig 70002); `random` a u32 and
 //!   `contenttype=json` (60002); the UserSig: malformed 70003, wrong key 70009,
 //!   expired 70001, other identifier 70013, other SDKAppID 70014; the
-//!   identifier is the admin (on `follow/*` 30004, documented for the
-//!   relation-chain services; on `im_open_login_svc/*` 70403, documented for
+//!   identifier is the admin (on `follow/*` 30004, from the follow pages'
+//!   error tables and Tencent's error-code FAQ, 269/32485; on `im_open_login_svc/*` 70403, documented for
 //!   the account imports; elsewhere 60010, the public REST code for "needs
 //!   App admin permission"); the per-API rate limit (default 200 calls in
 //!   any second, answered with 60007); the body is a JSON object (60003);
@@ -53,16 +53,18 @@
 //! # The emulator's own choices
 //!
 //! Where the service's behaviour is not documented, the emulator picks an
-//! answer; code that depends on these is depending on the emulator, not on
-//! the service:
+//! answer. These are invented: no page of Tencent's, English or Chinese, no
+//! SDK and no FAQ we found supports them, and code that depends on them is
+//! depending on the emulator, not on the service:
 //!
-//! - 30001 for following oneself (documented: that it is refused, not how);
-//!   per-item 32100 rather than a top-level one past the following limit.
-//! - Every `ResultInfo` and `ErrorInfo` text: `Err_SNS_Invalid_Param: cannot
-//!   follow oneself`, `Err_SNS_Account_Not_Exist`,
+//! - 30001 for following oneself (invented: the code and that it is per
+//!   item); per-item 32100 rather than a top-level one past the following
+//!   limit (the code 32100 itself is documented).
+//! - Every `ResultInfo` and `ErrorInfo` text (invented): `Err_SNS_Invalid_Param:
+//!   cannot follow oneself`, `Err_SNS_Account_Not_Exist`,
 //!   `Err_SNS_Following_Count_Exceed_Limit`, and for
-//!   [`DuplicateAnswer::Refuse`] `already following this account` /
-//!   `not following this account`.
+//!   [`DuplicateAnswer::Refuse`] its own `already following this account` /
+//!   `not following this account` (never the self-follow text).
 //! - The answer to a repeated follow or unfollow ([`DuplicateAnswer`]).
 //! - Its cursors (`emu1.…`, short) and the refusal (30001) of any cursor it
 //!   did not issue; the 1,024-byte cap on `StartCursor` is the client's own
@@ -508,6 +510,24 @@ impl Emulator {
     /// Changes the per-API rate limit (`None` turns it off) and its error code.
     pub fn set_rate_limit(&self, per_second: Option<u32>, code: i64) {
         self.service.rate.set(per_second, code);
+    }
+
+    /// The most requests the emulator handled at once (their latency
+    /// included) since it started or since
+    /// [`reset_peak_in_flight`](Emulator::reset_peak_in_flight): the
+    /// concurrency a client reached, as the service saw it.
+    pub fn peak_in_flight(&self) -> usize {
+        self.service
+            .peak_in_flight
+            .load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Starts [`peak_in_flight`](Emulator::peak_in_flight) again from the
+    /// requests being handled now.
+    pub fn reset_peak_in_flight(&self) {
+        use std::sync::atomic::Ordering;
+        let now = self.service.in_flight.load(Ordering::SeqCst);
+        self.service.peak_in_flight.store(now, Ordering::SeqCst);
     }
 
     /// How many client connections are open now (keep-alive included).

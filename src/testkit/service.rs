@@ -1,6 +1,7 @@
 //! The emulated follow service: its state, its log, and the way a request
 //! goes through it — faults, gateway, endpoint, envelope.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -37,6 +38,10 @@ pub(crate) struct Service {
     /// Every distinct `usersig` received, in order of first arrival.
     pub usersigs: Mutex<Vec<String>>,
     pub started: Instant,
+    /// Requests being handled now (their latency included).
+    pub in_flight: AtomicUsize,
+    /// The most requests handled at once since the start or the last reset.
+    pub peak_in_flight: AtomicUsize,
     webhook: Option<std::sync::mpsc::Sender<WebhookEvent>>,
 }
 
@@ -68,6 +73,8 @@ impl Service {
             log: Mutex::new(Vec::new()),
             usersigs: Mutex::new(Vec::new()),
             started: Instant::now(),
+            in_flight: AtomicUsize::new(0),
+            peak_in_flight: AtomicUsize::new(0),
             webhook,
         }
     }
@@ -157,6 +164,7 @@ impl Handler for Service {
 
     fn handle(&self, req: HttpRequest) -> Reply {
         let at = self.started.elapsed();
+        let _counted = InFlight::enter(self);
         let (path, query) = gateway::split_target(&req.target);
         let fault = self.faults.take(&path, false);
         if let Some(d) = self.faults.delay(fault.as_ref()) {
@@ -185,5 +193,22 @@ impl Handler for Service {
             }
         };
         faults::spoil(fault.as_ref(), self.json_reply(fields))
+    }
+}
+
+/// Counts one request as being handled until dropped.
+struct InFlight<'a>(&'a Service);
+
+impl<'a> InFlight<'a> {
+    fn enter(service: &'a Service) -> InFlight<'a> {
+        let now = service.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+        service.peak_in_flight.fetch_max(now, Ordering::SeqCst);
+        InFlight(service)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::SeqCst);
     }
 }

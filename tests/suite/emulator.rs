@@ -383,19 +383,21 @@ fn every_fault_kind() {
 #[test]
 fn random_latency_stays_in_range() {
     let emu = emulator_with("u1", &[]);
-    emu.set_random_latency(Duration::from_millis(200), Duration::from_millis(400));
+    // Far apart, so that a loaded machine's delays do not blur the two.
+    emu.set_random_latency(Duration::from_millis(500), Duration::from_millis(600));
     let client = emu.client();
-    for _ in 0..3 {
+    for _ in 0..2 {
         let t = std::time::Instant::now();
         client.counts("u1").unwrap();
         let e = t.elapsed();
-        assert!(e >= Duration::from_millis(200), "{e:?}");
-        assert!(e < Duration::from_millis(1000), "{e:?}");
+        assert!(e >= Duration::from_millis(500), "{e:?}");
+        assert!(e < Duration::from_secs(5), "{e:?}");
     }
     emu.clear_faults();
     let t = std::time::Instant::now();
     client.counts("u1").unwrap();
-    assert!(t.elapsed() < Duration::from_millis(150), "latency removed");
+    let e = t.elapsed();
+    assert!(e < Duration::from_millis(500), "latency removed: {e:?}");
 }
 
 #[test]
@@ -447,7 +449,7 @@ fn stops_when_dropped() {
     let addr = emu.addr();
     assert!(std::net::TcpStream::connect(addr).is_ok());
     drop(emu);
-    let deadline = std::time::Instant::now() + Duration::from_secs(2);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
     loop {
         if std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
             break;

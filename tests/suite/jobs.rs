@@ -184,12 +184,18 @@ fn resuming_another_job_is_refused_before_any_request() {
     );
     // Another app.
     let other_app = Emulator::builder().sdkappid(1400000001).start().unwrap();
-    refused(
-        Job::resume(&journal)
-            .unwrap()
-            .run(&other_app.client(), |_| {}),
-        "SDKAppID",
-    );
+    match Job::resume(&journal)
+        .unwrap()
+        .run(&other_app.client(), |_| {})
+    {
+        Err(JobError::OtherApp {
+            made_for: 1400000000,
+            credentials: 1400000001,
+            ..
+        }) => {}
+        other => panic!("SDKAppID: {other:?}"),
+    }
+    assert_eq!(other_app.requests().len(), 0);
     // A changed input file.
     write_ids(&ids_path, &targets[..29]);
     refused(
@@ -244,7 +250,7 @@ fn pairs_from_an_iterator_run_without_a_journal() {
     assert_eq!(
         emu.request_count("follow/follow_add"),
         2,
-        "consecutive pairs share a request"
+        "the pairs of one FROM share a request"
     );
     assert!(emu.is_following("b", "t_000"));
 }
@@ -779,4 +785,104 @@ fn a_read_first_that_gets_no_answer_sends_nothing_and_leaves_the_accounts_pendin
         .unwrap();
     assert!(back.complete, "{back:?}");
     assert_eq!((back.applied, back.in_place), (200, 50));
+}
+
+#[test]
+fn an_input_rewritten_during_its_job_stops_it_before_any_changed_line_is_sent() {
+    let dir = scratch("rewritten");
+    // 400 ids of 6 bytes a line, in blocks of 60 bytes: 40 blocks, 2 a request.
+    let targets = ids("t", 400);
+    let others = ids("n", 400);
+    let emu = emulator_with("me", &targets);
+    emu.import_accounts(&others);
+    let ids_txt = dir.join("ids.txt");
+    write_ids(&ids_txt, &targets);
+    let mut rewritten = targets.clone();
+    rewritten[200..].clone_from_slice(&others[200..]);
+    let client = emu.client_builder().concurrency(1).build().unwrap();
+    let journal = dir.join("job.journal");
+    let mut once = false;
+    let err = Job::follow("me", JobInput::file(&ids_txt))
+        .journal(&journal)
+        .input_block_size(60)
+        .run(&client, |_| {
+            // After the first request, with the worker at most a request
+            // ahead: the second half changes, at the same size.
+            if !once {
+                once = true;
+                write_ids(&ids_txt, &rewritten);
+            }
+        })
+        .unwrap_err();
+    match &err {
+        JobError::InputChanged {
+            offset,
+            block,
+            size,
+            ..
+        } => assert_eq!((*offset, *block, *size), (1200, 20, 2400)),
+        other => panic!("{other:?}"),
+    }
+    let text = err.to_string();
+    assert!(
+        text.contains("changed while the job ran") && text.contains("offset 1200"),
+        "{text}"
+    );
+    let sent: String = emu.requests().iter().map(|r| r.body.clone()).collect();
+    assert!(!sent.contains("n_"), "no account of the new content sent");
+    let mut following = emu.following("me");
+    following.sort();
+    // Requests 0 to 8; the 10th is closed by reading line 201, in block 20:
+    // it waits too.
+    assert_eq!(following, targets[..180], "only lines of unchanged blocks");
+    // A resume refuses the changed file; put back, it finishes the job.
+    let resumed = Job::resume(&journal).unwrap().run(&client, |_| {});
+    assert!(matches!(resumed, Err(JobError::Mismatch(_))), "{resumed:?}");
+    write_ids(&ids_txt, &targets);
+    let done = Job::resume(&journal)
+        .unwrap()
+        .input_block_size(60)
+        .run(&client, |_| {})
+        .unwrap();
+    assert_eq!((done.applied, done.complete), (400, true));
+    assert_eq!(emu.following("me").len(), 400);
+}
+
+#[test]
+fn an_undo_refuses_a_forged_line_naming_an_account_outside_the_input() {
+    let (journal, emu) = finished_journal("forged-undo");
+    emu.import_accounts(&["outsider"]);
+    emu.seed_follow("me", "outsider");
+    let text = std::fs::read_to_string(&journal).unwrap();
+    let mut forged = String::new();
+    for line in text.lines() {
+        if line.contains("\"t\":\"done\"") && line.contains("\"r\":1,") {
+            let body = &line[..line.rfind(",\"c\":").unwrap()];
+            forged.push_str(&forged_line(&format!(
+                "{}}}",
+                body.replace("t_025", "outsider")
+            )));
+        } else {
+            forged.push_str(line);
+            forged.push('\n');
+        }
+    }
+    assert!(forged.contains("outsider"), "{forged}");
+    std::fs::write(&journal, forged).unwrap();
+    let writes_before = emu.request_count("follow/follow_delete");
+    let result = Job::undo(&journal)
+        .unwrap()
+        .journal(journal.with_file_name("undo.journal"))
+        .run(&fast_client(&emu), |_| {});
+    match result {
+        Err(JobError::Journal(msg)) => assert!(
+            msg.contains("damaged journal")
+                && msg.contains("me -> outsider")
+                && msg.contains("does not hold it"),
+            "{msg}"
+        ),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(emu.request_count("follow/follow_delete"), writes_before);
+    assert!(emu.following("me").contains(&"outsider".to_string()));
 }

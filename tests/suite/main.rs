@@ -6,10 +6,14 @@ mod emulator;
 mod failover;
 mod family;
 mod fleet;
+mod inflight;
 mod jobs;
 mod layouts;
 mod outcomes;
+mod pairs;
+mod promises;
 mod props;
+mod readme;
 mod receiver;
 mod redis_budget;
 mod reliability;
@@ -154,4 +158,29 @@ pub fn canned_server(reply: String, max_requests: usize) -> String {
         }
     });
     base
+}
+
+/// The next connection to `listener`, waiting at most `limit`: a test whose
+/// client never connects fails instead of hanging in `accept`.
+pub fn accept_within(listener: &std::net::TcpListener, limit: Duration) -> std::net::TcpStream {
+    listener
+        .set_nonblocking(true)
+        .expect("a non-blocking listener");
+    let deadline = std::time::Instant::now() + limit;
+    loop {
+        match listener.accept() {
+            Ok((stream, _)) => {
+                stream.set_nonblocking(false).expect("a blocking stream");
+                return stream;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "no connection within {limit:?}"
+                );
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            Err(e) => panic!("accept: {e}"),
+        }
+    }
 }

@@ -1,6 +1,7 @@
 //! A budget shared through a real Redis: started here on a free 127.0.0.1
-//! port with persistence off, stopped at the end. Without `redis-server`
-//! installed these tests say so and pass locally; under CI they fail.
+//! port with persistence off, stopped at the end. A test that cannot start
+//! `redis-server` fails, unless `TIM_TEST_SKIP_REDIS=1` says to skip it: then
+//! it prints `SKIPPED` with the reason and returns (`.ci/run` never sets it).
 
 use super::*;
 use std::process::{Child, Command, Stdio};
@@ -15,8 +16,8 @@ pub struct RedisServer {
 }
 
 impl RedisServer {
-    /// Starts one, or `None` (with a line saying why) when it is not installed
-    /// and this is not CI.
+    /// Starts one; `None` (with a line saying why) only when it cannot start
+    /// and `TIM_TEST_SKIP_REDIS=1` allows skipping.
     pub fn start() -> Option<RedisServer> {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
@@ -29,11 +30,14 @@ impl RedisServer {
             .spawn();
         let child = match spawned {
             Ok(child) => child,
-            Err(e) if std::env::var_os("CI").is_none() => {
-                println!("SKIPPED: redis-server cannot be started here ({e}); CI installs it");
+            Err(e) if skip_allowed() => {
+                println!("SKIPPED (TIM_TEST_SKIP_REDIS=1): redis-server cannot be started ({e})");
                 return None;
             }
-            Err(e) => panic!("redis-server is needed under CI: {e}"),
+            Err(e) => panic!(
+                "redis-server cannot be started ({e}): install it (Debian: apt-get install \
+                 redis-server), or set TIM_TEST_SKIP_REDIS=1 to skip the tests that need it"
+            ),
         };
         let server = RedisServer {
             child,
@@ -51,6 +55,12 @@ impl RedisServer {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Whether the tests that need `redis-server` may be skipped when it cannot
+/// start: only when the developer says so.
+fn skip_allowed() -> bool {
+    std::env::var("TIM_TEST_SKIP_REDIS").is_ok_and(|v| v == "1")
 }
 
 impl Drop for RedisServer {
@@ -72,13 +82,18 @@ fn four_clients_sharing_a_redis_budget_stay_within_it() {
             .build()
             .unwrap()
     });
+    // The budget spaces the calls as they leave; they arrive with the
+    // scheduler's jitter, so on a loaded machine a few land in one window
+    // (0 or 1 of 400 seen under a load of 5). Uncoordinated clients that pace
+    // themselves after refusals see about 5 % refused and 112 in their busiest
+    // second (BENCHMARKS.md §5): 2.5 % and 106 keep the two apart.
     assert!(
-        f.limited * 100 <= f.sent,
+        f.limited * 40 <= f.sent,
         "{} of {} refused",
         f.limited,
         f.sent
     );
-    assert!(f.busiest <= 102, "{} calls in one second", f.busiest);
+    assert!(f.busiest <= 106, "{} calls in one second", f.busiest);
 }
 
 #[test]

@@ -42,23 +42,13 @@ fn row(
     (emu, result)
 }
 
-/// The SecretKey and every UserSig the client may have made in the last
-/// seconds are absent from `text`.
+/// The SecretKey and every UserSig the emulator received (as it saw them,
+/// not as the code under test would make them) are absent from `text`.
 fn assert_no_secret(text: &str, emu: &Emulator) {
     assert!(!text.contains(emu.secret_key()), "SecretKey in: {text}");
-    let t = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
-    for at in t.saturating_sub(10)..=t + 1 {
-        let sig = tim_follow::usersig::generate_at(
-            emu.sdkappid(),
-            emu.secret_key(),
-            emu.admin(),
-            Duration::from_secs(86_400),
-            at,
-        );
-        assert!(!text.contains(&sig), "UserSig in: {text}");
+    let sigs = emu.received_usersigs();
+    for sig in &sigs {
+        assert!(!text.contains(sig.as_str()), "UserSig in: {text}");
     }
 }
 
@@ -181,7 +171,9 @@ fn matrix_latency_beyond_the_timeout_is_a_typed_timeout_in_bounded_time() {
         took >= Duration::from_millis(600),
         "two attempts of 300 ms: {took:?}"
     );
-    assert!(took < Duration::from_millis(2000), "bounded: {took:?}");
+    // Bounded by the two deadlines, not by a third attempt (with room for
+    // a loaded machine).
+    assert!(took < Duration::from_secs(5), "bounded: {took:?}");
 }
 
 #[test]
@@ -313,7 +305,7 @@ fn ten_thousand_calls_leak_no_connection() {
     let open = emu.open_connections();
     assert!(open <= 1, "{open} connections open after sequential calls");
     drop(client);
-    let deadline = Instant::now() + Duration::from_secs(2);
+    let deadline = Instant::now() + Duration::from_secs(10);
     while emu.open_connections() > 0 {
         assert!(
             Instant::now() < deadline,
@@ -366,7 +358,9 @@ fn a_server_that_never_answers_costs_one_deadline_not_one_per_request() {
         matches!(&err, Error::Transport(t) if t.kind == TransportErrorKind::Timeout),
         "{err}"
     );
-    assert!(took < 2 * timeout, "{took:?} for 50 requests");
+    // One deadline: the 50 requests in waves of 16 would take four. The
+    // margin is for a loaded machine.
+    assert!(took < 3 * timeout, "{took:?} for 50 requests");
     // One wave of workers went out; the other requests were never sent.
     let sent = accepted.load(Ordering::SeqCst);
     assert!((3..=16).contains(&sent), "{sent} connections");

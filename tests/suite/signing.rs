@@ -51,6 +51,34 @@ fn a_fixed_usersig_cannot_be_renewed_so_70001_is_returned_at_once() {
 }
 
 #[test]
+fn a_secret_key_or_usersig_with_surrounding_whitespace_is_trimmed_like_from_env() {
+    let emu = emulator_with("u1", &ids("t", 2));
+    // A key read from a file keeps its newline; a copy may bring spaces.
+    let key = format!(" {}\n", emu.secret_key());
+    let client = emu.client_builder().secret_key(key).build().unwrap();
+    assert!(client.generates_usersigs());
+    assert!(client.follow_add("u1", &["t_000"]).unwrap().all_applied());
+    let sig = tim_follow::usersig::generate(
+        emu.sdkappid(),
+        emu.secret_key(),
+        emu.admin(),
+        Duration::from_secs(600),
+    );
+    let client = emu
+        .client_builder()
+        .usersig(format!("{sig}\r\n"))
+        .build()
+        .unwrap();
+    assert!(!client.generates_usersigs());
+    assert!(client.follow_add("u1", &["t_001"]).unwrap().all_applied());
+    // The one the emulator received is the UserSig itself.
+    assert!(emu.received_usersigs().contains(&sig));
+    // Whitespace only is still empty.
+    let err = emu.client_builder().usersig(" \n").build().unwrap_err();
+    assert!(err.to_string().contains("usersig"), "{err}");
+}
+
+#[test]
 fn many_threads_share_one_generated_usersig() {
     let emu = emulator_with("u1", &ids("t", 8));
     let client = emu.client();

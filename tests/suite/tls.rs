@@ -28,7 +28,7 @@ fn a_self_signed_certificate_is_rejected_before_any_request_is_sent() {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     let server = std::thread::spawn(move || {
-        let (tcp, _) = listener.accept().unwrap();
+        let tcp = crate::accept_within(&listener, Duration::from_secs(30));
         tcp.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
         let conn = rustls::ServerConnection::new(Arc::new(config)).unwrap();
         let mut tls = rustls::StreamOwned::new(conn, tcp);

@@ -434,3 +434,75 @@ fn the_reads_first_have_a_rate_budget_of_their_own() {
     assert_eq!(limiter.acquire("follow/follow_check"), Duration::ZERO);
     assert!(limiter.acquire("follow/follow_check") > Duration::from_millis(90));
 }
+
+#[test]
+fn another_apps_journal_or_snapshot_is_refused_before_any_request() {
+    let dir = scratch("other-app");
+    let targets = ids("t", 50);
+    let theirs = Emulator::builder()
+        .sdkappid(1_400_000_001)
+        .accounts(&["me"])
+        .accounts(&targets)
+        .start()
+        .unwrap();
+    let ours = emulator_with("me", &targets);
+    let their_client = fast_client(&theirs);
+    write_ids(&dir.join("ids.txt"), &targets);
+    let journal = dir.join("follow.journal");
+    Job::follow("me", JobInput::file(dir.join("ids.txt")))
+        .journal(&journal)
+        .run(&their_client, |_| {})
+        .unwrap();
+    let snapshot = dir.join("me.snapshot");
+    let out = std::fs::File::create(&snapshot).unwrap();
+    job::export(&their_client, ["me"], out, |_| {}).unwrap();
+    let client = fast_client(&ours);
+    let refused = |err: job::JobError, what: &str, path: &std::path::Path| {
+        assert!(
+            matches!(
+                &err,
+                job::JobError::OtherApp { what: w, path: p, made_for: 1_400_000_001, credentials: 1_400_000_000 }
+                    if *w == what && p == path
+            ),
+            "{err:?}"
+        );
+        let text = err.to_string();
+        assert!(
+            text.contains("was made for SDKAppID 1400000001; these credentials are for 1400000000"),
+            "{text}"
+        );
+    };
+    let undo = dir.join("undo.journal");
+    let err = Job::undo(&journal)
+        .unwrap()
+        .journal(&undo)
+        .run(&client, |_| {})
+        .unwrap_err();
+    refused(err, "journal", &journal);
+    assert!(!undo.exists(), "no journal of its own either");
+    let err = Job::undo(&journal)
+        .unwrap()
+        .preview(&client, |_| {})
+        .unwrap_err();
+    refused(err, "journal", &journal);
+    let err = Job::resume(&journal)
+        .unwrap()
+        .run(&client, |_| {})
+        .unwrap_err();
+    refused(err, "journal", &journal);
+    let err = Job::restore(&snapshot)
+        .journal(dir.join("restore.journal"))
+        .run(&client, |_| {})
+        .unwrap_err();
+    refused(err, "snapshot", &snapshot);
+    assert_eq!(ours.requests().len(), 0, "not even a read");
+    assert!(ours.following("me").is_empty());
+    // The app they were made for takes them.
+    let u = Job::undo(&journal)
+        .unwrap()
+        .journal(&undo)
+        .run(&their_client, |_| {})
+        .unwrap();
+    assert_eq!((u.applied, u.complete), (50, true));
+    assert!(theirs.following("me").is_empty());
+}

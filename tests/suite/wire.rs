@@ -98,12 +98,11 @@ fn follow_get_sample_request_and_response() {
 #[test]
 fn listings_are_read_strictly_and_errors_name_the_field() {
     type Page = <FollowGet as Request>::Response;
-    let cases: [(&[u8], &str); 7] = [
+    let cases: [(&[u8], &str); 6] = [
         (br#"{"ErrorCode":0,"FollowItem":[{"FollowTime":1}],"NextCursor":""}"#, "To_Account"),
         (br#"{"ErrorCode":0,"FollowItem":[{"To_Account":1,"FollowTime":1}],"NextCursor":""}"#, "To_Account"),
         (br#"{"ErrorCode":0,"FollowItem":[{"To_Account":"a"}],"NextCursor":""}"#, "FollowTime"),
         (br#"{"ErrorCode":0,"FollowItem":[{"To_Account":"a","FollowTime":"1"}],"NextCursor":""}"#, "FollowTime"),
-        (br#"{"ErrorCode":0,"FollowItem":[{"To_Account":"a","FollowTime":1}]}"#, "NextCursor"),
         (br#"{"ErrorCode":0,"FollowItem":[],"NextCursor":7}"#, "NextCursor"),
         (br#"{"ErrorCode":0,"FollowItem":[{"To_Account":"a","FollowTime":1,"ProfileSequence":-1}],"NextCursor":""}"#, "profile_sequence"),
     ];
@@ -119,6 +118,61 @@ fn listings_are_read_strictly_and_errors_name_the_field() {
     // An error envelope is the service's error, not a decode error.
     let e = parse_response::<Page>(200, br#"{"ErrorCode":30003,"ErrorInfo":"no such user"}"#);
     assert!(matches!(e, Err(tim_follow::Error::Api(_))), "{e:?}");
+}
+
+#[test]
+fn a_page_without_next_cursor_is_the_last_when_short_and_an_error_when_full() {
+    let body = br#"{"ErrorCode":0,"FollowItem":[{"To_Account":"a","FollowTime":1},{"To_Account":"b","FollowTime":2}]}"#;
+    let short = FollowGet::new("me", FollowList::Fans, "", 3).unwrap();
+    let page = short
+        .check_page(FollowGet::parse(200, body).unwrap())
+        .unwrap();
+    assert!(page.is_last() && page.entries.len() == 2);
+    let full = FollowGet::new("me", FollowList::Fans, "", 2).unwrap();
+    match full.check_page(FollowGet::parse(200, body).unwrap()) {
+        Err(Error::Decode(e)) => assert!(e.to_string().contains("NextCursor"), "{e}"),
+        other => panic!("{other:?}"),
+    }
+    // An empty page without it is the last one.
+    let empty = FollowGet::parse(200, br#"{"ErrorCode":0}"#).unwrap();
+    assert!(short.check_page(empty).unwrap().is_last());
+    // With NextCursor, a full page is returned as is.
+    let with = br#"{"ErrorCode":0,"FollowItem":[{"To_Account":"a","FollowTime":1},{"To_Account":"b","FollowTime":2}],"NextCursor":"c"}"#;
+    let page = full
+        .check_page(FollowGet::parse(200, with).unwrap())
+        .unwrap();
+    assert_eq!(page.next_cursor, "c");
+}
+
+#[test]
+fn the_client_ends_a_listing_on_a_short_page_without_next_cursor() {
+    let reply = r#"{"FollowItem":[{"To_Account":"a","FollowTime":1},{"To_Account":"b","FollowTime":2}],"ActionStatus":"OK","ErrorCode":0,"ErrorInfo":"","ErrorDisplay":""}"#;
+    let base = canned_server(reply.to_string(), 8);
+    let client = Client::builder(1400000000, "administrator")
+        .base_url(base)
+        .usersig("sig")
+        .retry(RetryPolicy::none())
+        .build()
+        .unwrap();
+    let listed: Vec<String> = client
+        .follow_get("me", FollowList::Fans)
+        .page_size(10)
+        .map(|e| e.unwrap().to_account)
+        .collect();
+    assert_eq!(listed, ["a", "b"], "one page, the last");
+    // A full page without it: the list may go on, so the listing fails.
+    let got: Vec<_> = client
+        .follow_get("me", FollowList::Fans)
+        .page_size(2)
+        .collect();
+    assert!(
+        matches!(got.last(), Some(Err(Error::Decode(_)))),
+        "a full page without NextCursor: {got:?}"
+    );
+    let err = client
+        .follow_get_page("me", FollowList::Fans, "", 2)
+        .unwrap_err();
+    assert!(err.to_string().contains("NextCursor"), "{err}");
 }
 
 #[test]
@@ -165,7 +219,7 @@ fn one_shot_server(reply: &'static str) -> (String, std::thread::JoinHandle<Vec<
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let handle = std::thread::spawn(move || {
-        let (s, _) = listener.accept().unwrap();
+        let s = crate::accept_within(&listener, Duration::from_secs(30));
         s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
         let mut writer = s.try_clone().unwrap();
         let request = crate::read_request(&mut std::io::BufReader::new(s)).expect("a request");

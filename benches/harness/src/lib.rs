@@ -94,7 +94,7 @@ pub fn same_agent() -> ureq::Agent {
             .timeout_connect(Some(Duration::from_secs(5)))
             .timeout_global(Some(Duration::from_secs(30)))
             // The client's User-Agent, `tim-follow/` and the crate's version.
-            .user_agent("tim-follow/0.2.0")
+            .user_agent("tim-follow/0.3.0")
             .build(),
         DefaultConnector::new(),
         IpLiteral,

@@ -2,7 +2,7 @@
 //! `resume` and `status`, with a live progress line and Ctrl-C.
 
 use std::io::{IsTerminal, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -14,7 +14,8 @@ use tim_follow::job::{
 };
 use tim_follow::Client;
 
-use crate::{Args, Failure};
+use crate::args::Args;
+use crate::Failure;
 
 /// Exit status of a job stopped by Ctrl-C (128 + SIGINT).
 const INTERRUPTED: u8 = 130;
@@ -186,20 +187,148 @@ fn preview_text(item: &PreviewItem) -> String {
     }
 }
 
-/// `export --out FILE`: written under a temporary name, synced, renamed.
-pub(crate) fn export(client: &Client, accounts: &[String], out: &Path) -> Result<u8, Failure> {
+/// Where `export --out` writes.
+pub(crate) enum ExportTo {
+    /// `--out -`.
+    Stdout,
+    /// A regular file (or a new one): written under a temporary name beside
+    /// it, synced, renamed over it. For a symlink to a regular file, the
+    /// file it points to (the link stays).
+    File(PathBuf),
+}
+
+/// Checks `--out` before anything is listed: `-` is stdout; a path that is
+/// there must be a regular file (or a symlink to one), never a device, a
+/// directory, a FIFO or a socket, which a rename would replace. A FIFO is
+/// refused rather than written through, so that `--out` always means a
+/// whole snapshot or none (`--out - > FIFO` streams to one).
+pub(crate) fn export_target(out: &str) -> Result<ExportTo, Failure> {
+    if out == "-" {
+        return Ok(ExportTo::Stdout);
+    }
+    let path = Path::new(out);
+    let refuse = |what: String| {
+        Failure::Refused(format!(
+            "--out {out} is {what}: the snapshot goes to a regular file (it replaces it \
+             whole when the export ends), or to stdout with --out -"
+        ))
+    };
+    let meta = match std::fs::symlink_metadata(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Ok(ExportTo::File(path.to_path_buf()))
+        }
+        Err(e) => return Err(Failure::Other(format!("cannot read {out}: {e}"))),
+        Ok(meta) => meta,
+    };
+    if meta.is_file() {
+        return Ok(ExportTo::File(path.to_path_buf()));
+    }
+    if !meta.file_type().is_symlink() {
+        return Err(refuse(kind_of(&meta).into()));
+    }
+    let target = std::fs::canonicalize(path)
+        .map_err(|_| refuse("a symlink to nothing that exists".into()))?;
+    match std::fs::metadata(&target) {
+        Ok(m) if m.is_file() => Ok(ExportTo::File(target)),
+        Ok(m) => Err(refuse(format!(
+            "a symlink to {} ({})",
+            kind_of(&m),
+            target.display()
+        ))),
+        Err(e) => Err(Failure::Other(format!("cannot read {out}: {e}"))),
+    }
+}
+
+/// What a file that is not a regular file is, in words.
+fn kind_of(meta: &std::fs::Metadata) -> &'static str {
+    let t = meta.file_type();
+    if t.is_dir() {
+        return "a directory";
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        if t.is_char_device() {
+            return "a character device";
+        }
+        if t.is_block_device() {
+            return "a block device";
+        }
+        if t.is_fifo() {
+            return "a FIFO (named pipe)";
+        }
+        if t.is_socket() {
+            return "a socket";
+        }
+    }
+    "not a regular file"
+}
+
+/// Removes the temporary files (`.NAME.PID.partial`) of exports to `out`
+/// that died before renaming them: those whose lock is free (the kernel
+/// releases it when a process ends, however it ends) and, where `/proc`
+/// tells, whose process is gone.
+fn remove_stale_partials(out: &Path) {
+    let name = out.file_name().unwrap_or_default().to_string_lossy();
+    let dir = match out.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let prefix = format!(".{name}.");
+    for entry in entries.flatten().take(100_000) {
+        let file = entry.file_name().to_string_lossy().into_owned();
+        let Some(pid) = file
+            .strip_prefix(&prefix)
+            .and_then(|rest| rest.strip_suffix(".partial"))
+            .and_then(|pid| pid.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let running = Path::new("/proc/self").exists()
+            && Path::new(&format!("/proc/{pid}")).exists()
+            && pid != std::process::id();
+        if running || !entry.file_type().is_ok_and(|t| t.is_file()) {
+            continue;
+        }
+        let path = entry.path();
+        let free = std::fs::OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .is_ok_and(|f| f.try_lock().is_ok());
+        if free {
+            let _ = std::fs::remove_file(&path);
+        }
+    }
+}
+
+/// `export --out FILE` (written under a temporary name, synced, renamed),
+/// or `--out -` (stdout).
+pub(crate) fn export(client: &Client, accounts: &[String], to: ExportTo) -> Result<u8, Failure> {
+    let out = match to {
+        ExportTo::File(out) => out,
+        ExportTo::Stdout => {
+            let mut stdout = std::io::BufWriter::new(std::io::stdout().lock());
+            let summary = job::export(client, accounts, &mut stdout, report_every_5s())?;
+            eprintln!(
+                "{} relations of {} written to stdout",
+                summary.relations,
+                crate::accounts(summary.accounts)
+            );
+            return Ok(0);
+        }
+    };
+    remove_stale_partials(&out);
     let name = out.file_name().unwrap_or_default().to_string_lossy();
     let tmp = out.with_file_name(format!(".{name}.{}.partial", std::process::id()));
     let file = std::fs::File::create(&tmp)
         .map_err(|e| Failure::Other(format!("cannot create {}: {e}", tmp.display())))?;
+    // Held until the end: a later export knows this file is not stale.
+    let _ = file.try_lock();
     let mut writer = std::io::BufWriter::new(file);
-    let mut last = Instant::now();
-    let result = job::export(client, accounts, &mut writer, |s| {
-        if last.elapsed() >= Duration::from_secs(5) {
-            last = Instant::now();
-            eprintln!("{} accounts, {} relations so far", s.accounts, s.relations);
-        }
-    });
+    let result = job::export(client, accounts, &mut writer, report_every_5s());
     let summary = match result {
         Ok(summary) => summary,
         Err(e) => {
@@ -212,7 +341,7 @@ pub(crate) fn export(client: &Client, accounts: &[String], out: &Path) -> Result
         .into_inner()
         .map_err(|e| e.into_error())
         .and_then(|file| file.sync_all())
-        .and_then(|()| std::fs::rename(&tmp, out));
+        .and_then(|()| std::fs::rename(&tmp, &out));
     if let Err(e) = whole {
         let _ = std::fs::remove_file(&tmp);
         return Err(Failure::Other(format!(
@@ -227,6 +356,17 @@ pub(crate) fn export(client: &Client, accounts: &[String], out: &Path) -> Result
         out.display()
     );
     Ok(0)
+}
+
+/// An export's progress: a line on stderr every 5 s.
+fn report_every_5s() -> impl FnMut(&job::ExportSummary) {
+    let mut last = Instant::now();
+    move |s| {
+        if last.elapsed() >= Duration::from_secs(5) {
+            last = Instant::now();
+            eprintln!("{} accounts, {} relations so far", s.accounts, s.relations);
+        }
+    }
 }
 
 /// Runs a job with progress on stderr and Ctrl-C handling; prints what was

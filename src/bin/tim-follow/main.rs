@@ -1,10 +1,14 @@
 //! `tim-follow`: follow, unfollow, check, list and count from the command line.
 //!
-//! Built with the `cli` feature: `cargo install tim-follow --features cli`.
+//! Built with the `cli` feature: `cargo install --locked --path . --features cli`.
 
+mod args;
+mod help;
 mod jobs;
 mod logger;
 mod webhooks;
+
+use args::{Args, Parsed};
 
 use std::io::{BufRead, Write};
 use std::path::Path;
@@ -13,135 +17,8 @@ use std::process::ExitCode;
 use serde_json::{json, Value};
 use tim_follow::{
     BatchOutcome, BatchRequest, Client, ClientBuilder, Error, ErrorKind, FollowAdd, FollowCheck,
-    FollowCounts, FollowDelete, FollowGetInfo, FollowList, FollowType, Outcome, Region,
+    FollowCounts, FollowDelete, FollowGetInfo, FollowList, FollowType, Outcome,
 };
-
-const HELP: &str = "\
-tim-follow — the follow/fan API of Tencent Cloud Chat from the command line
-
-USAGE:
-    tim-follow [OPTIONS] <COMMAND> [ARGS]
-
-COMMANDS:
-    add <FROM> <TO>...        FROM follows each TO
-    delete <FROM> <TO>...     FROM unfollows each TO
-    check <FROM> <TO>...      the relation of FROM to each TO
-    list <FROM> [fans|following|mutual]
-                              every account of FROM's list (default: following)
-    counts <ACCOUNT>...       follower, following and mutual counts
-
-LONG JOBS (journaled: they survive a crash and resume where they stopped):
-    --journal <PATH> --pairs <PAIRS> add|delete
-                              each FROM follows / unfollows TO, for every `FROM TO` line
-    --journal <PATH> --file <IDS> add <FROM>
-    --journal <PATH> --file <IDS> delete <FROM>
-                              FROM follows / unfollows every account of IDS
-    --journal <PATH> purge <ACCOUNT>
-                              remove every relation of ACCOUNT: its following list and
-                              its fans, listed into the journal first, checked at the end
-    --journal <PATH> undo <JOURNAL>
-                              reverse what the job of JOURNAL applied (add -> delete,
-                              delete -> add, purge -> follow again, both ways)
-    export --out <SNAPSHOT> <ACCOUNT>...
-                              write each ACCOUNT's following list and fans (JSON Lines)
-    --journal <PATH> restore <SNAPSHOT>
-                              make every relation of SNAPSHOT again (those there are kept)
-    resume [--file <IDS>] <PATH>
-                              continue the job of a journal (after a crash, Ctrl-C or an
-                              outage): accounts left unknown are read back first, then
-                              sent where still needed; --file names the input if it moved
-                              (same size and SHA-256)
-    status [--json] <PATH>    what the job of a journal has done (no credentials needed)
-
-EVENTS (the webhooks the service sends after follows and unfollows):
-    webhooks --listen <ADDR> --out <FILE>
-                              each verified event is appended to FILE as a JSON line, on
-                              disk before it is acknowledged; a repeat is not written again
-    webhooks --listen <ADDR> --exec <CMD>
-                              each event's JSON on CMD's stdin, acknowledged when CMD exits 0
-                              within --exec-timeout <SECONDS> (default 30; past it CMD and
-                              every process it started in its group are killed)
-                              GET /healthz: 200 while events can be stored, else 503;
-                              GET /metrics: the counters, in the Prometheus text format
-                              (TIM_SDKAPPID, and TIM_CALLBACK_TOKEN or --token-file <PATH>)
-
-OPTIONS:
-    --region <REGION>         data center: china, singapore (sgp), seoul (kr), tokyo (jpn),
-                              frankfurt (ger), mumbai (ind), silicon-valley (usa), jakarta (idn)
-    --file <PATH>             read more TO accounts from a file, one per line ('-' for stdin);
-                              empty lines and lines starting with # are skipped
-    --journal <PATH>          run add, delete, purge, undo or restore as a durable job
-                              journaled at PATH (created, or continued if it holds the
-                              same job)
-    --dry-run                 add, delete, purge, undo, restore, resume: read what would
-                              change and print it; nothing is followed or unfollowed
-    --pairs <PATH>            add/delete: a file of `FROM TO` lines (spaces, a tab or a comma)
-    --no-check-first          journaled add/delete: do not read each request's accounts first
-                              (faster; its undo then needs --reverse-all-applied). By default
-                              they are read, and those already as wanted are journaled in
-                              place, so that an undo leaves them alone (--check-first: the
-                              default, still accepted)
-    --reverse-all-applied     undo of a job run with --no-check-first: reverse every account it
-                              journaled applied, those that were already so before included
-    --out <PATH>              export: the snapshot to write; webhooks: the events file
-    --json                    print JSON (one object per account) instead of a table
-    --limit <N>               list: stop after N accounts
-    --rate-limit <N>          at most N calls per second to each endpoint (default 200, Tencent's
-                              limit per app): for this process, or with TIM_REDIS_URL for every
-                              process that shares it
-    --timeout <SECONDS>       the limit of one attempt (default 30); a request makes up to 4
-                              attempts, and a batch stops after 3 requests fail alike
-    -v, -vv                   log what the client does on stderr (retries, pacing, failover,
-                              renewals, read-backs); RUST_LOG=debug does the same
-    --emulator                run against a built-in local emulator (no credentials needed;
-                              its state lasts this one run: for longer, start the standalone
-                              emulator and use the export line it prints);
-                              every account named on the command line is imported
-    -h, --help                print this help
-
-CREDENTIALS (environment):
-    TIM_SDKAPPID              the app's SDKAppID (required)
-    TIM_SECRET_KEY            the app's SecretKey (UserSigs are generated), or
-    TIM_USERSIG               a ready-made admin UserSig
-    TIM_ADMIN                 the App admin account (default: administrator)
-    TIM_REGION                as --region (default: china)
-    TIM_BASE_URL              another endpoint, such as a proxy
-    TIM_REDIS_URL             share the rate budget with other processes through this Redis
-                              (redis://host:port; needs a build with the `redis` feature);
-                              for `webhooks`, share the check for repeated events
-    TIM_CALLBACK_TOKEN        webhooks: the callback token set in the console (Sign check)
-
-EXIT STATUS:
-    0  every account was applied
-    1  the call ran, but some accounts were refused or are unknown (see the output)
-    2  usage or configuration error, a bad input line, a damaged journal or one in use
-       by another process (nothing was sent)
-    3  the call failed: credentials, permissions, network or service error
-  130  a job was stopped with Ctrl-C (its journal says how to resume it)
-";
-
-struct Args {
-    command: String,
-    positional: Vec<String>,
-    region: Option<Region>,
-    file: Option<String>,
-    json: bool,
-    limit: Option<usize>,
-    emulator: bool,
-    journal: Option<String>,
-    pairs: Option<String>,
-    out: Option<String>,
-    dry_run: bool,
-    check_first: Option<bool>,
-    reverse_all_applied: bool,
-    listen: Option<String>,
-    exec: Option<String>,
-    exec_timeout: Option<std::time::Duration>,
-    token_file: Option<String>,
-    rate_limit: Option<u32>,
-    timeout: Option<std::time::Duration>,
-    verbose: u8,
-}
 
 enum Failure {
     Usage(String),
@@ -249,6 +126,10 @@ fn main() -> ExitCode {
     }
 }
 
+/// Whether the client makes its UserSigs from a SecretKey (set once the
+/// client is built): the advice for 70001 depends on it.
+static GENERATES_USERSIGS: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+
 /// What the user should fix for the usual misconfigurations.
 fn advice(e: &Error) -> Option<String> {
     let api = e.api()?;
@@ -258,238 +139,23 @@ fn advice(e: &Error) -> Option<String> {
                           to the region the app was created in (Console > Application > Basic information).",
         70009 => "The UserSig was made with another key. Check that TIM_SECRET_KEY is the SecretKey \
                   of this SDKAppID (Console > Application > Basic configuration).",
-        70001 => "The UserSig has expired. Set TIM_SECRET_KEY instead of TIM_USERSIG so that \
-                  signatures are generated and renewed, or generate a new one.",
-        30005 => "The follow/fan feature is off for this app: it needs a Pro, Pro Plus or Enterprise \
-                  package and the switch in Console > Configuration > Friends and Relationship Chains.",
+        70001 if GENERATES_USERSIGS.get() == Some(&true) => {
+            "The UserSig was made from the SecretKey moments ago, and made again, and the \
+             service still calls it expired: the clock of this machine is probably wrong (a \
+             board without a real-time clock or NTP starts in 1970). Check `date -u` and set \
+             the time (NTP), then run again."
+        }
+        70001 => "The UserSig of TIM_USERSIG has expired. Set TIM_SECRET_KEY instead so that \
+                  signatures are generated and renewed, or generate a new one (one generated \
+                  just now that is expired means the clock of the machine that made it is wrong).",
+        30005 => "The follow/fan feature is off for this app: it needs the Pro, Pro Plus or Enterprise \
+                  package on the international sites, or 旗舰版/企业版 (Ultimate/Enterprise) on the \
+                  China site, and the switch in Console > Configuration > Friends and Relationship Chains.",
         60010 | 30004 => "TIM_ADMIN must be an App admin account (Console > Auxiliary tools > admin accounts).",
         // Other codes: the error line already carries the hint, if any.
         _ => return None,
     };
     Some(text.to_string())
-}
-
-fn parse_args() -> Result<Option<Args>, Failure> {
-    let mut args = Args {
-        command: String::new(),
-        positional: Vec::new(),
-        region: None,
-        file: None,
-        json: false,
-        limit: None,
-        emulator: false,
-        journal: None,
-        pairs: None,
-        out: None,
-        dry_run: false,
-        check_first: None,
-        reverse_all_applied: false,
-        listen: None,
-        exec: None,
-        exec_timeout: None,
-        token_file: None,
-        rate_limit: None,
-        timeout: None,
-        verbose: 0,
-    };
-    // Arguments that are not UTF-8 are a usage error, not a panic.
-    let mut words = Vec::new();
-    for (i, a) in std::env::args_os().skip(1).enumerate() {
-        match a.into_string() {
-            Ok(s) => words.push(s),
-            Err(bad) => {
-                return Err(Failure::Usage(format!(
-                    "argument {} ({}) is not UTF-8 text",
-                    i + 1,
-                    bad.to_string_lossy()
-                )))
-            }
-        }
-    }
-    let mut it = words.into_iter();
-    while let Some(a) = it.next() {
-        let mut value = |flag: &str| {
-            it.next()
-                .ok_or_else(|| Failure::Usage(format!("{flag} needs a value")))
-        };
-        match a.as_str() {
-            "-h" | "--help" => return Ok(None),
-            "-V" | "--version" => {
-                out_line(concat!("tim-follow ", env!("CARGO_PKG_VERSION")))?;
-                std::process::exit(0);
-            }
-            "--region" => {
-                let v = value("--region")?;
-                args.region =
-                    Some(v.parse().map_err(|e: tim_follow::ParseRegionError| {
-                        Failure::Usage(e.to_string())
-                    })?);
-            }
-            "--file" if args.file.is_some() => {
-                return Err(Failure::Usage(
-                    "--file is given twice; give one file".into(),
-                ))
-            }
-            "--journal" if args.journal.is_some() => {
-                return Err(Failure::Usage("--journal is given twice".into()))
-            }
-            "--pairs" if args.pairs.is_some() => {
-                return Err(Failure::Usage("--pairs is given twice".into()))
-            }
-            "--out" if args.out.is_some() => {
-                return Err(Failure::Usage("--out is given twice".into()))
-            }
-            "--file" => args.file = Some(value("--file")?),
-            "--pairs" => args.pairs = Some(value("--pairs")?),
-            "--out" => args.out = Some(value("--out")?),
-            "--dry-run" => args.dry_run = true,
-            "--check-first" => args.check_first = Some(true),
-            "--no-check-first" => args.check_first = Some(false),
-            "--reverse-all-applied" => args.reverse_all_applied = true,
-            "--listen" => args.listen = Some(value("--listen")?),
-            "--exec" => args.exec = Some(value("--exec")?),
-            "--token-file" => args.token_file = Some(value("--token-file")?),
-            "--journal" => args.journal = Some(value("--journal")?),
-            "--json" => args.json = true,
-            "--table" => args.json = false,
-            "--limit" => {
-                let v = value("--limit")?;
-                args.limit =
-                    Some(v.parse().map_err(|_| {
-                        Failure::Usage(format!("--limit takes a number, not {v:?}"))
-                    })?);
-            }
-            "--emulator" => args.emulator = true,
-            "-v" | "--verbose" => args.verbose += 1,
-            "-vv" => args.verbose += 2,
-            "--exec-timeout" => {
-                let v = value("--exec-timeout")?;
-                args.exec_timeout = match v.parse::<f64>() {
-                    Ok(s) if s > 0.0 && s <= 86_400.0 => {
-                        Some(std::time::Duration::from_secs_f64(s))
-                    }
-                    _ => {
-                        return Err(Failure::Usage(format!(
-                            "--exec-timeout takes seconds, more than 0 and at most a day, not {v:?}"
-                        )))
-                    }
-                };
-            }
-            "--timeout" => {
-                let v = value("--timeout")?;
-                args.timeout = match v.parse::<f64>() {
-                    Ok(s) if s > 0.0 && s <= 86_400.0 => {
-                        Some(std::time::Duration::from_secs_f64(s))
-                    }
-                    _ => {
-                        return Err(Failure::Usage(format!(
-                            "--timeout takes seconds, more than 0 and at most a day, not {v:?}"
-                        )))
-                    }
-                };
-            }
-            "--rate-limit" => {
-                let v = value("--rate-limit")?;
-                args.rate_limit = match v.parse::<u32>() {
-                    Ok(n) if n > 0 => Some(n),
-                    _ => {
-                        return Err(Failure::Usage(format!(
-                            "--rate-limit takes a number of calls per second above 0, not {v:?}"
-                        )))
-                    }
-                };
-            }
-            flag if flag.starts_with("--") => {
-                return Err(Failure::Usage(format!("unknown option {flag}")))
-            }
-            _ if args.command.is_empty() => args.command = a,
-            _ => args.positional.push(a),
-        }
-    }
-    if args.command.is_empty() {
-        return Ok(None);
-    }
-    check_applies(&args)?;
-    Ok(Some(args))
-}
-
-/// Refuses options that do nothing for the command, and extra arguments.
-fn check_applies(args: &Args) -> Result<(), Failure> {
-    let cmd = args.command.as_str();
-    let refuse = |what: &str| Err(Failure::Usage(format!("{what} does not apply to `{cmd}`")));
-    if args.limit.is_some() && cmd != "list" {
-        return refuse("--limit");
-    }
-    if args.file.is_some() && matches!(cmd, "list" | "status" | "purge" | "undo" | "restore") {
-        return refuse("--file");
-    }
-    if args.pairs.is_some() && !matches!(cmd, "add" | "delete") {
-        return refuse("--pairs");
-    }
-    if args.pairs.is_some() && args.file.is_some() {
-        return Err(Failure::Usage(
-            "--pairs and --file cannot go together: a job reads one file".into(),
-        ));
-    }
-    if args.out.is_some() && !matches!(cmd, "export" | "webhooks") {
-        return refuse("--out");
-    }
-    if cmd == "export" && args.out.is_none() {
-        return Err(Failure::Usage("`export` needs --out FILE".into()));
-    }
-    for (given, flag) in [
-        (args.listen.is_some(), "--listen"),
-        (args.exec.is_some(), "--exec"),
-        (args.exec_timeout.is_some(), "--exec-timeout"),
-        (args.token_file.is_some(), "--token-file"),
-    ] {
-        if given && cmd != "webhooks" {
-            return refuse(flag);
-        }
-    }
-    if args.exec_timeout.is_some() && args.exec.is_none() {
-        return Err(Failure::Usage("--exec-timeout goes with --exec CMD".into()));
-    }
-    if cmd == "webhooks" && !args.positional.is_empty() {
-        return Err(Failure::Usage(format!(
-            "`webhooks` takes no arguments; {:?} is one too many",
-            args.positional[0]
-        )));
-    }
-    if args.dry_run
-        && !matches!(
-            cmd,
-            "add" | "delete" | "purge" | "undo" | "restore" | "resume"
-        )
-    {
-        return refuse("--dry-run");
-    }
-    if args.check_first.is_some() && (args.journal.is_none() || !matches!(cmd, "add" | "delete")) {
-        return Err(Failure::Usage(
-            "--check-first and --no-check-first go with a journaled add or delete \
-             (undo and restore always check)"
-                .into(),
-        ));
-    }
-    if args.reverse_all_applied && cmd != "undo" {
-        return Err(Failure::Usage(
-            "--reverse-all-applied goes with undo".into(),
-        ));
-    }
-    let most = match cmd {
-        "list" => Some(2),
-        "status" | "resume" | "purge" | "undo" | "restore" => Some(1),
-        _ if args.pairs.is_some() => Some(0),
-        _ => None,
-    };
-    match most {
-        Some(n) if args.positional.len() > n => Err(Failure::Usage(format!(
-            "`{cmd}` takes at most {n} argument{}; {:?} is one too many",
-            if n == 1 { "" } else { "s" },
-            args.positional[n]
-        ))),
-        _ => Ok(()),
-    }
 }
 
 fn read_ids(path: &str) -> Result<Vec<String>, Failure> {
@@ -519,9 +185,24 @@ pub(crate) fn accounts(n: impl Into<u64>) -> String {
 }
 
 fn run() -> Result<u8, Failure> {
-    let Some(args) = parse_args()? else {
-        print!("{HELP}");
-        return Ok(0);
+    let args = match args::parse(std::env::args_os().skip(1))? {
+        Parsed::Run(args) => *args,
+        Parsed::Help(None) => {
+            out_line(help::HELP.trim_end())?;
+            return Ok(0);
+        }
+        Parsed::Help(Some(cmd)) => {
+            out_line(help::command_help(&cmd).trim_end())?;
+            return Ok(0);
+        }
+        Parsed::Version => {
+            out_line(concat!("tim-follow ", env!("CARGO_PKG_VERSION")))?;
+            return Ok(0);
+        }
+        Parsed::Nothing => {
+            eprint!("{}", help::USAGE);
+            return Ok(2);
+        }
     };
     logger::init(args.verbose);
     let is_job = matches!(
@@ -612,7 +293,7 @@ fn run_job(args: &Args) -> Result<u8, Failure> {
 }
 
 /// `export --out FILE ACCOUNT...`: a snapshot, written to a temporary file
-/// and renamed when whole.
+/// and renamed when whole (or to stdout with `--out -`).
 fn export(args: &Args) -> Result<u8, Failure> {
     let mut accounts = args.positional.clone();
     if let Some(path) = &args.file {
@@ -623,10 +304,10 @@ fn export(args: &Args) -> Result<u8, Failure> {
             "`export` needs at least one account (or --file)".into(),
         ));
     }
-    let out = args.out.clone().unwrap_or_default();
+    let to = jobs::export_target(args.out.as_deref().unwrap_or_default())?;
     let named: Vec<&str> = accounts.iter().map(String::as_str).collect();
     let (client, _emulator) = make_client(args, &named)?;
-    jobs::export(&client, &accounts, Path::new(&out))
+    jobs::export(&client, &accounts, to)
 }
 
 /// The client: for the built-in emulator (with `named` imported), or from
@@ -651,7 +332,9 @@ fn make_client(
         let sdkappid = std::env::var("TIM_SDKAPPID")
             .ok()
             .and_then(|v| v.trim().parse().ok());
-        return Ok((limits(b, args, sdkappid)?.build()?, None));
+        let client = limits(b, args, sdkappid)?.build()?;
+        let _ = GENERATES_USERSIGS.set(client.generates_usersigs());
+        return Ok((client, None));
     }
     let emulator = tim_follow::testkit::Emulator::start()
         .map_err(|e| Failure::Usage(format!("cannot start the emulator: {e}")))?;
@@ -663,6 +346,7 @@ fn make_client(
     );
     let builder = limits(emulator.client_builder(), args, Some(emulator.sdkappid()))?;
     let client = builder.build()?;
+    let _ = GENERATES_USERSIGS.set(client.generates_usersigs());
     Ok((client, Some(emulator)))
 }
 
@@ -711,7 +395,7 @@ fn limits(
     #[cfg(not(feature = "redis"))]
     Err(Failure::Usage(
         "TIM_REDIS_URL is set, but this tim-follow was built without the `redis` feature \
-         (cargo install tim-follow --features cli,redis)"
+         (cargo install --locked --path . --features cli,redis)"
             .into(),
     ))
 }

@@ -1,0 +1,127 @@
+//! Requests in flight that follow the latency: the concurrency the emulator
+//! saw, and the rate limit held in every one-second window of its arrivals.
+
+use super::*;
+use std::time::Duration;
+use tim_follow::job::{Job, JobInput};
+use tim_follow::testkit::LoggedRequest;
+
+/// 200 calls/s (the default limit) × 300 ms, of which at least 80 %.
+const NEEDED_AT_300_MS: usize = 48;
+
+/// An emulator with `from` and `n` targets, answering in 240–360 ms.
+fn far_emulator(from: &str, n: usize) -> (tim_follow::testkit::Emulator, Vec<String>) {
+    let targets = ids("far", n);
+    let emu = emulator_with(from, &targets);
+    emu.set_random_latency(Duration::from_millis(240), Duration::from_millis(360));
+    (emu, targets)
+}
+
+/// The most arrivals at one endpoint within any one-second window.
+fn busiest_second(log: &[LoggedRequest], path: &str) -> usize {
+    let mut at: Vec<Duration> = log
+        .iter()
+        .filter(|r| r.path == path)
+        .map(|r| r.at)
+        .collect();
+    at.sort();
+    let mut most = 0;
+    let mut start = 0;
+    for end in 0..at.len() {
+        while at[end] - at[start] >= Duration::from_secs(1) {
+            start += 1;
+        }
+        most = most.max(end - start + 1);
+    }
+    most
+}
+
+#[test]
+fn a_batch_at_300_ms_keeps_as_many_requests_in_flight_as_the_rate_needs() {
+    let (emu, targets) = far_emulator("me", 4000);
+    let client = emu.client_builder().build().unwrap();
+    let out = client.follow_add("me", &targets).unwrap();
+    assert!(out.all_applied());
+    assert_eq!(emu.following("me").len(), 4000);
+    assert_eq!(emu.request_count("follow/follow_add"), 200);
+    let peak = emu.peak_in_flight();
+    assert!(
+        peak >= NEEDED_AT_300_MS,
+        "the emulator saw at most {peak} requests at once; 200/s at 300 ms needs {NEEDED_AT_300_MS}"
+    );
+    assert!(peak <= client.concurrency(), "{peak} over the cap");
+    assert!(busiest_second(&emu.requests(), "follow/follow_add") <= 200);
+}
+
+#[test]
+fn a_journaled_job_at_300_ms_keeps_as_many_requests_in_flight_as_the_rate_needs() {
+    let dir = scratch_dir("inflight-job");
+    let (emu, targets) = far_emulator("me", 4000);
+    write_ids(&dir.join("ids.txt"), &targets);
+    let client = emu.client_builder().build().unwrap();
+    let summary = Job::follow("me", JobInput::file(dir.join("ids.txt")))
+        .journal(dir.join("job.journal"))
+        .run(&client, |_| {})
+        .unwrap();
+    assert!(summary.complete);
+    assert_eq!((summary.applied, summary.pending), (4000, 0));
+    assert_eq!(emu.following("me").len(), 4000);
+    let peak = emu.peak_in_flight();
+    assert!(
+        peak >= NEEDED_AT_300_MS,
+        "the emulator saw at most {peak} requests at once; 200/s at 300 ms needs {NEEDED_AT_300_MS}"
+    );
+    let log = emu.requests();
+    for path in ["follow/follow_add", "follow/follow_check"] {
+        let most = busiest_second(&log, path);
+        assert!(most <= 200, "{most} calls of {path} in one second");
+    }
+}
+
+#[test]
+fn no_second_holds_more_calls_than_the_limit_at_any_latency() {
+    let targets = ids("w", 3000);
+    for (lo, hi) in [(0, 0), (20, 80), (150, 450)] {
+        let emu = emulator_with("me", &targets);
+        emu.set_random_latency(Duration::from_millis(lo), Duration::from_millis(hi));
+        // A lower limit, so that each latency spans several seconds quickly.
+        let client = emu.client_builder().rate_limit(100).build().unwrap();
+        let out = client.follow_add("me", &targets).unwrap();
+        assert!(out.all_applied());
+        let checked = client.follow_check("me", &targets).unwrap();
+        assert!(checked.all_applied());
+        let log = emu.requests();
+        assert_eq!(log.len(), 150 + 30);
+        for path in ["follow/follow_add", "follow/follow_check"] {
+            let most = busiest_second(&log, path);
+            assert!(
+                most <= 100,
+                "{most} calls of {path} in one second at {lo}–{hi} ms"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_fixed_count_stays_at_its_count_and_a_low_cap_holds() {
+    let (emu, targets) = far_emulator("me", 1000);
+    emu.set_random_latency(Duration::from_millis(40), Duration::from_millis(60));
+    let fixed = emu
+        .client_builder()
+        .concurrency(6)
+        .adaptive_concurrency(false)
+        .build()
+        .unwrap();
+    assert!(fixed.follow_add("me", &targets).unwrap().all_applied());
+    assert_eq!(
+        emu.peak_in_flight(),
+        6,
+        "a fixed pool of 6 keeps 6 in flight"
+    );
+    emu.reset_peak_in_flight();
+    let capped = emu.client_builder().concurrency(3).build().unwrap();
+    assert!(capped.follow_delete("me", &targets).unwrap().all_applied());
+    assert!(emu.peak_in_flight() <= 3, "{}", emu.peak_in_flight());
+    let err = emu.client_builder().concurrency(5000).build().unwrap_err();
+    assert!(err.to_string().contains("concurrency"), "{err}");
+}
