@@ -24,6 +24,7 @@ use tim_follow::testkit::{self, DuplicateAnswer, Emulator};
 const HELP: &str = "\
 usage: emulator [--port N] [--sdkappid N] [--admin ID] [--secret-key KEY]
                 [--accounts a,b,c] [--rate-limit N|off] [--webhook URL] [--webhook-token T]
+                [--webhook-retries N]
                 [--duplicates apply|refuse:CODE] [--open-accounts] [--max-following N]
                 [--print-usersig]";
 
@@ -87,6 +88,13 @@ fn run() -> Result<(), String> {
             "--duplicates" => builder = builder.duplicates(duplicates(&value("--duplicates")?)?),
             "--webhook" => webhook = Some(value("--webhook")?),
             "--webhook-token" => token = Some(value("--webhook-token")?),
+            "--webhook-retries" => {
+                builder = builder.webhook_retries(
+                    value("--webhook-retries")?
+                        .parse()
+                        .map_err(|_| "--webhook-retries takes a number (at most 10)")?,
+                )
+            }
             "--print-usersig" => print_usersig = true,
             "--open-accounts" => builder = builder.open_accounts(true),
             "--max-following" => {

@@ -1196,6 +1196,7 @@ fn webhooks_keep_every_acknowledged_event_once_across_a_sigkill() {
     let froms: Vec<String> = (0..4).map(|i| format!("f{i}")).collect();
     let emu = tim_follow::testkit::Emulator::builder()
         .webhook(format!("http://127.0.0.1:{port}/tim"), Some("cli-token"))
+        .webhook_retries(8)
         .rate_limit(None, 60007)
         .accounts(&targets)
         .accounts(&froms)
@@ -1301,6 +1302,34 @@ fn webhooks_settings_are_checked_in_the_tools_words() {
     let (code, _, err) = tim(&["webhooks", "--listen", "127.0.0.1:0", "--out", "x"], &[]);
     assert_eq!(code, 2);
     assert!(err.contains("TIM_SDKAPPID"), "{err}");
+    let (code, _, err) = tim(
+        &[
+            "webhooks",
+            "--listen",
+            "127.0.0.1:0",
+            "--out",
+            "x",
+            "--exec-timeout",
+            "5",
+        ],
+        &[("TIM_SDKAPPID", "1")],
+    );
+    assert_eq!(code, 2);
+    assert!(err.contains("--exec-timeout goes with --exec"), "{err}");
+    let (code, _, err) = tim(
+        &[
+            "webhooks",
+            "--listen",
+            "127.0.0.1:0",
+            "--exec",
+            "true",
+            "--exec-timeout",
+            "0",
+        ],
+        &[("TIM_SDKAPPID", "1")],
+    );
+    assert_eq!(code, 2);
+    assert!(err.contains("--exec-timeout takes seconds"), "{err}");
     let (code, _, err) = tim(&["--listen", "127.0.0.1:0", "add", "a", "b"], &[]);
     assert_eq!(code, 2);
     assert!(err.contains("--listen does not apply"), "{err}");
@@ -1701,11 +1730,34 @@ fn a_write_that_fails_takes_back_only_its_own_bytes_and_is_not_acknowledged() {
     let mut acknowledged = Vec::new();
     let mut refused = 0;
     for n in 0..40 {
-        let reply = deliver(port, "a", &format!("t{n}"), n);
-        if acked(&reply) {
+        // Each event on two connections at once: a full disk acknowledges
+        // neither copy.
+        let request = delivery_request("a", &format!("t{n}"), n);
+        let replies: Vec<String> = std::thread::scope(|scope| {
+            let copies: Vec<_> = (0..2)
+                .map(|_| {
+                    let request = &request;
+                    scope.spawn(move || {
+                        let mut c = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+                        let _ = c.set_read_timeout(Some(std::time::Duration::from_secs(30)));
+                        let _ = std::io::Write::write_all(&mut c, request);
+                        let mut reply = String::new();
+                        let _ = std::io::Read::read_to_string(&mut c, &mut reply);
+                        reply
+                    })
+                })
+                .collect();
+            copies.into_iter().map(|c| c.join().unwrap()).collect()
+        });
+        if replies.iter().any(|r| acked(r)) {
             acknowledged.push(("a".to_string(), format!("t{n}"), n));
         } else {
-            assert!(reply.starts_with("HTTP/1.1 500"), "{reply}");
+            for reply in &replies {
+                assert!(
+                    reply.starts_with("HTTP/1.1 500") || reply.starts_with("HTTP/1.1 503"),
+                    "{reply}"
+                );
+            }
             refused += 1;
         }
     }
@@ -1868,6 +1920,164 @@ fn a_restart_remembers_every_event_of_the_last_day_past_a_damaged_line() {
         "{err}"
     );
     assert!(err.contains("1 bad account"), "{err}");
+}
+
+/// `GET path` on the receiver at `port`: the whole reply.
+fn get(port: u16, path: &str) -> String {
+    let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+        return String::new();
+    };
+    let _ = s.set_read_timeout(Some(std::time::Duration::from_secs(30)));
+    let request = format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    let _ = std::io::Write::write_all(&mut s, request.as_bytes());
+    let mut reply = String::new();
+    let _ = std::io::Read::read_to_string(&mut s, &mut reply);
+    reply
+}
+
+#[test]
+fn healthz_says_whether_events_can_be_stored_and_metrics_count_them() {
+    let dir = scratch("webhooks-health").join("sub");
+    std::fs::create_dir_all(&dir).unwrap();
+    let out = dir.join("events.jsonl");
+    let port = free_port();
+    let receiver = receiver_process(port, &out);
+    let health = get(port, "/healthz");
+    assert!(health.starts_with("HTTP/1.1 200"), "{health}");
+    assert!(acked(&deliver(port, "a", "b", 1)));
+    assert!(acked(&deliver(port, "a", "b", 1)), "a repeat");
+    assert!(get(port, "/other").starts_with("HTTP/1.1 405"));
+    let metrics = get(port, "/metrics");
+    assert!(metrics.starts_with("HTTP/1.1 200"), "{metrics}");
+    for line in [
+        "# TYPE tim_follow_webhooks_received_total counter",
+        "tim_follow_webhooks_received_total 3",
+        "tim_follow_webhooks_acknowledged_total 2",
+        "tim_follow_webhooks_stored_total 1",
+        "tim_follow_webhooks_repeats_total 1",
+        "tim_follow_webhooks_refused_total{reason=\"method\"} 1",
+        "tim_follow_webhooks_store_seconds_count 1",
+        "tim_follow_webhooks_store_seconds_bucket{le=\"+Inf\"} 1",
+    ] {
+        assert!(metrics.lines().any(|l| l == line), "{line}:\n{metrics}");
+    }
+    // The file deleted: reopened, still healthy.
+    std::fs::remove_file(&out).unwrap();
+    let health = get(port, "/healthz");
+    assert!(health.starts_with("HTTP/1.1 200"), "{health}");
+    assert!(out.exists(), "recreated by the health check");
+    // Its directory gone: events cannot be stored, and it says so.
+    std::fs::remove_dir_all(&dir).unwrap();
+    let health = get(port, "/healthz");
+    assert!(health.starts_with("HTTP/1.1 503"), "{health}");
+    assert!(health.contains("cannot store events"), "{health}");
+    assert!(deliver(port, "a", "c", 2).starts_with("HTTP/1.1 500"));
+    // Back: healthy again, and the next event is stored.
+    std::fs::create_dir_all(&dir).unwrap();
+    let health = get(port, "/healthz");
+    assert!(health.starts_with("HTTP/1.1 200"), "{health}");
+    assert!(acked(&deliver(port, "a", "c", 2)));
+    assert_eq!(events_in(&out), vec![("a".into(), "c".into(), 2)]);
+    interrupt(receiver);
+}
+
+/// A signed follow event's request (token `cli-token`), to be closed after.
+fn delivery_request(from: &str, to: &str, event_time: u64) -> Vec<u8> {
+    let body = format!(
+        "{{\"CallbackCommand\":\"Follow.CallbackAfterFollowAdd\",\"From_Account\":\"{from}\",\"FollowList\":[{{\"To_Account\":\"{to}\"}}],\"EventTime\":{event_time}}}"
+    );
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    format!(
+        "POST /tim?SdkAppid=1400000000&CallbackCommand=Follow.CallbackAfterFollowAdd&Sign={}&RequestTime={now} HTTP/1.1\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        tim_follow::callback::sign_hex("cli-token", now),
+        body.len()
+    )
+    .into_bytes()
+}
+
+#[test]
+fn sigkill_ten_times_with_each_event_on_two_connections_keeps_every_acknowledged_event_once() {
+    let dir = scratch("webhooks-sigkill-pairs");
+    let out = dir.join("events.jsonl");
+    let mut acknowledged = std::collections::HashSet::new();
+    let mut sent = 0;
+    for round in 0..10u64 {
+        let port = free_port();
+        let mut receiver = receiver_process(port, &out);
+        let stop = std::sync::atomic::AtomicBool::new(false);
+        let acked_now = std::sync::Mutex::new(Vec::new());
+        let count = std::sync::atomic::AtomicUsize::new(0);
+        std::thread::scope(|scope| {
+            for sender in 0..4u64 {
+                let (stop, acked_now, count) = (&stop, &acked_now, &count);
+                scope.spawn(move || {
+                    for n in 0..5_000u64 {
+                        if stop.load(std::sync::atomic::Ordering::SeqCst) {
+                            return;
+                        }
+                        let to = format!("r{round}s{sender}n{n}");
+                        let time = 1_000_000 + round * 100_000 + sender * 10_000 + n;
+                        let request = delivery_request("a", &to, time);
+                        // The same event on two connections at once.
+                        let conns: Vec<_> = (0..2)
+                            .filter_map(|_| std::net::TcpStream::connect(("127.0.0.1", port)).ok())
+                            .collect();
+                        if conns.is_empty() {
+                            return; // killed
+                        }
+                        count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                        for mut c in &conns {
+                            let _ = c.set_read_timeout(Some(std::time::Duration::from_secs(30)));
+                            let _ = std::io::Write::write_all(&mut c, &request);
+                        }
+                        let mut ok = false;
+                        for mut c in conns {
+                            let mut reply = String::new();
+                            let _ = std::io::Read::read_to_string(&mut c, &mut reply);
+                            ok |= acked(&reply);
+                        }
+                        if ok {
+                            acked_now.lock().unwrap().push((to, time));
+                        }
+                    }
+                });
+            }
+            // SIGKILL at a random moment.
+            std::thread::sleep(std::time::Duration::from_millis(fastrand::u64(50..400)));
+            receiver.kill().unwrap();
+            receiver.wait().unwrap();
+            stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        });
+        sent += count.into_inner();
+        acknowledged.extend(acked_now.into_inner().unwrap());
+    }
+    // A last start cuts a torn last line off; then a graceful stop.
+    let port = free_port();
+    interrupt(receiver_process(port, &out));
+    let stored = events_in(&out);
+    let lines = std::fs::read_to_string(&out).unwrap().lines().count();
+    assert_eq!(stored.len(), lines, "every line whole");
+    let mut once = std::collections::HashSet::new();
+    for (from, to, time) in &stored {
+        assert_eq!(from, "a");
+        assert!(once.insert((to.clone(), *time)), "stored twice: {to}");
+    }
+    assert!(
+        acknowledged.len() > 100,
+        "{} of {sent} acknowledged",
+        acknowledged.len()
+    );
+    for event in &acknowledged {
+        assert!(once.contains(event), "acknowledged, not stored: {event:?}");
+    }
+    println!(
+        "{sent} events sent on two connections each, {} acknowledged, {} stored",
+        acknowledged.len(),
+        stored.len()
+    );
 }
 
 #[test]

@@ -24,8 +24,11 @@
 //! ```
 //!
 //! It is HTTP/1.1 with keep-alive (Tencent keeps its webhook connections
-//! open), a thread per connection up to a bound, and head, body and idle
-//! timeouts. A program that already has an HTTP server does not need it:
+//! open): one event loop reads every connection (a slow or idle one costs a
+//! buffer, not a thread), a bounded pool of workers runs the handler, and
+//! connections have head, body and idle timeouts and a minimum transfer
+//! rate. `GET /healthz` and `GET /metrics` answer load balancers and
+//! monitoring (see [`ReceiverBuilder::health`]). A program that already has an HTTP server does not need it:
 //! [`answer`] turns a request's method, target and body into the response
 //! and the verified event, and [`Verifier::verify`] is the check alone.
 //!
@@ -291,10 +294,97 @@ struct Counters {
     repeats: AtomicU64,
     failed: AtomicU64,
     not_yet: AtomicU64,
+    /// Handler times: a count per bucket of [`BUCKETS`], and their sum.
+    handler_buckets: [AtomicU64; BUCKETS.len()],
+    handler_count: AtomicU64,
+    handler_micros: AtomicU64,
     refused: Mutex<BTreeMap<&'static str, u64>>,
 }
 
+/// The upper bounds (seconds) of the handler time histogram.
+const BUCKETS: [f64; 10] = [
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 2.5,
+];
+
 impl Counters {
+    fn observe(&self, took: Duration) {
+        let secs = took.as_secs_f64();
+        if let Some(i) = BUCKETS.iter().position(|&b| secs <= b) {
+            self.handler_buckets[i].fetch_add(1, Ordering::Relaxed);
+        }
+        self.handler_count.fetch_add(1, Ordering::Relaxed);
+        let micros = u64::try_from(took.as_micros()).unwrap_or(u64::MAX);
+        self.handler_micros.fetch_add(micros, Ordering::Relaxed);
+    }
+
+    /// The counters in the Prometheus text format (version 0.0.4).
+    fn prometheus(&self) -> String {
+        use std::fmt::Write as _;
+        let s = self.snapshot();
+        let mut out = String::new();
+        let mut counter = |name: &str, help: &str, value: u64| {
+            let _ = write!(
+                out,
+                "# HELP tim_follow_webhooks_{name}_total {help}\n\
+                 # TYPE tim_follow_webhooks_{name}_total counter\n\
+                 tim_follow_webhooks_{name}_total {value}\n"
+            );
+        };
+        counter("received", "Requests read whole.", s.received);
+        counter(
+            "acknowledged",
+            "Deliveries answered ErrorCode 0 (repeats included).",
+            s.acked,
+        );
+        counter("stored", "Events handed over and stored.", s.handled);
+        counter(
+            "repeats",
+            "Repeats of stored events, acknowledged, not stored again.",
+            s.repeats,
+        );
+        counter(
+            "failed",
+            "Deliveries whose event could not be stored (HTTP 500).",
+            s.failed,
+        );
+        counter(
+            "not_yet",
+            "Repeats answered 503 while the first copy was being stored.",
+            s.not_yet,
+        );
+        out.push_str(
+            "# HELP tim_follow_webhooks_refused_total Deliveries refused, by reason.\n\
+             # TYPE tim_follow_webhooks_refused_total counter\n",
+        );
+        for (reason, n) in &s.refused {
+            let _ = writeln!(
+                out,
+                "tim_follow_webhooks_refused_total{{reason=\"{reason}\"}} {n}"
+            );
+        }
+        out.push_str(
+            "# HELP tim_follow_webhooks_store_seconds How long storing an event took (the handler, with the fsync).\n\
+             # TYPE tim_follow_webhooks_store_seconds histogram\n",
+        );
+        let mut below = 0;
+        for (bound, n) in BUCKETS.iter().zip(&self.handler_buckets) {
+            below += n.load(Ordering::Relaxed);
+            let _ = writeln!(
+                out,
+                "tim_follow_webhooks_store_seconds_bucket{{le=\"{bound}\"}} {below}"
+            );
+        }
+        let count = self.handler_count.load(Ordering::Relaxed);
+        let sum = self.handler_micros.load(Ordering::Relaxed) as f64 / 1e6;
+        let _ = write!(
+            out,
+            "tim_follow_webhooks_store_seconds_bucket{{le=\"+Inf\"}} {count}\n\
+             tim_follow_webhooks_store_seconds_sum {sum}\n\
+             tim_follow_webhooks_store_seconds_count {count}\n"
+        );
+        out
+    }
+
     fn snapshot(&self) -> ReceiverStats {
         ReceiverStats {
             received: self.received.load(Ordering::SeqCst),
@@ -308,6 +398,9 @@ impl Counters {
     }
 }
 
+/// A check of whether events can be stored now.
+type Probe = dyn Fn() -> Result<(), String> + Send + Sync;
+
 /// The handler as the server calls it.
 type HandlerFn = dyn Fn(&Delivery) -> Result<(), String> + Send + Sync;
 
@@ -315,6 +408,7 @@ struct App {
     verifier: Verifier,
     handler: Box<HandlerFn>,
     seen: Option<Arc<dyn Seen>>,
+    health: Option<Box<Probe>>,
     repeat_wait: Duration,
     counters: Arc<Counters>,
     quiet: Arc<quiet::Quiet>,
@@ -343,6 +437,32 @@ fn json_reply(status: u16, body: String) -> Reply {
 }
 
 impl App {
+    /// `GET /healthz`: 200 while events can be handed over and stored (the
+    /// repeat check answers, the health probe passes), 503 with the reason
+    /// when not.
+    fn healthz(&self) -> Reply {
+        let seen = self.seen.as_ref().map_or(Ok(()), |s| s.check());
+        let health = seen.and_then(|()| self.health.as_ref().map_or(Ok(()), |probe| probe()));
+        let (status, body) = match health {
+            Ok(()) => (200, "ok\n".to_string()),
+            Err(why) => (503, format!("cannot store events: {why}\n")),
+        };
+        Reply::Response {
+            status,
+            content_type: "text/plain; charset=utf-8",
+            body: body.into_bytes(),
+        }
+    }
+
+    /// `GET /metrics`: the counters in the Prometheus text format.
+    fn metrics(&self) -> Reply {
+        Reply::Response {
+            status: 200,
+            content_type: "text/plain; version=0.0.4; charset=utf-8",
+            body: self.counters.prometheus().into_bytes(),
+        }
+    }
+
     /// Claims the delivery's key: `None` when this delivery is to be
     /// handed over, else the answer. A copy of an event being handled
     /// elsewhere waits (at most `repeat_wait`) for that copy's outcome: an
@@ -408,6 +528,13 @@ impl server::Handler for App {
 
     fn handle(&self, request: HttpRequest) -> Reply {
         let c = &self.counters;
+        if request.method == "GET" {
+            match request.target.split('?').next() {
+                Some("/healthz") => return self.healthz(),
+                Some("/metrics") => return self.metrics(),
+                _ => {}
+            }
+        }
         c.received.fetch_add(1, Ordering::SeqCst);
         let now = crate::clock::unix_now();
         let delivery = match answer(
@@ -436,7 +563,10 @@ impl server::Handler for App {
         if let Some(reply) = self.claim(&delivery.key, request.peer) {
             return reply;
         }
-        match (self.handler)(&delivery) {
+        let started = Instant::now();
+        let handled = (self.handler)(&delivery);
+        c.observe(started.elapsed());
+        match handled {
             Ok(()) => {
                 if let Some(seen) = &self.seen {
                     seen.done(&delivery.key);
@@ -471,6 +601,7 @@ pub struct ReceiverBuilder {
     verifier: Verifier,
     limits: Limits,
     seen: Option<Arc<dyn Seen>>,
+    health: Option<Box<Probe>>,
     repeat_wait: Duration,
     log_every: Duration,
     grace: Duration,
@@ -487,10 +618,12 @@ impl fmt::Debug for ReceiverBuilder {
 }
 
 impl ReceiverBuilder {
-    /// Connections served at once, a thread each (default 256). With every
-    /// place taken, a new connection takes the place of the one idle the
-    /// longest, which is closed within 100 ms (so for that moment up to
-    /// `n + n / 4` are open); when none is idle, the new one is closed at once.
+    /// Connections open at once (default 256; the handler runs on up to 128
+    /// of them at a time). With every place taken, a new connection takes
+    /// the place of the one that has made the least progress (idle the
+    /// longest, or sending the slowest); when every one has its request
+    /// with the handler or its reply under way, the new one is closed at
+    /// once.
     pub fn max_connections(mut self, n: usize) -> Self {
         self.limits.max_connections = n.max(1);
         self
@@ -539,6 +672,18 @@ impl ReceiverBuilder {
         self
     }
 
+    /// What `GET /healthz` asks before it answers 200: `Err(why)` when
+    /// events cannot be stored now (a disk full, a file gone, a database
+    /// away), answered 503 with the reason, for load balancers. Without
+    /// it, `/healthz` checks the repeat check only ([`Seen::check`]).
+    pub fn health<F>(mut self, probe: F) -> Self
+    where
+        F: Fn() -> Result<(), String> + Send + Sync + 'static,
+    {
+        self.health = Some(Box::new(probe));
+        self
+    }
+
     /// How often refusals and failures are logged (default 5 s): one
     /// warning per reason in each period, with the count and a sample (a
     /// peer and what was wrong), never a line per request.
@@ -567,6 +712,7 @@ impl ReceiverBuilder {
             verifier: self.verifier,
             handler: Box::new(move |d| handler(d).map_err(|e| e.to_string())),
             seen: self.seen,
+            health: self.health,
             repeat_wait: self.repeat_wait,
             quiet: quiet.clone(),
             counters: counters.clone(),
@@ -634,6 +780,7 @@ impl Receiver {
                 max_body: 64 * 1024,
             },
             seen: None,
+            health: None,
             repeat_wait: Duration::from_secs(5),
             log_every: Duration::from_secs(5),
             grace: Duration::from_secs(10),

@@ -36,10 +36,17 @@ pub trait Seen: Send + Sync {
     /// Gives a claim back: its event could not be handled, and a repeat of
     /// it must be.
     fn release(&self, key: &str);
+    /// Whether claims can be made now (for `GET /healthz`): `Err(why)`
+    /// when not, such as a database that does not answer.
+    fn check(&self) -> Result<(), String> {
+        Ok(())
+    }
 }
 
 /// The keys of the last `capacity` events, each for at most `ttl`: memory
-/// is bounded by `capacity` (about 100 bytes a key).
+/// is bounded by `capacity`: each key is kept as a 128-bit digest, about
+/// 50 bytes a key (so 1,000,000 keys take about 50 MiB, up to twice that
+/// while the table grows).
 ///
 /// ```
 /// use tim_follow::receiver::{Claim, Remembered, Seen};
@@ -58,14 +65,43 @@ pub trait Seen: Send + Sync {
 pub struct Remembered {
     capacity: usize,
     ttl: Duration,
+    /// Times are kept as nanoseconds since this (negative for an event
+    /// remembered from before it).
+    epoch: Instant,
     keys: Mutex<Keys>,
 }
 
+/// A key's digest: the first 128 bits of its SHA-256.
+type Digest = (u64, u64);
+
 #[derive(Debug, Default)]
 struct Keys {
-    /// When each key was claimed, and whether its event was handled.
-    at: HashMap<String, (Instant, bool)>,
-    order: VecDeque<(String, Instant)>,
+    /// When each key was claimed (ns since the epoch, shifted left once)
+    /// and, in the lowest bit, whether its event was handled.
+    at: HashMap<Digest, i64>,
+    /// Keys in the order they were claimed, with when (ns): that time also
+    /// tells an entry from a later claim of the same key.
+    order: VecDeque<(Digest, i64)>,
+    /// The last claim's time: each claim is later than the one before.
+    last: i64,
+}
+
+fn digest(key: &str) -> Digest {
+    let h = hmac_sha256::Hash::hash(key.as_bytes());
+    let half = |i: usize| {
+        let mut b = [0u8; 8];
+        b.copy_from_slice(&h[i..i + 8]);
+        u64::from_le_bytes(b)
+    };
+    (half(0), half(8))
+}
+
+fn pack(ms: i64, done: bool) -> i64 {
+    (ms << 1) | i64::from(done)
+}
+
+fn unpack(packed: i64) -> (i64, bool) {
+    (packed >> 1, packed & 1 == 1)
 }
 
 impl Remembered {
@@ -74,16 +110,23 @@ impl Remembered {
         Remembered {
             capacity: capacity.max(1),
             ttl,
+            epoch: Instant::now(),
             keys: Mutex::new(Keys::default()),
         }
+    }
+
+    fn now_ns(&self) -> i64 {
+        i64::try_from(self.epoch.elapsed().as_nanos()).unwrap_or(i64::MAX >> 2)
+    }
+
+    fn ttl_ns(&self) -> i64 {
+        i64::try_from(self.ttl.as_nanos()).unwrap_or(i64::MAX >> 2)
     }
 
     /// Remembers `key` as handled (for a restart: the keys of the events
     /// already stored).
     pub fn insert(&self, key: &str) {
-        if self.claim(key) == Ok(Claim::Claimed) {
-            self.done(key);
-        }
+        self.insert_aged(key, Duration::ZERO);
     }
 
     /// Remembers `key` as handled `age` ago (for a restart: an event
@@ -92,21 +135,32 @@ impl Remembered {
         if age > self.ttl {
             return;
         }
-        let at = Instant::now().checked_sub(age).unwrap_or_else(Instant::now);
+        let age = i64::try_from(age.as_nanos()).unwrap_or(i64::MAX >> 2);
+        let now = self.now_ns();
+        let at = now - age;
+        let d = digest(key);
         let mut keys = lock(&self.keys);
-        if keys.at.contains_key(key) {
+        self.forget(&mut keys, now);
+        if keys.at.contains_key(&d) {
             return;
         }
-        while keys.order.len() >= self.capacity {
-            let Some((k, t)) = keys.order.pop_front() else {
+        keys.at.insert(d, pack(at, true));
+        keys.order.push_back((d, at));
+    }
+
+    /// Forgets the expired keys and, past the capacity, the oldest.
+    fn forget(&self, keys: &mut Keys, now: i64) {
+        while let Some(&(d, at)) = keys.order.front() {
+            let expired = now - at > self.ttl_ns();
+            if !expired && keys.order.len() < self.capacity {
                 break;
-            };
-            if keys.at.get(&k).map(|(t, _)| t) == Some(&t) {
-                keys.at.remove(&k);
             }
+            // A key claimed again later has a newer entry: keep that one.
+            if keys.at.get(&d).map(|&p| unpack(p).0) == Some(at) {
+                keys.at.remove(&d);
+            }
+            keys.order.pop_front();
         }
-        keys.at.insert(key.to_string(), (at, true));
-        keys.order.push_back((key.to_string(), at));
     }
 
     /// Keys remembered now.
@@ -122,41 +176,33 @@ impl Remembered {
 
 impl Seen for Remembered {
     fn claim(&self, key: &str) -> Result<Claim, String> {
-        let now = Instant::now();
+        let d = digest(key);
         let mut keys = lock(&self.keys);
-        // Forget the expired and, past the capacity, the oldest.
-        while let Some((k, at)) = keys.order.front() {
-            let expired = now.duration_since(*at) > self.ttl;
-            if !expired && keys.order.len() < self.capacity {
-                break;
-            }
-            // A key claimed again later has a newer entry: keep that one.
-            if keys.at.get(k).map(|(t, _)| t) == Some(at) {
-                let k = k.clone();
-                keys.at.remove(&k);
-            }
-            keys.order.pop_front();
-        }
-        if let Some((at, done)) = keys.at.get(key) {
-            if now.duration_since(*at) <= self.ttl {
-                return Ok(if *done { Claim::Done } else { Claim::InFlight });
+        let now = self.now_ns().max(keys.last + 1);
+        keys.last = now;
+        self.forget(&mut keys, now);
+        if let Some(&packed) = keys.at.get(&d) {
+            let (at, done) = unpack(packed);
+            if now - at <= self.ttl_ns() {
+                return Ok(if done { Claim::Done } else { Claim::InFlight });
             }
         }
-        keys.at.insert(key.to_string(), (now, false));
-        keys.order.push_back((key.to_string(), now));
+        keys.at.insert(d, pack(now, false));
+        keys.order.push_back((d, now));
         Ok(Claim::Claimed)
     }
 
     fn done(&self, key: &str) {
-        if let Some((_, done)) = lock(&self.keys).at.get_mut(key) {
-            *done = true;
+        if let Some(packed) = lock(&self.keys).at.get_mut(&digest(key)) {
+            *packed |= 1;
         }
     }
 
     fn release(&self, key: &str) {
+        let d = digest(key);
         let mut keys = lock(&self.keys);
-        if keys.at.get(key).is_some_and(|(_, done)| !done) {
-            keys.at.remove(key);
+        if keys.at.get(&d).is_some_and(|&p| !unpack(p).1) {
+            keys.at.remove(&d);
         }
     }
 }
@@ -167,7 +213,9 @@ impl Seen for Remembered {
 /// receiver that died while handling an event does not hold it for the
 /// whole window; a handled event's key is `done` for `ttl`. Keys are
 /// `tim-follow:{sdkappid}:event:{key}`. While Redis cannot be reached,
-/// deliveries are answered 500 (not handled), so that they come again.
+/// deliveries are answered 500 (not handled), so that they come again. A
+/// handled event whose `done` could not be written stays `in-flight` until
+/// that TTL ends, and may then be handed over again: a repeat, never a loss.
 #[cfg(feature = "redis")]
 pub struct RedisSeen {
     pool: crate::redis_pool::Pool,
@@ -268,5 +316,44 @@ impl Seen for RedisSeen {
         let _ = self
             .pool
             .with(|con| self.release.key(&name).invoke::<i64>(con));
+    }
+
+    fn check(&self) -> Result<(), String> {
+        self.pool
+            .with(|con| ::redis::cmd("PING").query::<String>(con))
+            .map(|_| ())
+            .map_err(|e| format!("Redis: {e}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_remembered_from_before_a_restart_last_what_is_left_of_the_window() {
+        let day = Duration::from_secs(24 * 3600);
+        let seen = Remembered::new(10, day);
+        seen.insert_aged("old", day + Duration::from_secs(1));
+        seen.insert_aged("recent", Duration::from_secs(3600));
+        assert_eq!(seen.len(), 1);
+        assert_eq!(seen.claim("recent"), Ok(Claim::Done));
+        assert_eq!(seen.claim("old"), Ok(Claim::Claimed));
+        // Handled keys are not given back by a failed copy.
+        seen.release("recent");
+        assert_eq!(seen.claim("recent"), Ok(Claim::Done));
+    }
+
+    #[test]
+    fn a_key_claimed_again_after_a_release_is_not_forgotten_with_its_old_entry() {
+        let seen = Remembered::new(2, Duration::from_secs(600));
+        for _ in 0..1000 {
+            assert_eq!(seen.claim("a"), Ok(Claim::Claimed));
+            seen.release("a");
+        }
+        assert_eq!(seen.claim("a"), Ok(Claim::Claimed));
+        seen.done("a");
+        assert_eq!(seen.claim("a"), Ok(Claim::Done));
+        assert!(seen.len() <= 2);
     }
 }

@@ -179,6 +179,7 @@ pub struct EmulatorBuilder {
     open_accounts: bool,
     idle_timeout: Duration,
     webhook: Option<(String, Option<String>)>,
+    webhook_retries: u32,
     layout: ReplyLayout,
 }
 
@@ -262,6 +263,15 @@ impl EmulatorBuilder {
         self
     }
 
+    /// How many times a webhook that was not acknowledged is sent again
+    /// (default 0: each is sent once, since Tencent documents no retry for
+    /// the follow webhooks; at most 10). Retries wait 100 ms, then twice as
+    /// long each time.
+    pub fn webhook_retries(mut self, n: u32) -> Self {
+        self.webhook_retries = n.min(10);
+        self
+    }
+
     /// How replies are laid out (default [`ReplyLayout::Documented`], the
     /// service's documented field order); the other layouts make a client
     /// read them another way.
@@ -287,7 +297,12 @@ impl EmulatorBuilder {
         // The webhook threads end when the service, which holds their
         // queue, is gone and the queue is empty.
         let webhooks = match self.webhook.clone() {
-            Some((url, token)) => Some(Webhooks::start(url, token, self.sdkappid)?),
+            Some((url, token)) => Some(Webhooks::start(
+                url,
+                token,
+                self.sdkappid,
+                self.webhook_retries,
+            )?),
             None => None,
         };
         let webhook_log = webhooks.as_ref().map(|w| w.log.clone());
@@ -384,6 +399,7 @@ impl Emulator {
             open_accounts: false,
             idle_timeout: Duration::from_secs(30),
             webhook: None,
+            webhook_retries: 0,
             layout: ReplyLayout::Documented,
         }
     }

@@ -1,14 +1,14 @@
 //! The emulator's webhooks: `Follow.CallbackAfterFollowAdd` and
 //! `…FollowDelete` for every follow and unfollow that changed the graph,
-//! posted by a few threads of their own, each retried until it is
-//! acknowledged or its attempts run out, and logged.
+//! posted by a few threads of their own, and logged.
 //!
 //! Tencent does not document a retry policy for these webhooks (both are
-//! "after" webhooks, whose reply code the service ignores). The emulator
-//! takes a delivery as acknowledged only on HTTP 200 with `ErrorCode` 0,
-//! and otherwise (no answer, another status, another code) tries again
-//! after 100 ms, 200 ms, 400 ms, 800 ms and 1.6 s: six attempts over about
-//! 3 s, so that a receiver that restarts within that loses nothing.
+//! "after" webhooks, whose reply code the service ignores), so by default
+//! each is sent once, as the service would: a receiver that is down loses
+//! it. Asked to ([`EmulatorBuilder::webhook_retries`](super::EmulatorBuilder::webhook_retries)),
+//! the emulator takes a delivery as acknowledged only on HTTP 200 with
+//! `ErrorCode` 0, and otherwise (no answer, another status, another code)
+//! tries again after 100 ms, 200 ms, 400 ms…
 
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::Duration;
@@ -44,8 +44,6 @@ pub struct WebhookRecord {
     pub acked: bool,
 }
 
-/// Attempts per webhook.
-const ATTEMPTS: u32 = 6;
 /// The wait before the second attempt; doubled after each.
 const FIRST_WAIT: Duration = Duration::from_millis(100);
 /// Threads posting webhooks at once.
@@ -65,6 +63,7 @@ impl Webhooks {
         url: String,
         token: Option<String>,
         sdkappid: u64,
+        retries: u32,
     ) -> std::io::Result<Webhooks> {
         let (queue, rx) = mpsc::channel::<WebhookEvent>();
         let rx = Arc::new(Mutex::new(rx));
@@ -83,7 +82,14 @@ impl Webhooks {
                 .spawn(move || loop {
                     let next = lock(&rx).recv();
                     let Ok(event) = next else { break };
-                    let record = deliver(&agent, &url, token.as_deref(), sdkappid, &event);
+                    let record = deliver(
+                        &agent,
+                        &url,
+                        token.as_deref(),
+                        sdkappid,
+                        &event,
+                        retries + 1,
+                    );
                     lock(&log).push(record);
                 })?;
         }
@@ -91,13 +97,14 @@ impl Webhooks {
     }
 }
 
-/// Posts one webhook until it is acknowledged or its attempts run out.
+/// Posts one webhook until it is acknowledged or its `most` attempts run out.
 fn deliver(
     agent: &ureq::Agent,
     url: &str,
     token: Option<&str>,
     sdkappid: u64,
     event: &WebhookEvent,
+    most: u32,
 ) -> WebhookRecord {
     let body = if event.command == crate::callback::FOLLOW_ADD {
         serde_json::json!({
@@ -143,7 +150,7 @@ fn deliver(
                 .is_some_and(|v| v["ErrorCode"] == 0),
             _ => false,
         };
-        if ok || attempts >= ATTEMPTS {
+        if ok || attempts >= most {
             break ok;
         }
         std::thread::sleep(wait);

@@ -68,6 +68,7 @@ fn ten_thousand_events_from_the_emulator_arrive_each_once() {
     let targets = ids("t", 1250);
     let emu = tim_follow::testkit::Emulator::builder()
         .webhook(&url, Some(TOKEN))
+        .webhook_retries(5)
         .rate_limit(None, 60007)
         .max_following(10_000)
         .accounts(&targets)
@@ -302,8 +303,18 @@ fn receivers_sharing_redis_hand_an_event_over_once() {
     }
     assert_eq!(handled.load(Ordering::SeqCst), 1, "handed over once");
     assert_eq!(a.stats().repeats + b.stats().repeats, 2);
+    let health = raw(
+        a.local_addr(),
+        b"GET /healthz HTTP/1.1\r\nConnection: close\r\n\r\n",
+    );
+    assert!(health.starts_with("HTTP/1.1 200"), "{health}");
     // Redis away: not handed over, not acknowledged (it will come again).
     drop(redis);
+    let health = raw(
+        a.local_addr(),
+        b"GET /healthz HTTP/1.1\r\nConnection: close\r\n\r\n",
+    );
+    assert!(health.starts_with("HTTP/1.1 503"), "{health}");
     let other = body.replace("\"EventTime\":7", "\"EventTime\":8");
     let reply = raw(a.local_addr(), &post(&target, &other));
     assert!(reply.starts_with("HTTP/1.1 500"), "{reply}");
@@ -394,4 +405,66 @@ fn a_repeat_whose_first_copy_takes_longer_than_the_wait_is_answered_503() {
     assert!(first.join().unwrap().contains("\"ErrorCode\":0"));
     let stats = receiver.shutdown();
     assert_eq!((stats.handled, stats.not_yet, stats.acked), (1, 1, 1));
+}
+
+#[test]
+fn the_emulator_sends_a_webhook_once_unless_asked_to_retry() {
+    let receiver = Receiver::builder(local(), Verifier::new(1400000000).token(TOKEN))
+        .start(|_| Err::<(), _>("disk full"))
+        .unwrap();
+    let url = format!("http://{}/webhook", receiver.local_addr());
+    for (retries, attempts) in [(None, 1), (Some(2), 3)] {
+        let mut builder = tim_follow::testkit::Emulator::builder()
+            .webhook(&url, Some(TOKEN))
+            .accounts(&["a", "b"]);
+        if let Some(n) = retries {
+            builder = builder.webhook_retries(n);
+        }
+        let emu = builder.start().unwrap();
+        emu.client().follow("a", "b").unwrap();
+        assert!(wait_for(30, || emu.webhooks().len() == 1), "sent");
+        let sent = emu.webhooks();
+        assert_eq!(sent[0].attempts, attempts, "{retries:?}");
+        assert!(!sent[0].acked);
+    }
+    let stats = receiver.shutdown();
+    assert_eq!(stats.failed, 4);
+}
+
+#[test]
+fn a_redis_claim_in_flight_is_not_done_and_a_dead_holders_claim_expires() {
+    use tim_follow::receiver::{Claim, RedisSeen, Seen};
+    let Some(redis) = redis_budget::RedisServer::start() else {
+        return;
+    };
+    let seen = |ttl| {
+        RedisSeen::new(&redis.url, 1400000001, Duration::from_secs(3600))
+            .unwrap()
+            .in_flight_ttl(ttl)
+    };
+    let (a, b) = (seen(Duration::from_secs(60)), seen(Duration::from_secs(60)));
+    assert_eq!(a.check(), Ok(()));
+    assert_eq!(a.claim("k1"), Ok(Claim::Claimed));
+    assert_eq!(b.claim("k1"), Ok(Claim::InFlight), "not done yet");
+    a.release("k1");
+    assert_eq!(b.claim("k1"), Ok(Claim::Claimed), "given back");
+    b.done("k1");
+    assert_eq!(a.claim("k1"), Ok(Claim::Done));
+    a.release("k1");
+    assert_eq!(
+        a.claim("k1"),
+        Ok(Claim::Done),
+        "a done key is never given back"
+    );
+    // A holder that dies mid-event: its claim ends with the short TTL.
+    let dying = seen(Duration::from_secs(1));
+    assert_eq!(dying.claim("k2"), Ok(Claim::Claimed));
+    drop(dying);
+    assert_eq!(a.claim("k2"), Ok(Claim::InFlight));
+    assert!(
+        wait_for(30, || a.claim("k2") == Ok(Claim::Claimed)),
+        "the claim of a dead holder expired"
+    );
+    drop(redis);
+    assert!(a.check().is_err());
 }

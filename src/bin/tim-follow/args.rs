@@ -297,6 +297,9 @@ fn check_applies(args: &Args) -> Result<(), Failure> {
             return refuse(flag);
         }
     }
+    if args.exec_timeout.is_some() && args.exec.is_none() {
+        return Err(Failure::Usage("--exec-timeout goes with --exec CMD".into()));
+    }
     if cmd == "webhooks" && !args.positional.is_empty() {
         return Err(Failure::Usage(format!(
             "`webhooks` takes no arguments; {:?} is one too many",

@@ -66,6 +66,8 @@ EVENTS (the webhooks the service sends after follows and unfollows):
                               each event's JSON on CMD's stdin, acknowledged when CMD exits 0
                               within --exec-timeout <SECONDS> (default 30; past it CMD and
                               every process it started in its group are killed)
+                              GET /healthz: 200 while events can be stored, else 503;
+                              GET /metrics: the counters, in the Prometheus text format
                               (TIM_SDKAPPID, and TIM_CALLBACK_TOKEN or --token-file <PATH>)
 
 OPTIONS:
@@ -213,7 +215,9 @@ pub(crate) fn command_help(cmd: &str) -> String {
             "tim-follow webhooks --listen <ADDR> (--out <FILE> | --exec <CMD>)",
             "Receive the follow events the service sends: each verified event is stored\n\
              (appended to FILE, or given to CMD on stdin) before it is acknowledged.\n\
-             Needs TIM_SDKAPPID, and TIM_CALLBACK_TOKEN or --token-file.",
+             Needs TIM_SDKAPPID, and TIM_CALLBACK_TOKEN or --token-file.\n\
+             GET /healthz answers 200 while events can be stored, else 503;\n\
+             GET /metrics gives the counters in the Prometheus text format.",
             "    --listen <ADDR>           the address to listen on, such as 0.0.0.0:9000\n    \
              --out <FILE>              append each event to FILE as a JSON line\n    \
              --exec <CMD>              run CMD for each event, acknowledged when it exits 0\n    \

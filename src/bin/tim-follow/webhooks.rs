@@ -45,10 +45,12 @@ pub(crate) fn run(o: &Options) -> Result<u8, Failure> {
     })?;
     let verifier = verifier(o)?;
     let remembered = Arc::new(Remembered::new(REMEMBERED, REMEMBER_FOR));
+    let mut health: Option<Arc<EventFile>> = None;
     let sink: Arc<Sink> =
         match (&o.out, &o.exec) {
             (Some(out), None) => {
-                let file = EventFile::open(Path::new(out), &remembered)?;
+                let file = Arc::new(EventFile::open(Path::new(out), &remembered)?);
+                health = Some(file.clone());
                 Arc::new(move |d: &Delivery| file.append(d))
             }
             (None, Some(cmd)) => {
@@ -63,8 +65,11 @@ pub(crate) fn run(o: &Options) -> Result<u8, Failure> {
             )),
         };
     let seen = seen(remembered)?;
-    let receiver = Receiver::builder(addr, verifier)
-        .seen(seen)
+    let mut builder = Receiver::builder(addr, verifier).seen(seen);
+    if let Some(file) = health {
+        builder = builder.health(move || file.check());
+    }
+    let receiver = builder
         .start(move |d| sink(d))
         .map_err(|e| Failure::Other(format!("cannot listen on {addr}: {e}")))?;
     eprintln!(
@@ -304,6 +309,7 @@ type Pending = (Vec<u8>, mpsc::SyncSender<Result<(), String>>);
 /// an exclusive lock on it (`flock`, as journals do) for its whole life.
 struct EventFile {
     queue: mpsc::Sender<Pending>,
+    path: PathBuf,
 }
 
 impl EventFile {
@@ -366,7 +372,31 @@ impl EventFile {
             .name("tim-follow-events".into())
             .spawn(move || write_loop(&mut events, &rx))
             .map_err(|e| Failure::Other(format!("cannot start the writer: {e}")))?;
-        Ok(EventFile { queue: tx })
+        Ok(EventFile {
+            queue: tx,
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// Whether an event could be stored now: the writer finds the file
+    /// (reopening it by its path if it was replaced or deleted) within 2
+    /// s, and its file system has room for a few events.
+    fn check(&self) -> Result<(), String> {
+        let (done, wait) = mpsc::sync_channel(1);
+        self.queue
+            .send((Vec::new(), done))
+            .map_err(|_| "the events file is closed".to_string())?;
+        match wait.recv_timeout(Duration::from_secs(2)) {
+            Ok(answer) => answer?,
+            Err(_) => return Err("the events file does not answer within 2 s".into()),
+        }
+        match free_bytes(&self.path) {
+            Some(free) if free < 256 * 1024 => Err(format!(
+                "{}: {free} bytes left on its file system",
+                self.path.display()
+            )),
+            _ => Ok(()),
+        }
     }
 
     /// Appends the event's line; returns once it is on disk.
@@ -571,6 +601,24 @@ impl Events {
     }
 }
 
+/// The bytes an unprivileged process may still write on the file system
+/// of `path` (`statvfs`), if it can be told.
+fn free_bytes(path: &Path) -> Option<u64> {
+    use std::os::unix::ffi::OsStrExt;
+    let name = std::ffi::CString::new(path.as_os_str().as_bytes()).ok()?;
+    let mut st = std::mem::MaybeUninit::<libc::statvfs>::zeroed();
+    // SAFETY: `name` is a NUL-terminated path and `st` a buffer of the
+    // struct statvfs(3) fills; it is read only when the call succeeded.
+    let st = unsafe {
+        if libc::statvfs(name.as_ptr(), st.as_mut_ptr()) != 0 {
+            return None;
+        }
+        st.assume_init()
+    };
+    #[allow(clippy::unnecessary_cast)] // the field types differ by platform
+    Some((st.f_bavail as u64).saturating_mul(st.f_frsize as u64))
+}
+
 /// Whether the first `len` bytes of `file` end with a newline (or are none).
 fn ends_whole(file: &File, len: u64) -> bool {
     use std::os::unix::fs::FileExt;
@@ -589,7 +637,12 @@ fn write_loop(events: &mut Events, rx: &mpsc::Receiver<Pending>) {
             }
         }
         let bytes: Vec<u8> = batch.iter().flat_map(|(l, _)| l.iter().copied()).collect();
-        let answer = events.store(&bytes);
+        // Only probes (empty): the check alone.
+        let answer = if bytes.is_empty() {
+            events.check()
+        } else {
+            events.store(&bytes)
+        };
         for (_, done) in batch {
             let _ = done.send(answer.clone());
         }
@@ -653,9 +706,9 @@ fn reload(file: &mut File, remembered: &Remembered) -> std::io::Result<Reloaded>
             }
         }
         let event = (!damaged)
-            .then(|| serde_json::from_slice::<serde_json::Value>(&line).ok())
+            .then(|| serde_json::from_slice::<Stored>(&line).ok())
             .flatten()
-            .and_then(|v| stored_key(&v));
+            .and_then(|v| v.key());
         match event {
             Some((key, at_ms)) => {
                 let age = Duration::from_millis(now_ms.saturating_sub(at_ms));
@@ -675,19 +728,33 @@ fn reload(file: &mut File, remembered: &Remembered) -> std::io::Result<Reloaded>
     Ok(found)
 }
 
-/// The key of a stored event and when it happened (ms): computed again
-/// from a follow event's parts, as stored for other commands.
-fn stored_key(v: &serde_json::Value) -> Option<(String, u64)> {
-    let command = v["command"].as_str()?;
-    if let (Some(from), Some(to), Some(at)) = (
-        v["from"].as_str(),
-        v["to"].as_array(),
-        v["event_time"].as_u64(),
-    ) {
-        let to: Vec<&str> = to.iter().map(|t| t.as_str()).collect::<Option<_>>()?;
-        return Some((tim_follow::receiver::follow_key(command, from, &to, at), at));
+/// The fields of a stored event that its key and time come from.
+#[derive(serde::Deserialize)]
+struct Stored<'a> {
+    #[serde(borrow)]
+    command: std::borrow::Cow<'a, str>,
+    #[serde(borrow, default)]
+    from: Option<std::borrow::Cow<'a, str>>,
+    #[serde(borrow, default)]
+    to: Option<Vec<std::borrow::Cow<'a, str>>>,
+    #[serde(default)]
+    event_time: Option<u64>,
+    #[serde(borrow, default)]
+    key: Option<std::borrow::Cow<'a, str>>,
+    #[serde(default)]
+    received_at: Option<u64>,
+}
+
+impl Stored<'_> {
+    /// The key of a stored event and when it happened (ms): computed again
+    /// from a follow event's parts, as stored for other commands.
+    fn key(&self) -> Option<(String, u64)> {
+        if let (Some(from), Some(to), Some(at)) = (&self.from, &self.to, self.event_time) {
+            let key = tim_follow::receiver::follow_key(&self.command, from, to, at);
+            return Some((key, at));
+        }
+        Some((self.key.as_deref()?.to_string(), self.received_at?))
     }
-    Some((v["key"].as_str()?.to_string(), v["received_at"].as_u64()?))
 }
 
 /// The length of a file's whole lines (up to its last newline).
