@@ -216,30 +216,38 @@ impl Seen for Remembered {
 /// deliveries are answered 500 (not handled), so that they come again. A
 /// handled event whose `done` could not be written stays `in-flight` until
 /// that TTL ends, and may then be handed over again: a repeat, never a loss.
+/// Each claim carries a token of its own, so that a receiver that kept a
+/// claim past its TTL gives back only its own, never another receiver's
+/// later claim of the same event.
 #[cfg(feature = "redis")]
 pub struct RedisSeen {
     pool: crate::redis_pool::Pool,
     claim: ::redis::Script,
     release: ::redis::Script,
+    /// The token of each claim this receiver holds (until done or released).
+    held: std::sync::Mutex<std::collections::HashMap<String, String>>,
     prefix: String,
     ttl_secs: u64,
     in_flight_secs: u64,
 }
 
-/// Claims a key atomically: 0 claimed (now `in-flight`), 1 handled, 2 in
-/// flight elsewhere. A value other than `in-flight` (such as the `1` that
-/// earlier versions wrote) is a handled event.
+/// Claims a key atomically with the claim's token (`in-flight:…`, ARGV[2]):
+/// 0 claimed, 1 handled, 2 in flight elsewhere. A value that does not start
+/// with `in-flight` (`done`, or the `1` that earlier versions wrote) is a
+/// handled event.
 #[cfg(feature = "redis")]
 const CLAIM: &str = r"
-if redis.call('SET', KEYS[1], 'in-flight', 'NX', 'EX', ARGV[1]) then return 0 end
-if redis.call('GET', KEYS[1]) == 'in-flight' then return 2 end
+if redis.call('SET', KEYS[1], ARGV[2], 'NX', 'EX', ARGV[1]) then return 0 end
+local v = redis.call('GET', KEYS[1])
+if v and string.sub(v, 1, 9) == 'in-flight' then return 2 end
 return 1
 ";
 
-/// Gives a claim back: only an `in-flight` key is deleted, never a `done`.
+/// Gives a claim back: the key is deleted only while it still holds this
+/// claim's token (ARGV[1]), never a `done` nor another receiver's claim.
 #[cfg(feature = "redis")]
 const RELEASE: &str = r"
-if redis.call('GET', KEYS[1]) == 'in-flight' then return redis.call('DEL', KEYS[1]) end
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
 ";
 
@@ -263,6 +271,7 @@ impl RedisSeen {
             pool: crate::redis_pool::Pool::open(url, Duration::from_millis(500))?,
             claim: ::redis::Script::new(CLAIM),
             release: ::redis::Script::new(RELEASE),
+            held: std::sync::Mutex::new(std::collections::HashMap::new()),
             prefix: format!("tim-follow:{sdkappid}:event:"),
             ttl_secs: ttl.as_secs().max(1),
             in_flight_secs: 60,
@@ -284,23 +293,34 @@ impl RedisSeen {
 impl Seen for RedisSeen {
     fn claim(&self, key: &str) -> Result<Claim, String> {
         let name = format!("{}{key}", self.prefix);
-        self.pool
+        let token = format!(
+            "in-flight:{}:{:016x}",
+            std::process::id(),
+            fastrand::u64(..)
+        );
+        let found = self
+            .pool
             .with(|con| {
                 self.claim
                     .key(&name)
                     .arg(self.in_flight_secs)
+                    .arg(&token)
                     .invoke::<i64>(con)
             })
-            .map(|found| match found {
-                0 => Claim::Claimed,
-                2 => Claim::InFlight,
-                _ => Claim::Done,
-            })
-            .map_err(|e| format!("Redis: {e}"))
+            .map_err(|e| format!("Redis: {e}"))?;
+        Ok(match found {
+            0 => {
+                crate::sync::lock(&self.held).insert(name, token);
+                Claim::Claimed
+            }
+            2 => Claim::InFlight,
+            _ => Claim::Done,
+        })
     }
 
     fn done(&self, key: &str) {
         let name = format!("{}{key}", self.prefix);
+        crate::sync::lock(&self.held).remove(&name);
         let _ = self.pool.with(|con| {
             ::redis::cmd("SET")
                 .arg(&name)
@@ -313,9 +333,12 @@ impl Seen for RedisSeen {
 
     fn release(&self, key: &str) {
         let name = format!("{}{key}", self.prefix);
+        let Some(token) = crate::sync::lock(&self.held).remove(&name) else {
+            return;
+        };
         let _ = self
             .pool
-            .with(|con| self.release.key(&name).invoke::<i64>(con));
+            .with(|con| self.release.key(&name).arg(&token).invoke::<i64>(con));
     }
 
     fn check(&self) -> Result<(), String> {

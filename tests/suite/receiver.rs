@@ -465,6 +465,16 @@ fn a_redis_claim_in_flight_is_not_done_and_a_dead_holders_claim_expires() {
         wait_for(30, || a.claim("k2") == Ok(Claim::Claimed)),
         "the claim of a dead holder expired"
     );
+    // A holder that outlived its claim gives back only its own: the later
+    // claim of another receiver stands.
+    let slow = seen(Duration::from_secs(1));
+    assert_eq!(slow.claim("k3"), Ok(Claim::Claimed));
+    assert!(
+        wait_for(30, || a.claim("k3") == Ok(Claim::Claimed)),
+        "the slow holder's claim expired"
+    );
+    slow.release("k3");
+    assert_eq!(b.claim("k3"), Ok(Claim::InFlight), "a's claim was kept");
     drop(redis);
     assert!(a.check().is_err());
 }
