@@ -184,3 +184,69 @@ pub fn accept_within(listener: &std::net::TcpListener, limit: Duration) -> std::
         }
     }
 }
+
+/// Arrivals over the limit that a loaded machine may show: the limiter keeps
+/// a 2 % margin (about 20 ms a second) for delivery jitter, and a scheduler
+/// running ten processes on two cores can delay a call after its slot by
+/// more, so that its neighbours land in one window. The slots themselves
+/// are checked exactly ([`Recording`]).
+pub const JITTER: usize = 3;
+
+/// A limiter that records the moment of each slot it gives: what the client
+/// controls, whatever the machine's load does to the arrivals.
+#[derive(Debug)]
+pub struct Recording {
+    inner: tim_follow::LocalLimiter,
+    slots: std::sync::Mutex<Vec<(String, std::time::Instant)>>,
+}
+
+impl Recording {
+    pub fn new(per_second: f64) -> std::sync::Arc<Recording> {
+        std::sync::Arc::new(Recording {
+            inner: tim_follow::LocalLimiter::new(per_second),
+            slots: std::sync::Mutex::new(Vec::new()),
+        })
+    }
+
+    /// The most slots of `endpoint` within any one-second window.
+    pub fn busiest_second(&self, endpoint: &str) -> usize {
+        let slots = self.slots.lock().unwrap();
+        let first = slots.iter().map(|(_, at)| *at).min();
+        let at: Vec<Duration> = slots
+            .iter()
+            .filter(|(e, _)| e == endpoint)
+            .map(|(_, at)| at.duration_since(first.unwrap()))
+            .collect();
+        busiest(at)
+    }
+}
+
+impl tim_follow::RateLimit for Recording {
+    fn acquire(&self, endpoint: &str) -> Duration {
+        let wait = self.inner.acquire(endpoint);
+        let slot = std::time::Instant::now() + wait;
+        self.slots
+            .lock()
+            .unwrap()
+            .push((endpoint.to_string(), slot));
+        wait
+    }
+
+    fn max_rate(&self) -> f64 {
+        self.inner.max_rate()
+    }
+}
+
+/// The most of `at` within any one-second window.
+pub fn busiest(mut at: Vec<Duration>) -> usize {
+    at.sort();
+    let mut most = 0;
+    let mut start = 0;
+    for end in 0..at.len() {
+        while at[end] - at[start] >= Duration::from_secs(1) {
+            start += 1;
+        }
+        most = most.max(end - start + 1);
+    }
+    most
+}
