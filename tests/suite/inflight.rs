@@ -4,11 +4,9 @@
 //! scheduling delays in the emulator's arrivals.
 
 use super::*;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tim_follow::job::{Job, JobInput};
 use tim_follow::testkit::LoggedRequest;
-use tim_follow::{LocalLimiter, RateLimit};
 
 /// 200 calls/s (the default limit) × 300 ms, of which at least 80 %.
 const NEEDED_AT_300_MS: usize = 48;
