@@ -77,6 +77,11 @@ pub(crate) struct Header {
     /// applied account (`Job::reverse_all_applied`): a resume keeps it.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub reverse_all_applied: bool,
+    /// The rate limit (calls a second to each endpoint) the job was run
+    /// at, when it was given (`Job::record_rate_limit`): a resume runs at
+    /// it unless given another. Absent in older journals.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_limit: Option<u32>,
 }
 
 /// What a job's input file holds.

@@ -28,7 +28,9 @@
 //!
 //! JSON Lines (format 3): a header with the job's definition (operation,
 //! source, SDKAppID, the input's absolute path, size and SHA-256, its
-//! accounts and requests, whether it reads first), then, for each request:
+//! accounts and requests, whether it reads first, and the rate limit it was
+//! given if it was: [`Job::record_rate_limit`]; absent in older journals),
+//! then, for each request:
 //!
 //! - before it is sent, a `sending` line: `{"t":"sending","r":N}` (with
 //!   `"round"` for a purge), and with a read first the accounts it found
@@ -333,6 +335,8 @@ pub struct Job {
     /// The size of the blocks the input is hashed and checked in; 0: the
     /// default.
     block: usize,
+    /// The rate limit recorded in (or read from) the journal.
+    rate_limit: Option<u32>,
 }
 
 impl Job {
@@ -435,7 +439,27 @@ impl Job {
             check_first: None,
             reverse_all_applied: false,
             block: 0,
+            rate_limit: None,
         }
+    }
+
+    /// Records in a new journal the rate limit (calls a second to each
+    /// endpoint) the job's client was given, so that whoever resumes it can
+    /// run at the same: [`recorded_rate_limit`](Job::recorded_rate_limit)
+    /// of [`Job::resume`] reads it back (the command-line tool's `resume`
+    /// keeps `--rate-limit` that way unless given a new one). The client's
+    /// own limit is what paces the calls; this only writes it down. A
+    /// journal that exists keeps what its header says.
+    pub fn record_rate_limit(mut self, per_second: u32) -> Job {
+        self.rate_limit = Some(per_second);
+        self
+    }
+
+    /// The rate limit a resumed job's journal recorded
+    /// ([`record_rate_limit`](Job::record_rate_limit)), or the one given to
+    /// this job; `None` for a journal without one (older ones included).
+    pub fn recorded_rate_limit(&self) -> Option<u32> {
+        self.rate_limit
     }
 
     /// The size of the blocks in which the input file is hashed on the
@@ -584,6 +608,7 @@ impl Job {
         job.input_moved = input_moved;
         job.check_first = Some(header.check_first);
         job.reverse_all_applied = header.reverse_all_applied;
+        job.rate_limit = header.rate_limit;
         Ok(job)
     }
 
@@ -664,16 +689,24 @@ impl Job {
     ) -> Result<JobSummary, JobError> {
         let mut sink = Sink::new(self.stop.clone(), Box::new(progress));
         let block = self.block();
+        let rate_limit = self.rate_limit;
         let settings = |op| run::Settings {
             op,
             block,
+            rate_limit,
             check_first: self.check_first.unwrap_or(self.journal.is_some()),
             reverse_all_applied: self.reverse_all_applied,
         };
         match self.kind {
             Kind::Purge { account } => {
                 sink.verified = Some(false);
-                purge::run(client, &account, self.journal.as_deref(), &mut sink)?
+                purge::run(
+                    client,
+                    &account,
+                    self.journal.as_deref(),
+                    self.rate_limit,
+                    &mut sink,
+                )?
             }
             Kind::Targets { op, from, input } => run::run_listed(
                 client,

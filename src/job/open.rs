@@ -85,6 +85,7 @@ pub(super) fn prepare(
         reads,
         check_first: false,
         reverse_all_applied: false,
+        rate_limit: None,
     })
 }
 

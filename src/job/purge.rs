@@ -32,6 +32,7 @@ pub(crate) fn run(
     client: &Client,
     account: &str,
     journal: Option<&Path>,
+    rate_limit: Option<u32>,
     sink: &mut Sink<'_>,
 ) -> Result<(), JobError> {
     validate_account("account", account)?;
@@ -47,6 +48,7 @@ pub(crate) fn run(
         reads: format::Reads::Lines,
         check_first: false,
         reverse_all_applied: false,
+        rate_limit,
     };
     let mut state = match journal {
         Some(path) => open(path, &header, sink)?,

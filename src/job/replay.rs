@@ -361,6 +361,7 @@ mod tests {
             reads: Reads::Lines,
             check_first: false,
             reverse_all_applied: false,
+            rate_limit: None,
         }
     }
 

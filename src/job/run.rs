@@ -30,6 +30,8 @@ pub(super) struct Settings {
     pub(super) check_first: bool,
     /// The size of the blocks the input is hashed and checked in.
     pub(super) block: usize,
+    /// The rate limit to record in a new journal.
+    pub(super) rate_limit: Option<u32>,
     /// For an undo: reverse every applied account of a journal that did
     /// not check first.
     pub(super) reverse_all_applied: bool,
@@ -79,6 +81,7 @@ pub(super) fn run_listed(
     let mut header = prepare(client, op, from.as_deref(), &path, reads, settings.block)?;
     header.check_first = settings.check_first || reads != Reads::Lines;
     header.reverse_all_applied = reads == Reads::Journal && settings.reverse_all_applied;
+    header.rate_limit = settings.rate_limit;
     sink.total = header.total;
     let mut pending = match &journal {
         Some((j, moved)) => open_or_create(j, &header, *moved, sink)?,

@@ -506,3 +506,77 @@ fn another_apps_journal_or_snapshot_is_refused_before_any_request() {
     assert_eq!((u.applied, u.complete), (50, true));
     assert!(theirs.following("me").is_empty());
 }
+
+#[test]
+fn a_preview_predicts_a_self_follow_refused_and_speaks_the_operations_words() {
+    let targets = ids("t", 3);
+    let emu = emulator_with("me", &targets);
+    emu.seed_follow("me", "t_000");
+    let client = fast_client(&emu);
+    let input = || JobInput::lines(["me".to_string(), "t_000".into(), "t_001".into()]);
+    let mut items = Vec::new();
+    let p = Job::follow("me", input())
+        .preview(&client, |i| items.push(i.clone()))
+        .unwrap();
+    assert_eq!((p.change, p.in_place, p.refused), (1, 1, 1));
+    assert_eq!(items[0].expected, Expected::SelfFollow);
+    let words: Vec<String> = items.iter().map(|i| i.words()).collect();
+    assert_eq!(
+        words,
+        [
+            "refused (an account cannot follow itself)",
+            "already there",
+            "would be made"
+        ]
+    );
+    assert_eq!(emu.request_count("follow/follow_check"), 1);
+    let read: serde_json::Value = serde_json::from_str(&emu.requests()[0].body).unwrap();
+    assert_eq!(
+        read["To_Account"],
+        serde_json::json!(["t_000", "t_001"]),
+        "itself is not read"
+    );
+    // A delete of itself reads (the relation cannot be there); its words
+    // are a delete's.
+    let mut items = Vec::new();
+    let p = Job::unfollow("me", input())
+        .preview(&client, |i| items.push(i.clone()))
+        .unwrap();
+    assert_eq!((p.change, p.in_place, p.refused), (1, 2, 0));
+    let words: Vec<String> = items.iter().map(|i| i.words()).collect();
+    assert_eq!(words, ["not there", "would be removed", "not there"]);
+    assert_eq!(writes(&emu), 0);
+}
+
+#[test]
+fn a_journal_records_the_rate_limit_it_was_given_and_older_ones_have_none() {
+    let dir = scratch("rate");
+    let targets = ids("t", 5);
+    let emu = emulator_with("me", &targets);
+    write_ids(&dir.join("ids.txt"), &targets);
+    let client = fast_client(&emu);
+    let journal = dir.join("job.journal");
+    Job::follow("me", JobInput::file(dir.join("ids.txt")))
+        .journal(&journal)
+        .record_rate_limit(40)
+        .run(&client, |_| {})
+        .unwrap();
+    let text = std::fs::read_to_string(&journal).unwrap();
+    assert!(
+        text.lines().next().unwrap().contains("\"rate_limit\":40"),
+        "{text}"
+    );
+    assert_eq!(
+        Job::resume(&journal).unwrap().recorded_rate_limit(),
+        Some(40)
+    );
+    let plain = dir.join("plain.journal");
+    Job::follow("me", JobInput::file(dir.join("ids.txt")))
+        .journal(&plain)
+        .run(&client, |_| {})
+        .unwrap();
+    assert_eq!(Job::resume(&plain).unwrap().recorded_rate_limit(), None);
+    assert!(!std::fs::read_to_string(&plain)
+        .unwrap()
+        .contains("rate_limit"));
+}
