@@ -234,8 +234,13 @@ pub(super) fn check_same_job(
         )))
     };
     same_app("journal", path, found.sdkappid, want.sdkappid)?;
-    if found.operation != want.operation || found.pairs != want.pairs {
-        return differs("operation", found.operation.clone(), want.operation.clone());
+    if found.operation != want.operation || found.pairs != want.pairs || found.reads != want.reads {
+        return Err(JobError::Mismatch(format!(
+            "the journal {} holds another job: {}, not {}",
+            path.display(),
+            kind_of(found),
+            kind_of(want)
+        )));
     }
     if found.from != want.from {
         let show = |a: &Option<String>| format!("{:?}", a.as_deref().unwrap_or(""));
@@ -248,8 +253,19 @@ pub(super) fn check_same_job(
             b.path.display().to_string(),
         ),
         (Some(a), Some(b)) if a.sha256 != b.sha256 || a.size != b.size => {
+            let short = |sha: &str| sha.get(..16).unwrap_or(sha).to_string();
+            let how = if a.size != b.size {
+                format!("{} bytes then, {} now", a.size, b.size)
+            } else {
+                format!(
+                    "the same {} bytes, but another SHA-256 ({}… then, {}… now)",
+                    a.size,
+                    short(&a.sha256),
+                    short(&b.sha256)
+                )
+            };
             Err(JobError::Mismatch(format!(
-                "the input {} {}: {} bytes then, {} now: \
+                "the input {} {}: {how}: \
                  resuming would skip or repeat the wrong accounts; start a new journal",
                 b.path.display(),
                 if a.path == b.path {
@@ -257,10 +273,27 @@ pub(super) fn check_same_job(
                 } else {
                     "is not the job's input"
                 },
-                a.size,
-                b.size,
             )))
         }
         _ => Ok(()),
     }
+}
+
+/// What a job is, in words: "a follow of one account's targets", "an
+/// unfollow of `FROM TO` pairs", "a follow that undoes a journal", "a follow
+/// that restores a snapshot", "a purge".
+fn kind_of(h: &Header) -> String {
+    let op = match h.operation.as_str() {
+        "follow" => "a follow",
+        "unfollow" => "an unfollow",
+        "purge" => return "a purge".into(),
+        other => return format!("an operation {other:?}"),
+    };
+    let of = match (h.reads, h.pairs) {
+        (Reads::Journal, _) => "that undoes a journal",
+        (Reads::Snapshot, _) => "that restores a snapshot",
+        (Reads::Lines, true) => "of `FROM TO` pairs",
+        (Reads::Lines, false) => "of one account's targets",
+    };
+    format!("{op} {of}")
 }

@@ -47,9 +47,12 @@ fn entry(line: &str, pairs: bool) -> Result<Option<Entry>, String> {
     if line.is_empty() || line.starts_with('#') {
         return Ok(None);
     }
-    let check = |id: &str| validate_account("", id).map_err(|e| e.to_string());
+    let check = |id: &str| match id_problem(id) {
+        None => Ok(()),
+        Some(why) => Err(format!("{} is not an account id ({why})", shown(id))),
+    };
     if !pairs {
-        check(line).map_err(|e| format!("{} is not an account id ({})", shown(line), tail(&e)))?;
+        check(line)?;
         return Ok(Some(Entry::Target(line.to_string())));
     }
     let mut parts = line
@@ -58,8 +61,7 @@ fn entry(line: &str, pairs: bool) -> Result<Option<Entry>, String> {
     match (parts.next(), parts.next(), parts.next()) {
         (Some(from), Some(to), None) => {
             for id in [from, to] {
-                check(id)
-                    .map_err(|e| format!("{} is not an account id ({})", shown(id), tail(&e)))?;
+                check(id)?;
             }
             Ok(Some(Entry::Pair(from.to_string(), to.to_string())))
         }
@@ -68,7 +70,7 @@ fn entry(line: &str, pairs: bool) -> Result<Option<Entry>, String> {
 }
 
 /// A piece of input for an error message: quoted, at most 40 bytes of it.
-fn shown(text: &str) -> String {
+pub(crate) fn shown(text: &str) -> String {
     if text.len() <= 40 {
         return format!("{text:?}");
     }
@@ -175,9 +177,14 @@ impl<R: BufRead> Iterator for InputLines<R> {
     }
 }
 
-/// The reason of a validation error, without its "invalid input: :" prefix.
-fn tail(e: &str) -> &str {
-    e.rsplit(": ").next().unwrap_or(e)
+/// Why `id` is not a valid account id, in plain words ("account id is 33
+/// bytes; at most 32 are allowed"); `None` when it is one.
+pub(crate) fn id_problem(id: &str) -> Option<String> {
+    match validate_account("", id) {
+        Ok(()) => None,
+        Err(crate::error::Error::InvalidInput(bad)) => Some(bad.reason),
+        Err(other) => Some(other.to_string()),
+    }
 }
 
 /// Cuts entries into requests: 20 targets of `from`, or consecutive pairs

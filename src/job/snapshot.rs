@@ -16,14 +16,15 @@
 //! `account` follows `to`; in `fans`, `to` follows `account`. `follow_time`
 //! is the service's (Unix seconds), `listed_at` when that page was listed.
 //! The last line closes the snapshot with its counts: a snapshot without it
-//! was cut short and is refused.
+//! was cut short and is refused. A UTF-8 BOM before the first line is
+//! dropped, as in an id file.
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use super::plan::InputLines;
+use super::plan::{id_problem, shown, InputLines};
 use super::JobError;
 use crate::client::Client;
 use crate::follow::FollowList;
@@ -150,7 +151,9 @@ fn header<R: BufRead>(lines: &mut InputLines<R>) -> Result<SnapshotHeader, JobEr
         .next()
         .transpose()?
         .ok_or_else(|| bad(1, "an empty file, not a tim-follow snapshot".into()))?;
-    let header: SnapshotHeader = serde_json::from_str(&first)
+    // A UTF-8 BOM is dropped, as in an id file.
+    let first = first.strip_prefix('\u{feff}').unwrap_or(&first);
+    let header: SnapshotHeader = serde_json::from_str(first)
         .map_err(|_| bad(1, "not a tim-follow snapshot (no header line)".into()))?;
     if header.tim_follow_snapshot != SNAPSHOT_FORMAT {
         return Err(bad(
@@ -236,8 +239,13 @@ fn read_line(
     }
     let r: Relation =
         serde_json::from_str(text).map_err(|e| bad(format!("not a snapshot relation: {e}")))?;
-    for id in [&r.account, &r.to] {
-        validate_account("", id).map_err(|e| bad(e.to_string()))?;
+    for (field, id) in [("account", &r.account), ("to", &r.to)] {
+        if let Some(why) = id_problem(id) {
+            return Err(bad(format!(
+                "its {field} {} is not an account id ({why})",
+                shown(id)
+            )));
+        }
     }
     if last_account.as_deref() != Some(r.account.as_str()) {
         *accounts += 1;
@@ -263,10 +271,19 @@ fn end_line<R: BufRead>(
         reason,
     };
     let end: End = serde_json::from_str(text).map_err(|e| bad(format!("a bad end line: {e}")))?;
-    if !end.end || end.relations != relations || end.accounts < accounts {
+    if !end.end {
+        return Err(bad("an end line that says \"end\": false".into()));
+    }
+    if end.relations != relations {
         return Err(bad(format!(
             "the end line counts {} relations, the snapshot has {relations}",
             end.relations
+        )));
+    }
+    if end.accounts < accounts {
+        return Err(bad(format!(
+            "the end line counts {} accounts, the snapshot's relations name {accounts}",
+            end.accounts
         )));
     }
     if lines.next().is_some() {

@@ -580,3 +580,67 @@ fn a_journal_records_the_rate_limit_it_was_given_and_older_ones_have_none() {
         .unwrap()
         .contains("rate_limit"));
 }
+
+#[test]
+fn a_snapshot_refused_says_what_differs_and_a_bom_reads_as_in_an_id_file() {
+    let dir = scratch("snapshot-words");
+    let emu = emulator_with("me", &ids("t", 3));
+    emu.seed_follow("me", "t_000");
+    emu.seed_follow("me", "t_001");
+    let client = fast_client(&emu);
+    let mut bytes = Vec::new();
+    job::export(&client, ["me"], &mut bytes, |_| {}).unwrap();
+    let text = String::from_utf8(bytes).unwrap();
+    let restore = |name: &str, text: &str| {
+        let path = dir.join(name);
+        std::fs::write(&path, text).unwrap();
+        Job::restore(&path).run(&client, |_| {})
+    };
+    let reason = |r: Result<job::JobSummary, job::JobError>| match r {
+        Err(job::JobError::InvalidInput { line, reason }) => (line, reason),
+        other => panic!("{other:?}"),
+    };
+    // A BOM first: read as if it were not there.
+    let s = restore("bom.snapshot", &format!("\u{feff}{text}")).unwrap();
+    assert_eq!((s.total, s.in_place, s.complete), (2, 2, true));
+    // The end line's accounts are not the relations'.
+    let lines: Vec<&str> = text.lines().collect();
+    let end = lines.len() - 1;
+    let with_end = |end_line: &str| {
+        let mut l = lines.clone();
+        l[end] = end_line;
+        l.join("\n") + "\n"
+    };
+    let (line, why) = reason(restore(
+        "accounts.snapshot",
+        &with_end(r#"{"end":true,"accounts":0,"relations":2}"#),
+    ));
+    assert_eq!(line, 4);
+    assert_eq!(
+        why,
+        "the end line counts 0 accounts, the snapshot's relations name 1"
+    );
+    let (_, why) = reason(restore(
+        "relations.snapshot",
+        &with_end(r#"{"end":true,"accounts":1,"relations":5}"#),
+    ));
+    assert_eq!(why, "the end line counts 5 relations, the snapshot has 2");
+    let (_, why) = reason(restore(
+        "false.snapshot",
+        &with_end(r#"{"end":false,"accounts":1,"relations":2}"#),
+    ));
+    assert_eq!(why, "an end line that says \"end\": false");
+    // An id of 33 bytes: which field, and why.
+    let long = "b".repeat(33);
+    let bad = text.replacen("\"to\":\"t_000\"", &format!("\"to\":\"{long}\""), 1);
+    let (line, why) = reason(restore("long.snapshot", &bad));
+    let at = text.lines().position(|l| l.contains("\"t_000\"")).unwrap();
+    assert_eq!(line, at as u64 + 1);
+    assert_eq!(
+        why,
+        format!(
+            "its to {long:?} is not an account id (account id is 33 bytes; at most 32 are allowed)"
+        )
+    );
+    assert_eq!(writes(&emu), 0);
+}
