@@ -248,15 +248,6 @@ pub enum Operation {
     Unfollow,
 }
 
-impl Operation {
-    fn name(self) -> &'static str {
-        match self {
-            Operation::Follow => "follow",
-            Operation::Unfollow => "unfollow",
-        }
-    }
-}
-
 /// Where a job's work comes from.
 pub struct JobInput(InputSource);
 
@@ -581,11 +572,7 @@ impl Job {
                 Reads::Snapshot => InputSource::Snapshot(path),
             }))
         };
-        let op = match header.operation.as_str() {
-            "follow" => Some(Operation::Follow),
-            "unfollow" => Some(Operation::Unfollow),
-            _ => None,
-        };
+        let op = header.operation.operation();
         let kind = match (op, header.from.clone(), header.pairs) {
             (Some(op), _, true) => Kind::Pairs {
                 op,
@@ -596,7 +583,7 @@ impl Job {
                 from,
                 input: input()?,
             },
-            (None, Some(account), _) if header.operation == "purge" => Kind::Purge { account },
+            (None, Some(account), _) => Kind::Purge { account },
             _ => {
                 return Err(JobError::Journal(format!(
                     "{}: a header this version does not know",
@@ -821,7 +808,7 @@ fn summary_of<R: std::io::BufRead>(
 ) -> Result<JobSummary, JobError> {
     reader.read_all()?;
     let r = &reader.replay;
-    let purge = header.operation == "purge";
+    let purge = header.operation == format::JobOp::Purge;
     let total = if purge {
         r.listed_total()
     } else {

@@ -75,7 +75,7 @@ pub(super) fn prepare(
     };
     Ok(Header {
         tim_follow_job: format::FORMAT,
-        operation: op.name().into(),
+        operation: format::JobOp::of(op),
         from: from.map(str::to_string),
         pairs: from.is_none(),
         sdkappid: client.sdkappid(),
@@ -283,11 +283,10 @@ pub(super) fn check_same_job(
 /// unfollow of `FROM TO` pairs", "a follow that undoes a journal", "a follow
 /// that restores a snapshot", "a purge".
 fn kind_of(h: &Header) -> String {
-    let op = match h.operation.as_str() {
-        "follow" => "a follow",
-        "unfollow" => "an unfollow",
-        "purge" => return "a purge".into(),
-        other => return format!("an operation {other:?}"),
+    let op = match h.operation {
+        format::JobOp::Follow => "a follow",
+        format::JobOp::Unfollow => "an unfollow",
+        format::JobOp::Purge => return "a purge".into(),
     };
     let of = match (h.reads, h.pairs) {
         (Reads::Journal, _) => "that undoes a journal",

@@ -6,28 +6,24 @@
 use std::collections::VecDeque;
 use std::path::Path;
 
-use super::format::{Done, Header, Line, Reads};
+use super::format::{Done, Header, JobOp, Line, Reads};
 use super::journal::Reader;
 use super::plan::IndexedInput;
 use super::{JobError, Operation};
 
 /// The operation that reverses the job of `header`: a follow is undone by
 /// an unfollow; an unfollow and a purge by follows.
-pub(crate) fn reverse(header: &Header, path: &Path) -> Result<Operation, JobError> {
-    match header.operation.as_str() {
-        "follow" => Ok(Operation::Unfollow),
-        "unfollow" | "purge" => Ok(Operation::Follow),
-        other => Err(JobError::Journal(format!(
-            "{}: a job this version cannot undo ({other:?})",
-            path.display()
-        ))),
+pub(crate) fn reverse(header: &Header) -> Operation {
+    match header.operation {
+        JobOp::Follow => Operation::Unfollow,
+        JobOp::Unfollow | JobOp::Purge => Operation::Follow,
     }
 }
 
 /// The operation a journal's job undoes, from its header alone.
 pub(crate) fn operation_of(path: &Path) -> Result<Operation, JobError> {
     let (header, _) = Reader::open(path)?;
-    reverse(&header, path)
+    Ok(reverse(&header))
 }
 
 /// Refuses to undo a follow or unfollow job that did not read each
@@ -38,7 +34,7 @@ pub(crate) fn operation_of(path: &Path) -> Result<Operation, JobError> {
 /// undo, a restore and a purge journal are exact (read first, or listed).
 pub(crate) fn check_exact(path: &Path, reverse_all_applied: bool) -> Result<(), JobError> {
     let (header, _) = Reader::open(path)?;
-    let lines = header.reads == Reads::Lines && header.operation != "purge";
+    let lines = header.reads == Reads::Lines && header.operation != JobOp::Purge;
     if lines && !header.check_first && !reverse_all_applied {
         return Err(JobError::PriorStateUnknown {
             journal: path.to_path_buf(),
@@ -96,7 +92,8 @@ fn job_input(header: &Header) -> Result<Option<IndexedInput>, JobError> {
     let Some(recorded) = &header.input else {
         return Ok(None);
     };
-    if header.reads != Reads::Lines || header.operation == "purge" || !recorded.path.is_file() {
+    if header.reads != Reads::Lines || header.operation == JobOp::Purge || !recorded.path.is_file()
+    {
         return Ok(None);
     }
     let from = if header.pairs {
