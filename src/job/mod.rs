@@ -77,9 +77,10 @@
 //! lines only once its SHA-256 is the first pass's: a file changed while
 //! the job runs stops it with [`JobError::InputChanged`] (naming the byte
 //! where the changed block starts) before any line of that block is sent,
-//! so a job never sends an account that is not in the input it hashed. A
-//! resume refuses the changed file ([`JobError::Mismatch`]); put back, it
-//! goes on.
+//! so a job never sends an account that is not in the input it hashed. The
+//! same holds for the journal an undo reverses and the snapshot a restore
+//! reads. A resume refuses the changed file ([`JobError::Mismatch`]); put
+//! back, it goes on.
 //!
 //! An undo cross-checks the journal it reverses against that job's input
 //! file where it is still there and unchanged (its size and SHA-256 the

@@ -26,7 +26,13 @@ pub(super) fn requests_of(
                 .ok_or_else(|| JobError::Journal("the job names no input file".into()))?;
             Ok(Box::new(plan::from_file(input, &input.path, from)?))
         }
-        reads => derived(path, reads),
+        reads => {
+            let input = header
+                .input
+                .as_ref()
+                .ok_or_else(|| JobError::Journal("the job names no input file".into()))?;
+            derived(path, reads, input)
+        }
     }
 }
 
@@ -68,8 +74,8 @@ pub(super) fn prepare(
             (scan.input, scan.total, scan.requests)
         }
         _ => {
-            let input = plan::input_file(path)?;
-            let (total, requests) = plan::count(derived(path, reads)?)?;
+            let input = plan::input_file(path, block)?;
+            let (total, requests) = plan::count(derived(path, reads, &input)?)?;
             (input, total, requests)
         }
     };
@@ -94,10 +100,11 @@ pub(super) fn prepare(
 pub(super) fn derived(
     path: &Path,
     reads: Reads,
+    input: &format::InputFile,
 ) -> Result<Box<dyn Iterator<Item = Result<Request, JobError>> + Send>, JobError> {
     Ok(match reads {
-        Reads::Journal => Box::new(plan::pair_requests(undo::applied_pairs(path)?)),
-        _ => Box::new(plan::pair_requests(snapshot::pairs(path)?)),
+        Reads::Journal => Box::new(plan::pair_requests(undo::applied_pairs(path, input)?)),
+        _ => Box::new(plan::pair_requests(snapshot::pairs(path, input)?)),
     })
 }
 

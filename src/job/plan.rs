@@ -123,17 +123,7 @@ impl<R: BufRead> InputLines<R> {
         let n = (&mut self.reader)
             .take(MAX_INPUT_LINE as u64 + 2)
             .read_until(b'\n', &mut self.buf)
-            .map_err(
-                |e| match e.get_ref().and_then(|i| i.downcast_ref::<Changed>()) {
-                    Some(c) => JobError::InputChanged {
-                        path: self.path.clone(),
-                        offset: c.offset,
-                        block: c.block,
-                        size: c.size,
-                    },
-                    None => JobError::io(&self.path, "cannot read", e),
-                },
-            )?;
+            .map_err(|e| read_error(&self.path, "cannot read", e))?;
         if n == 0 {
             return Ok(None);
         }
@@ -174,6 +164,20 @@ impl<R: BufRead> Iterator for InputLines<R> {
         let next = self.read().transpose();
         self.ended = !matches!(next, Some(Ok(_)));
         next
+    }
+}
+
+/// A read of an input that failed: [`JobError::InputChanged`] for a block
+/// that is not what the first pass hashed, [`JobError::Io`] otherwise.
+pub(crate) fn read_error(path: &Path, what: &'static str, e: std::io::Error) -> JobError {
+    match e.get_ref().and_then(|i| i.downcast_ref::<Changed>()) {
+        Some(c) => JobError::InputChanged {
+            path: path.to_path_buf(),
+            offset: c.offset,
+            block: c.block,
+            size: c.size,
+        },
+        None => JobError::io(path, what, e),
     }
 }
 
@@ -260,9 +264,9 @@ pub(crate) fn scan_file(path: &Path, from: Option<&str>, block: usize) -> Result
     })
 }
 
-/// A file's absolute path, size and SHA-256, read once.
-pub(crate) fn input_file(path: &Path) -> Result<InputFile, JobError> {
-    let mut tee = Tee::open(path, INPUT_BLOCK)?;
+/// A file's absolute path, size and SHA-256 (and of each block), read once.
+pub(crate) fn input_file(path: &Path, block: usize) -> Result<InputFile, JobError> {
+    let mut tee = Tee::open(path, block)?;
     std::io::copy(&mut tee, &mut std::io::sink())
         .map_err(|e| JobError::io(path, "cannot read", e))?;
     tee.input(path)
@@ -402,7 +406,7 @@ impl std::error::Error for Changed {}
 /// An input file read again for sending, a whole block at a time: a block
 /// is served only once its SHA-256 is the one the first pass found, so no
 /// line of a changed block ever leaves.
-struct Checked {
+pub(crate) struct Checked {
     file: File,
     blocks: Blocks,
     /// The size of the file on the first pass.
@@ -413,6 +417,19 @@ struct Checked {
 }
 
 impl Checked {
+    /// The file at `path`, to be read as `input` was on the first pass.
+    pub(crate) fn open(input: &InputFile, path: &Path) -> Result<Checked, JobError> {
+        let file = File::open(path).map_err(|e| JobError::io(path, "cannot open", e))?;
+        Ok(Checked {
+            file,
+            blocks: input.blocks.clone(),
+            size: input.size,
+            next: 0,
+            buf: Vec::new(),
+            pos: 0,
+        })
+    }
+
     fn load(&mut self) -> std::io::Result<()> {
         self.buf.clear();
         self.pos = 0;
@@ -472,15 +489,7 @@ pub(crate) fn from_file(
     path: &Path,
     from: Option<&str>,
 ) -> Result<impl Iterator<Item = Result<Request, JobError>> + Send, JobError> {
-    let file = File::open(path).map_err(|e| JobError::io(path, "cannot open", e))?;
-    let checked = Checked {
-        file,
-        blocks: input.blocks.clone(),
-        size: input.size,
-        next: 0,
-        buf: Vec::new(),
-        pos: 0,
-    };
+    let checked = Checked::open(input, path)?;
     Ok(requests(InputLines::new(checked, path), from, None))
 }
 

@@ -24,7 +24,8 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use super::plan::{id_problem, shown, InputLines};
+use super::format::InputFile;
+use super::plan::{id_problem, shown, Checked, InputLines};
 use super::JobError;
 use crate::client::Client;
 use crate::follow::FollowList;
@@ -172,9 +173,9 @@ fn header<R: BufRead>(lines: &mut InputLines<R>) -> Result<SnapshotHeader, JobEr
 /// there and agree.
 pub(crate) fn pairs(
     path: &Path,
+    input: &InputFile,
 ) -> Result<impl Iterator<Item = Result<(String, String), JobError>> + Send, JobError> {
-    let file = std::fs::File::open(path).map_err(|e| JobError::io(path, "cannot open", e))?;
-    let mut lines = InputLines::new(BufReader::new(file), path);
+    let mut lines = InputLines::new(Checked::open(input, path)?, path);
     let bad = |line: u64, reason: String| JobError::InvalidInput { line, reason };
     header(&mut lines)?;
     let (mut relations, mut accounts) = (0u64, 0u64);

@@ -6,9 +6,9 @@
 use std::collections::VecDeque;
 use std::path::Path;
 
-use super::format::{Done, Header, JobOp, Line, Reads};
+use super::format::{Done, Header, InputFile, JobOp, Line, Reads};
 use super::journal::Reader;
-use super::plan::IndexedInput;
+use super::plan::{Checked, IndexedInput};
 use super::{JobError, Operation};
 
 /// The operation that reverses the job of `header`: a follow is undone by
@@ -50,8 +50,10 @@ pub(crate) fn check_exact(path: &Path, reverse_all_applied: bool) -> Result<(), 
 /// `(fan, account)`: following them again reverses both.
 pub(crate) fn applied_pairs(
     path: &Path,
+    input: &InputFile,
 ) -> Result<impl Iterator<Item = Result<(String, String), JobError>> + Send, JobError> {
-    let (header, mut reader) = Reader::open(path)?;
+    let checked = Checked::open(input, path)?;
+    let (header, mut reader) = Reader::from_reader(checked, &path.display().to_string())?;
     let default_from = header.from.clone().unwrap_or_default();
     let mut input = job_input(&header)?;
     let mut queue = VecDeque::new();

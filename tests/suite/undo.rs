@@ -644,3 +644,54 @@ fn a_snapshot_refused_says_what_differs_and_a_bom_reads_as_in_an_id_file() {
     );
     assert_eq!(writes(&emu), 0);
 }
+
+#[test]
+fn a_snapshot_rewritten_during_its_restore_stops_it_before_any_changed_line_is_sent() {
+    let dir = scratch("restore-rewritten");
+    let targets = ids("t", 100);
+    let others = ids("n", 100);
+    let before = emulator_with("me", &targets);
+    for t in &targets {
+        before.seed_follow("me", t);
+    }
+    let snapshot = dir.join("me.snapshot");
+    job::export(
+        &fast_client(&before),
+        ["me"],
+        std::fs::File::create(&snapshot).unwrap(),
+        |_| {},
+    )
+    .unwrap();
+    let text = std::fs::read_to_string(&snapshot).unwrap();
+    // Restored into an app of the same SDKAppID where none is followed.
+    let emu = emulator_with("me", &targets);
+    emu.import_accounts(&others);
+    let client = emu.client_builder().concurrency(1).build().unwrap();
+    // The last 40 relations name other accounts, at the same size.
+    let lines: Vec<&str> = text.lines().collect();
+    let keep = lines.len() - 41;
+    let mut rewritten: String = lines[..keep].iter().map(|l| format!("{l}\n")).collect();
+    for l in &lines[keep..] {
+        rewritten.push_str(&l.replace("\"to\":\"t_", "\"to\":\"n_"));
+        rewritten.push('\n');
+    }
+    assert_eq!(rewritten.len(), text.len());
+    let mut once = false;
+    let err = Job::restore(&snapshot)
+        .journal(dir.join("restore.journal"))
+        .input_block_size(512)
+        .run(&client, |_| {
+            if !once {
+                once = true;
+                std::fs::write(&snapshot, &rewritten).unwrap();
+            }
+        })
+        .unwrap_err();
+    assert!(
+        matches!(&err, job::JobError::InputChanged { path, .. } if path == &snapshot),
+        "{err:?}"
+    );
+    let sent: String = emu.requests().iter().map(|r| r.body.clone()).collect();
+    assert!(!sent.contains("n_"), "no relation of the new content sent");
+    assert!(emu.following("me").len() < 60, "{:?}", emu.following("me"));
+}
