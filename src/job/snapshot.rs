@@ -154,8 +154,23 @@ fn header<R: BufRead>(lines: &mut InputLines<R>) -> Result<SnapshotHeader, JobEr
         .ok_or_else(|| bad(1, "an empty file, not a tim-follow snapshot".into()))?;
     // A UTF-8 BOM is dropped, as in an id file.
     let first = first.strip_prefix('\u{feff}').unwrap_or(&first);
-    let header: SnapshotHeader = serde_json::from_str(first)
-        .map_err(|_| bad(1, "not a tim-follow snapshot (no header line)".into()))?;
+    let header: SnapshotHeader = serde_json::from_str(first).map_err(|_| {
+        let v: Option<serde_json::Value> = serde_json::from_str(first).ok();
+        let v = v.as_ref();
+        let versioned = v.is_some_and(|v| v.get("tim_follow_snapshot").is_some());
+        if versioned && v.is_some_and(|v| !v["sdkappid"].is_u64()) {
+            bad(
+                1,
+                "a snapshot header without its SDKAppID: the app it was made for cannot \
+                 be checked, so it is not restored"
+                    .into(),
+            )
+        } else if versioned {
+            bad(1, "a snapshot header this version does not read".into())
+        } else {
+            bad(1, "not a tim-follow snapshot (no header line)".into())
+        }
+    })?;
     if header.tim_follow_snapshot != SNAPSHOT_FORMAT {
         return Err(bad(
             1,

@@ -600,6 +600,16 @@ fn a_snapshot_refused_says_what_differs_and_a_bom_reads_as_in_an_id_file() {
         Err(job::JobError::InvalidInput { line, reason }) => (line, reason),
         other => panic!("{other:?}"),
     };
+    // A header without the app it was made for is not restored.
+    let (line, why) = reason(restore(
+        "no-app.snapshot",
+        &text.replacen("\"sdkappid\":1400000000,", "", 1),
+    ));
+    assert_eq!(line, 1);
+    assert!(
+        why.starts_with("a snapshot header without its SDKAppID"),
+        "{why}"
+    );
     // A BOM first: read as if it were not there.
     let s = restore("bom.snapshot", &format!("\u{feff}{text}")).unwrap();
     assert_eq!((s.total, s.in_place, s.complete), (2, 2, true));
