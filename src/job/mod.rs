@@ -83,8 +83,9 @@
 //! back, it goes on.
 //!
 //! An undo cross-checks the journal it reverses against that job's input
-//! file where it is still there and unchanged (its size and SHA-256 the
-//! journal's): each request's applied accounts must be in that request as
+//! file (its file of ids or pairs, or the snapshot of a restore; not for a
+//! purge or an undo) where it is still there and unchanged (its size and
+//! SHA-256 the journal's): each request's applied accounts must be in that request as
 //! the input cuts it, or the journal is damaged ([`JobError::Journal`],
 //! before any request). It keeps where each request starts (8 bytes a
 //! request) and reads each request again alone. A forged line with its

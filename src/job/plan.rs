@@ -499,43 +499,71 @@ pub(crate) struct IndexedInput {
     file: File,
     path: std::path::PathBuf,
     from: Option<String>,
+    /// A snapshot (of a restore), not lines of ids or pairs.
+    snapshot: bool,
     starts: Vec<u64>,
 }
 
 impl IndexedInput {
-    /// Reads the file whole: where each request starts, its size and
-    /// SHA-256.
+    /// Reads a file of ids (of `from`) or pairs whole: where each request
+    /// starts, its size and SHA-256.
     pub(crate) fn open(
         path: &Path,
         from: Option<&str>,
     ) -> Result<(IndexedInput, InputFile), JobError> {
+        IndexedInput::index(path, from, false)
+    }
+
+    /// [`open`](Self::open) for the snapshot of a restore: its relations
+    /// as the pairs that re-create them.
+    pub(crate) fn open_snapshot(path: &Path) -> Result<(IndexedInput, InputFile), JobError> {
+        IndexedInput::index(path, None, true)
+    }
+
+    /// The entry of a line: a target or a pair; `None` for a line that
+    /// makes none (blank, comment, a snapshot's header and end line).
+    fn parse(snapshot: bool, pairs: bool, line: &str) -> Result<Option<Entry>, String> {
+        if !snapshot {
+            return entry(line, pairs);
+        }
+        Ok(super::snapshot::relation_pair(line)?.map(|(from, to)| Entry::Pair(from, to)))
+    }
+
+    fn index(
+        path: &Path,
+        from: Option<&str>,
+        snapshot: bool,
+    ) -> Result<(IndexedInput, InputFile), JobError> {
+        let file = File::open(path).map_err(|e| JobError::io(path, "cannot open", e))?;
+        let mut indexed = IndexedInput {
+            file,
+            path: path.to_path_buf(),
+            from: from.map(str::to_string),
+            snapshot,
+            starts: Vec::new(),
+        };
         let mut tee = Tee::open(path, INPUT_BLOCK)?;
         let mut lines = InputLines::new(BufReader::new(&mut tee), path);
         let mut cutter = Cutter::new(from);
-        let mut starts = Vec::new();
         while let Some(line) = lines.next() {
             let line = line?;
-            let parsed = entry(&line, from.is_none()).map_err(|reason| JobError::InvalidInput {
-                line: lines.number(),
-                reason,
-            })?;
+            let parsed =
+                IndexedInput::parse(snapshot, from.is_none(), &line).map_err(|reason| {
+                    JobError::InvalidInput {
+                        line: lines.number(),
+                        reason,
+                    }
+                })?;
             if let Some(e) = parsed {
                 let before = cutter.next_r;
                 cutter.push(e);
                 if cutter.next_r != before {
-                    starts.push(lines.start());
+                    indexed.starts.push(lines.start());
                 }
             }
         }
         drop(lines);
         let input = tee.input(path)?;
-        let file = File::open(path).map_err(|e| JobError::io(path, "cannot open", e))?;
-        let indexed = IndexedInput {
-            file,
-            path: path.to_path_buf(),
-            from: from.map(str::to_string),
-            starts,
-        };
         Ok((indexed, input))
     }
 
@@ -554,12 +582,19 @@ impl IndexedInput {
         self.file
             .seek(SeekFrom::Start(start))
             .map_err(|e| JobError::io(&self.path, "cannot read", e))?;
-        let reader = BufReader::with_capacity(1024, &mut self.file);
-        let lines = InputLines::new(reader, &self.path);
         let mut cutter = Cutter::new(self.from.as_deref());
         cutter.next_r = r;
-        for e in entries(lines, self.from.is_none()) {
-            if let Some(closed) = cutter.push(e?) {
+        let (snapshot, pairs) = (self.snapshot, self.from.is_none());
+        let reader = BufReader::with_capacity(1024, &mut self.file);
+        let mut lines = InputLines::new(reader, &self.path);
+        while let Some(line) = lines.next().transpose()? {
+            let e = IndexedInput::parse(snapshot, pairs, &line).map_err(|reason| {
+                JobError::InvalidInput {
+                    line: lines.number(),
+                    reason,
+                }
+            })?;
+            if let Some(closed) = e.and_then(|e| cutter.push(e)) {
                 return Ok(Some(closed));
             }
         }

@@ -239,6 +239,22 @@ pub(crate) fn pairs(
     }))
 }
 
+/// A line of a snapshot as the pair that re-creates its relation; `None`
+/// for its header and end line. Checked as a restore reads it, without
+/// the counts.
+pub(crate) fn relation_pair(text: &str) -> Result<Option<(String, String)>, String> {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    if text.starts_with("{\"tim_follow_snapshot\"") {
+        return Ok(None);
+    }
+    let (mut last, mut accounts) = (None, 0);
+    match read_line(text, 0, &mut last, &mut accounts) {
+        Ok(pair) => Ok(pair),
+        Err(JobError::InvalidInput { reason, .. }) => Err(reason),
+        Err(other) => Err(other.to_string()),
+    }
+}
+
 /// A relation line as its pair; `None` for the end line.
 fn read_line(
     text: &str,

@@ -87,14 +87,17 @@ pub(crate) fn applied_pairs(
     }))
 }
 
-/// The input file of a follow or unfollow job, indexed by request, when it
-/// is still there and unchanged (its size and SHA-256 the journal's):
-/// `None` otherwise, or for a job whose input is not a file of lines.
+/// The input file of a follow or unfollow job (a file of ids or pairs, the
+/// snapshot of a restore), indexed by request, when it is still there and
+/// unchanged (its size and SHA-256 the journal's): `None` otherwise, or for
+/// a purge and for an undo (of an undo).
 fn job_input(header: &Header) -> Result<Option<IndexedInput>, JobError> {
     let Some(recorded) = &header.input else {
         return Ok(None);
     };
-    if header.reads != Reads::Lines || header.operation == JobOp::Purge || !recorded.path.is_file()
+    if header.reads == Reads::Journal
+        || header.operation == JobOp::Purge
+        || !recorded.path.is_file()
     {
         return Ok(None);
     }
@@ -103,7 +106,11 @@ fn job_input(header: &Header) -> Result<Option<IndexedInput>, JobError> {
     } else {
         header.from.as_deref()
     };
-    match IndexedInput::open(&recorded.path, from) {
+    let indexed = match header.reads {
+        Reads::Snapshot => IndexedInput::open_snapshot(&recorded.path),
+        _ => IndexedInput::open(&recorded.path, from),
+    };
+    match indexed {
         Ok((indexed, now)) if now.size == recorded.size && now.sha256 == recorded.sha256 => {
             Ok(Some(indexed))
         }

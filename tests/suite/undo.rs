@@ -705,3 +705,67 @@ fn a_snapshot_rewritten_during_its_restore_stops_it_before_any_changed_line_is_s
     assert!(!sent.contains("n_"), "no relation of the new content sent");
     assert!(emu.following("me").len() < 60, "{:?}", emu.following("me"));
 }
+
+/// A journal line with its checksum recomputed, as a forger would.
+fn reforged(line: &str, from: &str, to: &str) -> String {
+    let body = &line[..line.rfind(",\"c\":").unwrap()];
+    let body = format!("{}}}", body.replace(from, to));
+    let digest = hmac_sha256::Hash::hash(body.as_bytes());
+    let hex: String = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
+    format!("{},\"c\":\"{hex}\"}}\n", &body[..body.len() - 1])
+}
+
+#[test]
+fn the_undo_of_a_restore_refuses_a_forged_line_outside_the_snapshot() {
+    let dir = scratch("restore-forged");
+    let targets = ids("t", 30);
+    let before = emulator_with("me", &targets);
+    for t in &targets {
+        before.seed_follow("me", t);
+    }
+    let snapshot = dir.join("me.snapshot");
+    let out = std::fs::File::create(&snapshot).unwrap();
+    job::export(&fast_client(&before), ["me"], out, |_| {}).unwrap();
+    let emu = emulator_with("me", &targets);
+    emu.import_accounts(&["outsider"]);
+    emu.seed_follow("me", "outsider");
+    let client = fast_client(&emu);
+    let restored = dir.join("restore.journal");
+    let r = Job::restore(&snapshot)
+        .journal(&restored)
+        .run(&client, |_| {})
+        .unwrap();
+    assert_eq!((r.applied, r.complete), (30, true));
+    let text = std::fs::read_to_string(&restored).unwrap();
+    let forged: String = text
+        .lines()
+        .map(|l| {
+            if l.contains("\"t\":\"done\"") && l.contains("\"t_005\"") {
+                reforged(l, "\"t_005\"", "\"outsider\"")
+            } else {
+                format!("{l}\n")
+            }
+        })
+        .collect();
+    assert!(forged.contains("outsider"));
+    std::fs::write(&restored, &forged).unwrap();
+    let err = Job::undo(&restored)
+        .unwrap()
+        .journal(dir.join("undo.journal"))
+        .run(&client, |_| {})
+        .unwrap_err();
+    assert!(
+        matches!(&err, job::JobError::Journal(m) if m.contains("me -> outsider") && m.contains("does not hold it")),
+        "{err:?}"
+    );
+    assert_eq!(writes(&emu), 2, "the restore's requests only");
+    // The journal as written: the undo takes the 30 relations back.
+    std::fs::write(&restored, &text).unwrap();
+    let u = Job::undo(&restored)
+        .unwrap()
+        .journal(dir.join("undo.journal"))
+        .run(&client, |_| {})
+        .unwrap();
+    assert_eq!((u.applied, u.complete), (30, true));
+    assert_eq!(emu.following("me"), ["outsider"]);
+}
