@@ -1002,7 +1002,8 @@ fn mistakes_happen_preview_undo_export_and_restore_from_the_command_line() {
         "{err}"
     );
     assert_eq!(out.lines().count(), 2000);
-    assert!(out.contains("me -> u0000") && out.contains("would change"));
+    assert!(out.contains("me -> u0000") && out.contains("would be removed"));
+    assert!(out.contains("not there"));
     assert_eq!(writes(), 0);
     let (_, out, _) = tim(&["--dry-run", "--json", "purge", "me"], &borrowed(&env));
     let first: serde_json::Value = serde_json::from_str(out.lines().next().unwrap()).unwrap();
@@ -2247,4 +2248,96 @@ fn the_70001_advice_depends_on_the_credentials() {
         "{err}"
     );
     assert!(!err.contains(&old), "the UserSig is not echoed");
+}
+
+#[test]
+fn previews_speak_the_operations_words_and_resume_keeps_the_rate_limit() {
+    let dir = scratch("preview-rate");
+    let targets: Vec<String> = (0..60).map(|i| format!("u{i:02}")).collect();
+    let (emu, ids) = emulator_and_ids(&dir, &targets);
+    emu.seed_follow("me", "u00");
+    let env = env_for(&emu);
+    let (code, out, err) = tim(
+        &["--dry-run", "add", "me", "me", "u00", "u01"],
+        &borrowed(&env),
+    );
+    assert_eq!(code, 0, "{err}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(
+        lines[0].contains("REFUSED  an account cannot follow itself"),
+        "{out}"
+    );
+    assert!(
+        lines[1].ends_with("already there") && lines[2].ends_with("would be made"),
+        "{out}"
+    );
+    assert!(
+        err.contains("1 of 3 relations would be made; 1 are there already; 1 would be refused"),
+        "{err}"
+    );
+    let (code, out, _) = tim(
+        &["--dry-run", "delete", "me", "u00", "u01"],
+        &borrowed(&env),
+    );
+    assert_eq!(code, 0);
+    assert!(
+        out.contains("would be removed") && out.contains("not there"),
+        "{out}"
+    );
+    assert_eq!(
+        emu.request_count("follow/follow_add") + emu.request_count("follow/follow_delete"),
+        0
+    );
+    // A job run at 10 calls a second, stopped by an outage: the journal
+    // records the rate; the resume line needs no flag for it.
+    let (j, i) = (dir.join("job.journal"), ids.to_str().unwrap());
+    let j = j.to_str().unwrap();
+    let sdkappid = emu.sdkappid().to_string();
+    let dead = [
+        ("TIM_SDKAPPID", sdkappid.as_str()),
+        ("TIM_SECRET_KEY", emu.secret_key()),
+        ("TIM_BASE_URL", "http://127.0.0.1:1"),
+    ];
+    let (code, _, err) = tim(
+        &[
+            "--journal",
+            j,
+            "--rate-limit",
+            "10",
+            "--file",
+            i,
+            "add",
+            "me",
+        ],
+        &dead,
+    );
+    assert_eq!(code, 3, "{err}");
+    let last = err.trim_end().lines().last().unwrap_or("");
+    assert!(last.ends_with(&format!(": tim-follow resume {j}")), "{err}");
+    // A resume given another rate says so in its own resume line.
+    let (code, _, err) = tim(&["--rate-limit", "7", "resume", j], &dead);
+    assert_eq!(code, 3, "{err}");
+    let last = err.trim_end().lines().last().unwrap_or("");
+    assert!(
+        last.ends_with(&format!(": tim-follow resume --rate-limit 7 {j}")),
+        "{err}"
+    );
+    // Resumed without the flag: at the recorded 10 a second (no burst), so
+    // its 3 follow_add calls are at least ~100 ms apart.
+    let (code, _, err) = tim(&["resume", j], &borrowed(&env));
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(emu.following("me").len(), 60);
+    let adds: Vec<std::time::Duration> = emu
+        .requests()
+        .iter()
+        .filter(|r| r.path == "follow/follow_add")
+        .map(|r| r.at)
+        .collect();
+    assert_eq!(adds.len(), 3);
+    for pair in adds.windows(2) {
+        assert!(
+            pair[1] - pair[0] >= std::time::Duration::from_millis(80),
+            "{adds:?}"
+        );
+    }
 }

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use super::JobError;
+use super::{JobError, Operation};
 use crate::follow::{BatchRequest, FollowAdd, FollowDelete};
 
 /// The most accounts one follow_add or follow_delete request carries: the
@@ -48,7 +48,7 @@ pub(crate) struct Header {
     /// [`FORMAT`].
     pub tim_follow_job: u32,
     /// `follow`, `unfollow` or `purge`.
-    pub operation: String,
+    pub operation: JobOp,
     /// The source account of a follow or unfollow job, or the purged account.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub from: Option<String>,
@@ -83,6 +83,54 @@ pub(crate) struct Header {
     /// resumed that way.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sorted: Option<super::sort::SortSpec>,
+    /// The rate limit (calls a second to each endpoint) the job was run
+    /// at, when it was given (`Job::record_rate_limit`): a resume runs at
+    /// it unless given another. Absent in older journals.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_limit: Option<u32>,
+}
+
+/// What a journal's job does: `"follow"`, `"unfollow"` or `"purge"` in its
+/// header (the strings every format has written).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum JobOp {
+    /// Follows (a job of targets or pairs, an undo of an unfollow, a restore).
+    Follow,
+    /// Unfollows.
+    Unfollow,
+    /// Every relation of one account removed, both ways.
+    Purge,
+}
+
+impl JobOp {
+    /// The journal's operation of a follow or unfollow job.
+    pub(crate) fn of(op: Operation) -> JobOp {
+        match op {
+            Operation::Follow => JobOp::Follow,
+            Operation::Unfollow => JobOp::Unfollow,
+        }
+    }
+
+    /// The follow or unfollow it sends; `None` for a purge.
+    pub(crate) fn operation(self) -> Option<Operation> {
+        match self {
+            JobOp::Follow => Some(Operation::Follow),
+            JobOp::Unfollow => Some(Operation::Unfollow),
+            JobOp::Purge => None,
+        }
+    }
+}
+
+/// Which list of a purged account a listing line holds: `"following"` or
+/// `"fans"` in the journal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum ListName {
+    /// The accounts it follows.
+    Following,
+    /// The accounts that follow it.
+    Fans,
 }
 
 /// What a job's input file holds.
@@ -131,7 +179,7 @@ pub(crate) enum Line {
     /// Purge: one page of a list, as listed before anything was deleted.
     Listed {
         round: u32,
-        list: String,
+        list: ListName,
         ids: Vec<String>,
     },
     /// Purge: the lists of `round` are complete; its requests can start.

@@ -360,7 +360,7 @@ impl<R: BufRead> Reader<R> {
             .read_until(b'\n', &mut line)
             .map_err(|e| match e.kind() {
                 std::io::ErrorKind::InvalidData => self.damaged(self.whole_len, &e.to_string()),
-                _ => JobError::io(Path::new(&self.name), "cannot read the journal", e),
+                _ => super::plan::read_error(Path::new(&self.name), "cannot read the journal", e),
             })?;
         if line.last() == Some(&b'\n') {
             line.pop();

@@ -30,7 +30,9 @@
 //! JSON Lines (format 3): a header with the job's definition (operation,
 //! source, SDKAppID, the input's absolute path, size and SHA-256, its
 //! accounts and requests, whether it reads first, for pairs the sort that
-//! cut them), then, for each request:
+//! cut them, and the rate limit it was given if it was:
+//! [`Job::record_rate_limit`]; absent in older journals), then, for each
+//! request:
 //!
 //! - before it is sent, a `sending` line: `{"t":"sending","r":N}` (with
 //!   `"round"` for a purge), and with a read first the accounts it found
@@ -77,13 +79,15 @@
 //! lines only once its SHA-256 is the first pass's: a file changed while
 //! the job runs stops it with [`JobError::InputChanged`] (naming the byte
 //! where the changed block starts) before any line of that block is sent,
-//! so a job never sends an account that is not in the input it hashed. A
-//! resume refuses the changed file ([`JobError::Mismatch`]); put back, it
-//! goes on.
+//! so a job never sends an account that is not in the input it hashed. The
+//! same holds for the journal an undo reverses and the snapshot a restore
+//! reads. A resume refuses the changed file ([`JobError::Mismatch`]); put
+//! back, it goes on.
 //!
 //! An undo cross-checks the journal it reverses against that job's input
-//! file where it is still there and unchanged (its size and SHA-256 the
-//! journal's): each request's applied accounts must be in that request as
+//! file (its file of ids or pairs, or the snapshot of a restore; not for a
+//! purge or an undo) where it is still there and unchanged (its size and
+//! SHA-256 the journal's): each request's applied accounts must be in that request as
 //! the input cuts it, or the journal is damaged ([`JobError::Journal`],
 //! before any request). It keeps where each request starts (8 bytes a
 //! request) and reads each request again alone. A forged line with its
@@ -282,15 +286,6 @@ pub enum Operation {
     Unfollow,
 }
 
-impl Operation {
-    fn name(self) -> &'static str {
-        match self {
-            Operation::Follow => "follow",
-            Operation::Unfollow => "unfollow",
-        }
-    }
-}
-
 /// Where a job's work comes from.
 pub struct JobInput(InputSource);
 
@@ -372,6 +367,8 @@ pub struct Job {
     /// The size of the blocks the input is hashed and checked in; 0: the
     /// default.
     block: usize,
+    /// The rate limit recorded in (or read from) the journal.
+    rate_limit: Option<u32>,
 }
 
 impl Job {
@@ -479,7 +476,27 @@ impl Job {
             reverse_all_applied: false,
             sort_run: None,
             block: 0,
+            rate_limit: None,
         }
+    }
+
+    /// Records in a new journal the rate limit (calls a second to each
+    /// endpoint) the job's client was given, so that whoever resumes it can
+    /// run at the same: [`recorded_rate_limit`](Job::recorded_rate_limit)
+    /// of [`Job::resume`] reads it back (the command-line tool's `resume`
+    /// keeps `--rate-limit` that way unless given a new one). The client's
+    /// own limit is what paces the calls; this only writes it down. A
+    /// journal that exists keeps what its header says.
+    pub fn record_rate_limit(mut self, per_second: u32) -> Job {
+        self.rate_limit = Some(per_second);
+        self
+    }
+
+    /// The rate limit a resumed job's journal recorded
+    /// ([`record_rate_limit`](Job::record_rate_limit)), or the one given to
+    /// this job; `None` for a journal without one (older ones included).
+    pub fn recorded_rate_limit(&self) -> Option<u32> {
+        self.rate_limit
     }
 
     /// The size of the blocks in which the input file is hashed on the
@@ -611,11 +628,7 @@ impl Job {
                 Reads::Snapshot => InputSource::Snapshot(path),
             }))
         };
-        let op = match header.operation.as_str() {
-            "follow" => Some(Operation::Follow),
-            "unfollow" => Some(Operation::Unfollow),
-            _ => None,
-        };
+        let op = header.operation.operation();
         let kind = match (op, header.from.clone(), header.pairs) {
             (Some(op), _, true) => Kind::Pairs {
                 op,
@@ -626,7 +639,7 @@ impl Job {
                 from,
                 input: input()?,
             },
-            (None, Some(account), _) if header.operation == "purge" => Kind::Purge { account },
+            (None, Some(account), _) => Kind::Purge { account },
             _ => {
                 return Err(JobError::Journal(format!(
                     "{}: a header this version does not know",
@@ -638,6 +651,7 @@ impl Job {
         job.input_moved = input_moved;
         job.check_first = Some(header.check_first);
         job.reverse_all_applied = header.reverse_all_applied;
+        job.rate_limit = header.rate_limit;
         Ok(job)
     }
 
@@ -727,9 +741,11 @@ impl Job {
     ) -> Result<JobSummary, JobError> {
         let mut sink = Sink::new(self.stop.clone(), Box::new(progress));
         let block = self.block();
+        let rate_limit = self.rate_limit;
         let settings = |op| run::Settings {
             op,
             block,
+            rate_limit,
             check_first: self.check_first.unwrap_or(self.journal.is_some()),
             reverse_all_applied: self.reverse_all_applied,
             sort_run: self.sort_run,
@@ -737,7 +753,13 @@ impl Job {
         match self.kind {
             Kind::Purge { account } => {
                 sink.verified = Some(false);
-                purge::run(client, &account, self.journal.as_deref(), &mut sink)?
+                purge::run(
+                    client,
+                    &account,
+                    self.journal.as_deref(),
+                    self.rate_limit,
+                    &mut sink,
+                )?
             }
             Kind::Targets { op, from, input } => run::run_listed(
                 client,
@@ -859,7 +881,7 @@ fn summary_of<R: std::io::BufRead>(
 ) -> Result<JobSummary, JobError> {
     reader.read_all()?;
     let r = &reader.replay;
-    let purge = header.operation == "purge";
+    let purge = header.operation == format::JobOp::Purge;
     let total = if purge {
         r.listed_total()
     } else {

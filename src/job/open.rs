@@ -26,7 +26,13 @@ pub(super) fn requests_of(
                 .ok_or_else(|| JobError::Journal("the job names no input file".into()))?;
             Ok(Box::new(plan::from_file(input, &input.path, from)?))
         }
-        reads => derived(path, reads),
+        reads => {
+            let input = header
+                .input
+                .as_ref()
+                .ok_or_else(|| JobError::Journal("the job names no input file".into()))?;
+            derived(path, reads, input)
+        }
     }
 }
 
@@ -68,14 +74,14 @@ pub(super) fn prepare(
             (scan.input, scan.total, scan.requests)
         }
         _ => {
-            let input = plan::input_file(path)?;
-            let (total, requests) = plan::count(derived(path, reads)?)?;
+            let input = plan::input_file(path, block)?;
+            let (total, requests) = plan::count(derived(path, reads, &input)?)?;
             (input, total, requests)
         }
     };
     Ok(Header {
         tim_follow_job: format::FORMAT,
-        operation: op.name().into(),
+        operation: format::JobOp::of(op),
         from: from.map(str::to_string),
         pairs: from.is_none(),
         sdkappid: client.sdkappid(),
@@ -86,6 +92,7 @@ pub(super) fn prepare(
         check_first: false,
         reverse_all_applied: false,
         sorted: None,
+        rate_limit: None,
     })
 }
 
@@ -94,10 +101,11 @@ pub(super) fn prepare(
 pub(super) fn derived(
     path: &Path,
     reads: Reads,
+    input: &format::InputFile,
 ) -> Result<Box<dyn Iterator<Item = Result<Request, JobError>> + Send>, JobError> {
     Ok(match reads {
-        Reads::Journal => Box::new(plan::pair_requests(undo::applied_pairs(path)?)),
-        _ => Box::new(plan::pair_requests(snapshot::pairs(path)?)),
+        Reads::Journal => Box::new(plan::pair_requests(undo::applied_pairs(path, input)?)),
+        _ => Box::new(plan::pair_requests(snapshot::pairs(path, input)?)),
     })
 }
 
@@ -234,8 +242,13 @@ pub(super) fn check_same_job(
         )))
     };
     same_app("journal", path, found.sdkappid, want.sdkappid)?;
-    if found.operation != want.operation || found.pairs != want.pairs {
-        return differs("operation", found.operation.clone(), want.operation.clone());
+    if found.operation != want.operation || found.pairs != want.pairs || found.reads != want.reads {
+        return Err(JobError::Mismatch(format!(
+            "the journal {} holds another job: {}, not {}",
+            path.display(),
+            kind_of(found),
+            kind_of(want)
+        )));
     }
     if found.from != want.from {
         let show = |a: &Option<String>| format!("{:?}", a.as_deref().unwrap_or(""));
@@ -248,8 +261,19 @@ pub(super) fn check_same_job(
             b.path.display().to_string(),
         ),
         (Some(a), Some(b)) if a.sha256 != b.sha256 || a.size != b.size => {
+            let short = |sha: &str| sha.get(..16).unwrap_or(sha).to_string();
+            let how = if a.size != b.size {
+                format!("{} bytes then, {} now", a.size, b.size)
+            } else {
+                format!(
+                    "the same {} bytes, but another SHA-256 ({}… then, {}… now)",
+                    a.size,
+                    short(&a.sha256),
+                    short(&b.sha256)
+                )
+            };
             Err(JobError::Mismatch(format!(
-                "the input {} {}: {} bytes then, {} now: \
+                "the input {} {}: {how}: \
                  resuming would skip or repeat the wrong accounts; start a new journal",
                 b.path.display(),
                 if a.path == b.path {
@@ -257,10 +281,26 @@ pub(super) fn check_same_job(
                 } else {
                     "is not the job's input"
                 },
-                a.size,
-                b.size,
             )))
         }
         _ => Ok(()),
     }
+}
+
+/// What a job is, in words: "a follow of one account's targets", "an
+/// unfollow of `FROM TO` pairs", "a follow that undoes a journal", "a follow
+/// that restores a snapshot", "a purge".
+fn kind_of(h: &Header) -> String {
+    let op = match h.operation {
+        format::JobOp::Follow => "a follow",
+        format::JobOp::Unfollow => "an unfollow",
+        format::JobOp::Purge => return "a purge".into(),
+    };
+    let of = match (h.reads, h.pairs) {
+        (Reads::Journal, _) => "that undoes a journal",
+        (Reads::Snapshot, _) => "that restores a snapshot",
+        (Reads::Lines, true) => "of `FROM TO` pairs",
+        (Reads::Lines, false) => "of one account's targets",
+    };
+    format!("{op} {of}")
 }

@@ -47,9 +47,12 @@ fn entry(line: &str, pairs: bool) -> Result<Option<Entry>, String> {
     if line.is_empty() || line.starts_with('#') {
         return Ok(None);
     }
-    let check = |id: &str| validate_account("", id).map_err(|e| e.to_string());
+    let check = |id: &str| match id_problem(id) {
+        None => Ok(()),
+        Some(why) => Err(format!("{} is not an account id ({why})", shown(id))),
+    };
     if !pairs {
-        check(line).map_err(|e| format!("{} is not an account id ({})", shown(line), tail(&e)))?;
+        check(line)?;
         return Ok(Some(Entry::Target(line.to_string())));
     }
     let mut parts = line
@@ -58,8 +61,7 @@ fn entry(line: &str, pairs: bool) -> Result<Option<Entry>, String> {
     match (parts.next(), parts.next(), parts.next()) {
         (Some(from), Some(to), None) => {
             for id in [from, to] {
-                check(id)
-                    .map_err(|e| format!("{} is not an account id ({})", shown(id), tail(&e)))?;
+                check(id)?;
             }
             Ok(Some(Entry::Pair(from.to_string(), to.to_string())))
         }
@@ -68,7 +70,7 @@ fn entry(line: &str, pairs: bool) -> Result<Option<Entry>, String> {
 }
 
 /// A piece of input for an error message: quoted, at most 40 bytes of it.
-fn shown(text: &str) -> String {
+pub(crate) fn shown(text: &str) -> String {
     if text.len() <= 40 {
         return format!("{text:?}");
     }
@@ -121,17 +123,7 @@ impl<R: BufRead> InputLines<R> {
         let n = (&mut self.reader)
             .take(MAX_INPUT_LINE as u64 + 2)
             .read_until(b'\n', &mut self.buf)
-            .map_err(
-                |e| match e.get_ref().and_then(|i| i.downcast_ref::<Changed>()) {
-                    Some(c) => JobError::InputChanged {
-                        path: self.path.clone(),
-                        offset: c.offset,
-                        block: c.block,
-                        size: c.size,
-                    },
-                    None => JobError::io(&self.path, "cannot read", e),
-                },
-            )?;
+            .map_err(|e| read_error(&self.path, "cannot read", e))?;
         if n == 0 {
             return Ok(None);
         }
@@ -175,9 +167,28 @@ impl<R: BufRead> Iterator for InputLines<R> {
     }
 }
 
-/// The reason of a validation error, without its "invalid input: :" prefix.
-fn tail(e: &str) -> &str {
-    e.rsplit(": ").next().unwrap_or(e)
+/// A read of an input that failed: [`JobError::InputChanged`] for a block
+/// that is not what the first pass hashed, [`JobError::Io`] otherwise.
+pub(crate) fn read_error(path: &Path, what: &'static str, e: std::io::Error) -> JobError {
+    match e.get_ref().and_then(|i| i.downcast_ref::<Changed>()) {
+        Some(c) => JobError::InputChanged {
+            path: path.to_path_buf(),
+            offset: c.offset,
+            block: c.block,
+            size: c.size,
+        },
+        None => JobError::io(path, what, e),
+    }
+}
+
+/// Why `id` is not a valid account id, in plain words ("account id is 33
+/// bytes; at most 32 are allowed"); `None` when it is one.
+pub(crate) fn id_problem(id: &str) -> Option<String> {
+    match validate_account("", id) {
+        Ok(()) => None,
+        Err(crate::error::Error::InvalidInput(bad)) => Some(bad.reason),
+        Err(other) => Some(other.to_string()),
+    }
 }
 
 /// Cuts entries into requests: 20 targets of `from`, or consecutive pairs
@@ -253,9 +264,9 @@ pub(crate) fn scan_file(path: &Path, from: Option<&str>, block: usize) -> Result
     })
 }
 
-/// A file's absolute path, size and SHA-256, read once.
-pub(crate) fn input_file(path: &Path) -> Result<InputFile, JobError> {
-    let mut tee = Tee::open(path, INPUT_BLOCK)?;
+/// A file's absolute path, size and SHA-256 (and of each block), read once.
+pub(crate) fn input_file(path: &Path, block: usize) -> Result<InputFile, JobError> {
+    let mut tee = Tee::open(path, block)?;
     std::io::copy(&mut tee, &mut std::io::sink())
         .map_err(|e| JobError::io(path, "cannot read", e))?;
     tee.input(path)
@@ -424,7 +435,7 @@ impl std::error::Error for Changed {}
 /// An input file read again for sending, a whole block at a time: a block
 /// is served only once its SHA-256 is the one the first pass found, so no
 /// line of a changed block ever leaves.
-struct Checked {
+pub(crate) struct Checked {
     file: File,
     blocks: Blocks,
     /// The size of the file on the first pass.
@@ -435,8 +446,8 @@ struct Checked {
 }
 
 impl Checked {
-    /// `path`, to be read again as the first pass read `input`.
-    fn open(input: &InputFile, path: &Path) -> Result<Checked, JobError> {
+    /// The file at `path`, to be read as `input` was on the first pass.
+    pub(crate) fn open(input: &InputFile, path: &Path) -> Result<Checked, JobError> {
         let file = File::open(path).map_err(|e| JobError::io(path, "cannot open", e))?;
         Ok(Checked {
             file,
@@ -517,43 +528,71 @@ pub(crate) struct IndexedInput {
     file: File,
     path: std::path::PathBuf,
     from: Option<String>,
+    /// A snapshot (of a restore), not lines of ids or pairs.
+    snapshot: bool,
     starts: Vec<u64>,
 }
 
 impl IndexedInput {
-    /// Reads the file whole: where each request starts, its size and
-    /// SHA-256.
+    /// Reads a file of ids (of `from`) or pairs whole: where each request
+    /// starts, its size and SHA-256.
     pub(crate) fn open(
         path: &Path,
         from: Option<&str>,
     ) -> Result<(IndexedInput, InputFile), JobError> {
+        IndexedInput::index(path, from, false)
+    }
+
+    /// [`open`](Self::open) for the snapshot of a restore: its relations
+    /// as the pairs that re-create them.
+    pub(crate) fn open_snapshot(path: &Path) -> Result<(IndexedInput, InputFile), JobError> {
+        IndexedInput::index(path, None, true)
+    }
+
+    /// The entry of a line: a target or a pair; `None` for a line that
+    /// makes none (blank, comment, a snapshot's header and end line).
+    fn parse(snapshot: bool, pairs: bool, line: &str) -> Result<Option<Entry>, String> {
+        if !snapshot {
+            return entry(line, pairs);
+        }
+        Ok(super::snapshot::relation_pair(line)?.map(|(from, to)| Entry::Pair(from, to)))
+    }
+
+    fn index(
+        path: &Path,
+        from: Option<&str>,
+        snapshot: bool,
+    ) -> Result<(IndexedInput, InputFile), JobError> {
+        let file = File::open(path).map_err(|e| JobError::io(path, "cannot open", e))?;
+        let mut indexed = IndexedInput {
+            file,
+            path: path.to_path_buf(),
+            from: from.map(str::to_string),
+            snapshot,
+            starts: Vec::new(),
+        };
         let mut tee = Tee::open(path, INPUT_BLOCK)?;
         let mut lines = InputLines::new(BufReader::new(&mut tee), path);
         let mut cutter = Cutter::new(from);
-        let mut starts = Vec::new();
         while let Some(line) = lines.next() {
             let line = line?;
-            let parsed = entry(&line, from.is_none()).map_err(|reason| JobError::InvalidInput {
-                line: lines.number(),
-                reason,
-            })?;
+            let parsed =
+                IndexedInput::parse(snapshot, from.is_none(), &line).map_err(|reason| {
+                    JobError::InvalidInput {
+                        line: lines.number(),
+                        reason,
+                    }
+                })?;
             if let Some(e) = parsed {
                 let before = cutter.next_r;
                 cutter.push(e);
                 if cutter.next_r != before {
-                    starts.push(lines.start());
+                    indexed.starts.push(lines.start());
                 }
             }
         }
         drop(lines);
         let input = tee.input(path)?;
-        let file = File::open(path).map_err(|e| JobError::io(path, "cannot open", e))?;
-        let indexed = IndexedInput {
-            file,
-            path: path.to_path_buf(),
-            from: from.map(str::to_string),
-            starts,
-        };
         Ok((indexed, input))
     }
 
@@ -572,12 +611,19 @@ impl IndexedInput {
         self.file
             .seek(SeekFrom::Start(start))
             .map_err(|e| JobError::io(&self.path, "cannot read", e))?;
-        let reader = BufReader::with_capacity(1024, &mut self.file);
-        let lines = InputLines::new(reader, &self.path);
         let mut cutter = Cutter::new(self.from.as_deref());
         cutter.next_r = r;
-        for e in entries(lines, self.from.is_none()) {
-            if let Some(closed) = cutter.push(e?) {
+        let (snapshot, pairs) = (self.snapshot, self.from.is_none());
+        let reader = BufReader::with_capacity(1024, &mut self.file);
+        let mut lines = InputLines::new(reader, &self.path);
+        while let Some(line) = lines.next().transpose()? {
+            let e = IndexedInput::parse(snapshot, pairs, &line).map_err(|reason| {
+                JobError::InvalidInput {
+                    line: lines.number(),
+                    reason,
+                }
+            })?;
+            if let Some(closed) = e.and_then(|e| cutter.push(e)) {
                 return Ok(Some(closed));
             }
         }

@@ -29,18 +29,46 @@ pub enum Expected {
     },
     /// It could not be read: the reason.
     Unknown(String),
+    /// A follow of an account by itself (`FROM` among its own targets):
+    /// predicted refused, not read (the service does not let an account
+    /// follow itself; which `ResultCode` it answers is not documented).
+    /// Counted in [`Preview::refused`].
+    SelfFollow,
 }
 
 /// One relation of a preview: `from` would follow or unfollow `account`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct PreviewItem {
+    /// Follow or unfollow: what [`Expected::Change`] and
+    /// [`Expected::InPlace`] mean (made / already there, removed / not
+    /// there); [`words`](Self::words) says it.
+    pub operation: Operation,
     /// The account that would follow or unfollow.
     pub from: String,
     /// The account followed or unfollowed.
     pub account: String,
     /// What would happen.
     pub expected: Expected,
+}
+
+impl PreviewItem {
+    /// What would happen, in words that match the operation: "would be
+    /// made" or "already there" for a follow, "would be removed" or "not
+    /// there" for an unfollow, "refused (CODE INFO)", "an account cannot
+    /// follow itself", "could not be read (WHY)".
+    pub fn words(&self) -> String {
+        let follow = self.operation == Operation::Follow;
+        match (&self.expected, follow) {
+            (Expected::Change, true) => "would be made".into(),
+            (Expected::Change, false) => "would be removed".into(),
+            (Expected::InPlace, true) => "already there".into(),
+            (Expected::InPlace, false) => "not there".into(),
+            (Expected::Refused { code, info }, _) => format!("refused ({code} {info})"),
+            (Expected::SelfFollow, _) => "refused (an account cannot follow itself)".into(),
+            (Expected::Unknown(why), _) => format!("could not be read ({why})"),
+        }
+    }
 }
 
 /// What a job would change: see [`Job::preview`](super::Job::preview).
@@ -80,7 +108,7 @@ impl Preview {
         match expected {
             Expected::Change => self.change += 1,
             Expected::InPlace => self.in_place += 1,
-            Expected::Refused { .. } => self.refused += 1,
+            Expected::Refused { .. } | Expected::SelfFollow => self.refused += 1,
             Expected::Unknown(_) => self.unknown += 1,
         }
     }
@@ -184,18 +212,22 @@ fn read_group(
     preview: &mut Preview,
 ) {
     let from = group[0].from.as_str();
-    let accounts: Vec<&str> = group
-        .iter()
-        .flat_map(|r| r.to.iter().map(String::as_str))
-        .collect();
-    let read: Result<BatchOutcome<FollowType>, Error> = client.follow_check(from, &accounts);
-    for account in accounts {
+    let all = group.iter().flat_map(|r| r.to.iter().map(String::as_str));
+    // A follow of itself is not read: it is refused.
+    let itself = |a: &str| op == Operation::Follow && a == from;
+    let accounts: Vec<&str> = all.clone().filter(|a| !itself(a)).collect();
+    let read: Option<Result<BatchOutcome<FollowType>, Error>> =
+        (!accounts.is_empty()).then(|| client.follow_check(from, &accounts));
+    for account in all {
         let expected = match &read {
-            Ok(out) => expected(op, out.get(account)),
-            Err(e) => Expected::Unknown(e.to_string()),
+            _ if itself(account) => Expected::SelfFollow,
+            Some(Ok(out)) => expected(op, out.get(account)),
+            Some(Err(e)) => Expected::Unknown(e.to_string()),
+            None => Expected::Unknown("not read".into()),
         };
         preview.count(&expected);
         each(&PreviewItem {
+            operation: op,
             from: from.to_string(),
             account: account.to_string(),
             expected,
@@ -219,6 +251,7 @@ pub(crate) fn purge(
             };
             preview.count(&Expected::Change);
             each(&PreviewItem {
+                operation: Operation::Unfollow,
                 from,
                 account: to,
                 expected: Expected::Change,

@@ -7,7 +7,9 @@
 use std::path::Path;
 use std::sync::atomic::Ordering;
 
-use super::format::{self, Header, Line, IDS_PER_LINE, MAX_PURGE_ROUND, PER_REQUEST, PURGE_ROUNDS};
+use super::format::{
+    self, Header, Line, ListName, IDS_PER_LINE, MAX_PURGE_ROUND, PER_REQUEST, PURGE_ROUNDS,
+};
 use super::journal::{self, Reader, Writer};
 use super::open::Pending;
 use super::plan::Request;
@@ -32,12 +34,13 @@ pub(crate) fn run(
     client: &Client,
     account: &str,
     journal: Option<&Path>,
+    rate_limit: Option<u32>,
     sink: &mut Sink<'_>,
 ) -> Result<(), JobError> {
     validate_account("account", account)?;
     let header = Header {
         tim_follow_job: format::FORMAT,
-        operation: "purge".into(),
+        operation: format::JobOp::Purge,
         from: Some(account.to_string()),
         pairs: false,
         sdkappid: client.sdkappid(),
@@ -48,6 +51,7 @@ pub(crate) fn run(
         check_first: false,
         reverse_all_applied: false,
         sorted: None,
+        rate_limit,
     };
     let mut state = match journal {
         Some(path) => open(path, &header, sink)?,
@@ -119,8 +123,8 @@ fn list(
     let mut kept = [Vec::new(), Vec::new()];
     let mut counts = [0u64; 2];
     for (i, (list, name)) in [
-        (FollowList::Following, "following"),
-        (FollowList::Fans, "fans"),
+        (FollowList::Following, ListName::Following),
+        (FollowList::Fans, ListName::Fans),
     ]
     .into_iter()
     .enumerate()
@@ -140,7 +144,7 @@ fn list(
                 match &sink.writer {
                     Some(w) => w.append(&Line::Listed {
                         round,
-                        list: name.into(),
+                        list: name,
                         ids,
                     })?,
                     None => kept[i].extend(ids),
@@ -184,7 +188,13 @@ fn requests(
         ),
         Listed::Journal(_) => {
             let path = journal.ok_or_else(|| JobError::Journal("no journal".into()))?;
-            Box::new(listed_ids(path, round, "following")?.chain(listed_ids(path, round, "fans")?))
+            Box::new(
+                listed_ids(path, round, ListName::Following)?.chain(listed_ids(
+                    path,
+                    round,
+                    ListName::Fans,
+                )?),
+            )
         }
     };
     let account = account.to_string();
@@ -226,14 +236,14 @@ fn requests(
 fn listed_ids(
     path: &Path,
     round: u32,
-    name: &'static str,
+    name: ListName,
 ) -> Result<impl Iterator<Item = Result<(bool, String), JobError>> + Send, JobError> {
     let (_, mut reader) = Reader::open(path)?;
     let mut batch = std::vec::IntoIter::default();
     let mut ended = false;
     Ok(std::iter::from_fn(move || loop {
         if let Some(id) = batch.next() {
-            return Some(Ok((name == "following", id)));
+            return Some(Ok((name == ListName::Following, id)));
         }
         if ended {
             return None;

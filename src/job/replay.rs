@@ -7,7 +7,8 @@
 use std::collections::BTreeMap;
 
 use super::format::{
-    Done, Header, Line, Reads, Sending, IDS_PER_LINE, MAX_PURGE_ROUND, PER_REQUEST, WRITE_AHEAD,
+    Done, Header, JobOp, Line, ListName, Reads, Sending, IDS_PER_LINE, MAX_PURGE_ROUND,
+    PER_REQUEST, WRITE_AHEAD,
 };
 use super::plan::DoneSet;
 use crate::request::validate_account;
@@ -71,8 +72,8 @@ impl Replay {
             valid(from)?;
         }
         super::sort::check_header(header)?;
-        match header.operation.as_str() {
-            "follow" | "unfollow" => {
+        match header.operation {
+            JobOp::Follow | JobOp::Unfollow => {
                 let input = header
                     .input
                     .as_ref()
@@ -91,7 +92,7 @@ impl Replay {
                     ));
                 }
             }
-            "purge" => {
+            JobOp::Purge => {
                 r.purge = true;
                 if header.from.is_none()
                     || header.input.is_some()
@@ -100,11 +101,6 @@ impl Replay {
                 {
                     return Err("a purge header without its account, or with an input".into());
                 }
-            }
-            other => {
-                return Err(format!(
-                    "an operation this version does not know: {other:?}"
-                ))
             }
         }
         Ok(r)
@@ -115,7 +111,7 @@ impl Replay {
         match line {
             Line::Done(d) => self.done_line(d),
             Line::Sending(s) => self.sending(s),
-            Line::Listed { round, list, ids } => self.listed(*round, list, ids),
+            Line::Listed { round, list, ids } => self.listed(*round, *list, ids),
             Line::Snapshot {
                 round,
                 following,
@@ -267,7 +263,7 @@ impl Replay {
         self.unknown += d.unknown.len() as u64;
     }
 
-    fn listed(&mut self, round: u32, list: &str, ids: &[String]) -> Result<(), String> {
+    fn listed(&mut self, round: u32, list: ListName, ids: &[String]) -> Result<(), String> {
         if !self.purge {
             return Err("a listing in a job that is not a purge".into());
         }
@@ -278,9 +274,8 @@ impl Replay {
             ));
         }
         let i = match list {
-            "following" => 0,
-            "fans" => 1,
-            other => return Err(format!("a listing of an unknown list {other:?}")),
+            ListName::Following => 0,
+            ListName::Fans => 1,
         };
         if ids.is_empty() || ids.len() > IDS_PER_LINE {
             return Err(format!("a listing line of {} ids", ids.len()));
@@ -347,7 +342,7 @@ mod tests {
     fn header(total: u64, requests: u64) -> Header {
         Header {
             tim_follow_job: 2,
-            operation: "follow".into(),
+            operation: JobOp::Follow,
             from: Some("me".into()),
             pairs: false,
             sdkappid: 1,
@@ -363,6 +358,7 @@ mod tests {
             check_first: false,
             reverse_all_applied: false,
             sorted: None,
+            rate_limit: None,
         }
     }
 
@@ -434,24 +430,38 @@ mod tests {
         h.total = u64::MAX;
         h.requests = u64::MAX;
         assert!(Replay::new(&h, 2).is_err(), "more accounts than bytes");
-        h = header(40, 2);
-        h.operation = "drop".into();
-        assert!(Replay::new(&h, 2).is_err());
+        // Today's strings, and no other.
+        for (text, op) in [
+            ("\"follow\"", JobOp::Follow),
+            ("\"unfollow\"", JobOp::Unfollow),
+            ("\"purge\"", JobOp::Purge),
+        ] {
+            assert_eq!(serde_json::from_str::<JobOp>(text).unwrap(), op);
+            assert_eq!(serde_json::to_string(&op).unwrap(), text);
+        }
+        assert!(serde_json::from_str::<JobOp>("\"drop\"").is_err());
+        for (text, list) in [
+            ("\"following\"", ListName::Following),
+            ("\"fans\"", ListName::Fans),
+        ] {
+            assert_eq!(serde_json::from_str::<ListName>(text).unwrap(), list);
+            assert_eq!(serde_json::to_string(&list).unwrap(), text);
+        }
     }
 
     #[test]
     fn purge_lines_follow_their_listing() {
         let h = Header {
-            operation: "purge".into(),
+            operation: JobOp::Purge,
             input: None,
             total: 0,
             requests: 0,
             ..header(0, 0)
         };
         let mut r = Replay::new(&h, 2).unwrap();
-        let listed = |round, list: &str, n: usize| Line::Listed {
+        let listed = |round, list: ListName, n: usize| Line::Listed {
             round,
-            list: list.into(),
+            list,
             ids: (0..n).map(|i| format!("f{i}")).collect(),
         };
         let snap = |round, following, fans| Line::Snapshot {
@@ -469,16 +479,19 @@ mod tests {
             })
         };
         assert!(r.apply(&fan_done(0, 0)).is_err(), "before the listing");
-        assert!(r.apply(&listed(1, "fans", 2)).is_err(), "round 0 is open");
-        r.apply(&listed(0, "following", 21)).unwrap();
-        r.apply(&listed(0, "fans", 2)).unwrap();
+        assert!(
+            r.apply(&listed(1, ListName::Fans, 2)).is_err(),
+            "round 0 is open"
+        );
+        r.apply(&listed(0, ListName::Following, 21)).unwrap();
+        r.apply(&listed(0, ListName::Fans, 2)).unwrap();
         assert_eq!(r.listing, [21, 2]);
         assert!(r.apply(&snap(0, 21, 3)).is_err(), "not what was listed");
         r.apply(&snap(0, 21, 2)).unwrap();
         // 2 requests for 21 following, then one per fan: 4.
         r.apply(&fan_done(0, 3)).unwrap();
         assert!(r.apply(&fan_done(0, 4)).is_err());
-        assert!(r.apply(&listed(5, "fans", 1)).is_err());
+        assert!(r.apply(&listed(5, ListName::Fans, 1)).is_err());
         r.apply(&snap(1, 0, 0)).unwrap();
         assert!(r.emptied);
         assert_eq!(r.listed_total(), 23);

@@ -30,6 +30,8 @@ pub(super) struct Settings {
     pub(super) check_first: bool,
     /// The size of the blocks the input is hashed and checked in.
     pub(super) block: usize,
+    /// The rate limit to record in a new journal.
+    pub(super) rate_limit: Option<u32>,
     /// For an undo: reverse every applied account of a journal that did
     /// not check first.
     pub(super) reverse_all_applied: bool,
@@ -93,6 +95,7 @@ pub(super) fn run_listed(
     // the old way.
     let journal_path = journal.as_ref().map(|j| j.0.as_path());
     let sorted = sort::sort_job(&mut header, &path, journal_path, settings.sort_run)?;
+    header.rate_limit = settings.rate_limit;
     sink.total = header.total;
     sink.sort_run = header.sorted.map(|s| s.run);
     let mut pending = match &journal {

@@ -16,14 +16,16 @@
 //! `account` follows `to`; in `fans`, `to` follows `account`. `follow_time`
 //! is the service's (Unix seconds), `listed_at` when that page was listed.
 //! The last line closes the snapshot with its counts: a snapshot without it
-//! was cut short and is refused.
+//! was cut short and is refused. A UTF-8 BOM before the first line is
+//! dropped, as in an id file.
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use super::plan::InputLines;
+use super::format::InputFile;
+use super::plan::{id_problem, shown, Checked, InputLines};
 use super::JobError;
 use crate::client::Client;
 use crate::follow::FollowList;
@@ -150,8 +152,25 @@ fn header<R: BufRead>(lines: &mut InputLines<R>) -> Result<SnapshotHeader, JobEr
         .next()
         .transpose()?
         .ok_or_else(|| bad(1, "an empty file, not a tim-follow snapshot".into()))?;
-    let header: SnapshotHeader = serde_json::from_str(&first)
-        .map_err(|_| bad(1, "not a tim-follow snapshot (no header line)".into()))?;
+    // A UTF-8 BOM is dropped, as in an id file.
+    let first = first.strip_prefix('\u{feff}').unwrap_or(&first);
+    let header: SnapshotHeader = serde_json::from_str(first).map_err(|_| {
+        let v: Option<serde_json::Value> = serde_json::from_str(first).ok();
+        let v = v.as_ref();
+        let versioned = v.is_some_and(|v| v.get("tim_follow_snapshot").is_some());
+        if versioned && v.is_some_and(|v| !v["sdkappid"].is_u64()) {
+            bad(
+                1,
+                "a snapshot header without its SDKAppID: the app it was made for cannot \
+                 be checked, so it is not restored"
+                    .into(),
+            )
+        } else if versioned {
+            bad(1, "a snapshot header this version does not read".into())
+        } else {
+            bad(1, "not a tim-follow snapshot (no header line)".into())
+        }
+    })?;
     if header.tim_follow_snapshot != SNAPSHOT_FORMAT {
         return Err(bad(
             1,
@@ -169,9 +188,9 @@ fn header<R: BufRead>(lines: &mut InputLines<R>) -> Result<SnapshotHeader, JobEr
 /// there and agree.
 pub(crate) fn pairs(
     path: &Path,
+    input: &InputFile,
 ) -> Result<impl Iterator<Item = Result<(String, String), JobError>> + Send, JobError> {
-    let file = std::fs::File::open(path).map_err(|e| JobError::io(path, "cannot open", e))?;
-    let mut lines = InputLines::new(BufReader::new(file), path);
+    let mut lines = InputLines::new(Checked::open(input, path)?, path);
     let bad = |line: u64, reason: String| JobError::InvalidInput { line, reason };
     header(&mut lines)?;
     let (mut relations, mut accounts) = (0u64, 0u64);
@@ -220,6 +239,22 @@ pub(crate) fn pairs(
     }))
 }
 
+/// A line of a snapshot as the pair that re-creates its relation; `None`
+/// for its header and end line. Checked as a restore reads it, without
+/// the counts.
+pub(crate) fn relation_pair(text: &str) -> Result<Option<(String, String)>, String> {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    if text.starts_with("{\"tim_follow_snapshot\"") {
+        return Ok(None);
+    }
+    let (mut last, mut accounts) = (None, 0);
+    match read_line(text, 0, &mut last, &mut accounts) {
+        Ok(pair) => Ok(pair),
+        Err(JobError::InvalidInput { reason, .. }) => Err(reason),
+        Err(other) => Err(other.to_string()),
+    }
+}
+
 /// A relation line as its pair; `None` for the end line.
 fn read_line(
     text: &str,
@@ -236,8 +271,13 @@ fn read_line(
     }
     let r: Relation =
         serde_json::from_str(text).map_err(|e| bad(format!("not a snapshot relation: {e}")))?;
-    for id in [&r.account, &r.to] {
-        validate_account("", id).map_err(|e| bad(e.to_string()))?;
+    for (field, id) in [("account", &r.account), ("to", &r.to)] {
+        if let Some(why) = id_problem(id) {
+            return Err(bad(format!(
+                "its {field} {} is not an account id ({why})",
+                shown(id)
+            )));
+        }
     }
     if last_account.as_deref() != Some(r.account.as_str()) {
         *accounts += 1;
@@ -263,10 +303,19 @@ fn end_line<R: BufRead>(
         reason,
     };
     let end: End = serde_json::from_str(text).map_err(|e| bad(format!("a bad end line: {e}")))?;
-    if !end.end || end.relations != relations || end.accounts < accounts {
+    if !end.end {
+        return Err(bad("an end line that says \"end\": false".into()));
+    }
+    if end.relations != relations {
         return Err(bad(format!(
             "the end line counts {} relations, the snapshot has {relations}",
             end.relations
+        )));
+    }
+    if end.accounts < accounts {
+        return Err(bad(format!(
+            "the end line counts {} accounts, the snapshot's relations name {accounts}",
+            end.accounts
         )));
     }
     if lines.next().is_some() {

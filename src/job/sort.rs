@@ -467,16 +467,15 @@ fn input_pairs(
     header: &Header,
     path: &Path,
 ) -> Result<Box<dyn Iterator<Item = Result<Pair, JobError>> + Send>, JobError> {
+    // Each read block by block as the first pass hashed it.
+    let input = header
+        .input
+        .as_ref()
+        .ok_or_else(|| JobError::Journal("the job names no input file".into()))?;
     Ok(match header.reads {
-        Reads::Lines => {
-            let input = header
-                .input
-                .as_ref()
-                .ok_or_else(|| JobError::Journal("the job names no input file".into()))?;
-            Box::new(plan::pairs_of_file(input, &input.path)?)
-        }
-        Reads::Journal => Box::new(undo::applied_pairs(path)?),
-        Reads::Snapshot => Box::new(snapshot::pairs(path)?),
+        Reads::Lines => Box::new(plan::pairs_of_file(input, &input.path)?),
+        Reads::Journal => Box::new(undo::applied_pairs(path, input)?),
+        Reads::Snapshot => Box::new(snapshot::pairs(path, input)?),
     })
 }
 
@@ -692,7 +691,7 @@ mod tests {
     fn a_header_sort_is_checked() {
         let mut h = Header {
             tim_follow_job: 3,
-            operation: "follow".into(),
+            operation: super::super::format::JobOp::Follow,
             from: None,
             pairs: true,
             sdkappid: 1,
@@ -703,6 +702,7 @@ mod tests {
             check_first: false,
             reverse_all_applied: false,
             sorted: Some(SortSpec { run: 10 }),
+            rate_limit: None,
         };
         assert!(check_header(&h).is_ok());
         h.sorted = Some(SortSpec { run: 0 });

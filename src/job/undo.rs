@@ -6,28 +6,24 @@
 use std::collections::VecDeque;
 use std::path::Path;
 
-use super::format::{Done, Header, Line, Reads};
+use super::format::{Done, Header, InputFile, JobOp, Line, Reads};
 use super::journal::Reader;
-use super::plan::IndexedInput;
+use super::plan::{Checked, IndexedInput};
 use super::{JobError, Operation};
 
 /// The operation that reverses the job of `header`: a follow is undone by
 /// an unfollow; an unfollow and a purge by follows.
-pub(crate) fn reverse(header: &Header, path: &Path) -> Result<Operation, JobError> {
-    match header.operation.as_str() {
-        "follow" => Ok(Operation::Unfollow),
-        "unfollow" | "purge" => Ok(Operation::Follow),
-        other => Err(JobError::Journal(format!(
-            "{}: a job this version cannot undo ({other:?})",
-            path.display()
-        ))),
+pub(crate) fn reverse(header: &Header) -> Operation {
+    match header.operation {
+        JobOp::Follow => Operation::Unfollow,
+        JobOp::Unfollow | JobOp::Purge => Operation::Follow,
     }
 }
 
 /// The operation a journal's job undoes, from its header alone.
 pub(crate) fn operation_of(path: &Path) -> Result<Operation, JobError> {
     let (header, _) = Reader::open(path)?;
-    reverse(&header, path)
+    Ok(reverse(&header))
 }
 
 /// Refuses to undo a follow or unfollow job that did not read each
@@ -38,7 +34,7 @@ pub(crate) fn operation_of(path: &Path) -> Result<Operation, JobError> {
 /// undo, a restore and a purge journal are exact (read first, or listed).
 pub(crate) fn check_exact(path: &Path, reverse_all_applied: bool) -> Result<(), JobError> {
     let (header, _) = Reader::open(path)?;
-    let lines = header.reads == Reads::Lines && header.operation != "purge";
+    let lines = header.reads == Reads::Lines && header.operation != JobOp::Purge;
     if lines && !header.check_first && !reverse_all_applied {
         return Err(JobError::PriorStateUnknown {
             journal: path.to_path_buf(),
@@ -54,8 +50,10 @@ pub(crate) fn check_exact(path: &Path, reverse_all_applied: bool) -> Result<(), 
 /// `(fan, account)`: following them again reverses both.
 pub(crate) fn applied_pairs(
     path: &Path,
+    input: &InputFile,
 ) -> Result<impl Iterator<Item = Result<(String, String), JobError>> + Send, JobError> {
-    let (header, mut reader) = Reader::open(path)?;
+    let checked = Checked::open(input, path)?;
+    let (header, mut reader) = Reader::from_reader(checked, &path.display().to_string())?;
     let default_from = header.from.clone().unwrap_or_default();
     let mut input = job_input(&header)?;
     let mut queue = VecDeque::new();
@@ -89,17 +87,18 @@ pub(crate) fn applied_pairs(
     }))
 }
 
-/// The input file of a follow or unfollow job, indexed by request, when it
-/// is still there and unchanged (its size and SHA-256 the journal's):
-/// `None` otherwise, or for a job whose input is not a file of lines, or a
-/// pairs job whose requests were cut after a sort (its request numbers are
-/// not positions in the file, and indexing them would take the sort again).
+/// The input file of a follow or unfollow job (a file of ids or pairs, the
+/// snapshot of a restore), indexed by request, when it is still there and
+/// unchanged (its size and SHA-256 the journal's): `None` otherwise, for a
+/// purge and for an undo (of an undo), and for a pairs job whose requests
+/// were cut after a sort (its request numbers are not positions in the
+/// file, and indexing them would take the sort again).
 fn job_input(header: &Header) -> Result<Option<IndexedInput>, JobError> {
     let Some(recorded) = &header.input else {
         return Ok(None);
     };
-    if header.reads != Reads::Lines
-        || header.operation == "purge"
+    if header.reads == Reads::Journal
+        || header.operation == JobOp::Purge
         || header.sorted.is_some()
         || !recorded.path.is_file()
     {
@@ -110,7 +109,11 @@ fn job_input(header: &Header) -> Result<Option<IndexedInput>, JobError> {
     } else {
         header.from.as_deref()
     };
-    match IndexedInput::open(&recorded.path, from) {
+    let indexed = match header.reads {
+        Reads::Snapshot => IndexedInput::open_snapshot(&recorded.path),
+        _ => IndexedInput::open(&recorded.path, from),
+    };
+    match indexed {
         Ok((indexed, now)) if now.size == recorded.size && now.sha256 == recorded.sha256 => {
             Ok(Some(indexed))
         }

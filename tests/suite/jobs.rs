@@ -173,7 +173,7 @@ fn resuming_another_job_is_refused_before_any_request() {
         Job::unfollow("me", JobInput::file(&ids_path))
             .journal(&journal)
             .run(&client, |_| {}),
-        "operation",
+        "a follow of one account's targets, not an unfollow of one account's targets",
     );
     // Another source account.
     refused(
@@ -885,4 +885,74 @@ fn an_undo_refuses_a_forged_line_naming_an_account_outside_the_input() {
     }
     assert_eq!(emu.request_count("follow/follow_delete"), writes_before);
     assert!(emu.following("me").contains(&"outsider".to_string()));
+}
+
+#[test]
+fn a_refused_resume_says_what_differs() {
+    let dir = scratch("differs");
+    let targets = ids("t", 30);
+    let emu = emulator_with("me", &targets);
+    let ids_path = dir.join("ids.txt");
+    write_ids(&ids_path, &targets);
+    let client = fast_client(&emu);
+    let journal = dir.join("job.journal");
+    Job::follow("me", JobInput::file(&ids_path))
+        .journal(&journal)
+        .stop_when(Arc::new(AtomicBool::new(true)))
+        .run(&client, |_| {})
+        .unwrap();
+    let mismatch = |result: Result<job::JobSummary, JobError>| match result {
+        Err(JobError::Mismatch(why)) => why,
+        other => panic!("{other:?}"),
+    };
+    // Both follows: what differs is what they work through.
+    let snapshot = dir.join("me.snapshot");
+    job::export(
+        &client,
+        ["me"],
+        std::fs::File::create(&snapshot).unwrap(),
+        |_| {},
+    )
+    .unwrap();
+    let why = mismatch(
+        Job::restore(&snapshot)
+            .journal(&journal)
+            .run(&client, |_| {}),
+    );
+    assert!(
+        why.ends_with(
+            "holds another job: a follow of one account's targets, not a follow that \
+             restores a snapshot"
+        ),
+        "{why}"
+    );
+    // The same size, other bytes: the SHA-256 differs, and it says so.
+    let mut other = targets.clone();
+    other[0] = "t_999".into();
+    write_ids(&ids_path, &other);
+    let why = mismatch(Job::resume(&journal).unwrap().run(&client, |_| {}));
+    assert!(
+        why.contains("changed since the job started: the same 180 bytes, but another SHA-256 ("),
+        "{why}"
+    );
+    assert!(!why.contains("180 bytes then, 180 now"), "{why}");
+    write_ids(&ids_path, &targets[..29]);
+    let why = mismatch(Job::resume(&journal).unwrap().run(&client, |_| {}));
+    assert!(why.contains("180 bytes then, 174 now"), "{why}");
+    // An id too long: its reason, without an empty field name.
+    let long = "a".repeat(33);
+    write_ids(&dir.join("long.txt"), &[long]);
+    let err = Job::follow("me", JobInput::file(dir.join("long.txt")))
+        .run(&client, |_| {})
+        .unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.contains("is not an account id (account id is 33 bytes; at most 32 are allowed)"),
+        "{text}"
+    );
+    assert!(
+        !text.contains(": :") && !text.contains("invalid input"),
+        "{text}"
+    );
+    assert_eq!(emu.request_count("follow/follow_add"), 0);
 }

@@ -506,3 +506,266 @@ fn another_apps_journal_or_snapshot_is_refused_before_any_request() {
     assert_eq!((u.applied, u.complete), (50, true));
     assert!(theirs.following("me").is_empty());
 }
+
+#[test]
+fn a_preview_predicts_a_self_follow_refused_and_speaks_the_operations_words() {
+    let targets = ids("t", 3);
+    let emu = emulator_with("me", &targets);
+    emu.seed_follow("me", "t_000");
+    let client = fast_client(&emu);
+    let input = || JobInput::lines(["me".to_string(), "t_000".into(), "t_001".into()]);
+    let mut items = Vec::new();
+    let p = Job::follow("me", input())
+        .preview(&client, |i| items.push(i.clone()))
+        .unwrap();
+    assert_eq!((p.change, p.in_place, p.refused), (1, 1, 1));
+    assert_eq!(items[0].expected, Expected::SelfFollow);
+    let words: Vec<String> = items.iter().map(|i| i.words()).collect();
+    assert_eq!(
+        words,
+        [
+            "refused (an account cannot follow itself)",
+            "already there",
+            "would be made"
+        ]
+    );
+    assert_eq!(emu.request_count("follow/follow_check"), 1);
+    let read: serde_json::Value = serde_json::from_str(&emu.requests()[0].body).unwrap();
+    assert_eq!(
+        read["To_Account"],
+        serde_json::json!(["t_000", "t_001"]),
+        "itself is not read"
+    );
+    // A delete of itself reads (the relation cannot be there); its words
+    // are a delete's.
+    let mut items = Vec::new();
+    let p = Job::unfollow("me", input())
+        .preview(&client, |i| items.push(i.clone()))
+        .unwrap();
+    assert_eq!((p.change, p.in_place, p.refused), (1, 2, 0));
+    let words: Vec<String> = items.iter().map(|i| i.words()).collect();
+    assert_eq!(words, ["not there", "would be removed", "not there"]);
+    assert_eq!(writes(&emu), 0);
+}
+
+#[test]
+fn a_journal_records_the_rate_limit_it_was_given_and_older_ones_have_none() {
+    let dir = scratch("rate");
+    let targets = ids("t", 5);
+    let emu = emulator_with("me", &targets);
+    write_ids(&dir.join("ids.txt"), &targets);
+    let client = fast_client(&emu);
+    let journal = dir.join("job.journal");
+    Job::follow("me", JobInput::file(dir.join("ids.txt")))
+        .journal(&journal)
+        .record_rate_limit(40)
+        .run(&client, |_| {})
+        .unwrap();
+    let text = std::fs::read_to_string(&journal).unwrap();
+    assert!(
+        text.lines().next().unwrap().contains("\"rate_limit\":40"),
+        "{text}"
+    );
+    assert_eq!(
+        Job::resume(&journal).unwrap().recorded_rate_limit(),
+        Some(40)
+    );
+    let plain = dir.join("plain.journal");
+    Job::follow("me", JobInput::file(dir.join("ids.txt")))
+        .journal(&plain)
+        .run(&client, |_| {})
+        .unwrap();
+    assert_eq!(Job::resume(&plain).unwrap().recorded_rate_limit(), None);
+    assert!(!std::fs::read_to_string(&plain)
+        .unwrap()
+        .contains("rate_limit"));
+}
+
+#[test]
+fn a_snapshot_refused_says_what_differs_and_a_bom_reads_as_in_an_id_file() {
+    let dir = scratch("snapshot-words");
+    let emu = emulator_with("me", &ids("t", 3));
+    emu.seed_follow("me", "t_000");
+    emu.seed_follow("me", "t_001");
+    let client = fast_client(&emu);
+    let mut bytes = Vec::new();
+    job::export(&client, ["me"], &mut bytes, |_| {}).unwrap();
+    let text = String::from_utf8(bytes).unwrap();
+    let restore = |name: &str, text: &str| {
+        let path = dir.join(name);
+        std::fs::write(&path, text).unwrap();
+        Job::restore(&path).run(&client, |_| {})
+    };
+    let reason = |r: Result<job::JobSummary, job::JobError>| match r {
+        Err(job::JobError::InvalidInput { line, reason }) => (line, reason),
+        other => panic!("{other:?}"),
+    };
+    // A header without the app it was made for is not restored.
+    let (line, why) = reason(restore(
+        "no-app.snapshot",
+        &text.replacen("\"sdkappid\":1400000000,", "", 1),
+    ));
+    assert_eq!(line, 1);
+    assert!(
+        why.starts_with("a snapshot header without its SDKAppID"),
+        "{why}"
+    );
+    // A BOM first: read as if it were not there.
+    let s = restore("bom.snapshot", &format!("\u{feff}{text}")).unwrap();
+    assert_eq!((s.total, s.in_place, s.complete), (2, 2, true));
+    // The end line's accounts are not the relations'.
+    let lines: Vec<&str> = text.lines().collect();
+    let end = lines.len() - 1;
+    let with_end = |end_line: &str| {
+        let mut l = lines.clone();
+        l[end] = end_line;
+        l.join("\n") + "\n"
+    };
+    let (line, why) = reason(restore(
+        "accounts.snapshot",
+        &with_end(r#"{"end":true,"accounts":0,"relations":2}"#),
+    ));
+    assert_eq!(line, 4);
+    assert_eq!(
+        why,
+        "the end line counts 0 accounts, the snapshot's relations name 1"
+    );
+    let (_, why) = reason(restore(
+        "relations.snapshot",
+        &with_end(r#"{"end":true,"accounts":1,"relations":5}"#),
+    ));
+    assert_eq!(why, "the end line counts 5 relations, the snapshot has 2");
+    let (_, why) = reason(restore(
+        "false.snapshot",
+        &with_end(r#"{"end":false,"accounts":1,"relations":2}"#),
+    ));
+    assert_eq!(why, "an end line that says \"end\": false");
+    // An id of 33 bytes: which field, and why.
+    let long = "b".repeat(33);
+    let bad = text.replacen("\"to\":\"t_000\"", &format!("\"to\":\"{long}\""), 1);
+    let (line, why) = reason(restore("long.snapshot", &bad));
+    let at = text.lines().position(|l| l.contains("\"t_000\"")).unwrap();
+    assert_eq!(line, at as u64 + 1);
+    assert_eq!(
+        why,
+        format!(
+            "its to {long:?} is not an account id (account id is 33 bytes; at most 32 are allowed)"
+        )
+    );
+    assert_eq!(writes(&emu), 0);
+}
+
+#[test]
+fn a_snapshot_rewritten_during_its_restore_stops_it_before_any_changed_line_is_sent() {
+    let dir = scratch("restore-rewritten");
+    let targets = ids("t", 100);
+    let others = ids("n", 100);
+    let before = emulator_with("me", &targets);
+    for t in &targets {
+        before.seed_follow("me", t);
+    }
+    let snapshot = dir.join("me.snapshot");
+    job::export(
+        &fast_client(&before),
+        ["me"],
+        std::fs::File::create(&snapshot).unwrap(),
+        |_| {},
+    )
+    .unwrap();
+    let text = std::fs::read_to_string(&snapshot).unwrap();
+    // Restored into an app of the same SDKAppID where none is followed.
+    let emu = emulator_with("me", &targets);
+    emu.import_accounts(&others);
+    let client = emu.client_builder().concurrency(1).build().unwrap();
+    // The last 40 relations name other accounts, at the same size.
+    let lines: Vec<&str> = text.lines().collect();
+    let keep = lines.len() - 41;
+    let mut rewritten: String = lines[..keep].iter().map(|l| format!("{l}\n")).collect();
+    for l in &lines[keep..] {
+        rewritten.push_str(&l.replace("\"to\":\"t_", "\"to\":\"n_"));
+        rewritten.push('\n');
+    }
+    assert_eq!(rewritten.len(), text.len());
+    let mut once = false;
+    let err = Job::restore(&snapshot)
+        .journal(dir.join("restore.journal"))
+        .input_block_size(512)
+        .run(&client, |_| {
+            if !once {
+                once = true;
+                std::fs::write(&snapshot, &rewritten).unwrap();
+            }
+        })
+        .unwrap_err();
+    assert!(
+        matches!(&err, job::JobError::InputChanged { path, .. } if path == &snapshot),
+        "{err:?}"
+    );
+    let sent: String = emu.requests().iter().map(|r| r.body.clone()).collect();
+    assert!(!sent.contains("n_"), "no relation of the new content sent");
+    assert!(emu.following("me").len() < 60, "{:?}", emu.following("me"));
+}
+
+/// A journal line with its checksum recomputed, as a forger would.
+fn reforged(line: &str, from: &str, to: &str) -> String {
+    let body = &line[..line.rfind(",\"c\":").unwrap()];
+    let body = format!("{}}}", body.replace(from, to));
+    let digest = hmac_sha256::Hash::hash(body.as_bytes());
+    let hex: String = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
+    format!("{},\"c\":\"{hex}\"}}\n", &body[..body.len() - 1])
+}
+
+#[test]
+fn the_undo_of_a_restore_refuses_a_forged_line_outside_the_snapshot() {
+    let dir = scratch("restore-forged");
+    let targets = ids("t", 30);
+    let before = emulator_with("me", &targets);
+    for t in &targets {
+        before.seed_follow("me", t);
+    }
+    let snapshot = dir.join("me.snapshot");
+    let out = std::fs::File::create(&snapshot).unwrap();
+    job::export(&fast_client(&before), ["me"], out, |_| {}).unwrap();
+    let emu = emulator_with("me", &targets);
+    emu.import_accounts(&["outsider"]);
+    emu.seed_follow("me", "outsider");
+    let client = fast_client(&emu);
+    let restored = dir.join("restore.journal");
+    let r = Job::restore(&snapshot)
+        .journal(&restored)
+        .run(&client, |_| {})
+        .unwrap();
+    assert_eq!((r.applied, r.complete), (30, true));
+    let text = std::fs::read_to_string(&restored).unwrap();
+    let forged: String = text
+        .lines()
+        .map(|l| {
+            if l.contains("\"t\":\"done\"") && l.contains("\"t_005\"") {
+                reforged(l, "\"t_005\"", "\"outsider\"")
+            } else {
+                format!("{l}\n")
+            }
+        })
+        .collect();
+    assert!(forged.contains("outsider"));
+    std::fs::write(&restored, &forged).unwrap();
+    let err = Job::undo(&restored)
+        .unwrap()
+        .journal(dir.join("undo.journal"))
+        .run(&client, |_| {})
+        .unwrap_err();
+    assert!(
+        matches!(&err, job::JobError::Journal(m) if m.contains("me -> outsider") && m.contains("does not hold it")),
+        "{err:?}"
+    );
+    assert_eq!(writes(&emu), 2, "the restore's requests only");
+    // The journal as written: the undo takes the 30 relations back.
+    std::fs::write(&restored, &text).unwrap();
+    let u = Job::undo(&restored)
+        .unwrap()
+        .journal(dir.join("undo.journal"))
+        .run(&client, |_| {})
+        .unwrap();
+    assert_eq!((u.applied, u.complete), (30, true));
+    assert_eq!(emu.following("me"), ["outsider"]);
+}

@@ -25,6 +25,7 @@ pub(crate) enum Parsed {
 }
 
 /// The command, its arguments and every option given.
+#[derive(Clone)]
 pub(crate) struct Args {
     pub command: String,
     pub positional: Vec<String>,

@@ -94,7 +94,8 @@ OPTIONS:
     --limit <N>               list: stop after N accounts
     --rate-limit <N>          at most N calls per second to each endpoint (default 200, Tencent's
                               limit per app): for this process, or with TIM_REDIS_URL for every
-                              process that shares it
+                              process that shares it; a journal records it, and `resume` keeps
+                              it unless given another
     --timeout <SECONDS>       the limit of one attempt (default 30); a request makes up to 4
                               attempts, and a batch stops after 3 requests fail alike
     -v, -vv                   log what the client does on stderr (retries, pacing, failover,

@@ -166,24 +166,29 @@ fn preview_json(item: &PreviewItem) -> serde_json::Value {
         Expected::Refused { code, info } => {
             json!({"expected": "refused", "code": code, "info": info})
         }
+        Expected::SelfFollow => {
+            json!({"expected": "refused", "info": "an account cannot follow itself"})
+        }
         Expected::Unknown(e) => json!({"expected": "unknown", "error": e}),
         _ => json!({"expected": "unknown"}),
     };
     if let (Some(m), serde_json::Value::Object(extra)) = (v.as_object_mut(), extra) {
         m.extend(extra);
+        m.insert("words".into(), item.words().into());
     }
     v
 }
 
-/// A relation of a preview as one line of the table.
+/// A relation of a preview as one line of the table: the operation's own
+/// words ("would be removed", "not there"; "would be made", "already
+/// there").
 fn preview_text(item: &PreviewItem) -> String {
     let who = format!("{} -> {}", item.from, item.account);
     match &item.expected {
-        Expected::Change => format!("{who:<40}  would change"),
-        Expected::InPlace => format!("{who:<40}  in place"),
         Expected::Refused { code, info } => format!("{who:<40}  REFUSED  {code} {info}"),
+        Expected::SelfFollow => format!("{who:<40}  REFUSED  an account cannot follow itself"),
         Expected::Unknown(e) => format!("{who:<40}  UNKNOWN  {e}"),
-        _ => format!("{who:<40}  UNKNOWN"),
+        _ => format!("{who:<40}  {}", item.words()),
     }
 }
 
@@ -371,7 +376,12 @@ fn report_every_5s() -> impl FnMut(&job::ExportSummary) {
 
 /// Runs a job with progress on stderr and Ctrl-C handling; prints what was
 /// not applied and a summary; returns the exit status.
-pub(crate) fn run(job: Job, client: &Client, journal: Option<&Path>) -> Result<u8, Failure> {
+pub(crate) fn run(
+    job: Job,
+    client: &Client,
+    journal: Option<&Path>,
+    resume_line: impl Fn() -> Option<String>,
+) -> Result<u8, Failure> {
     let stop = Arc::new(AtomicBool::new(false));
     let flag = stop.clone();
     let _ = ctrlc::set_handler(move || {
@@ -389,8 +399,8 @@ pub(crate) fn run(job: Job, client: &Client, journal: Option<&Path>) -> Result<u
     }
     print_summary(&summary);
     let resume = |before: &str| {
-        if let Some(path) = journal {
-            eprintln!("{before}: tim-follow resume {}", path.display());
+        if let Some(line) = resume_line() {
+            eprintln!("{before}: {line}");
         }
     };
     if let Some(why) = &summary.stopped_by {

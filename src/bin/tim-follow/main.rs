@@ -265,11 +265,18 @@ fn run_job(args: &Args) -> Result<u8, Failure> {
             "--emulator keeps no state from one run to the next: there is nothing to resume".into(),
         ));
     }
-    let job = jobs::job_for(&args.command, &args.positional, args)?;
+    let mut job = jobs::job_for(&args.command, &args.positional, args)?;
     let journal = match args.command.as_str() {
         "resume" => args.positional.first().cloned(),
         _ => args.journal.clone(),
     };
+    // The rate a journal records is the resume's unless it is given anew.
+    let mut args = args.clone();
+    match args.rate_limit {
+        Some(n) => job = job.record_rate_limit(n),
+        None => args.rate_limit = job.recorded_rate_limit(),
+    }
+    let args = &args;
     let mut named: Vec<String> = args.positional.clone();
     if let (true, Some(path)) = (args.emulator, &args.file) {
         named.extend(read_ids(path)?);
@@ -289,7 +296,44 @@ fn run_job(args: &Args) -> Result<u8, Failure> {
              the original times cannot come back"
         );
     }
-    jobs::run(job, &client, journal.as_deref().map(Path::new))
+    // Made once the job ran: its journal then says what it records.
+    let resume = || journal.as_deref().map(|j| resume_line(args, j));
+    jobs::run(job, &client, journal.as_deref().map(Path::new), resume)
+}
+
+/// The command that resumes the job of `journal` as this run ran it: with
+/// the moved input (`--file`), and the rate limit and timeout when they are
+/// not what the journal records.
+fn resume_line(args: &Args, journal: &str) -> String {
+    let mut line = String::from("tim-follow resume");
+    if let (Some(moved), "resume") = (&args.file, args.command.as_str()) {
+        line += &format!(" --file {}", shell_word(moved));
+    }
+    let recorded = tim_follow::job::Job::resume(journal)
+        .ok()
+        .and_then(|j| j.recorded_rate_limit());
+    if let Some(n) = args.rate_limit.filter(|n| Some(*n) != recorded) {
+        line += &format!(" --rate-limit {n}");
+    }
+    if let Some(t) = args.timeout {
+        line += &format!(" --timeout {}", t.as_secs_f64());
+    }
+    line += " ";
+    line += &shell_word(journal);
+    line
+}
+
+/// A path as one word for a shell: quoted when it holds anything but
+/// letters, digits and `/._-+:@,`.
+fn shell_word(text: &str) -> String {
+    let plain = !text.is_empty()
+        && text
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "/._-+:@,".contains(c));
+    if plain {
+        return text.to_string();
+    }
+    format!("'{}'", text.replace('\'', "'\\''"))
 }
 
 /// `export --out FILE ACCOUNT...`: a snapshot, written to a temporary file
