@@ -92,9 +92,10 @@
 //! before any request). It keeps where each request starts (8 bytes a
 //! request) and reads each request again alone. A forged line with its
 //! checksum recomputed so reverses nothing the job was not asked to do;
-//! without the input file (moved, changed), and for a pairs job whose
-//! requests were cut after its sort (their numbers are not positions in the
-//! file), the journal's word is taken.
+//! without the input file (moved, changed) the journal's word is taken. A
+//! pairs job's input is sorted again the same way for this check (its
+//! request numbers follow the sort), in a temporary file unlinked as soon
+//! as it is indexed.
 //!
 //! # Pairs
 //!

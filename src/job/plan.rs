@@ -596,6 +596,42 @@ impl IndexedInput {
         Ok((indexed, input))
     }
 
+    /// The requests of a sorted pairs job, as its sort cut them from
+    /// `pairs` (the input's pairs in the sort's order): written to a
+    /// temporary file of `FROM TO` lines, indexed, and unlinked at once (the
+    /// open file stays readable), so that each request can be read again
+    /// alone. Errors name `input`.
+    pub(crate) fn of_sorted(
+        pairs: impl Iterator<Item = Result<(String, String), JobError>>,
+        input: &Path,
+    ) -> Result<IndexedInput, JobError> {
+        use std::io::Write;
+        let temp = std::env::temp_dir().join(format!(
+            ".tim-follow-undo-{}-{:08x}.pairs",
+            std::process::id(),
+            fastrand::u32(..)
+        ));
+        let written = (|| -> Result<(), JobError> {
+            let file = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&temp)
+                .map_err(|e| JobError::io(&temp, "cannot create", e))?;
+            let mut out = std::io::BufWriter::new(file);
+            for pair in pairs {
+                let (from, to) = pair?;
+                writeln!(out, "{from} {to}").map_err(|e| JobError::io(&temp, "cannot write", e))?;
+            }
+            out.flush()
+                .map_err(|e| JobError::io(&temp, "cannot write", e))
+        })();
+        let indexed = written.and_then(|()| IndexedInput::index(&temp, None, false));
+        let _ = std::fs::remove_file(&temp);
+        let (mut indexed, _) = indexed?;
+        indexed.path = input.to_path_buf();
+        Ok(indexed)
+    }
+
     /// The file.
     pub(crate) fn path(&self) -> &Path {
         &self.path

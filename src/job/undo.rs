@@ -89,20 +89,22 @@ pub(crate) fn applied_pairs(
 
 /// The input file of a follow or unfollow job (a file of ids or pairs, the
 /// snapshot of a restore), indexed by request, when it is still there and
-/// unchanged (its size and SHA-256 the journal's): `None` otherwise, for a
-/// purge and for an undo (of an undo), and for a pairs job whose requests
-/// were cut after a sort (its request numbers are not positions in the
-/// file, and indexing them would take the sort again).
+/// unchanged (its size and SHA-256 the journal's): `None` otherwise, and
+/// for a purge and for an undo (of an undo). A pairs job whose requests
+/// were cut after a sort is sorted again the same way (its request numbers
+/// follow the sort, not the file).
 fn job_input(header: &Header) -> Result<Option<IndexedInput>, JobError> {
     let Some(recorded) = &header.input else {
         return Ok(None);
     };
     if header.reads == Reads::Journal
         || header.operation == JobOp::Purge
-        || header.sorted.is_some()
         || !recorded.path.is_file()
     {
         return Ok(None);
+    }
+    if let Some(spec) = &header.sorted {
+        return sorted_input(header, recorded, spec.run);
     }
     let from = if header.pairs {
         None
@@ -120,6 +122,30 @@ fn job_input(header: &Header) -> Result<Option<IndexedInput>, JobError> {
         // Changed, unreadable or no longer valid: not the job's input.
         _ => Ok(None),
     }
+}
+
+/// The requests of a sorted pairs job, sorted again from its input when
+/// that is unchanged, each block read as it was just hashed.
+fn sorted_input(
+    header: &Header,
+    recorded: &InputFile,
+    run: u64,
+) -> Result<Option<IndexedInput>, JobError> {
+    let path = &recorded.path;
+    let Ok(now) = super::plan::input_file(path, super::plan::INPUT_BLOCK) else {
+        return Ok(None);
+    };
+    if now.size != recorded.size || now.sha256 != recorded.sha256 {
+        return Ok(None);
+    }
+    let pairs: Box<dyn Iterator<Item = Result<(String, String), JobError>> + Send> =
+        match header.reads {
+            Reads::Snapshot => Box::new(super::snapshot::pairs(path, &now)?),
+            _ => Box::new(super::plan::pairs_of_file(&now, path)?),
+        };
+    let spill = super::sort::Spill::temporary();
+    let sorted = super::sort::SortedPairs::sort(pairs, spill, run as usize)?;
+    Ok(Some(IndexedInput::of_sorted(sorted.pairs()?, path)?))
 }
 
 /// Refuses a line whose applied accounts are not in its request as the
