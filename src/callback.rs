@@ -291,70 +291,91 @@ impl Verifier {
 
 /// Parses a webhook body without any check. `command` is `CallbackCommand`.
 pub fn parse_event(command: &str, body: &[u8]) -> Result<Event, CallbackError> {
-    let malformed = |e: serde_json::Error| CallbackError::Malformed(e.to_string());
     // The follow events are read straight into their types; only other
     // commands, kept as raw JSON, build a whole `Value`.
-    let same_command = |body_command: &Option<String>| match body_command {
+    match command {
+        FOLLOW_ADD | FOLLOW_DELETE => parse_follow(command, body),
+        other => parse_other(other, body),
+    }
+}
+
+fn malformed(e: serde_json::Error) -> CallbackError {
+    CallbackError::Malformed(e.to_string())
+}
+
+fn missing(field: &str) -> CallbackError {
+    CallbackError::Malformed(format!("missing field `{field}`"))
+}
+
+/// `Ok` unless the body names a command other than the request's.
+fn same_command(command: &str, body_command: Option<&str>) -> Result<(), CallbackError> {
+    match body_command {
         Some(c) if c != command => Err(CallbackError::CommandMismatch),
         _ => Ok(()),
+    }
+}
+
+/// An entry of `FollowList`.
+#[derive(Deserialize)]
+struct Target {
+    #[serde(rename = "To_Account")]
+    to_account: String,
+}
+
+/// Both follow events' fields, each optional so that the command is
+/// compared before the fields are required.
+#[derive(Deserialize)]
+struct Fields {
+    #[serde(rename = "CallbackCommand", default)]
+    command: Option<String>,
+    #[serde(rename = "From_Account", default)]
+    from_account: Option<String>,
+    #[serde(rename = "FollowList", default)]
+    follow_list: Option<Vec<Target>>,
+    #[serde(rename = "To_Account", default)]
+    to_account: Option<Vec<String>>,
+    #[serde(rename = "EventTime", default)]
+    event_time: Option<u64>,
+}
+
+/// [`parse_event`] for [`FOLLOW_ADD`] and [`FOLLOW_DELETE`].
+fn parse_follow(command: &str, body: &[u8]) -> Result<Event, CallbackError> {
+    let f: Fields = serde_json::from_slice(body).map_err(malformed)?;
+    same_command(command, f.command.as_deref())?;
+    let to_accounts = if command == FOLLOW_ADD {
+        let list = f.follow_list.ok_or_else(|| missing("FollowList"))?;
+        list.into_iter().map(|t| t.to_account).collect()
+    } else {
+        f.to_account.ok_or_else(|| missing("To_Account"))?
     };
-    #[derive(Deserialize)]
-    struct Target {
-        #[serde(rename = "To_Account")]
-        to_account: String,
+    let event = FollowEvent {
+        from_account: f.from_account.ok_or_else(|| missing("From_Account"))?,
+        to_accounts,
+        event_time_ms: f.event_time.ok_or_else(|| missing("EventTime"))?,
+    };
+    Ok(if command == FOLLOW_ADD {
+        Event::FollowAdd(event)
+    } else {
+        Event::FollowDelete(event)
+    })
+}
+
+/// [`parse_event`] for any other command: the body kept as a JSON object.
+fn parse_other(command: &str, body: &[u8]) -> Result<Event, CallbackError> {
+    let value: Value = serde_json::from_slice(body).map_err(malformed)?;
+    if !value.is_object() {
+        return Err(CallbackError::Malformed(
+            "the body is not a JSON object".into(),
+        ));
     }
-    /// Both follow events' fields, each optional so that the command is
-    /// compared before the fields are required.
-    #[derive(Deserialize)]
-    struct Fields {
-        #[serde(rename = "CallbackCommand", default)]
-        command: Option<String>,
-        #[serde(rename = "From_Account", default)]
-        from_account: Option<String>,
-        #[serde(rename = "FollowList", default)]
-        follow_list: Option<Vec<Target>>,
-        #[serde(rename = "To_Account", default)]
-        to_account: Option<Vec<String>>,
-        #[serde(rename = "EventTime", default)]
-        event_time: Option<u64>,
-    }
-    let missing = |field: &str| CallbackError::Malformed(format!("missing field `{field}`"));
-    match command {
-        FOLLOW_ADD | FOLLOW_DELETE => {
-            let f: Fields = serde_json::from_slice(body).map_err(malformed)?;
-            same_command(&f.command)?;
-            let to_accounts = if command == FOLLOW_ADD {
-                let list = f.follow_list.ok_or_else(|| missing("FollowList"))?;
-                list.into_iter().map(|t| t.to_account).collect()
-            } else {
-                f.to_account.ok_or_else(|| missing("To_Account"))?
-            };
-            let event = FollowEvent {
-                from_account: f.from_account.ok_or_else(|| missing("From_Account"))?,
-                to_accounts,
-                event_time_ms: f.event_time.ok_or_else(|| missing("EventTime"))?,
-            };
-            Ok(if command == FOLLOW_ADD {
-                Event::FollowAdd(event)
-            } else {
-                Event::FollowDelete(event)
-            })
-        }
-        other => {
-            let value: Value = serde_json::from_slice(body).map_err(malformed)?;
-            if !value.is_object() {
-                return Err(CallbackError::Malformed(
-                    "the body is not a JSON object".into(),
-                ));
-            }
-            let body_command = value.get("CallbackCommand").and_then(Value::as_str);
-            same_command(&body_command.map(str::to_string))?;
-            Ok(Event::Other {
-                command: other.to_string(),
-                body: value,
-            })
-        }
-    }
+    same_command(
+        command,
+        value.get("CallbackCommand").and_then(Value::as_str),
+    )?;
+    Ok(Event::Other {
+        command: command.to_string(),
+        body: value,
+    })
 }
 
 /// `Sign` for a token and a `RequestTime`: lowercase hex SHA-256 of the

@@ -106,7 +106,33 @@ fn deliver(
     event: &WebhookEvent,
     most: u32,
 ) -> WebhookRecord {
-    let body = if event.command == crate::callback::FOLLOW_ADD {
+    let body = body(event);
+    let mut wait = FIRST_WAIT;
+    let mut attempts = 0;
+    let acked = loop {
+        attempts += 1;
+        // Signed anew on each attempt, with the time of that attempt.
+        let target = target(url, token, sdkappid, event.command);
+        let ok = post(agent, &target, &body);
+        if ok || attempts >= most {
+            break ok;
+        }
+        std::thread::sleep(wait);
+        wait *= 2;
+    };
+    WebhookRecord {
+        command: event.command.to_string(),
+        from_account: event.from.clone(),
+        to_accounts: event.to.clone(),
+        event_time_ms: event.event_time_ms,
+        attempts,
+        acked,
+    }
+}
+
+/// The webhook's JSON body, as Tencent documents each command's.
+fn body(event: &WebhookEvent) -> String {
+    if event.command == crate::callback::FOLLOW_ADD {
         serde_json::json!({
             "CallbackCommand": event.command,
             "From_Account": event.from,
@@ -121,47 +147,38 @@ fn deliver(
             "EventTime": event.event_time_ms,
         })
     }
-    .to_string();
-    let mut wait = FIRST_WAIT;
-    let mut attempts = 0;
-    let acked = loop {
-        attempts += 1;
-        let mut target = format!(
-            "{url}?SdkAppid={sdkappid}&CallbackCommand={}&contenttype=json&ClientIP=127.0.0.1&OptPlatform=RESTAPI",
-            event.command
-        );
-        if let Some(token) = token {
-            let now = crate::clock::unix_now();
-            let sign = crate::callback::sign_hex(token, now);
-            target.push_str(&format!("&Sign={sign}&RequestTime={now}"));
-        }
-        let answer = agent
-            .post(&target)
-            .header("Content-Type", "application/json; charset=utf-8")
-            .send(&body);
-        let ok = match answer {
-            Ok(mut r) if r.status() == 200 => r
-                .body_mut()
-                .with_config()
-                .limit(64 * 1024)
-                .read_to_string()
-                .ok()
-                .and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok())
-                .is_some_and(|v| v["ErrorCode"] == 0),
-            _ => false,
-        };
-        if ok || attempts >= most {
-            break ok;
-        }
-        std::thread::sleep(wait);
-        wait *= 2;
-    };
-    WebhookRecord {
-        command: event.command.to_string(),
-        from_account: event.from.clone(),
-        to_accounts: event.to.clone(),
-        event_time_ms: event.event_time_ms,
-        attempts,
-        acked,
+    .to_string()
+}
+
+/// The webhook's URL: the receiver's with the service's query parameters,
+/// signed now when there is a token.
+fn target(url: &str, token: Option<&str>, sdkappid: u64, command: &str) -> String {
+    let mut target = format!(
+        "{url}?SdkAppid={sdkappid}&CallbackCommand={command}&contenttype=json&ClientIP=127.0.0.1&OptPlatform=RESTAPI"
+    );
+    if let Some(token) = token {
+        let now = crate::clock::unix_now();
+        let sign = crate::callback::sign_hex(token, now);
+        target.push_str(&format!("&Sign={sign}&RequestTime={now}"));
+    }
+    target
+}
+
+/// One attempt: whether the receiver answered HTTP 200 with `ErrorCode` 0.
+fn post(agent: &ureq::Agent, target: &str, body: &str) -> bool {
+    let answer = agent
+        .post(target)
+        .header("Content-Type", "application/json; charset=utf-8")
+        .send(body);
+    match answer {
+        Ok(mut r) if r.status() == 200 => r
+            .body_mut()
+            .with_config()
+            .limit(64 * 1024)
+            .read_to_string()
+            .ok()
+            .and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok())
+            .is_some_and(|v| v["ErrorCode"] == 0),
+        _ => false,
     }
 }
