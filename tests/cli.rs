@@ -51,7 +51,7 @@ fn offline_add_check_counts_list_and_json() {
     let (code, out, _) = tim(&["--emulator", "--json", "check", "alice", "bob"], &[]);
     assert_eq!(code, 0);
     let v: serde_json::Value = serde_json::from_str(out.lines().next().unwrap()).unwrap();
-    assert_eq!(v["outcome"], "applied");
+    assert_eq!(v["outcome"], "answered", "a read applies nothing");
     assert_eq!(v["follow_type"], 0, "a fresh emulator per run");
     let (code, out, _) = tim(&["--emulator", "counts", "alice"], &[]);
     assert_eq!(code, 0);
@@ -215,7 +215,7 @@ fn purge_from_the_command_line() {
     );
     assert_eq!(code, 0, "{err}");
     assert!(emu.following("gone").is_empty() && emu.fans("gone").is_empty());
-    assert!(err.contains("3 accounts: 3 applied"), "{err}");
+    assert!(err.contains("3 relations: 3 applied"), "{err}");
 }
 
 #[test]
@@ -508,6 +508,13 @@ fn the_standalone_emulator_recipe_works_as_the_readme_says() {
             "TIM_ADMIN",
             "TIM_SECRET_KEY"
         ]
+    );
+    // The printed curl example names two of the accounts given.
+    let example = lines.next().unwrap().unwrap();
+    assert!(example.starts_with("example"), "{example}");
+    assert!(
+        example.contains(r#"{"From_Account":"alice","To_Account":["bob"]}"#),
+        "{example}"
     );
     let (code, _, err) = tim(&["add", "alice", "bob", "carol"], &vars);
     assert_eq!(code, 0, "{err}");
@@ -1417,4 +1424,56 @@ fn the_70001_advice_depends_on_the_credentials() {
         "{err}"
     );
     assert!(!err.contains(&old), "the UserSig is not echoed");
+}
+
+#[test]
+fn the_small_things_of_the_first_hour() {
+    // One account: no plural.
+    let (code, _, err) = tim(&["--emulator", "counts", "alice"], &[]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("; 1 account imported)"), "{err}");
+    assert!(err.contains("1 account: 1 answered"), "{err}");
+    // Tencent Cloud's own region names.
+    let (code, _, err) = tim(&["--region", "ap-singapore", "add", "a", "b"], &[]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("TIM_SDKAPPID") && !err.contains("region"),
+        "{err}"
+    );
+    // --region with TIM_BASE_URL: refused, nothing sent.
+    let (code, _, err) = tim(
+        &["--region", "singapore", "add", "a", "b"],
+        &[
+            ("TIM_SDKAPPID", "1400000000"),
+            ("TIM_SECRET_KEY", "k"),
+            ("TIM_BASE_URL", "http://127.0.0.1:9"),
+        ],
+    );
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("--region does not go with TIM_BASE_URL"),
+        "{err}"
+    );
+    // A purge counts relations, a plain job accounts.
+    let dir = std::env::temp_dir().join(format!("tim-cli-units-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let journal = dir.join("purge.journal");
+    let (code, _, err) = tim(
+        &[
+            "--emulator",
+            "--journal",
+            journal.to_str().unwrap(),
+            "purge",
+            "alice",
+        ],
+        &[],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("0 relations:"), "{err}");
+    assert!(!err.contains("0 accounts:"), "{err}");
+    assert!(
+        err.contains("request sent") || err.contains("requests sent"),
+        "{err}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -617,6 +617,7 @@ impl Job {
         progress: impl FnMut(&JobProgress),
     ) -> Result<JobSummary, JobError> {
         let mut sink = Sink::new(self.stop.clone(), Box::new(progress));
+        sink.relations = !matches!(self.kind, Kind::Targets { .. });
         let settings = |op| run::Settings {
             op,
             check_first: self.check_first.unwrap_or(self.journal.is_some()),
@@ -680,6 +681,10 @@ pub struct JobProgress {
 pub struct JobSummary {
     /// Accounts in the job (input lines; for a purge, relations found).
     pub total: u64,
+    /// Whether what the counts count are relations (`FROM → TO` pairs: a
+    /// purge, a job of pairs, an undo, a restore) rather than the target
+    /// accounts of one `FROM`.
+    pub relations: bool,
     /// Applied: the service said so, or a read-back proved it; those found
     /// in place included.
     pub applied: u64,
@@ -749,6 +754,7 @@ fn summary_of<R: std::io::BufRead>(
     let data = Standing::of(total, r.finished(), r.unknown, purge.then_some(r.emptied));
     Ok(JobSummary {
         total,
+        relations: purge || header.pairs || header.from.is_none() || !header.reads.is_lines(),
         applied: r.applied,
         in_place: r.in_place,
         refused: r.refused,

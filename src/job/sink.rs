@@ -72,6 +72,8 @@ pub(super) struct Sink<'a> {
     pub(super) last_unanswered: Option<Error>,
     /// Whether any piece of work of this run got an answer.
     pub(super) answered: bool,
+    /// Whether the job counts relations ([`JobSummary::relations`]).
+    pub(super) relations: bool,
 }
 
 impl<'a> Sink<'a> {
@@ -96,6 +98,7 @@ impl<'a> Sink<'a> {
             unanswered: 0,
             last_unanswered: None,
             answered: false,
+            relations: false,
         }
     }
 
@@ -204,6 +207,7 @@ impl<'a> Sink<'a> {
         let complete = data.complete && !interrupted && self.stopped_by.is_none();
         JobSummary {
             total: p.total,
+            relations: self.relations,
             applied: p.applied,
             in_place: self.in_place,
             refused: p.refused,

@@ -259,7 +259,7 @@ pub(crate) fn run(job: Job, client: &Client, journal: Option<&Path>) -> Result<u
         if why.is_no_answer() {
             resume(&format!(
                 "{} waiting; when the service answers again",
-                crate::accounts(summary.to_resume)
+                units(&summary, summary.to_resume)
             ));
         } else {
             resume("fix it, then");
@@ -274,7 +274,7 @@ pub(crate) fn run(job: Job, client: &Client, journal: Option<&Path>) -> Result<u
         resume(&format!(
             "{} unknown (no answer could be read); to read them back and send what is \
              still needed",
-            crate::accounts(summary.unknown)
+            units(&summary, summary.unknown)
         ));
     }
     Ok(u8::from(summary.applied < summary.total))
@@ -307,12 +307,18 @@ pub(crate) fn status(positional: &[String], as_json: bool) -> Result<u8, Failure
         } else {
             format!(
                 " (not complete: {} waiting for `tim-follow resume {path}`)",
-                crate::accounts(s.to_resume)
+                units(&s, s.to_resume)
             )
         };
         crate::out_line(&format!("{path}: {}{state}", counts(&s)))?;
     }
     Ok(0)
+}
+
+/// `n` of what the job counts: "3 accounts", or for a purge, a job of pairs,
+/// an undo or a restore, "3 relations".
+fn units(s: &JobSummary, n: u64) -> String {
+    crate::plural(n, if s.relations { "relation" } else { "account" })
 }
 
 fn counts(s: &JobSummary) -> String {
@@ -322,7 +328,7 @@ fn counts(s: &JobSummary) -> String {
     };
     format!(
         "{}: {} applied{in_place}, {} refused, {} unknown, {} pending",
-        crate::accounts(s.total),
+        units(s, s.total),
         s.applied,
         s.refused,
         s.unknown,
@@ -332,9 +338,9 @@ fn counts(s: &JobSummary) -> String {
 
 fn print_summary(s: &JobSummary) {
     eprintln!(
-        "{} ({} requests sent in {:.1} s)",
+        "{} ({} sent in {:.1} s)",
         counts(s),
-        s.requests_sent,
+        crate::plural(s.requests_sent, "request"),
         s.elapsed.as_secs_f64()
     );
 }

@@ -180,8 +180,12 @@ fn read_ids(path: &str) -> Result<Vec<String>, Failure> {
 
 /// "1 account", "2 accounts".
 pub(crate) fn accounts(n: impl Into<u64>) -> String {
-    let n = n.into();
-    format!("{n} account{}", if n == 1 { "" } else { "s" })
+    plural(n.into(), "account")
+}
+
+/// "1 request", "2 requests": `noun` with an `s` unless `n` is 1.
+pub(crate) fn plural(n: u64, noun: &str) -> String {
+    format!("{n} {noun}{}", if n == 1 { "" } else { "s" })
 }
 
 fn run() -> Result<u8, Failure> {
@@ -318,6 +322,15 @@ fn make_client(
 ) -> Result<(Client, Option<tim_follow::testkit::Emulator>), Failure> {
     if !args.emulator {
         let mut b: ClientBuilder = Client::builder_from_env();
+        let base_set = std::env::var("TIM_BASE_URL").is_ok_and(|v| !v.trim().is_empty());
+        if args.region.is_some() && base_set {
+            // A command line that names one data center must not go to another.
+            return Err(Failure::Usage(
+                "--region does not go with TIM_BASE_URL, which picks the endpoint itself: \
+                 unset TIM_BASE_URL, or leave out --region"
+                    .into(),
+            ));
+        }
         if let Some(r) = args.region {
             b = b.region(r);
         }
@@ -339,9 +352,9 @@ fn make_client(
         .map_err(|e| Failure::Usage(format!("cannot start the emulator: {e}")))?;
     emulator.import_accounts(named);
     eprintln!(
-        "(emulator at {}; {} accounts imported)",
+        "(emulator at {}; {} imported)",
         emulator.base_url(),
-        named.len()
+        accounts(named.len() as u64)
     );
     let builder = limits(emulator.client_builder(), args, Some(emulator.sdkappid()))?;
     let client = builder.build()?;
@@ -513,7 +526,8 @@ fn report<T>(
     for item in out {
         let line = match (&item.outcome, as_json) {
             (Outcome::Applied(p), true) => {
-                let mut v = json!({"account": item.account, "outcome": "applied"});
+                // "applied" for a change, "answered" for a read (check, counts).
+                let mut v = json!({"account": item.account, "outcome": done});
                 if let (Value::Object(m), Value::Object(extra)) = (&mut v, payload_json(p)) {
                     m.extend(extra);
                 }
