@@ -9,13 +9,12 @@ mod fleet;
 mod jobs;
 mod layouts;
 mod outcomes;
-mod props;
 mod readme;
 mod receiver;
+#[cfg(feature = "redis")]
 mod redis_budget;
 mod reliability;
 mod signing;
-mod tls;
 mod undo;
 mod wire;
 

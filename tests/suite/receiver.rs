@@ -271,6 +271,7 @@ fn a_stop_lets_deliveries_in_flight_finish_and_answer() {
     );
 }
 
+#[cfg(feature = "redis")]
 #[test]
 fn receivers_sharing_redis_hand_an_event_over_once() {
     let Some(redis) = redis_budget::RedisServer::start() else {

@@ -2,21 +2,23 @@
 
 #![cfg(any(feature = "rustls", feature = "native-tls"))]
 
-use super::*;
 use std::io::Read;
 use std::net::TcpListener;
 use std::sync::Arc;
+use std::time::Duration;
 
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-use tim_follow::{Error, TransportErrorKind};
+use tim_follow::testkit::Emulator;
+use tim_follow::{Client, Error, RetryPolicy, TransportErrorKind};
 
 #[test]
 fn a_self_signed_certificate_is_rejected_before_any_request_is_sent() {
     let cert =
-        CertificateDer::from_pem_slice(include_bytes!("../fixtures/self-signed.cert.pem")).unwrap();
-    let key =
-        PrivateKeyDer::from_pem_slice(include_bytes!("../fixtures/self-signed.key.pem")).unwrap();
+        CertificateDer::from_pem_slice(include_bytes!("../../fixtures/self-signed.cert.pem"))
+            .unwrap();
+    let key = PrivateKeyDer::from_pem_slice(include_bytes!("../../fixtures/self-signed.key.pem"))
+        .unwrap();
     let config = rustls::ServerConfig::builder_with_provider(Arc::new(
         rustls::crypto::ring::default_provider(),
     ))
