@@ -186,7 +186,8 @@ pub mod usersig;
 
 pub use client::{Client, ClientBuilder, FollowIter};
 pub use error::{
-    ApiError, DecodeError, Error, ErrorKind, InvalidInput, TransportError, TransportErrorKind,
+    ApiError, DecodeError, Error, ErrorKind, Field, InvalidInput, TransportError,
+    TransportErrorKind,
 };
 pub use follow::{
     BatchRequest, FollowAdd, FollowCheck, FollowCounts, FollowDelete, FollowEntry, FollowGet,

@@ -1477,3 +1477,30 @@ fn the_small_things_of_the_first_hour() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn list_into_a_full_disk_fails_like_every_other_command() {
+    let emu = tim_follow::testkit::Emulator::builder()
+        .accounts(&["alice", "bob", "carol"])
+        .start()
+        .unwrap();
+    emu.seed_follow("alice", "bob");
+    emu.seed_follow("alice", "carol");
+    let full = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .expect("/dev/full (Linux) answers every write with ENOSPC");
+    let base = emu.base_url();
+    let out = Command::new(env!("CARGO_BIN_EXE_tim-follow"))
+        .args(["list", "alice"])
+        .env_clear()
+        .env("TIM_SDKAPPID", "1400000000")
+        .env("TIM_SECRET_KEY", emu.secret_key())
+        .env("TIM_BASE_URL", &base)
+        .stdout(full)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{err}");
+    assert!(err.contains("cannot write the output"), "{err}");
+}

@@ -575,7 +575,7 @@ impl Job {
     ) -> Result<Preview, JobError> {
         let (op, from, input) = match self.kind {
             Kind::Purge { account } => {
-                crate::request::validate_account("account", &account)?;
+                crate::request::validate_account(crate::error::Field::Other("account"), &account)?;
                 let mut p = Preview::new(Operation::Unfollow);
                 preview::purge(client, &account, &mut each, &mut p)?;
                 return Ok(p);

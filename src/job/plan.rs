@@ -47,7 +47,8 @@ fn entry(line: &str, pairs: bool) -> Result<Option<Entry>, String> {
     if line.is_empty() || line.starts_with('#') {
         return Ok(None);
     }
-    let check = |id: &str| validate_account("", id).map_err(|e| e.to_string());
+    let check =
+        |id: &str| validate_account(crate::error::Field::Other(""), id).map_err(|e| e.to_string());
     if !pairs {
         check(line).map_err(|e| format!("{} is not an account id ({})", shown(line), tail(&e)))?;
         return Ok(Some(Entry::Target(line.to_string())));

@@ -34,7 +34,7 @@ pub(crate) fn run(
     journal: Option<&Path>,
     sink: &mut Sink<'_>,
 ) -> Result<(), JobError> {
-    validate_account("account", account)?;
+    validate_account(crate::error::Field::Other("account"), account)?;
     let header = Header {
         tim_follow_job: format::FORMAT,
         operation: "purge".into(),

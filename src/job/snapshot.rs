@@ -99,7 +99,7 @@ pub(crate) fn export<S: AsRef<str>>(
     };
     for account in accounts {
         let account = account.as_ref();
-        validate_account("account", account)?;
+        validate_account(crate::error::Field::Other("account"), account)?;
         for (list, name) in [
             (FollowList::Following, "following"),
             (FollowList::Fans, "fans"),
@@ -223,7 +223,7 @@ fn read_line(
     let r: Relation =
         serde_json::from_str(text).map_err(|e| bad(format!("not a snapshot relation: {e}")))?;
     for id in [&r.account, &r.to] {
-        validate_account("", id).map_err(|e| bad(e.to_string()))?;
+        validate_account(crate::error::Field::Other(""), id).map_err(|e| bad(e.to_string()))?;
     }
     if last_account.as_deref() != Some(r.account.as_str()) {
         *accounts += 1;
