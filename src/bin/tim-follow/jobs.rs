@@ -232,7 +232,14 @@ pub(crate) fn export(client: &Client, accounts: &[String], out: &Path) -> Result
 
 /// Runs a job with progress on stderr and Ctrl-C handling; prints what was
 /// not applied and a summary; returns the exit status.
-pub(crate) fn run(job: Job, client: &Client, journal: Option<&Path>) -> Result<u8, Failure> {
+/// Runs a job; `relations` when it counts relations (purge, pairs, undo,
+/// restore) rather than the accounts of one FROM, for the progress line.
+pub(crate) fn run(
+    job: Job,
+    client: &Client,
+    journal: Option<&Path>,
+    relations: bool,
+) -> Result<u8, Failure> {
     let stop = Arc::new(AtomicBool::new(false));
     let flag = stop.clone();
     let _ = ctrlc::set_handler(move || {
@@ -240,7 +247,7 @@ pub(crate) fn run(job: Job, client: &Client, journal: Option<&Path>) -> Result<u
             eprintln!("\nstopping: the requests in flight finish and are journaled…");
         }
     });
-    let mut display = Display::new();
+    let mut display = Display::new(if relations { "relations" } else { "accounts" });
     let summary = job
         .stop_when(stop.clone())
         .run(client, |p| display.show(p))?;
@@ -413,18 +420,21 @@ impl BatchDisplay {
 /// Progress on stderr: a live bar on a terminal, a plain line every 5 s otherwise.
 enum Display {
     Bar(ProgressBar),
-    Lines { last: Instant },
+    Lines { last: Instant, unit: &'static str },
 }
 
 impl Display {
-    fn new() -> Display {
+    /// `unit`: what the job counts, "accounts" or "relations".
+    fn new(unit: &'static str) -> Display {
         if !std::io::stderr().is_terminal() {
             return Display::Lines {
                 last: Instant::now(),
+                unit,
             };
         }
         let bar = ProgressBar::new(0);
-        let style = ProgressStyle::with_template("{bar:30} {pos}/{len} accounts  {msg}  ETA {eta}")
+        let template = format!("{{bar:30}} {{pos}}/{{len}} {unit}  {{msg}}  ETA {{eta}}");
+        let style = ProgressStyle::with_template(&template)
             .unwrap_or_else(|_| ProgressStyle::default_bar());
         bar.set_style(style);
         Display::Bar(bar)
@@ -441,7 +451,7 @@ impl Display {
                     p.refused, p.unknown
                 ));
             }
-            Display::Lines { last } if last.elapsed() >= Duration::from_secs(5) => {
+            Display::Lines { last, unit } if last.elapsed() >= Duration::from_secs(5) => {
                 *last = Instant::now();
                 let rate = p.requests as f64 / p.elapsed.as_secs_f64().max(0.001);
                 let per_s = p.accounts_sent as f64 / p.elapsed.as_secs_f64().max(0.001);
@@ -453,7 +463,7 @@ impl Display {
                 };
                 let _ = writeln!(
                     std::io::stderr(),
-                    "{}/{} accounts, {rate:.0} requests/s, {} refused, {} unknown, ETA {eta:.0} s",
+                    "{}/{} {unit}, {rate:.0} requests/s, {} refused, {} unknown, ETA {eta:.0} s",
                     p.done,
                     p.total,
                     p.refused,

@@ -294,7 +294,16 @@ fn run_job(args: &Args) -> Result<u8, Failure> {
              the original times cannot come back"
         );
     }
-    jobs::run(job, &client, journal.as_deref().map(Path::new))
+    // What the progress line counts; a resumed job's journal says.
+    let relations = match args.command.as_str() {
+        "purge" | "undo" | "restore" => true,
+        "resume" => journal
+            .as_deref()
+            .and_then(|j| tim_follow::job::status(j).ok())
+            .is_some_and(|s| s.relations),
+        _ => args.pairs.is_some(),
+    };
+    jobs::run(job, &client, journal.as_deref().map(Path::new), relations)
 }
 
 /// `export --out FILE ACCOUNT...`: a snapshot, written to a temporary file
