@@ -506,9 +506,15 @@ pub enum ErrorKind {
     /// An account does not exist or was not imported (30003, 70107).
     AccountNotFound,
     /// The identifier is not an App admin, the account is blocklisted or the
-    /// caller's IP is not allowed (30004, 60010, 60021, 70051, 70403).
+    /// caller's IP is not allowed (30004, 60010, 60021, 70051, 70403). On the
+    /// follow service a non-admin identifier is 30004, per the follow pages'
+    /// error tables and Tencent's error-code FAQ (269/32485); 60010 is the
+    /// public REST code for the same on other services.
     Permission,
-    /// The follow/fan feature is not enabled for the app (30005).
+    /// The follow/fan feature is not enabled for the app (30005): it needs
+    /// the Pro, Pro Plus or Enterprise package on the international sites,
+    /// 旗舰版/企业版 (Ultimate/Enterprise) on the China site (Tencent's
+    /// Chinese follow pages), and the console switch.
     FeatureDisabled,
     /// A following, follower or mutual-follow count hit its limit (32100–32103).
     LimitReached,
