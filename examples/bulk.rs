@@ -86,10 +86,12 @@ fn run() -> Result<ExitCode, Box<dyn std::error::Error>> {
     })?;
     let took = started.elapsed();
     println!(
-        "{} accounts in {:.2} s ({} requests): {} applied, {} refused, {} unknown",
+        "{} account{} in {:.2} s ({} request{}): {} applied, {} refused, {} unknown",
         out.len(),
+        if out.len() == 1 { "" } else { "s" },
         took.as_secs_f64(),
         out.requests(),
+        if out.requests() == 1 { "" } else { "s" },
         out.applied().count(),
         out.refused().count(),
         out.unknown().count()

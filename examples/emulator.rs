@@ -12,9 +12,14 @@
 //! `TIM_ADMIN` and `TIM_SECRET_KEY`, so that
 //! `eval "$(cargo run --features testkit --example emulator | grep -m1 '^export ')"`
 //! … then `tim-follow add alice bob` works (the emulator keeps running).
-//! A UserSig for curl can be made with `--print-usersig`. `--duplicates
-//! refuse:30001` answers a repeated follow or unfollow with that code instead
-//! of 0 (the service's own answer is not documented).
+//! The last line is a `curl` example with two of the `--accounts` given (and
+//! the UserSig itself with `--print-usersig`, else a `USERSIG` to replace).
+//! `--duplicates refuse:30001` answers a repeated follow or unfollow with
+//! that code instead of 0 (the service's own answer is not documented).
+//! `--open-accounts` makes every account a request names exist, imported on
+//! first sight, instead of refusing an unknown one with 30003: for long jobs
+//! and load tests over accounts that were never imported (a `--file` of a
+//! million ids).
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -46,6 +51,7 @@ fn run() -> Result<(), String> {
     let mut webhook: Option<String> = None;
     let mut token: Option<String> = None;
     let mut print_usersig = false;
+    let mut accounts: Vec<String> = Vec::new();
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
         let mut value = |name: &str| args.next().ok_or(format!("{name} needs a value"));
@@ -72,6 +78,7 @@ fn run() -> Result<(), String> {
                     .filter(|s| !s.is_empty())
                     .collect();
                 builder = builder.accounts(&ids);
+                accounts.extend(ids.iter().map(|s| s.to_string()));
             }
             "--rate-limit" => {
                 let v = value("--rate-limit")?;
@@ -133,14 +140,38 @@ fn run() -> Result<(), String> {
         shell_quoted(&admin),
         shell_quoted(&key)
     ));
+    let mut usersig = "USERSIG".to_string();
     if print_usersig {
-        let sig = tim_follow::usersig::generate(sdkappid, &key, &admin, Duration::from_secs(86400));
-        say(format!("usersig: {sig}"));
+        usersig = tim_follow::usersig::generate(sdkappid, &key, &admin, Duration::from_secs(86400));
+        say(format!("usersig: {usersig}"));
         say(format!(
             "(the UserSig above is the admin {admin}'s, valid 24 h)"
         ));
     }
-    say(format!("example (put the UserSig in place of USERSIG): curl -s -X POST '{}/v4/follow/follow_check?sdkappid={sdkappid}&identifier={admin}&usersig=USERSIG&random=1&contenttype=json' -d '{{\"From_Account\":\"a\",\"To_Account\":[\"b\"]}}'", emu.base_url()));
+    // Two of the accounts given, so that the example is answered (an account
+    // that was not imported is refused with 30003).
+    let (from, to) = match accounts.as_slice() {
+        [a, b, ..] => (a.as_str(), b.as_str()),
+        [a] => (a.as_str(), a.as_str()),
+        [] => ("FROM", "TO"),
+    };
+    let body = serde_json::json!({"From_Account": from, "To_Account": [to]}).to_string();
+    let placeholder = if print_usersig {
+        String::new()
+    } else {
+        " (put the UserSig in place of USERSIG)".to_string()
+    };
+    let note = if accounts.is_empty() {
+        " (no --accounts given: import FROM and TO first, or start with --accounts a,b)"
+    } else {
+        ""
+    };
+    say(format!(
+        "example{placeholder}{note}: curl -s -X POST '{}/v4/follow/follow_check?sdkappid={sdkappid}&identifier={}&usersig={usersig}&random=1&contenttype=json' -d {}",
+        emu.base_url(),
+        url_encoded(&admin),
+        shell_quoted(&body)
+    ));
     loop {
         std::thread::sleep(Duration::from_secs(3600));
     }
@@ -157,6 +188,19 @@ fn shell_quoted(value: &str) -> String {
     } else {
         format!("'{}'", value.replace('\'', r"'\''"))
     }
+}
+
+/// `value` percent-encoded for a query string.
+fn url_encoded(value: &str) -> String {
+    value
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }
 
 /// `apply` or `refuse:CODE`.

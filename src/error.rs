@@ -81,10 +81,24 @@ impl Error {
         self.api().map(|a| a.code)
     }
 
-    pub(crate) fn invalid(field: impl Into<String>, reason: impl Into<String>) -> Error {
+    pub(crate) fn invalid(field: Field, reason: impl Into<String>) -> Error {
         Error::InvalidInput(InvalidInput {
-            field: field.into(),
+            field,
             reason: reason.into(),
+            remedy: None,
+        })
+    }
+
+    /// [`Error::invalid`] with the library's remedy, in its own terms.
+    pub(crate) fn invalid_with(
+        field: Field,
+        reason: impl Into<String>,
+        remedy: &'static str,
+    ) -> Error {
+        Error::InvalidInput(InvalidInput {
+            field,
+            reason: reason.into(),
+            remedy: Some(remedy),
         })
     }
 
@@ -204,15 +218,96 @@ impl std::error::Error for Error {
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct InvalidInput {
-    /// What was wrong: a field name such as `To_Account[3]`, or a builder setting.
-    pub field: String,
+    /// What was wrong: a builder setting, an environment variable, a
+    /// request field such as `To_Account[3]`.
+    pub field: Field,
     /// Why it was rejected.
     pub reason: String,
+    /// What fixes it, in this library's terms (a builder method), when
+    /// there is one remedy; a program with other words for its settings
+    /// (a command-line tool) can say its own, chosen by [`field`](Self::field).
+    pub remedy: Option<&'static str>,
 }
 
 impl fmt::Display for InvalidInput {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "invalid input: {}: {}", self.field, self.reason)
+        write!(f, "invalid input: {}: {}", self.field, self.reason)?;
+        if let Some(remedy) = self.remedy {
+            write!(f, "; {remedy}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Which input an [`InvalidInput`] is about: a program can name it in its
+/// own words (an environment variable, a flag) by variant. `Display` gives
+/// the library's name for it (`base_url`, `TIM_SDKAPPID`, `To_Account[3] ("x")`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Field {
+    /// [`ClientBuilder::base_url`](crate::ClientBuilder::base_url) or
+    /// `standby_base_url` (`TIM_BASE_URL` through `from_env`).
+    BaseUrl,
+    /// The SDKAppID given to the builder.
+    SdkAppId,
+    /// The admin identifier given to the builder or the emulator.
+    Admin,
+    /// [`ClientBuilder::secret_key`](crate::ClientBuilder::secret_key).
+    SecretKey,
+    /// [`ClientBuilder::usersig`](crate::ClientBuilder::usersig).
+    UserSig,
+    /// `ClientBuilder::usersig_validity`.
+    UserSigValidity,
+    /// Neither a SecretKey nor a UserSig was given.
+    Credentials,
+    /// `ClientBuilder::rate_limit`, or the rate of a `RedisLimiter`.
+    RateLimit,
+    /// `ClientBuilder::concurrency`.
+    Concurrency,
+    /// `ClientBuilder::timeout` or `connect_timeout`.
+    Timeout,
+    /// `ClientBuilder::max_response_bytes`.
+    MaxResponseBytes,
+    /// The URL of a Redis server (`RedisLimiter::new`, `RedisSeen::new`).
+    RedisUrl,
+    /// An environment variable read by `from_env`, by name (`TIM_SDKAPPID`).
+    Env(&'static str),
+    /// The `From_Account` of a request.
+    FromAccount,
+    /// One account of a request's list: `To_Account[index]`, with its id.
+    ListItem {
+        /// The list's field name, such as `To_Account`.
+        list: &'static str,
+        /// Its position in the list given.
+        index: usize,
+        /// The id as given.
+        id: String,
+    },
+    /// Another field of a request or an argument of a call, by name
+    /// (`WantNum`, `StartCursor`, `To_Account`, `path`, `body`, `account`).
+    Other(&'static str),
+}
+
+impl fmt::Display for Field {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let name = match self {
+            Field::BaseUrl => "base_url",
+            Field::SdkAppId => "sdkappid",
+            Field::Admin => "admin identifier",
+            Field::SecretKey => "secret_key",
+            Field::UserSig => "usersig",
+            Field::UserSigValidity => "usersig_validity",
+            Field::Credentials => "credentials",
+            Field::RateLimit => "rate_limit",
+            Field::Concurrency => "concurrency",
+            Field::Timeout => "timeout",
+            Field::MaxResponseBytes => "max_response_bytes",
+            Field::RedisUrl => "redis_url",
+            Field::FromAccount => "From_Account",
+            Field::Env(name) | Field::Other(name) => name,
+            Field::ListItem { list, index, id } => return write!(f, "{list}[{index}] ({id:?})"),
+        };
+        f.write_str(name)
     }
 }
 
@@ -411,9 +506,15 @@ pub enum ErrorKind {
     /// An account does not exist or was not imported (30003, 70107).
     AccountNotFound,
     /// The identifier is not an App admin, the account is blocklisted or the
-    /// caller's IP is not allowed (30004, 60010, 60021, 70051, 70403).
+    /// caller's IP is not allowed (30004, 60010, 60021, 70051, 70403). On the
+    /// follow service a non-admin identifier is 30004, per the follow pages'
+    /// error tables and Tencent's error-code FAQ (269/32485); 60010 is the
+    /// public REST code for the same on other services.
     Permission,
-    /// The follow/fan feature is not enabled for the app (30005).
+    /// The follow/fan feature is not enabled for the app (30005): it needs
+    /// the Pro, Pro Plus or Enterprise package on the international sites,
+    /// 旗舰版/企业版 (Ultimate/Enterprise) on the China site (Tencent's
+    /// Chinese follow pages), and the console switch.
     FeatureDisabled,
     /// A following, follower or mutual-follow count hit its limit (32100–32103).
     LimitReached,
@@ -649,7 +750,7 @@ mod tests {
         assert!(st(429).is_retryable());
         assert!(st(408).is_retryable());
         assert!(!st(404).is_retryable());
-        assert!(!Error::invalid("x", "y").is_retryable());
+        assert!(!Error::invalid(Field::Other("x"), "y").is_retryable());
         assert!(!Error::transport(TransportErrorKind::BodyTooLarge, "").is_retryable());
         assert!(Error::transport(TransportErrorKind::Timeout, "").is_retryable());
     }

@@ -13,7 +13,7 @@ use serde::de::Deserializer;
 use serde::ser::{SerializeSeq, Serializer};
 use serde::{Deserialize, Serialize};
 
-use crate::error::Error;
+use crate::error::{Error, Field};
 use crate::reply::{sealed::Sealed, BatchReply, Payload};
 use crate::request::{batch_body, validate_account, validate_targets, Request};
 
@@ -63,7 +63,7 @@ fn owned<S: AsRef<str>>(to: &[S]) -> Vec<String> {
 }
 
 fn check_batch<S: AsRef<str>>(from: &str, to: &[S], max: usize) -> Result<(), Error> {
-    validate_account("From_Account", from)?;
+    validate_account(Field::FromAccount, from)?;
     validate_targets("To_Account", to, max)
 }
 
@@ -386,15 +386,18 @@ impl FollowGet {
     /// Validates and builds the request: `cursor` is `""` for the first page,
     /// then the previous page's `next_cursor`; `want_num` is 1–1000.
     pub fn new(from: &str, list: FollowList, cursor: &str, want_num: u32) -> Result<Self, Error> {
-        validate_account("From_Account", from)?;
+        validate_account(Field::FromAccount, from)?;
         if want_num == 0 || want_num > Self::MAX_WANT_NUM {
             return Err(Error::invalid(
-                "WantNum",
+                Field::Other("WantNum"),
                 format!("{want_num} is outside 1..={}", Self::MAX_WANT_NUM),
             ));
         }
         if cursor.len() > 1024 {
-            return Err(Error::invalid("StartCursor", "longer than 1024 bytes"));
+            return Err(Error::invalid(
+                Field::Other("StartCursor"),
+                "longer than 1024 bytes",
+            ));
         }
         Ok(FollowGet {
             from_account: from.to_owned(),

@@ -191,7 +191,8 @@ pub mod usersig;
 
 pub use client::{Client, ClientBuilder, FollowIter};
 pub use error::{
-    ApiError, DecodeError, Error, ErrorKind, InvalidInput, TransportError, TransportErrorKind,
+    ApiError, DecodeError, Error, ErrorKind, Field, InvalidInput, TransportError,
+    TransportErrorKind,
 };
 pub use follow::{
     BatchRequest, FollowAdd, FollowCheck, FollowCounts, FollowDelete, FollowEntry, FollowGet,
@@ -207,8 +208,8 @@ pub use retry::RetryPolicy;
 
 /// The README's examples, compiled as doctests. Each is a whole program as
 /// printed; those that need a feature say so in a sentence, so the README is
-/// compiled when every feature it uses is on (as the dev-dependency on this
-/// crate turns them on for `cargo test`).
+/// compiled when every feature it uses is on (as `cargo test --workspace`,
+/// the README's test command, turns them on).
 #[cfg(all(
     doctest,
     feature = "job",

@@ -28,7 +28,10 @@ impl Pool {
         let secrets = redact::secrets(url);
         let client = ::redis::Client::open(url).map_err(|e| {
             let why = redact::scrub(&e.to_string(), &secrets);
-            Error::invalid("redis_url", format!("{:?}: {why}", redact::url(url)))
+            Error::invalid(
+                crate::error::Field::RedisUrl,
+                format!("{:?}: {why}", redact::url(url)),
+            )
         })?;
         Ok(Pool {
             client,

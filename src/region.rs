@@ -60,56 +60,63 @@ const TABLE: [Info; 8] = [
         code: "cn",
         domain: "console.tim.qq.com",
         standby_domain: "adminapi.my-imcloud.com",
-        aliases: &["china", "mainland", "chinesemainland"],
+        aliases: &[
+            "china",
+            "mainland",
+            "chinesemainland",
+            "apguangzhou",
+            "apshanghai",
+            "apbeijing",
+        ],
     },
     Info {
         name: "Singapore",
         code: "sgp",
         domain: "adminapisgp.im.qcloud.com",
         standby_domain: "adminapisgp.my-imcloud.com",
-        aliases: &["singapore", "sg"],
+        aliases: &["singapore", "sg", "apsingapore"],
     },
     Info {
         name: "Seoul",
         code: "kr",
         domain: "adminapikr.im.qcloud.com",
         standby_domain: "adminapikr.my-imcloud.com",
-        aliases: &["seoul", "korea", "kor"],
+        aliases: &["seoul", "korea", "kor", "apseoul"],
     },
     Info {
         name: "Tokyo",
         code: "jpn",
         domain: "adminapijpn.im.qcloud.com",
         standby_domain: "adminapijpn.my-imcloud.com",
-        aliases: &["tokyo", "japan", "jp"],
+        aliases: &["tokyo", "japan", "jp", "aptokyo"],
     },
     Info {
         name: "Frankfurt",
         code: "ger",
         domain: "adminapiger.im.qcloud.com",
         standby_domain: "adminapiger.my-imcloud.com",
-        aliases: &["frankfurt", "germany", "de", "fra"],
+        aliases: &["frankfurt", "germany", "de", "fra", "eufrankfurt"],
     },
     Info {
         name: "Mumbai",
         code: "ind",
         domain: "adminapiind.im.qcloud.com",
         standby_domain: "adminapiind.my-imcloud.com",
-        aliases: &["mumbai", "india", "in"],
+        aliases: &["mumbai", "india", "in", "apmumbai"],
     },
     Info {
         name: "Silicon Valley",
         code: "usa",
         domain: "adminapiusa.im.qcloud.com",
         standby_domain: "adminapiusa.my-imcloud.com",
-        aliases: &["siliconvalley", "us", "america"],
+        aliases: &["siliconvalley", "us", "america", "nasiliconvalley"],
     },
     Info {
         name: "Jakarta",
         code: "idn",
         domain: "adminapiidn.im.qcloud.com",
         standby_domain: "adminapiidn.my-imcloud.com",
-        aliases: &["jakarta", "indonesia", "id"],
+        aliases: &["jakarta", "indonesia", "id", "apjakarta"],
     },
 ];
 
@@ -183,8 +190,11 @@ impl FromStr for Region {
 
     /// Accepts the names (`Singapore`, `silicon-valley`, `Silicon Valley`), the
     /// domain codes (`sgp`, `kr`, `jpn`, `ger`, `ind`, `usa`, `idn`, `cn`), the
-    /// ISO country codes (`sg`, `jp`, `de`, `in`, `us`, `id`) and full domain
-    /// names, case-insensitively.
+    /// ISO country codes (`sg`, `jp`, `de`, `in`, `us`, `id`), Tencent Cloud's
+    /// region names (`ap-singapore`, `ap-seoul`, `ap-tokyo`, `eu-frankfurt`,
+    /// `ap-mumbai`, `na-siliconvalley`, `ap-jakarta`; the mainland's
+    /// `ap-guangzhou`, `ap-shanghai` and `ap-beijing` are the one China data
+    /// center) and full domain names, case-insensitively.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let norm: String = s
             .trim()
@@ -211,6 +221,25 @@ impl FromStr for Region {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tencent_cloud_region_names_are_accepted() {
+        for (name, region) in [
+            ("ap-singapore", Region::Singapore),
+            ("ap-seoul", Region::Seoul),
+            ("ap-tokyo", Region::Tokyo),
+            ("eu-frankfurt", Region::Frankfurt),
+            ("ap-mumbai", Region::Mumbai),
+            ("na-siliconvalley", Region::SiliconValley),
+            ("ap-jakarta", Region::Jakarta),
+            ("ap-guangzhou", Region::China),
+            ("ap-shanghai", Region::China),
+            ("AP-Beijing", Region::China),
+        ] {
+            assert_eq!(name.parse::<Region>(), Ok(region), "{name}");
+        }
+        assert!("ap-mars".parse::<Region>().is_err());
+    }
 
     #[test]
     fn six_domains_of_the_follow_delete_page_are_exact() {

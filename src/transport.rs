@@ -307,7 +307,7 @@ pub(crate) fn is_loopback_host(host: &str) -> bool {
 
 /// Splits `scheme://host[:port][/]` and checks it; returns (scheme, host).
 pub(crate) fn parse_base_url(url: &str) -> Result<(String, String), Error> {
-    let bad = |why: &str| Error::invalid("base_url", format!("{url:?}: {why}"));
+    let bad = |why: &str| Error::invalid(crate::error::Field::BaseUrl, format!("{url:?}: {why}"));
     let (scheme, rest) = url
         .split_once("://")
         .ok_or_else(|| bad("expected scheme://host[:port]"))?;

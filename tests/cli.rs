@@ -153,7 +153,7 @@ fn offline_add_check_counts_list_and_json() {
     let (code, out, _) = tim(&["--emulator", "--json", "check", "alice", "bob"], &[]);
     assert_eq!(code, 0);
     let v: serde_json::Value = serde_json::from_str(out.lines().next().unwrap()).unwrap();
-    assert_eq!(v["outcome"], "applied");
+    assert_eq!(v["outcome"], "answered", "a read applies nothing");
     assert_eq!(v["follow_type"], 0, "a fresh emulator per run");
     let (code, out, _) = tim(&["--emulator", "counts", "alice"], &[]);
     assert_eq!(code, 0);
@@ -317,7 +317,7 @@ fn purge_from_the_command_line() {
     );
     assert_eq!(code, 0, "{err}");
     assert!(emu.following("gone").is_empty() && emu.fans("gone").is_empty());
-    assert!(err.contains("3 accounts: 3 applied"), "{err}");
+    assert!(err.contains("3 relations: 3 applied"), "{err}");
 }
 
 #[test]
@@ -611,6 +611,13 @@ fn the_standalone_emulator_recipe_works_as_the_readme_says() {
             "TIM_ADMIN",
             "TIM_SECRET_KEY"
         ]
+    );
+    // The printed curl example names two of the accounts given.
+    let example = lines.next().unwrap().unwrap();
+    assert!(example.starts_with("example"), "{example}");
+    assert!(
+        example.contains(r#"{"From_Account":"alice","To_Account":["bob"]}"#),
+        "{example}"
     );
     let (code, _, err) = tim(&["add", "alice", "bob", "carol"], &vars);
     assert_eq!(code, 0, "{err}");
@@ -2340,4 +2347,83 @@ fn previews_speak_the_operations_words_and_resume_keeps_the_rate_limit() {
             "{adds:?}"
         );
     }
+}
+
+#[test]
+fn the_small_things_of_the_first_hour() {
+    // One account: no plural.
+    let (code, _, err) = tim(&["--emulator", "counts", "alice"], &[]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("; 1 account imported)"), "{err}");
+    assert!(err.contains("1 account: 1 answered"), "{err}");
+    // Tencent Cloud's own region names.
+    let (code, _, err) = tim(&["--region", "ap-singapore", "add", "a", "b"], &[]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("TIM_SDKAPPID") && !err.contains("region"),
+        "{err}"
+    );
+    // --region with TIM_BASE_URL: refused, nothing sent.
+    let (code, _, err) = tim(
+        &["--region", "singapore", "add", "a", "b"],
+        &[
+            ("TIM_SDKAPPID", "1400000000"),
+            ("TIM_SECRET_KEY", "k"),
+            ("TIM_BASE_URL", "http://127.0.0.1:9"),
+        ],
+    );
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("--region does not go with TIM_BASE_URL"),
+        "{err}"
+    );
+    // A purge counts relations, a plain job accounts.
+    let dir = std::env::temp_dir().join(format!("tim-cli-units-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let journal = dir.join("purge.journal");
+    let (code, _, err) = tim(
+        &[
+            "--emulator",
+            "--journal",
+            journal.to_str().unwrap(),
+            "purge",
+            "alice",
+        ],
+        &[],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("0 relations:"), "{err}");
+    assert!(!err.contains("0 accounts:"), "{err}");
+    assert!(
+        err.contains("request sent") || err.contains("requests sent"),
+        "{err}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn list_into_a_full_disk_fails_like_every_other_command() {
+    let emu = tim_follow::testkit::Emulator::builder()
+        .accounts(&["alice", "bob", "carol"])
+        .start()
+        .unwrap();
+    emu.seed_follow("alice", "bob");
+    emu.seed_follow("alice", "carol");
+    let full = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .expect("/dev/full (Linux) answers every write with ENOSPC");
+    let base = emu.base_url();
+    let out = Command::new(env!("CARGO_BIN_EXE_tim-follow"))
+        .args(["list", "alice"])
+        .env_clear()
+        .env("TIM_SDKAPPID", "1400000000")
+        .env("TIM_SECRET_KEY", emu.secret_key())
+        .env("TIM_BASE_URL", &base)
+        .stdout(full)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{err}");
+    assert!(err.contains("cannot write the output"), "{err}");
 }

@@ -87,7 +87,7 @@ pub(crate) fn distinct_valid<'a, S: AsRef<str>>(
     from: &str,
     to: &'a [S],
 ) -> Result<Vec<&'a str>, Error> {
-    validate_account("From_Account", from)?;
+    validate_account(crate::error::Field::FromAccount, from)?;
     for (i, id) in to.iter().enumerate() {
         validate_account_at("To_Account", i, id.as_ref())?;
     }

@@ -7,9 +7,9 @@ use std::time::Duration;
 
 use super::run::{Bases, Engine};
 use super::{Client, Inner};
-use crate::error::Error;
 #[cfg(doc)]
 use crate::error::{ApiError, TransportErrorKind};
+use crate::error::{Error, Field};
 use crate::inflight::{Controller, Gate};
 use crate::ratelimit::{Adaptive, LocalLimiter, RateLimit};
 use crate::region::Region;
@@ -312,9 +312,9 @@ impl ClientBuilder {
             return Err(err);
         }
         if self.sdkappid == 0 {
-            return Err(Error::invalid("sdkappid", "must not be 0"));
+            return Err(Error::invalid(Field::SdkAppId, "must not be 0"));
         }
-        validate_account("admin identifier", &self.admin)?;
+        validate_account(Field::Admin, &self.admin)?;
         self.check_limits()?;
         let (bases, loopback) = self.bases()?;
         let signer = self.signer()?;
@@ -392,11 +392,10 @@ impl ClientBuilder {
         let (scheme, host) = transport::parse_base_url(url)?;
         let loopback = transport::is_loopback_host(&host);
         if scheme == "http" && !loopback && !self.allow_insecure_http {
-            return Err(Error::invalid(
-                "base_url",
-                format!(
-                    "{url:?} is plain http to a non-loopback host; use https, or allow_insecure_http(true)"
-                ),
+            return Err(Error::invalid_with(
+                Field::BaseUrl,
+                format!("{url:?} is plain http to a non-loopback host"),
+                "use https, or allow_insecure_http(true)",
             ));
         }
         Ok(loopback)
@@ -407,34 +406,38 @@ impl ClientBuilder {
         let day = Duration::from_secs(86_400);
         if self.timeout.is_zero() || self.connect_timeout.is_zero() {
             return Err(Error::invalid(
-                "timeout",
+                Field::Timeout,
                 "timeouts must be longer than zero",
             ));
         }
         if self.timeout > day || self.connect_timeout > day {
             return Err(Error::invalid(
-                "timeout",
+                Field::Timeout,
                 "timeouts must be at most one day",
             ));
         }
         if matches!(self.rate_limit, Limit::PerSecond(0)) {
-            return Err(Error::invalid(
-                "rate_limit",
-                "0 calls per second would never send; use no_rate_limit() to turn it off",
+            return Err(Error::invalid_with(
+                Field::RateLimit,
+                "0 calls per second would never send",
+                "use no_rate_limit() to turn it off",
             ));
         }
         if self.concurrency == 0 {
-            return Err(Error::invalid("concurrency", "at least 1 worker is needed"));
+            return Err(Error::invalid(
+                Field::Concurrency,
+                "at least 1 worker is needed",
+            ));
         }
         if self.concurrency > MAX_CONCURRENCY {
             return Err(Error::invalid(
-                "concurrency",
+                Field::Concurrency,
                 format!("at most {MAX_CONCURRENCY} requests in flight"),
             ));
         }
         if self.max_response_bytes < 1024 {
             return Err(Error::invalid(
-                "max_response_bytes",
+                Field::MaxResponseBytes,
                 "at least 1024 bytes are needed",
             ));
         }
@@ -445,14 +448,14 @@ impl ClientBuilder {
         #[cfg(feature = "usersig")]
         if let Some(key) = &self.secret_key {
             if key.expose().trim().is_empty() {
-                return Err(Error::invalid("secret_key", "is empty"));
+                return Err(Error::invalid(Field::SecretKey, "is empty"));
             }
             // Tencent documents 10 years as the longest validity (older pages say 50).
             if self.usersig_validity < Duration::from_secs(600)
                 || self.usersig_validity > Duration::from_secs(3650 * 86_400)
             {
                 return Err(Error::invalid(
-                    "usersig_validity",
+                    Field::UserSigValidity,
                     "must be from 10 minutes to 10 years",
                 ));
             }
@@ -465,11 +468,11 @@ impl ClientBuilder {
         }
         match &self.usersig {
             Some(sig) if sig.expose().trim().is_empty() => {
-                Err(Error::invalid("usersig", "is empty"))
+                Err(Error::invalid(Field::UserSig, "is empty"))
             }
             Some(sig) => Ok(Signer::Fixed(sig.clone())),
             None => Err(Error::invalid(
-                "credentials",
+                Field::Credentials,
                 if cfg!(feature = "usersig") {
                     "set .secret_key(..) (or TIM_SECRET_KEY) or .usersig(..) (or TIM_USERSIG)"
                 } else {
@@ -504,7 +507,7 @@ impl ClientBuilder {
         for name in ENV_VARS {
             if get(name).is_some_and(|v| v.trim().is_empty()) {
                 errors.push(Error::invalid(
-                    name,
+                    Field::Env(name),
                     "is set but empty: unset it or give it a value",
                 ));
             }
@@ -517,14 +520,14 @@ impl ClientBuilder {
         let sdkappid = match get("TIM_SDKAPPID") {
             None => {
                 errors.push(Error::invalid(
-                    "TIM_SDKAPPID",
+                    Field::Env("TIM_SDKAPPID"),
                     "is not set (the app's SDKAppID)",
                 ));
                 0
             }
             Some(v) => v.parse::<u64>().unwrap_or_else(|_| {
                 errors.push(Error::invalid(
-                    "TIM_SDKAPPID",
+                    Field::Env("TIM_SDKAPPID"),
                     format!("{v:?} is not a number"),
                 ));
                 0
@@ -535,7 +538,7 @@ impl ClientBuilder {
         if let Some(r) = get("TIM_REGION") {
             match r.parse::<Region>() {
                 Ok(region) => b = b.region(region),
-                Err(e) => errors.push(Error::invalid("TIM_REGION", e.to_string())),
+                Err(e) => errors.push(Error::invalid(Field::Env("TIM_REGION"), e.to_string())),
             }
         }
         if let Some(url) = get("TIM_BASE_URL") {
@@ -562,7 +565,7 @@ impl ClientBuilder {
             #[cfg(not(feature = "usersig"))]
             Some(_) if self.usersig.is_none() => {
                 errors.push(Error::invalid(
-                    "TIM_SECRET_KEY",
+                    Field::Env("TIM_SECRET_KEY"),
                     "is set, but this build has no `usersig` feature to use it; set TIM_USERSIG",
                 ));
                 self

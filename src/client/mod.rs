@@ -230,7 +230,10 @@ impl Client {
             Some(Outcome::Applied(p)) => Ok(p),
             Some(Outcome::Refused(api)) => Err(Error::Api(api)),
             Some(Outcome::Unknown(e)) => Err(e),
-            None => Err(Error::invalid("To_Account", "no result")),
+            None => Err(Error::invalid(
+                crate::error::Field::Other("To_Account"),
+                "no result",
+            )),
         }
     }
 
@@ -304,18 +307,22 @@ impl Client {
             && !path.contains("..");
         if !valid {
             return Err(Error::invalid(
-                "path",
+                crate::error::Field::Other("path"),
                 format!("{path:?} is not of the form servicename/command"),
             ));
         }
         if !body.is_object() {
             return Err(Error::invalid(
-                "body",
+                crate::error::Field::Other("body"),
                 "must be a JSON object (send {} for no fields)",
             ));
         }
-        let bytes = serde_json::to_vec(body)
-            .map_err(|e| Error::invalid("body", format!("cannot be serialized: {e}")))?;
+        let bytes = serde_json::to_vec(body).map_err(|e| {
+            Error::invalid(
+                crate::error::Field::Other("body"),
+                format!("cannot be serialized: {e}"),
+            )
+        })?;
         // The envelope is checked before the whole reply is kept.
         let parse = |status, reply: &[u8]| parse_response_for::<Value>(path, status, reply);
         let mut trace = run::Trace::default();

@@ -147,7 +147,7 @@ pub(crate) enum Reads {
 }
 
 impl Reads {
-    fn is_lines(&self) -> bool {
+    pub(crate) fn is_lines(&self) -> bool {
         *self == Reads::Lines
     }
 }

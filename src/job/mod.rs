@@ -690,7 +690,7 @@ impl Job {
         let block = self.block();
         let (op, from, input) = match self.kind {
             Kind::Purge { account } => {
-                crate::request::validate_account("account", &account)?;
+                crate::request::validate_account(crate::error::Field::Other("account"), &account)?;
                 let mut p = Preview::new(Operation::Unfollow);
                 preview::purge(client, &account, &mut each, &mut p)?;
                 return Ok(p);
@@ -743,6 +743,7 @@ impl Job {
         let mut sink = Sink::new(self.stop.clone(), Box::new(progress));
         let block = self.block();
         let rate_limit = self.rate_limit;
+        sink.relations = !matches!(self.kind, Kind::Targets { .. });
         let settings = |op| run::Settings {
             op,
             block,
@@ -816,6 +817,10 @@ pub struct JobSummary {
     /// Accounts in the job (input lines; for a job of pairs, the distinct
     /// pairs; for a purge, relations found).
     pub total: u64,
+    /// Whether what the counts count are relations (`FROM → TO` pairs: a
+    /// purge, a job of pairs, an undo, a restore) rather than the target
+    /// accounts of one `FROM`.
+    pub relations: bool,
     /// Applied: the service said so, or a read-back proved it; those found
     /// in place included.
     pub applied: u64,
@@ -891,6 +896,7 @@ fn summary_of<R: std::io::BufRead>(
     let data = Standing::of(total, r.finished(), r.unknown, purge.then_some(r.emptied));
     Ok(JobSummary {
         total,
+        relations: purge || header.pairs || header.from.is_none() || !header.reads.is_lines(),
         applied: r.applied,
         in_place: r.in_place,
         refused: r.refused,

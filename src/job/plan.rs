@@ -184,7 +184,7 @@ pub(crate) fn read_error(path: &Path, what: &'static str, e: std::io::Error) -> 
 /// Why `id` is not a valid account id, in plain words ("account id is 33
 /// bytes; at most 32 are allowed"); `None` when it is one.
 pub(crate) fn id_problem(id: &str) -> Option<String> {
-    match validate_account("", id) {
+    match validate_account(crate::error::Field::Other("account"), id) {
         Ok(()) => None,
         Err(crate::error::Error::InvalidInput(bad)) => Some(bad.reason),
         Err(other) => Some(other.to_string()),

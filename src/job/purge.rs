@@ -37,7 +37,7 @@ pub(crate) fn run(
     rate_limit: Option<u32>,
     sink: &mut Sink<'_>,
 ) -> Result<(), JobError> {
-    validate_account("account", account)?;
+    validate_account(crate::error::Field::Other("account"), account)?;
     let header = Header {
         tim_follow_job: format::FORMAT,
         operation: format::JobOp::Purge,

@@ -328,7 +328,7 @@ fn ids_of(d: &Done) -> impl Iterator<Item = &String> {
 }
 
 fn valid(id: &str) -> Result<(), String> {
-    validate_account("", id).map_err(|_| {
+    validate_account(crate::error::Field::Other(""), id).map_err(|_| {
         let shown: String = id.chars().take(40).collect();
         format!("an account id that is not valid: {shown:?}")
     })

@@ -74,6 +74,8 @@ pub(super) struct Sink<'a> {
     pub(super) answered: bool,
     /// For pairs sorted before they were cut: the sort's run size.
     pub(super) sort_run: Option<u64>,
+    /// Whether the job counts relations ([`JobSummary::relations`]).
+    pub(super) relations: bool,
 }
 
 impl<'a> Sink<'a> {
@@ -99,6 +101,7 @@ impl<'a> Sink<'a> {
             last_unanswered: None,
             answered: false,
             sort_run: None,
+            relations: false,
         }
     }
 
@@ -207,6 +210,7 @@ impl<'a> Sink<'a> {
         let complete = data.complete && !interrupted && self.stopped_by.is_none();
         JobSummary {
             total: p.total,
+            relations: self.relations,
             applied: p.applied,
             in_place: self.in_place,
             refused: p.refused,

@@ -101,7 +101,7 @@ pub(crate) fn export<S: AsRef<str>>(
     };
     for account in accounts {
         let account = account.as_ref();
-        validate_account("account", account)?;
+        validate_account(crate::error::Field::Other("account"), account)?;
         for (list, name) in [
             (FollowList::Following, "following"),
             (FollowList::Fans, "fans"),

@@ -85,7 +85,7 @@ impl RedisLimiter {
         let pool = Pool::open(url, REDIS_TIMEOUT)?;
         if !(per_second.is_finite() && per_second > 0.0) {
             return Err(Error::invalid(
-                "rate",
+                crate::error::Field::RateLimit,
                 "must be more than 0 calls per second",
             ));
         }

@@ -260,8 +260,13 @@ fn bad_accounts(e: &callback::FollowEvent) -> Option<String> {
     if e.to_accounts.is_empty() {
         return Some("the event names no target account".into());
     }
-    std::iter::once(("From_Account", &e.from_account))
-        .chain(e.to_accounts.iter().map(|t| ("To_Account", t)))
+    use crate::error::Field;
+    std::iter::once((Field::FromAccount, &e.from_account))
+        .chain(
+            e.to_accounts
+                .iter()
+                .map(|t| (Field::Other("To_Account"), t)),
+        )
         .find_map(|(field, id)| validate_account(field, id).err())
         .map(|e| e.to_string())
 }

@@ -89,7 +89,7 @@ pub trait Request: Serialize {
     fn body(&self) -> Result<Vec<u8>, Error> {
         serde_json::to_vec(self).map_err(|e| {
             Error::invalid(
-                Self::PATH,
+                crate::error::Field::Other(Self::PATH),
                 format!("request body cannot be serialized: {e}"),
             )
         })

@@ -1,7 +1,7 @@
 //! The account-id checks every request makes before it is sent.
 
 use super::MAX_ACCOUNT_BYTES;
-use crate::error::Error;
+use crate::error::{Error, Field};
 
 #[cfg(test)]
 thread_local! {
@@ -15,7 +15,7 @@ pub(crate) fn validations() -> usize {
 }
 
 /// Checks one account id: non-empty and at most 32 bytes.
-pub fn validate_account(field: &str, id: &str) -> Result<(), Error> {
+pub fn validate_account(field: Field, id: &str) -> Result<(), Error> {
     #[cfg(test)]
     VALIDATIONS.with(|v| v.set(v.get() + 1));
     // Fast path: 1–32 bytes of printable ASCII, the usual UserID.
@@ -54,16 +54,16 @@ pub fn validate_account(field: &str, id: &str) -> Result<(), Error> {
 
 /// Checks a target list: non-empty, at most `max` ids, each valid.
 pub(crate) fn validate_targets<S: AsRef<str>>(
-    field: &str,
+    field: &'static str,
     ids: &[S],
     max: usize,
 ) -> Result<(), Error> {
     if ids.is_empty() {
-        return Err(Error::invalid(field, "the list is empty"));
+        return Err(Error::invalid(Field::Other(field), "the list is empty"));
     }
     if ids.len() > max {
         return Err(Error::invalid(
-            field,
+            Field::Other(field),
             format!(
                 "{} accounts in one request; at most {max} are allowed (Client splits longer lists)",
                 ids.len()
@@ -77,11 +77,15 @@ pub(crate) fn validate_targets<S: AsRef<str>>(
 }
 
 /// Checks the id at `index` of the list `field`, naming it `field[index]`.
-pub(crate) fn validate_account_at(field: &str, index: usize, id: &str) -> Result<(), Error> {
-    // Formatting the field name only on failure keeps the happy path allocation-free.
-    validate_account("", id).map_err(|e| match e {
+pub(crate) fn validate_account_at(list: &'static str, index: usize, id: &str) -> Result<(), Error> {
+    // Naming the item only on failure keeps the happy path allocation-free.
+    validate_account(Field::Other(list), id).map_err(|e| match e {
         Error::InvalidInput(mut inv) => {
-            inv.field = format!("{field}[{index}] ({id:?})");
+            inv.field = Field::ListItem {
+                list,
+                index,
+                id: id.to_string(),
+            };
             Error::InvalidInput(inv)
         }
         other => other,
@@ -94,14 +98,14 @@ mod tests {
 
     #[test]
     fn account_validation() {
-        assert!(validate_account("From_Account", "UserID_001").is_ok());
-        assert!(validate_account("From_Account", &"a".repeat(32)).is_ok());
-        let e = validate_account("From_Account", &"a".repeat(33)).unwrap_err();
+        assert!(validate_account(Field::FromAccount, "UserID_001").is_ok());
+        assert!(validate_account(Field::FromAccount, &"a".repeat(32)).is_ok());
+        let e = validate_account(Field::FromAccount, &"a".repeat(33)).unwrap_err();
         assert!(e.to_string().contains("33 bytes"), "{e}");
-        assert!(validate_account("x", "").is_err());
-        assert!(validate_account("x", "a\nb").is_err());
+        assert!(validate_account(Field::Other("x"), "").is_err());
+        assert!(validate_account(Field::Other("x"), "a\nb").is_err());
         // 11 three-byte characters are 33 bytes.
-        assert!(validate_account("x", &"好".repeat(11)).is_err());
+        assert!(validate_account(Field::Other("x"), &"好".repeat(11)).is_err());
         let e = validate_targets("To_Account", &["a", "", "c"], 20).unwrap_err();
         assert!(e.to_string().contains("To_Account[1]"), "{e}");
         let e = validate_targets::<&str>("To_Account", &[], 20).unwrap_err();

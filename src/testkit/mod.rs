@@ -289,7 +289,7 @@ impl EmulatorBuilder {
         if self.sdkappid == 0 {
             return Err(invalid("the SDKAppID must not be 0".into()));
         }
-        crate::request::validate_account("admin", &self.admin)
+        crate::request::validate_account(crate::error::Field::Admin, &self.admin)
             .map_err(|e| invalid(e.to_string()))?;
         if self.secret_key.trim().is_empty() {
             return Err(invalid("the SecretKey must not be empty".into()));

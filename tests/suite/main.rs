@@ -12,13 +12,12 @@ mod layouts;
 mod outcomes;
 mod pairs;
 mod promises;
-mod props;
 mod readme;
 mod receiver;
+#[cfg(feature = "redis")]
 mod redis_budget;
 mod reliability;
 mod signing;
-mod tls;
 mod undo;
 mod wire;
 

@@ -2,7 +2,7 @@
 //! if the promise is broken (see `tests/README.md` for the whole table).
 
 use super::*;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::Arc;
 use tim_follow::job::{self, Job, JobInput};
 use tim_follow::testkit::Fault;
 use tim_follow::Error;
@@ -209,7 +209,9 @@ fn a_purge_lists_both_lists_before_its_first_unfollow() {
 
 /// What the client logs, with the thread that logged it, for the tests that
 /// hold it to its words.
-fn logged() -> &'static Mutex<Vec<(std::thread::ThreadId, String)>> {
+#[cfg(feature = "redis")]
+fn logged() -> &'static std::sync::Mutex<Vec<(std::thread::ThreadId, String)>> {
+    use std::sync::{Mutex, OnceLock};
     type Lines = Mutex<Vec<(std::thread::ThreadId, String)>>;
     struct Capture(&'static Lines);
     impl log::Log for Capture {
@@ -241,6 +243,7 @@ fn logged() -> &'static Mutex<Vec<(std::thread::ThreadId, String)>> {
 /// Redis out of reach: the shared budget falls back to a quarter of the rate
 /// in this process, and says so in one warning, not one per call.
 #[test]
+#[cfg(feature = "redis")]
 fn an_unreachable_redis_falls_back_to_a_quarter_of_the_rate_with_one_warning() {
     let lines = logged();
     // A port nothing listens on: refused at once.

@@ -272,6 +272,7 @@ fn a_stop_lets_deliveries_in_flight_finish_and_answer() {
     );
 }
 
+#[cfg(feature = "redis")]
 #[test]
 fn receivers_sharing_redis_hand_an_event_over_once() {
     let Some(redis) = redis_budget::RedisServer::start() else {
@@ -432,6 +433,7 @@ fn the_emulator_sends_a_webhook_once_unless_asked_to_retry() {
 }
 
 #[test]
+#[cfg(feature = "redis")]
 fn a_redis_claim_in_flight_is_not_done_and_a_dead_holders_claim_expires() {
     use tim_follow::receiver::{Claim, RedisSeen, Seen};
     let Some(redis) = redis_budget::RedisServer::start() else {

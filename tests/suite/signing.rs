@@ -152,7 +152,9 @@ fn environment_configuration_and_its_errors() {
     ];
     for (vars, names) in cases {
         match ClientBuilder::from_lookup(lookup(&vars)).build() {
-            Err(Error::InvalidInput(inv)) => assert!(inv.field.contains(names), "{vars:?}: {inv}"),
+            Err(Error::InvalidInput(inv)) => {
+                assert!(inv.field.to_string().contains(names), "{vars:?}: {inv}")
+            }
             other => panic!("{vars:?}: {other:?}"),
         }
     }
@@ -190,7 +192,9 @@ fn builder_rejects_bad_settings_before_any_request() {
         (b().base_url("https://h/v4"), "base_url"),
     ] {
         match builder.build() {
-            Err(Error::InvalidInput(inv)) => assert!(inv.field.contains(field), "{field}: {inv}"),
+            Err(Error::InvalidInput(inv)) => {
+                assert!(inv.field.to_string().contains(field), "{field}: {inv}")
+            }
             other => panic!("{field}: {other:?}"),
         }
     }
@@ -200,4 +204,52 @@ fn builder_rejects_bad_settings_before_any_request() {
         .build()
         .is_ok());
     assert!(b().base_url("https://proxy.internal:8443").build().is_ok());
+}
+
+#[test]
+fn invalid_input_names_its_field_by_variant() {
+    use tim_follow::Field;
+    let field = |r: Result<Client, Error>| match r {
+        Err(Error::InvalidInput(inv)) => (inv.field, inv.remedy),
+        other => panic!("{other:?}"),
+    };
+    let b = || Client::builder(1400000000, "administrator").usersig("s");
+    assert_eq!(
+        field(Client::builder(0, "administrator").usersig("s").build()),
+        (Field::SdkAppId, None)
+    );
+    let (f, remedy) = field(b().base_url("http://10.1.2.3").build());
+    assert_eq!(f, Field::BaseUrl);
+    assert!(remedy.is_some_and(|r| r.contains("allow_insecure_http")));
+    assert_eq!(
+        field(b().base_url("ftp://x").build()),
+        (Field::BaseUrl, None)
+    );
+    assert_eq!(field(b().rate_limit(0).build()).0, Field::RateLimit);
+    assert_eq!(
+        field(Client::builder(1400000000, "administrator").build()).0,
+        Field::Credentials
+    );
+    let env = ClientBuilder::from_lookup(lookup(&[("TIM_SDKAPPID", "x"), ("TIM_USERSIG", "s")]));
+    assert_eq!(field(env.build()).0, Field::Env("TIM_SDKAPPID"));
+    // A request's account, with its place and id.
+    let emu = emulator_with("u1", &ids("t", 1));
+    match emu.client().follow_delete("u1", &["t_000", ""]) {
+        Err(Error::InvalidInput(inv)) => {
+            assert_eq!(
+                inv.field,
+                Field::ListItem {
+                    list: "To_Account",
+                    index: 1,
+                    id: String::new()
+                }
+            );
+            assert_eq!(inv.field.to_string(), r#"To_Account[1] ("")"#);
+        }
+        other => panic!("{other:?}"),
+    }
+    match emu.client().follow_delete("", &["t_000"]) {
+        Err(Error::InvalidInput(inv)) => assert_eq!(inv.field, Field::FromAccount),
+        other => panic!("{other:?}"),
+    }
 }

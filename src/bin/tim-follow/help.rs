@@ -62,6 +62,7 @@ EVENTS (the webhooks the service sends after follows and unfollows):
     webhooks --listen <ADDR> --out <FILE>
                               each verified event is appended to FILE as a JSON line, on
                               disk before it is acknowledged; a repeat is not written again
+                              (event_time and received_at in Unix ms, request_time in s)
     webhooks --listen <ADDR> --exec <CMD>
                               each event's JSON on CMD's stdin, acknowledged when CMD exits 0
                               within --exec-timeout <SECONDS> (default 30; past it CMD and
@@ -72,7 +73,9 @@ EVENTS (the webhooks the service sends after follows and unfollows):
 
 OPTIONS:
     --region <REGION>         data center: china, singapore (sgp), seoul (kr), tokyo (jpn),
-                              frankfurt (ger), mumbai (ind), silicon-valley (usa), jakarta (idn)
+                              frankfurt (ger), mumbai (ind), silicon-valley (usa), jakarta (idn),
+                              or Tencent Cloud's names (ap-singapore, eu-frankfurt, ...);
+                              refused when TIM_BASE_URL is set (it picks the endpoint)
     --file <PATH>             read more TO accounts from a file, one per line ('-' for stdin);
                               empty lines and lines starting with # are skipped
     --journal <PATH>          run add, delete, purge, undo or restore as a durable job
@@ -102,7 +105,8 @@ OPTIONS:
                               renewals, read-backs); RUST_LOG=debug does the same
     --emulator                run against a built-in local emulator (no credentials needed;
                               its state lasts this one run: for longer, start the standalone
-                              emulator and use the export line it prints);
+                              emulator and use the export line it prints, with
+                              --open-accounts for a job over ids never imported);
                               every account named on the command line is imported
     -h, --help                print this help (with a command: that command's)
     -V, --version             print the version
@@ -220,7 +224,8 @@ pub(crate) fn command_help(cmd: &str) -> String {
              GET /healthz answers 200 while events can be stored, else 503;\n\
              GET /metrics gives the counters in the Prometheus text format.",
             "    --listen <ADDR>           the address to listen on, such as 0.0.0.0:9000\n    \
-             --out <FILE>              append each event to FILE as a JSON line\n    \
+             --out <FILE>              append each event to FILE as a JSON line (event_time\n                              \
+             and received_at in Unix ms, request_time in Unix s)\n    \
              --exec <CMD>              run CMD for each event, acknowledged when it exits 0\n    \
              --exec-timeout <SECONDS>  CMD's limit (default 30), its process group killed past it\n    \
              --token-file <PATH>       the callback token, from a file",

@@ -376,10 +376,14 @@ fn report_every_5s() -> impl FnMut(&job::ExportSummary) {
 
 /// Runs a job with progress on stderr and Ctrl-C handling; prints what was
 /// not applied and a summary; returns the exit status.
+/// Runs a job; `relations` when it counts relations (purge, pairs, undo,
+/// restore) rather than the accounts of one FROM, for the progress line;
+/// `resume_line` makes the command that resumes it, once it ran.
 pub(crate) fn run(
     job: Job,
     client: &Client,
     journal: Option<&Path>,
+    relations: bool,
     resume_line: impl Fn() -> Option<String>,
 ) -> Result<u8, Failure> {
     let stop = Arc::new(AtomicBool::new(false));
@@ -389,7 +393,7 @@ pub(crate) fn run(
             eprintln!("\nstopping: the requests in flight finish and are journaled…");
         }
     });
-    let mut display = Display::new();
+    let mut display = Display::new(if relations { "relations" } else { "accounts" });
     let summary = job
         .stop_when(stop.clone())
         .run(client, |p| display.show(p))?;
@@ -408,7 +412,7 @@ pub(crate) fn run(
         if why.is_no_answer() {
             resume(&format!(
                 "{} waiting; when the service answers again",
-                crate::accounts(summary.to_resume)
+                units(&summary, summary.to_resume)
             ));
         } else {
             resume("fix it, then");
@@ -423,7 +427,7 @@ pub(crate) fn run(
         resume(&format!(
             "{} unknown (no answer could be read); to read them back and send what is \
              still needed",
-            crate::accounts(summary.unknown)
+            units(&summary, summary.unknown)
         ));
     }
     Ok(u8::from(summary.applied < summary.total))
@@ -457,7 +461,7 @@ pub(crate) fn status(positional: &[String], as_json: bool) -> Result<u8, Failure
         } else {
             format!(
                 " (not complete: {} waiting for `tim-follow resume {path}`)",
-                crate::accounts(s.to_resume)
+                units(&s, s.to_resume)
             )
         };
         let sorted = match s.sort_run {
@@ -469,6 +473,12 @@ pub(crate) fn status(positional: &[String], as_json: bool) -> Result<u8, Failure
     Ok(0)
 }
 
+/// `n` of what the job counts: "3 accounts", or for a purge, a job of pairs,
+/// an undo or a restore, "3 relations".
+fn units(s: &JobSummary, n: u64) -> String {
+    crate::plural(n, if s.relations { "relation" } else { "account" })
+}
+
 fn counts(s: &JobSummary) -> String {
     let in_place = match s.in_place {
         0 => String::new(),
@@ -476,7 +486,7 @@ fn counts(s: &JobSummary) -> String {
     };
     format!(
         "{}: {} applied{in_place}, {} refused, {} unknown, {} pending",
-        crate::accounts(s.total),
+        units(s, s.total),
         s.applied,
         s.refused,
         s.unknown,
@@ -486,9 +496,9 @@ fn counts(s: &JobSummary) -> String {
 
 fn print_summary(s: &JobSummary) {
     eprintln!(
-        "{} ({} requests sent in {:.1} s)",
+        "{} ({} sent in {:.1} s)",
         counts(s),
-        s.requests_sent,
+        crate::plural(s.requests_sent, "request"),
         s.elapsed.as_secs_f64()
     );
 }
@@ -561,18 +571,21 @@ impl BatchDisplay {
 /// Progress on stderr: a live bar on a terminal, a plain line every 5 s otherwise.
 enum Display {
     Bar(ProgressBar),
-    Lines { last: Instant },
+    Lines { last: Instant, unit: &'static str },
 }
 
 impl Display {
-    fn new() -> Display {
+    /// `unit`: what the job counts, "accounts" or "relations".
+    fn new(unit: &'static str) -> Display {
         if !std::io::stderr().is_terminal() {
             return Display::Lines {
                 last: Instant::now(),
+                unit,
             };
         }
         let bar = ProgressBar::new(0);
-        let style = ProgressStyle::with_template("{bar:30} {pos}/{len} accounts  {msg}  ETA {eta}")
+        let template = format!("{{bar:30}} {{pos}}/{{len}} {unit}  {{msg}}  ETA {{eta}}");
+        let style = ProgressStyle::with_template(&template)
             .unwrap_or_else(|_| ProgressStyle::default_bar());
         bar.set_style(style);
         Display::Bar(bar)
@@ -589,7 +602,7 @@ impl Display {
                     p.refused, p.unknown
                 ));
             }
-            Display::Lines { last } if last.elapsed() >= Duration::from_secs(5) => {
+            Display::Lines { last, unit } if last.elapsed() >= Duration::from_secs(5) => {
                 *last = Instant::now();
                 let rate = p.requests as f64 / p.elapsed.as_secs_f64().max(0.001);
                 let per_s = p.accounts_sent as f64 / p.elapsed.as_secs_f64().max(0.001);
@@ -601,7 +614,7 @@ impl Display {
                 };
                 let _ = writeln!(
                     std::io::stderr(),
-                    "{}/{} accounts, {rate:.0} requests/s, {} refused, {} unknown, ETA {eta:.0} s",
+                    "{}/{} {unit}, {rate:.0} requests/s, {} refused, {} unknown, ETA {eta:.0} s",
                     p.done,
                     p.total,
                     p.refused,

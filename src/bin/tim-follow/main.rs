@@ -16,8 +16,9 @@ use std::process::ExitCode;
 
 use serde_json::{json, Value};
 use tim_follow::{
-    BatchOutcome, BatchRequest, Client, ClientBuilder, Error, ErrorKind, FollowAdd, FollowCheck,
-    FollowCounts, FollowDelete, FollowGetInfo, FollowList, FollowType, Outcome,
+    BatchOutcome, BatchRequest, Client, ClientBuilder, Error, ErrorKind, Field, FollowAdd,
+    FollowCheck, FollowCounts, FollowDelete, FollowGetInfo, FollowList, FollowType, InvalidInput,
+    Outcome,
 };
 
 enum Failure {
@@ -34,7 +35,13 @@ enum Failure {
 /// not silence. A reader that went away (`| head`) ends the program quietly.
 fn out_line(line: &str) -> Result<(), Failure> {
     let mut out = std::io::stdout().lock();
-    match writeln!(out, "{line}").and_then(|()| out.flush()) {
+    written(writeln!(out, "{line}").and_then(|()| out.flush()))
+}
+
+/// The outcome of a write to stdout: a failure (a full disk) is exit 3, not
+/// silence; a reader that went away (`| head`) ends the program quietly.
+fn written(result: std::io::Result<()>) -> Result<(), Failure> {
+    match result {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => std::process::exit(0),
         Err(e) => Err(Failure::Other(format!("cannot write the output: {e}"))),
@@ -44,44 +51,39 @@ fn out_line(line: &str) -> Result<(), Failure> {
 impl From<Error> for Failure {
     fn from(e: Error) -> Self {
         match e {
-            Error::InvalidInput(bad) => Failure::Usage(in_cli_terms(&bad.field, &bad.reason)),
+            Error::InvalidInput(bad) => Failure::Usage(in_cli_terms(&bad)),
             other => Failure::Call(other),
         }
     }
 }
 
 /// A builder's complaint in the words of this tool: its variables and
-/// arguments, not the library's method names.
-fn in_cli_terms(field: &str, reason: &str) -> String {
-    let name = match field {
-        "base_url" => "TIM_BASE_URL",
-        "sdkappid" => "TIM_SDKAPPID",
-        "admin identifier" => "TIM_ADMIN",
-        "secret_key" => "TIM_SECRET_KEY",
-        "usersig" => "TIM_USERSIG",
-        "rate_limit" => "--rate-limit",
-        "From_Account" => "FROM",
-        "credentials" => return "no credentials: set TIM_SECRET_KEY (or TIM_USERSIG)".into(),
-        f if f.starts_with("To_Account[") => return format!("the account {}: {reason}", tail(f)),
-        other => other,
+/// arguments, not the library's method names, chosen by the field.
+pub(crate) fn in_cli_terms(bad: &InvalidInput) -> String {
+    let reason = &bad.reason;
+    let name = match &bad.field {
+        Field::BaseUrl => "TIM_BASE_URL",
+        Field::SdkAppId => "TIM_SDKAPPID",
+        Field::Admin => "TIM_ADMIN",
+        Field::SecretKey => "TIM_SECRET_KEY",
+        Field::UserSig => "TIM_USERSIG",
+        Field::RateLimit => "--rate-limit",
+        Field::Timeout => "--timeout",
+        Field::RedisUrl => "TIM_REDIS_URL",
+        Field::FromAccount => "FROM",
+        Field::Env(var) => var,
+        Field::Credentials => return "no credentials: set TIM_SECRET_KEY (or TIM_USERSIG)".into(),
+        Field::ListItem { id, .. } => return format!("the account {id:?}: {reason}"),
+        // Settings this tool does not expose: the library's own words.
+        _ => return bad.to_string(),
     };
-    let reason = reason
-        .replace(
-            "; use https, or allow_insecure_http(true)",
-            ": use https (plain http goes to 127.0.0.1 or localhost only)",
-        )
-        .replace(
-            "use no_rate_limit() to turn it off",
-            "give a number above 0",
-        );
-    format!("{name}: {reason}")
-}
-
-/// `To_Account[3] ("x")` → `"x"`.
-fn tail(field: &str) -> &str {
-    field.split_once(' ').map_or(field, |(_, id)| {
-        id.trim_start_matches('(').trim_end_matches(')')
-    })
+    // The library's remedy names its builder methods; this tool has its own.
+    let remedy = match (&bad.field, bad.remedy) {
+        (Field::BaseUrl, Some(_)) => ": use https (plain http goes to 127.0.0.1 or localhost only)",
+        (Field::RateLimit, Some(_)) => "; give a number above 0",
+        _ => "",
+    };
+    format!("{name}: {reason}{remedy}")
 }
 
 /// A call's error for this tool's user: the data-center hint of 70016 and
@@ -180,8 +182,12 @@ fn read_ids(path: &str) -> Result<Vec<String>, Failure> {
 
 /// "1 account", "2 accounts".
 pub(crate) fn accounts(n: impl Into<u64>) -> String {
-    let n = n.into();
-    format!("{n} account{}", if n == 1 { "" } else { "s" })
+    plural(n.into(), "account")
+}
+
+/// "1 request", "2 requests": `noun` with an `s` unless `n` is 1.
+pub(crate) fn plural(n: u64, noun: &str) -> String {
+    format!("{n} {noun}{}", if n == 1 { "" } else { "s" })
 }
 
 fn run() -> Result<u8, Failure> {
@@ -296,9 +302,19 @@ fn run_job(args: &Args) -> Result<u8, Failure> {
              the original times cannot come back"
         );
     }
+    // What the progress line counts; a resumed job's journal says.
+    let relations = match args.command.as_str() {
+        "purge" | "undo" | "restore" => true,
+        "resume" => journal
+            .as_deref()
+            .and_then(|j| tim_follow::job::status(j).ok())
+            .is_some_and(|s| s.relations),
+        _ => args.pairs.is_some(),
+    };
     // Made once the job ran: its journal then says what it records.
     let resume = || journal.as_deref().map(|j| resume_line(args, j));
-    jobs::run(job, &client, journal.as_deref().map(Path::new), resume)
+    let path = journal.as_deref().map(Path::new);
+    jobs::run(job, &client, path, relations, resume)
 }
 
 /// The command that resumes the job of `journal` as this run ran it: with
@@ -363,6 +379,15 @@ fn make_client(
 ) -> Result<(Client, Option<tim_follow::testkit::Emulator>), Failure> {
     if !args.emulator {
         let mut b: ClientBuilder = Client::builder_from_env();
+        let base_set = std::env::var("TIM_BASE_URL").is_ok_and(|v| !v.trim().is_empty());
+        if args.region.is_some() && base_set {
+            // A command line that names one data center must not go to another.
+            return Err(Failure::Usage(
+                "--region does not go with TIM_BASE_URL, which picks the endpoint itself: \
+                 unset TIM_BASE_URL, or leave out --region"
+                    .into(),
+            ));
+        }
         if let Some(r) = args.region {
             b = b.region(r);
         }
@@ -384,9 +409,9 @@ fn make_client(
         .map_err(|e| Failure::Usage(format!("cannot start the emulator: {e}")))?;
     emulator.import_accounts(named);
     eprintln!(
-        "(emulator at {}; {} accounts imported)",
+        "(emulator at {}; {} imported)",
         emulator.base_url(),
-        named.len()
+        accounts(named.len() as u64)
     );
     let builder = limits(emulator.client_builder(), args, Some(emulator.sdkappid()))?;
     let client = builder.build()?;
@@ -427,13 +452,7 @@ fn limits(
         let Some(sdkappid) = sdkappid else {
             return Ok(b); // building the client reports TIM_SDKAPPID
         };
-        let budget =
-            tim_follow::RedisLimiter::new(url.trim(), sdkappid, f64::from(rate)).map_err(|e| {
-                Failure::Usage(format!(
-                    "TIM_REDIS_URL: {}",
-                    e.to_string().replace("invalid input: redis_url: ", "")
-                ))
-            })?;
+        let budget = tim_follow::RedisLimiter::new(url.trim(), sdkappid, f64::from(rate))?;
         Ok(b.rate_limiter(std::sync::Arc::new(budget)))
     }
     #[cfg(not(feature = "redis"))]
@@ -507,10 +526,9 @@ fn call(args: &Args, client: &Client, positional: &[String]) -> Result<u8, Failu
                 } else {
                     format!("{:<32}  {}", entry.to_account, entry.follow_time_rfc3339())
                 };
-                if writeln!(out, "{line}").is_err() {
-                    break; // stdout closed (e.g. piped into `head`)
-                }
+                written(writeln!(out, "{line}"))?;
             }
+            written(out.flush())?;
             if !args.json {
                 eprintln!("{}", accounts(n as u64));
             }
@@ -558,7 +576,8 @@ fn report<T>(
     for item in out {
         let line = match (&item.outcome, as_json) {
             (Outcome::Applied(p), true) => {
-                let mut v = json!({"account": item.account, "outcome": "applied"});
+                // "applied" for a change, "answered" for a read (check, counts).
+                let mut v = json!({"account": item.account, "outcome": done});
                 if let (Value::Object(m), Value::Object(extra)) = (&mut v, payload_json(p)) {
                     m.extend(extra);
                 }

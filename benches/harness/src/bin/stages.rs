@@ -125,9 +125,9 @@ fn run(mode: &str, s: &Setup, url: &str, body: &[u8]) {
         }
         // The client's sans-IO stages, alone.
         "validate" => {
-            validate_account("From_Account", "UserID_001").unwrap();
+            validate_account(tim_follow::Field::FromAccount, "UserID_001").unwrap();
             for id in &s.to {
-                validate_account("To_Account", black_box(id)).unwrap();
+                validate_account(tim_follow::Field::Other("To_Account"), black_box(id)).unwrap();
             }
         }
         "url" => {

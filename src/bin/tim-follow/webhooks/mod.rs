@@ -206,13 +206,8 @@ fn seen(remembered: Arc<Remembered>) -> Result<Arc<dyn Seen>, Failure> {
             .ok()
             .and_then(|v| v.trim().parse().ok())
             .unwrap_or(0);
-        let shared = tim_follow::receiver::RedisSeen::new(url.trim(), sdkappid, REMEMBER_FOR)
-            .map_err(|e| {
-                Failure::Usage(format!(
-                    "TIM_REDIS_URL: {}",
-                    e.to_string().replace("invalid input: redis_url: ", "")
-                ))
-            })?;
+        // A bad URL is Field::RedisUrl, named TIM_REDIS_URL by `in_cli_terms`.
+        let shared = tim_follow::receiver::RedisSeen::new(url.trim(), sdkappid, REMEMBER_FOR)?;
         Ok(Arc::new(shared))
     }
     #[cfg(not(feature = "redis"))]

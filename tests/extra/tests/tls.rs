@@ -2,21 +2,23 @@
 
 #![cfg(any(feature = "rustls", feature = "native-tls"))]
 
-use super::*;
 use std::io::Read;
 use std::net::TcpListener;
 use std::sync::Arc;
+use std::time::Duration;
 
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-use tim_follow::{Error, TransportErrorKind};
+use tim_follow::testkit::Emulator;
+use tim_follow::{Client, Error, RetryPolicy, TransportErrorKind};
 
 #[test]
 fn a_self_signed_certificate_is_rejected_before_any_request_is_sent() {
     let cert =
-        CertificateDer::from_pem_slice(include_bytes!("../fixtures/self-signed.cert.pem")).unwrap();
-    let key =
-        PrivateKeyDer::from_pem_slice(include_bytes!("../fixtures/self-signed.key.pem")).unwrap();
+        CertificateDer::from_pem_slice(include_bytes!("../../fixtures/self-signed.cert.pem"))
+            .unwrap();
+    let key = PrivateKeyDer::from_pem_slice(include_bytes!("../../fixtures/self-signed.key.pem"))
+        .unwrap();
     let config = rustls::ServerConfig::builder_with_provider(Arc::new(
         rustls::crypto::ring::default_provider(),
     ))
@@ -28,7 +30,7 @@ fn a_self_signed_certificate_is_rejected_before_any_request_is_sent() {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     let server = std::thread::spawn(move || {
-        let tcp = crate::accept_within(&listener, Duration::from_secs(30));
+        let tcp = accept_within(&listener, Duration::from_secs(30));
         tcp.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
         let conn = rustls::ServerConnection::new(Arc::new(config)).unwrap();
         let mut tls = rustls::StreamOwned::new(conn, tcp);
@@ -76,5 +78,30 @@ fn https_to_a_plain_http_port_is_a_tls_problem_not_a_timeout() {
             assert!(t.message.contains("TLS handshake"), "{err}");
         }
         other => panic!("{other}"),
+    }
+}
+
+/// The next connection to `listener`, waiting at most `limit`: a test whose
+/// client never connects fails instead of hanging in `accept`.
+fn accept_within(listener: &TcpListener, limit: Duration) -> std::net::TcpStream {
+    listener
+        .set_nonblocking(true)
+        .expect("a non-blocking listener");
+    let deadline = std::time::Instant::now() + limit;
+    loop {
+        match listener.accept() {
+            Ok((stream, _)) => {
+                stream.set_nonblocking(false).expect("a blocking stream");
+                return stream;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "no connection within {limit:?}"
+                );
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            Err(e) => panic!("accept: {e}"),
+        }
     }
 }
