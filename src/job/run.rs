@@ -229,8 +229,12 @@ impl<'a> Workers<'a> {
     where
         'a: 'scope,
     {
+        // Twice the target: a job's worker also reads first, journals and
+        // waits for the journal between its requests, and the ones not
+        // needed wait at the client's gate, which keeps the target.
         let started = self.started.load(Ordering::SeqCst);
-        if started >= self.client.in_flight_target().min(self.most) {
+        let wanted = self.client.in_flight_target().saturating_mul(2);
+        if started >= wanted.min(self.most) {
             return false;
         }
         if self
