@@ -380,7 +380,10 @@ impl<P: Send> Pool<ChunkResult<P>> {
         let left = chunks
             .len()
             .saturating_sub(self.next.load(Ordering::SeqCst));
-        let wanted = workers.engine.gate.target().min(self.most);
+        // A few spare workers wait at the gate with their request taken,
+        // ready as soon as the target grows (the calls in flight waiting
+        // longer than the estimate raise it at once).
+        let wanted = crate::inflight::workers_for(workers.engine.gate.target()).min(self.most);
         if started >= wanted || started >= left.max(1) {
             return false;
         }

@@ -229,11 +229,11 @@ impl<'a> Workers<'a> {
     where
         'a: 'scope,
     {
-        // Twice the target: a job's worker also reads first, journals and
-        // waits for the journal between its requests, and the ones not
-        // needed wait at the client's gate, which keeps the target.
+        // A few more than the target: a job's worker also journals and
+        // waits for the journal between its requests; the ones not needed
+        // wait at the client's gate, which keeps the target.
         let started = self.started.load(Ordering::SeqCst);
-        let wanted = self.client.in_flight_target().saturating_mul(2);
+        let wanted = crate::inflight::workers_for(self.client.in_flight_target());
         if started >= wanted.min(self.most) {
             return false;
         }

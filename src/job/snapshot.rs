@@ -269,9 +269,9 @@ impl<'a> Listings<'a> {
             .accounts
             .len()
             .saturating_sub(self.next.load(Ordering::SeqCst));
-        let wanted = self
-            .client
-            .in_flight_target()
+        // A few more than the target, as for a batch: the spare ones wait
+        // at the client's gate, ready as soon as the target grows.
+        let wanted = crate::inflight::workers_for(self.client.in_flight_target())
             .min(self.client.concurrency());
         if started >= wanted.min(left) {
             return;
