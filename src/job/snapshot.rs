@@ -22,7 +22,7 @@ use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::mpsc::{sync_channel, Receiver};
+use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError};
 use std::sync::{Condvar, Mutex};
 
 use serde::{Deserialize, Serialize};
@@ -158,8 +158,16 @@ pub(crate) fn export<S: AsRef<str>>(
                     }
                     Ok(())
                 };
-                match listings.take(i) {
-                    Some(chunks) => chunks.iter().try_for_each(&mut write)?,
+                match listings.take(i, &mut || listings.grow(scope)) {
+                    Some(chunks) => loop {
+                        // Waiting for a slow listing, start the workers a
+                        // growing target allows.
+                        match chunks.recv_timeout(std::time::Duration::from_millis(50)) {
+                            Ok(chunk) => write(chunk)?,
+                            Err(RecvTimeoutError::Timeout) => listings.grow(scope),
+                            Err(RecvTimeoutError::Disconnected) => break,
+                        }
+                    },
                     // No worker took it: listed here.
                     None => {
                         let mut failed = None;
@@ -273,7 +281,7 @@ impl<'a> Listings<'a> {
         // at the client's gate, ready as soon as the target grows.
         let wanted = crate::inflight::workers_for(self.client.in_flight_target())
             .min(self.client.concurrency());
-        if started >= wanted.min(left) {
+        if started >= wanted || left == 0 {
             return;
         }
         if self
@@ -316,8 +324,9 @@ impl<'a> Listings<'a> {
     }
 
     /// Where the chunks of account `i` arrive, once a worker took it; `None`
-    /// when no worker did (this thread claims it then).
-    fn take(&self, i: usize) -> Option<Receiver<Chunk>> {
+    /// when no worker did (this thread claims it then). While it waits, it
+    /// calls `grow` now and then.
+    fn take(&self, i: usize, grow: &mut dyn FnMut()) -> Option<Receiver<Chunk>> {
         let mut ready = lock(&self.ready);
         loop {
             if let Some(rx) = ready.taken.remove(&i) {
@@ -334,6 +343,9 @@ impl<'a> Listings<'a> {
                 .arrived
                 .wait_timeout(ready, std::time::Duration::from_millis(50))
                 .map_or_else(|p| p.into_inner().0, |(g, _)| g);
+            drop(ready);
+            grow();
+            ready = lock(&self.ready);
         }
     }
 

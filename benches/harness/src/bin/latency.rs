@@ -30,9 +30,10 @@ const LATENCIES: [u64; 5] = [20, 50, 150, 300, 500];
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
-        Some("case") if args.len() == 4 => {
+        Some("case") if args.len() >= 4 => {
             let ms: u64 = args[3].parse().expect("a latency in ms");
-            case(&args[1], &args[2], ms);
+            let n = args.get(4).map_or(ACCOUNTS, |n| n.parse().expect("a count"));
+            case(&args[1], &args[2], ms, n);
         }
         Some("table") => table(args.iter().any(|a| a == "--quick")),
         _ => eprintln!("usage: latency table [--quick] | latency case OP adaptive|fixed16 MS"),
@@ -69,7 +70,7 @@ fn peak_rss_kib() -> u64 {
 }
 
 /// One case: prints `seconds floor peak requests throttled rss`.
-fn case(op: &str, mode: &str, ms: u64) {
+fn case(op: &str, mode: &str, ms: u64, accounts: usize) {
     let emu = Emulator::builder()
         .rate_limit(Some(200), 60007)
         .max_following(100_000)
@@ -78,13 +79,13 @@ fn case(op: &str, mode: &str, ms: u64) {
     let dir = std::env::temp_dir().join(format!("tim-follow-latency-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
-    let targets = ids("t", ACCOUNTS);
+    let targets = ids("t", accounts.max(PURGE_FOLLOWING + PURGE_FANS));
     // Setup first, at no latency.
     let floor = match op {
         "batch" | "job" => {
             emu.import_accounts(&["me"]);
             emu.import_accounts(&targets);
-            (ACCOUNTS / 20) as f64 / 200.0
+            (accounts / 20) as f64 / 200.0
         }
         "purge" => {
             emu.import_accounts(&["p"]);
@@ -124,7 +125,7 @@ fn case(op: &str, mode: &str, ms: u64) {
     match op {
         "batch" => {
             let out = c.follow_add("me", &targets).unwrap();
-            assert_eq!(out.applied().count(), ACCOUNTS);
+            assert_eq!(out.applied().count(), accounts);
         }
         "job" => {
             let input = dir.join("ids.txt");
@@ -133,7 +134,7 @@ fn case(op: &str, mode: &str, ms: u64) {
                 .journal(dir.join("job.journal"))
                 .run(&c, |_| {})
                 .unwrap();
-            assert!(s.complete && s.applied == ACCOUNTS as u64, "{s:?}");
+            assert!(s.complete && s.applied == accounts as u64, "{s:?}");
         }
         "purge" => {
             let s = Job::purge("p")
@@ -164,9 +165,9 @@ fn case(op: &str, mode: &str, ms: u64) {
 
 fn table(quick: bool) {
     let me = std::env::current_exe().unwrap();
-    let run = |op: &str, mode: &str, ms: u64| -> Vec<f64> {
+    let run_n = |op: &str, mode: &str, ms: u64, n: usize| -> Vec<f64> {
         let out = std::process::Command::new(&me)
-            .args(["case", op, mode, &ms.to_string()])
+            .args(["case", op, mode, &ms.to_string(), &n.to_string()])
             .output()
             .unwrap();
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
@@ -175,6 +176,7 @@ fn table(quick: bool) {
             .map(|x| x.parse().unwrap())
             .collect()
     };
+    let run = |op: &str, mode: &str, ms: u64| run_n(op, mode, ms, ACCOUNTS);
     let latencies: &[u64] = if quick { &[20, 300] } else { &LATENCIES };
     println!("### 3b. Latency: requests in flight that follow it\n");
     println!(
@@ -212,6 +214,28 @@ fn table(quick: bool) {
                 after[5] / 1024.0
             );
             rss.push((op, ms, after[5]));
+        }
+    }
+    if !quick {
+        println!(
+            "\nThe same batch and job over 20,000 accounts (1,000 requests of each endpoint, \
+             floor 5 s), adaptive only (the default client), where the ramp at the start and \
+             the last answers weigh less:\n"
+        );
+        println!("| operation | latency | time (vs floor) | peak in flight | rate-limit answers | peak RSS |");
+        println!("|---|---:|---:|---:|---:|---:|");
+        for op in ["batch", "job"] {
+            for ms in [20, 50, 150, 300, 500] {
+                let r = run_n(op, "adaptive", ms, 20_000);
+                println!(
+                    "| {op} | {ms} ms | {:.2} s ({:.2}×) | {} | {} | {:.1} MiB |",
+                    r[0],
+                    r[0] / r[1],
+                    r[2],
+                    r[4],
+                    r[5] / 1024.0
+                );
+            }
         }
     }
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
