@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Regenerates BENCHMARKS.md: `bash benches/run.sh` (about 10 minutes of measuring,
+# Regenerates BENCHMARKS.md: `bash benches/run.sh` (about 15 minutes of measuring,
 # plus the first build of the harness). `bash benches/run.sh --quick` for a fast look
 # (shorter samples, no single-worker bulk run), printed but not written.
 # `bash benches/run.sh --stages` prints only the stage table of one call (needs valgrind).
@@ -15,6 +15,9 @@ fi
 cargo build --release --manifest-path benches/harness/Cargo.toml >&2
 # criterion prints its own progress on stdout: keep only the report, from its first heading.
 tables=$(benches/harness/target/release/tim-follow-bench $quick 2>/dev/null | sed -n '/^### 1\./,$p')
+
+# 3b. The latency table: each case in a process of its own (about 4 minutes).
+latency_section=$(benches/harness/target/release/latency table $quick)
 
 # 2b. Where the time of one call goes (callgrind, interleaved wall time).
 stages_section=$(python3 benches/stages.py $quick)
@@ -98,6 +101,8 @@ echo "$tables" | sed '/^### 3\./,$d'
 echo "$stages_section"
 echo
 echo "$tables" | sed -n '/^### 3\./,$p'
+echo
+echo "$latency_section"
 echo
 echo "$jobs_table"
 echo

@@ -5,8 +5,8 @@
 //! `rate × latency` must be in flight. The latency is estimated from the
 //! measured attempts (a moving mean plus twice the moving deviation, about
 //! the 90th percentile of a spread-out latency), the rate is the limiter's
-//! for each endpoint in use, and a tenth more is kept for what the estimate
-//! misses. The target grows and shrinks as the latency does, never below a
+//! for each endpoint in use, and a fifth more plus two are kept for what the
+//! estimate misses. The target grows and shrinks as the latency does, never below a
 //! small floor (so that a fast service never waits on the client's own
 //! overhead) nor above the cap ([`ClientBuilder::concurrency`]).
 //!
@@ -23,9 +23,11 @@ use std::time::{Duration, Instant};
 
 use crate::sync::lock;
 
-/// The default cap: enough for 200 calls a second at up to about 550 ms a
-/// call (with the headroom), on small-stack threads started only as needed.
-pub(crate) const DEFAULT_CAP: usize = 128;
+/// The default cap: with the headroom, enough for 200 calls a second at up
+/// to about 1 s a call on one endpoint, or on two at once (a job that reads
+/// each request first) at up to about 500 ms; on small-stack threads
+/// started only as needed.
+pub(crate) const DEFAULT_CAP: usize = 256;
 
 /// The stack of a worker thread: a request's work is shallow (building a
 /// body, signing, one HTTP exchange through ureq and rustls, parsing the
@@ -34,12 +36,24 @@ pub(crate) const DEFAULT_CAP: usize = 128;
 /// only the pages touched cost memory.
 pub(crate) const WORKER_STACK: usize = 512 * 1024;
 
+/// How many worker threads a bulk path keeps for `target` requests in
+/// flight: a quarter more and two, so that when the target grows a worker
+/// is already waiting at the gate with its request, and so that a worker's
+/// work outside its calls (journaling, merging) does not leave a place
+/// empty; few enough that waking the ones waiting costs little.
+pub(crate) fn workers_for(target: usize) -> usize {
+    target.saturating_add(target / 4).saturating_add(2)
+}
+
 /// The target before any latency was measured: what a fixed pool had.
 const START: usize = 16;
 /// The target never goes below this (or the cap, if lower).
 const FLOOR: usize = 4;
-/// Kept on top of rate × latency for what the estimate misses.
-const HEADROOM: f64 = 1.1;
+/// Kept on top of rate × latency for what the estimate misses (the time a
+/// call spends outside its HTTP exchange: signing, pacing, parsing): a
+/// fifth more, and two requests.
+const HEADROOM: f64 = 1.2;
+const SPARE: usize = 2;
 /// The weight of a new sample in the moving mean and deviation.
 const GAIN: f64 = 0.125;
 /// An endpoint is counted in use for this long after its last call.
@@ -108,13 +122,24 @@ impl Controller {
             .map(|(mean, dev)| Duration::from_secs_f64((mean + 2.0 * dev).clamp(0.0, 86_400.0)))
     }
 
-    /// How many requests may be in flight at `now`.
-    pub(crate) fn target(&self, now: Instant) -> usize {
+    /// How many requests may be in flight at `now`, with no call waiting.
+    #[cfg(test)]
+    fn target(&self, now: Instant) -> usize {
+        self.target_waiting(now, Duration::ZERO)
+    }
+
+    /// How many requests may be in flight at `now` when a call has been
+    /// waiting for its answer for `waiting`: the latency is at least that
+    /// (so that the target grows before the first answers, and as soon as
+    /// the latency rises).
+    pub(crate) fn target_waiting(&self, now: Instant, waiting: Duration) -> usize {
         let (Some(rate), true) = (self.rate, self.adaptive) else {
             return self.cap;
         };
-        let Some(latency) = self.latency() else {
-            return START.min(self.cap);
+        let (latency, least) = match self.latency() {
+            Some(l) => (l.max(waiting), 0),
+            None if waiting.is_zero() => return START.min(self.cap),
+            None => (waiting, START),
         };
         let in_use = self
             .endpoints
@@ -124,11 +149,11 @@ impl Controller {
             .max(1);
         let need = (rate * in_use as f64 * latency.as_secs_f64() * HEADROOM).ceil();
         let need = if need.is_finite() {
-            need as usize
+            (need as usize).saturating_add(SPARE)
         } else {
             self.cap
         };
-        need.clamp(FLOOR.min(self.cap), self.cap)
+        need.max(least).clamp(FLOOR.min(self.cap), self.cap)
     }
 
     /// A call in flight for longer than this is not waited for: it no longer
@@ -169,6 +194,24 @@ impl State {
             })
             .count()
     }
+
+    /// The longest a call not stalled has been waiting for its answer.
+    fn waiting(&self, now: Instant) -> Duration {
+        let after = self.controller.stalled_after();
+        self.places
+            .iter()
+            .filter_map(|p| match p {
+                Some(Some(sent)) => Some(now.saturating_duration_since(*sent)),
+                _ => None,
+            })
+            .filter(|age| *age < after)
+            .max()
+            .unwrap_or_default()
+    }
+
+    fn target(&self, now: Instant) -> usize {
+        self.controller.target_waiting(now, self.waiting(now))
+    }
 }
 
 /// A place held; given back when dropped.
@@ -193,23 +236,29 @@ impl Gate {
 
     /// How many requests may be in flight now.
     pub(crate) fn target(&self) -> usize {
-        lock(&self.state).controller.target(Instant::now())
+        lock(&self.state).target(Instant::now())
     }
 
     /// Waits for a place for one call of `endpoint`.
     pub(crate) fn enter(&self, endpoint: &str) -> Place<'_> {
         let mut state = lock(&self.state);
+        let before = state.target(Instant::now());
         state.controller.note_endpoint(endpoint, Instant::now());
+        if state.target(Instant::now()) > before {
+            // A second endpoint in use: more places for everyone waiting.
+            self.freed.notify_all();
+        }
         loop {
             let now = Instant::now();
-            if state.holding(now) < state.controller.target(now) {
+            if state.holding(now) < state.target(now) {
                 break;
             }
-            // Woken when a place is given back, and now and then to see
-            // whether a call in flight has stalled.
+            // Woken when a place is given back or the target grows, and
+            // now and then to see whether the calls in flight have waited
+            // longer than the latency estimate, or stalled.
             state = self
                 .freed
-                .wait_timeout(state, Duration::from_millis(100))
+                .wait_timeout(state, Duration::from_millis(50))
                 .map_or_else(|p| p.into_inner().0, |(g, _)| g);
         }
         let at = match state.places.iter().position(Option::is_none) {
@@ -236,7 +285,14 @@ impl Place<'_> {
 
     /// The attempt was answered after `took`.
     pub(crate) fn answered(&self, took: Duration) {
-        lock(&self.gate.state).controller.observe(took);
+        let mut state = lock(&self.gate.state);
+        let now = Instant::now();
+        let before = state.target(now);
+        state.controller.observe(took);
+        if state.target(now) > before {
+            // More places: every waiter may find one.
+            self.gate.freed.notify_all();
+        }
     }
 }
 
@@ -273,9 +329,9 @@ mod tests {
         for _ in 0..200 {
             c.observe(ms(300));
         }
-        // 200/s × 300 ms × 1.1 = 66 (the deviation has decayed to ~0).
+        // 200/s × 300 ms × 1.2 + 2 = 74 (the deviation has decayed to ~0).
         let t = c.target(now);
-        assert!((66..=68).contains(&t), "{t}");
+        assert!((74..=76).contains(&t), "{t}");
         // Slower: more; capped.
         for _ in 0..200 {
             c.observe(ms(1000));
@@ -309,7 +365,7 @@ mod tests {
         // is 0.348, the highest 0.36).
         assert!((0.33..0.40).contains(&l), "{l}");
         let t = c.target(now);
-        assert!((70..=90).contains(&t), "{t}");
+        assert!((80..=100).contains(&t), "{t}");
         // A rising latency is followed within a few dozen answers.
         for _ in 0..40 {
             c.observe(ms(600));
@@ -328,8 +384,8 @@ mod tests {
         let one = c.target(t0);
         c.note_endpoint("follow/follow_add", t0);
         let two = c.target(t0);
-        assert!((22..=23).contains(&one), "{one}");
-        assert!((44..=45).contains(&two), "{two}");
+        assert!((26..=27).contains(&one), "{one}");
+        assert!((50..=51).contains(&two), "{two}");
         // Three seconds later only the one called again counts.
         let t3 = t0 + Duration::from_secs(3);
         c.note_endpoint("follow/follow_add", t3);
@@ -339,6 +395,25 @@ mod tests {
             c.note_endpoint(&format!("x/{i}"), t3);
         }
         assert_eq!(c.endpoints.len(), ENDPOINTS);
+    }
+
+    #[test]
+    fn a_call_waiting_longer_than_the_estimate_raises_the_target_at_once() {
+        let now = Instant::now();
+        let mut c = Controller::new(256, true, Some(200.0));
+        // Before any answer: at least the start, more as the first calls wait.
+        assert_eq!(c.target_waiting(now, ms(50)), START);
+        assert_eq!(c.target_waiting(now, ms(300)), 74);
+        for _ in 0..200 {
+            c.observe(ms(20));
+        }
+        assert_eq!(c.target(now), 7);
+        assert_eq!(
+            c.target_waiting(now, ms(10)),
+            7,
+            "shorter waits change nothing"
+        );
+        assert_eq!(c.target_waiting(now, ms(500)), 122);
     }
 
     #[test]

@@ -102,8 +102,8 @@
 //! and thread ([`ClientBuilder::rate_limit`]). To reach that rate over a real
 //! network, the client keeps as many requests in flight as the rate and the
 //! measured latency need (rate × latency, with headroom for its spread; a
-//! handful on loopback, about 80 at 300 ms a call), growing and shrinking as
-//! the latency does, up to a cap of 128 ([`ClientBuilder::concurrency`]).
+//! handful on loopback, about 90 at 300 ms a call), growing and shrinking as
+//! the latency does, up to a cap of 256 ([`ClientBuilder::concurrency`]).
 //! Batches, jobs, purges, undo, restore and previews start worker threads
 //! only as needed; [`Client::batch_with_progress`] reports progress.
 //!

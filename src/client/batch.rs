@@ -216,6 +216,14 @@ impl Workers<'_> {
             if !pool.grow::<E>(scope, self, chunks) {
                 // Not even one thread: this one does the work.
                 pool.work::<E>(scope, self, chunks);
+                return;
+            }
+            // While chunks are left, this thread starts the workers a
+            // growing target allows (the calls in flight waiting longer
+            // than the estimate raise it before any of them returns).
+            while pool.next.load(Ordering::SeqCst) < chunks.len() {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+                while pool.grow::<E>(scope, self, chunks) {}
             }
         });
         pool.slots
@@ -380,8 +388,11 @@ impl<P: Send> Pool<ChunkResult<P>> {
         let left = chunks
             .len()
             .saturating_sub(self.next.load(Ordering::SeqCst));
-        let wanted = workers.engine.gate.target().min(self.most);
-        if started >= wanted || started >= left.max(1) {
+        // A few spare workers wait at the gate with their request taken,
+        // ready as soon as the target grows (the calls in flight waiting
+        // longer than the estimate raise it at once).
+        let wanted = crate::inflight::workers_for(workers.engine.gate.target()).min(self.most);
+        if started >= wanted || left == 0 {
             return false;
         }
         if self

@@ -262,7 +262,7 @@ impl ClientBuilder {
         self
     }
 
-    /// The most requests the client keeps in flight at once (default 128),
+    /// The most requests the client keeps in flight at once (default 256),
     /// across all its clones, threads and calls.
     ///
     /// Within that cap, the number in flight follows what the rate limit and
@@ -270,7 +270,8 @@ impl ClientBuilder {
     /// spread): a handful on a nearby service, more from far away, growing
     /// and shrinking as the latency does (see
     /// [`adaptive_concurrency`](ClientBuilder::adaptive_concurrency)). The
-    /// default reaches 200 calls/s at up to about 550 ms a call. Bulk calls
+    /// default reaches 200 calls/s at up to about 1 s a call (500 ms for a
+    /// job that reads each request first: two endpoints at once). Bulk calls
     /// (batches, jobs, purges, undo, restore, previews) start worker threads
     /// (512 KiB stacks, of which only what is used costs memory) only as the number in flight needs them, and the
     /// connection pool keeps up to this many connections. Results stay in

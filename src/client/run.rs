@@ -76,11 +76,15 @@ impl Engine {
             let sig = self.signer.current();
             place.sending();
             let answer = self.send(path, body, sig.expose());
-            if answer.is_ok() {
+            let answered = answer.is_ok();
+            let parsed = answer.and_then(|(status, bytes)| parse(status, &bytes));
+            if answered {
+                // The whole time the call held its place after its slot:
+                // the exchange and the parsing of the answer.
                 place.answered(sent.elapsed());
             }
             drop(place);
-            let err = match answer.and_then(|(status, bytes)| parse(status, &bytes)) {
+            let err = match parsed {
                 Ok(value) => {
                     if let Some(limiter) = &self.limiter {
                         limiter.accepted(path);

@@ -978,6 +978,11 @@ pub fn failures(
 /// {"end":true,"accounts":1,"relations":2}
 /// ```
 ///
+/// Several accounts are listed at once (as many as the client's requests
+/// in flight may be, which follows the latency), each at most a few hundred
+/// relations ahead of the writing; every account is checked before the
+/// first request.
+///
 /// In `following`, `account` follows `to`; in `fans`, `to` follows
 /// `account`. `follow_time` is the service's (Unix seconds); `listed_at`
 /// when the relation was listed, and `created_at` when the export started.

@@ -174,7 +174,7 @@ pub(crate) fn expected(op: Operation, read: Option<&Outcome<FollowType>>) -> Exp
 
 /// The most accounts of one `From_Account` read with one batch call: 100
 /// `follow_check` requests, so that the requests in flight can follow the
-/// latency (about 80 at 300 ms a call) within one call.
+/// latency (about 90 at 300 ms a call) within one call.
 const READ_AT_ONCE: usize = 10_000;
 
 /// Reads the relations of `requests` and reports each; the preview.

@@ -260,8 +260,12 @@ impl<'a> Workers<'a> {
     where
         'a: 'scope,
     {
+        // A few more than the target: a job's worker also journals and
+        // waits for the journal between its requests; the ones not needed
+        // wait at the client's gate, which keeps the target.
         let started = self.started.load(Ordering::SeqCst);
-        if started >= self.client.in_flight_target().min(self.most) {
+        let wanted = crate::inflight::workers_for(self.client.in_flight_target());
+        if started >= wanted.min(self.most) {
             return false;
         }
         if self

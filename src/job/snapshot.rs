@@ -19,8 +19,12 @@
 //! was cut short and is refused. A UTF-8 BOM before the first line is
 //! dropped, as in an id file.
 
+use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError};
+use std::sync::{Condvar, Mutex};
 
 use serde::{Deserialize, Serialize};
 
@@ -30,6 +34,7 @@ use super::JobError;
 use crate::client::Client;
 use crate::follow::FollowList;
 use crate::request::validate_account;
+use crate::sync::lock;
 
 /// The snapshot format this version writes and reads.
 pub const SNAPSHOT_FORMAT: u32 = 1;
@@ -82,13 +87,35 @@ fn line<T: Serialize>(out: &mut impl Write, value: &T) -> Result<(), JobError> {
     write(out).map_err(|e| JobError::io(Path::new("(snapshot)"), "cannot write the snapshot", e))
 }
 
+/// Relations of one account handed from a worker to the writer at once.
+const CHUNK: usize = 250;
+/// Chunks of one account a worker lists ahead of the writer, at most.
+const CHUNKS_AHEAD: usize = 2;
+
+/// Part of one account's listing: its list, `(to, follow_time)` pairs and
+/// when they were listed (`None`: the listing is complete); or why the
+/// listing stopped.
+type Chunk = Result<Option<(&'static str, Vec<(String, i64)>, i64)>, crate::Error>;
+
 /// Writes the snapshot of `accounts` to `out`.
+///
+/// Several accounts are listed at once, as many as the requests in flight
+/// may be (the client's target, which follows the latency), each by a
+/// worker that keeps at most a few hundred relations ahead of the writer;
+/// the snapshot is written account by account in the order given.
 pub(crate) fn export<S: AsRef<str>>(
     client: &Client,
     accounts: impl IntoIterator<Item = S>,
     out: &mut impl Write,
     mut progress: impl FnMut(&ExportSummary),
 ) -> Result<ExportSummary, JobError> {
+    let accounts = accounts
+        .into_iter()
+        .map(|a| {
+            validate_account(crate::error::Field::Other("account"), a.as_ref())?;
+            Ok(a.as_ref().to_string())
+        })
+        .collect::<Result<Vec<String>, JobError>>()?;
     let header = SnapshotHeader {
         tim_follow_snapshot: SNAPSHOT_FORMAT,
         sdkappid: client.sdkappid(),
@@ -99,32 +126,79 @@ pub(crate) fn export<S: AsRef<str>>(
         accounts: 0,
         relations: 0,
     };
-    for account in accounts {
-        let account = account.as_ref();
-        validate_account(crate::error::Field::Other("account"), account)?;
-        for (list, name) in [
-            (FollowList::Following, "following"),
-            (FollowList::Fans, "fans"),
-        ] {
-            for entry in client.follow_get(account, list).page_size(1000) {
-                let entry = entry?;
-                let relation = Relation {
-                    account: account.to_string(),
-                    list: name.to_string(),
-                    to: entry.to_account,
-                    follow_time: entry.follow_time,
-                    listed_at: now(),
+    let listings = Listings {
+        client,
+        accounts: &accounts,
+        next: AtomicUsize::new(0),
+        started: AtomicUsize::new(0),
+        ready: Mutex::new(Ready::default()),
+        arrived: Condvar::new(),
+    };
+    std::thread::scope(|scope| -> Result<(), JobError> {
+        let written = (|| {
+            for (i, account) in accounts.iter().enumerate() {
+                listings.grow(scope);
+                let mut complete = false;
+                let mut write = |chunk: Chunk| -> Result<(), JobError> {
+                    let Some((list, relations, listed_at)) = chunk? else {
+                        complete = true;
+                        return Ok(());
+                    };
+                    for (to, follow_time) in relations {
+                        let relation = Relation {
+                            account: account.clone(),
+                            list: list.to_string(),
+                            to,
+                            follow_time,
+                            listed_at,
+                        };
+                        line(out, &relation)?;
+                        summary.relations += 1;
+                        if summary.relations.is_multiple_of(1000) {
+                            progress(&summary);
+                        }
+                    }
+                    Ok(())
                 };
-                line(out, &relation)?;
-                summary.relations += 1;
-                if summary.relations.is_multiple_of(1000) {
-                    progress(&summary);
+                match listings.take(i, &mut || listings.grow(scope)) {
+                    Some(chunks) => loop {
+                        // Waiting for a slow listing, start the workers a
+                        // growing target allows.
+                        match chunks.recv_timeout(std::time::Duration::from_millis(50)) {
+                            Ok(chunk) => write(chunk)?,
+                            Err(RecvTimeoutError::Timeout) => listings.grow(scope),
+                            Err(RecvTimeoutError::Disconnected) => break,
+                        }
+                    },
+                    // No worker took it: listed here.
+                    None => {
+                        let mut failed = None;
+                        list_account(client, account, &mut |c| match write(c) {
+                            Ok(()) => true,
+                            Err(e) => {
+                                failed = Some(e);
+                                false
+                            }
+                        });
+                        if let Some(e) = failed {
+                            return Err(e);
+                        }
+                    }
                 }
+                if !complete {
+                    return Err(JobError::Client(crate::Error::transport(
+                        crate::error::TransportErrorKind::Other,
+                        format!("the listing of {account} ended early (a worker thread stopped)"),
+                    )));
+                }
+                summary.accounts += 1;
+                progress(&summary);
             }
-        }
-        summary.accounts += 1;
-        progress(&summary);
-    }
+            Ok(())
+        })();
+        listings.stop();
+        written
+    })?;
     line(
         out,
         &End {
@@ -136,6 +210,153 @@ pub(crate) fn export<S: AsRef<str>>(
     out.flush()
         .map_err(|e| JobError::io(Path::new("(snapshot)"), "cannot write the snapshot", e))?;
     Ok(summary)
+}
+
+/// Lists both lists of `account`, handing each chunk to `hand` until it
+/// returns `false`, then `Ok(None)` once complete (an error is handed as
+/// the last chunk).
+fn list_account(client: &Client, account: &str, hand: &mut dyn FnMut(Chunk) -> bool) {
+    for (list, name) in [
+        (FollowList::Following, "following"),
+        (FollowList::Fans, "fans"),
+    ] {
+        let mut chunk = Vec::with_capacity(CHUNK);
+        let mut entries = client.follow_get(account, list).page_size(1000);
+        loop {
+            let next = match entries.next().transpose() {
+                Ok(next) => next,
+                Err(e) => {
+                    hand(Err(e));
+                    return;
+                }
+            };
+            if let Some(entry) = next.as_ref() {
+                chunk.push((entry.to_account.clone(), entry.follow_time));
+            }
+            if chunk.len() == CHUNK || (next.is_none() && !chunk.is_empty()) {
+                let full = std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK));
+                if !hand(Ok(Some((name, full, now())))) {
+                    return;
+                }
+            }
+            if next.is_none() {
+                break;
+            }
+        }
+    }
+    hand(Ok(None));
+}
+
+/// The accounts being listed ahead of the writer.
+struct Listings<'a> {
+    client: &'a Client,
+    accounts: &'a [String],
+    /// The next account to take.
+    next: AtomicUsize,
+    /// Workers started.
+    started: AtomicUsize,
+    ready: Mutex<Ready>,
+    arrived: Condvar,
+}
+
+#[derive(Default)]
+struct Ready {
+    /// Each account taken by a worker: where its chunks arrive.
+    taken: HashMap<usize, Receiver<Chunk>>,
+    stopped: bool,
+}
+
+impl<'a> Listings<'a> {
+    /// Starts one more worker if the requests in flight may grow past the
+    /// workers there are and accounts are left (out of threads, the writer
+    /// lists the accounts no worker took).
+    fn grow<'scope>(&'scope self, scope: &'scope std::thread::Scope<'scope, '_>)
+    where
+        'a: 'scope,
+    {
+        let started = self.started.load(Ordering::SeqCst);
+        let left = self
+            .accounts
+            .len()
+            .saturating_sub(self.next.load(Ordering::SeqCst));
+        // A few more than the target, as for a batch: the spare ones wait
+        // at the client's gate, ready as soon as the target grows.
+        let wanted = crate::inflight::workers_for(self.client.in_flight_target())
+            .min(self.client.concurrency());
+        if started >= wanted || left == 0 {
+            return;
+        }
+        if self
+            .started
+            .compare_exchange(started, started + 1, Ordering::SeqCst, Ordering::SeqCst)
+            .is_ok()
+        {
+            let spawned = std::thread::Builder::new()
+                .name("tim-follow-export".into())
+                .stack_size(crate::inflight::WORKER_STACK)
+                .spawn_scoped(scope, move || self.work(scope));
+            if spawned.is_err() {
+                self.started.fetch_sub(1, Ordering::SeqCst);
+            }
+        }
+    }
+
+    /// Lists accounts until none is left or the export stopped.
+    fn work<'scope>(&'scope self, scope: &'scope std::thread::Scope<'scope, '_>)
+    where
+        'a: 'scope,
+    {
+        loop {
+            self.grow(scope);
+            let (tx, rx) = sync_channel(CHUNKS_AHEAD);
+            let i = {
+                let mut ready = lock(&self.ready);
+                let i = self.next.fetch_add(1, Ordering::SeqCst);
+                if ready.stopped || i >= self.accounts.len() {
+                    return;
+                }
+                ready.taken.insert(i, rx);
+                i
+            };
+            self.arrived.notify_all();
+            list_account(self.client, &self.accounts[i], &mut |chunk| {
+                tx.send(chunk).is_ok()
+            });
+        }
+    }
+
+    /// Where the chunks of account `i` arrive, once a worker took it; `None`
+    /// when no worker did (this thread claims it then). While it waits, it
+    /// calls `grow` now and then.
+    fn take(&self, i: usize, grow: &mut dyn FnMut()) -> Option<Receiver<Chunk>> {
+        let mut ready = lock(&self.ready);
+        loop {
+            if let Some(rx) = ready.taken.remove(&i) {
+                return Some(rx);
+            }
+            if self
+                .next
+                .compare_exchange(i, i + 1, Ordering::SeqCst, Ordering::SeqCst)
+                .is_ok()
+            {
+                return None;
+            }
+            ready = self
+                .arrived
+                .wait_timeout(ready, std::time::Duration::from_millis(50))
+                .map_or_else(|p| p.into_inner().0, |(g, _)| g);
+            drop(ready);
+            grow();
+            ready = lock(&self.ready);
+        }
+    }
+
+    /// No account is taken any more, and the workers' sends fail.
+    fn stop(&self) {
+        let mut ready = lock(&self.ready);
+        ready.stopped = true;
+        ready.taken.clear();
+    }
 }
 
 /// The SDKAppID the snapshot at `path` was exported from, from its header.

@@ -478,6 +478,7 @@ impl Receiver {
                 head: Duration::from_secs(10),
                 body: Duration::from_secs(10),
                 max_body: 64 * 1024,
+                max_workers: 128,
             },
             seen: None,
             health: None,

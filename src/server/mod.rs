@@ -55,13 +55,15 @@ pub(crate) struct Limits {
     pub body: Duration,
     /// The largest body read; a larger one is refused with 413 unread.
     pub max_body: usize,
+    /// Threads that run the handler at most (and at most one a connection).
+    pub max_workers: usize,
 }
 
 impl Limits {
     /// Threads that run the handler at most: as many requests are handled
     /// at once, the others wait their turn, read.
     fn workers(&self) -> usize {
-        self.max_connections.clamp(1, 128)
+        self.max_connections.clamp(1, self.max_workers.max(1))
     }
 }
 

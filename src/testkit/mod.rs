@@ -332,6 +332,10 @@ impl EmulatorBuilder {
             head: self.idle_timeout,
             body: self.idle_timeout,
             max_body: crate::server::wire::MAX_BODY,
+            // As many requests handled at once as a client's cap of
+            // requests in flight (ClientBuilder::concurrency) and more:
+            // a latency fault sleeps on its handler thread.
+            max_workers: 512,
         };
         let addr = SocketAddr::from(([127, 0, 0, 1], self.port));
         let server = crate::server::Server::start(addr, service.clone(), limits)?;

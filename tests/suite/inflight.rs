@@ -128,3 +128,45 @@ fn a_fixed_count_stays_at_its_count_and_a_low_cap_holds() {
     let err = emu.client_builder().concurrency(5000).build().unwrap_err();
     assert!(err.to_string().contains("concurrency"), "{err}");
 }
+
+#[test]
+fn an_export_of_many_accounts_lists_them_at_once_and_writes_them_in_order() {
+    let accounts = ids("acct", 40);
+    let others = ids("other", 6);
+    let emu = emulator_with("me", &accounts);
+    emu.import_accounts(&others);
+    for (i, a) in accounts.iter().enumerate() {
+        for o in &others[..1 + i % 5] {
+            emu.seed_follow(a, o);
+        }
+        emu.seed_follow(&others[5], a);
+    }
+    emu.set_random_latency(Duration::from_millis(80), Duration::from_millis(120));
+    let client = emu.client_builder().build().unwrap();
+    let mut out = Vec::new();
+    let summary = tim_follow::job::export(&client, &accounts, &mut out, |_| {}).unwrap();
+    let wanted: u64 = (0..40).map(|i| 1 + i % 5 + 1).sum();
+    assert_eq!((summary.accounts, summary.relations), (40, wanted));
+    // In the order given: each account's following, then its fans.
+    let text = String::from_utf8(out).unwrap();
+    let mut seen: Vec<(String, String)> = Vec::new();
+    for line in text.lines().skip(1) {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        if let Some(a) = v["account"].as_str() {
+            let pair = (a.to_string(), v["list"].as_str().unwrap().to_string());
+            if seen.last() != Some(&pair) {
+                seen.push(pair);
+            }
+        }
+    }
+    let order: Vec<(String, String)> = accounts
+        .iter()
+        .flat_map(|a| [(a.clone(), "following".into()), (a.clone(), "fans".into())])
+        .collect();
+    assert_eq!(seen, order);
+    assert!(text.ends_with(&format!(
+        "{{\"end\":true,\"accounts\":40,\"relations\":{wanted}}}\n"
+    )));
+    let peak = emu.peak_in_flight();
+    assert!(peak >= 8, "the accounts were listed {peak} at a time");
+}
