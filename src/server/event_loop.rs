@@ -235,6 +235,10 @@ impl Loop {
         });
         self.count += 1;
         self.control.open.store(self.count, Ordering::SeqCst);
+        // What the sender wrote right after connecting is read now: until
+        // then the connection has shown no progress, and the connections
+        // accepted after it in a flood would evict it unread.
+        self.read(slot);
     }
 
     /// Closes the reading connection with the least credit; `false` when

@@ -6,6 +6,8 @@ mod emulator;
 mod failover;
 mod family;
 mod fleet;
+mod flooder;
+mod floods;
 mod inflight;
 mod jobs;
 mod layouts;
