@@ -335,7 +335,11 @@ fn ctrl_c_stops_a_job_flushes_its_journal_and_says_how_to_resume() {
     std::fs::write(&ids, targets.join("\n")).unwrap();
     let journal = dir.join("job.journal");
     let mut cmd = tool();
+    // 20 calls a second: 100 requests take 5 s, so Ctrl-C surely comes
+    // while the job sends, however many requests are in flight.
     cmd.args([
+        "--rate-limit",
+        "20",
         "--journal",
         journal.to_str().unwrap(),
         "--file",
@@ -1161,7 +1165,9 @@ fn webhooks_process(port: u16, args: &[&str]) -> std::process::Child {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    // It listens once it has read its events file back: 150,000 events in a
+    // debug build on a loaded machine take a while.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(180);
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
         assert!(
             std::time::Instant::now() < deadline,

@@ -373,9 +373,11 @@ fn a_server_that_never_answers_costs_one_deadline_not_one_per_request() {
     // One deadline: the 50 requests in waves of 16 would take four. The
     // margin is for a loaded machine.
     assert!(took < 3 * timeout, "{took:?} for 50 requests");
-    // One wave of workers went out; the other requests were never sent.
+    // Each request went out at most once (no retries here); the calls that
+    // wait longer than the latency estimate raise the in-flight target, so
+    // more than the first wave may go, but never past the batch's requests.
     let sent = accepted.load(Ordering::SeqCst);
-    assert!((3..=16).contains(&sent), "{sent} connections");
+    assert!((3..=50).contains(&sent), "{sent} connections");
     // With some success first, a later run of failures does not stop the batch.
     let emu = emulator_with("me", &targets);
     emu.inject(Fault::Latency(Duration::ZERO), 1);
