@@ -116,7 +116,7 @@ CREDENTIALS (environment):
     TIM_SECRET_KEY            the app's SecretKey (UserSigs are generated), or
     TIM_USERSIG               a ready-made admin UserSig
     TIM_ADMIN                 the App admin account (default: administrator)
-    TIM_REGION                as --region (default: china)
+    TIM_REGION                as --region (default: china); refused with TIM_BASE_URL
     TIM_BASE_URL              another endpoint, such as a proxy
     TIM_REDIS_URL             share the rate budget with other processes through this Redis
                               (redis://host:port; needs a build with the `redis` feature);

@@ -385,15 +385,7 @@ fn make_client(
 ) -> Result<(Client, Option<tim_follow::testkit::Emulator>), Failure> {
     if !args.emulator {
         let mut b: ClientBuilder = Client::builder_from_env();
-        let base_set = std::env::var("TIM_BASE_URL").is_ok_and(|v| !v.trim().is_empty());
-        if args.region.is_some() && base_set {
-            // A command line that names one data center must not go to another.
-            return Err(Failure::Usage(
-                "--region does not go with TIM_BASE_URL, which picks the endpoint itself: \
-                 unset TIM_BASE_URL, or leave out --region"
-                    .into(),
-            ));
-        }
+        one_endpoint(args)?;
         if let Some(r) = args.region {
             b = b.region(r);
         }
@@ -423,6 +415,26 @@ fn make_client(
     let client = builder.build()?;
     let _ = GENERATES_USERSIGS.set(client.generates_usersigs());
     Ok((client, Some(emulator)))
+}
+
+/// Refuses a region, from `--region` or `TIM_REGION`, beside `TIM_BASE_URL`:
+/// a setting that names one data center must not go to another endpoint.
+fn one_endpoint(args: &Args) -> Result<(), Failure> {
+    let set = |k: &str| std::env::var(k).is_ok_and(|v| !v.trim().is_empty());
+    if !set("TIM_BASE_URL") {
+        return Ok(());
+    }
+    let (region, leave_out) = if args.region.is_some() {
+        ("--region", "leave out --region")
+    } else if set("TIM_REGION") {
+        ("TIM_REGION", "unset TIM_REGION")
+    } else {
+        return Ok(());
+    };
+    Err(Failure::Usage(format!(
+        "{region} does not go with TIM_BASE_URL, which picks the endpoint itself: \
+         unset TIM_BASE_URL, or {leave_out}"
+    )))
 }
 
 /// `TIM_REDIS_URL`, when it is set; set but empty is an error.
