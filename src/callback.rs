@@ -210,9 +210,16 @@ impl Verifier {
 
     /// The callback authentication token set in the console: every webhook
     /// must then carry a valid `Sign` and a recent `RequestTime`.
+    ///
+    /// Surrounding whitespace (a trailing newline read from a file, a space
+    /// from a copy) is trimmed, as [`ClientBuilder::secret_key`] trims a
+    /// SecretKey and `tim-follow webhooks` trims `TIM_CALLBACK_TOKEN` and
+    /// `--token-file`: a token never holds any.
+    ///
+    /// [`ClientBuilder::secret_key`]: crate::ClientBuilder::secret_key
     #[cfg(feature = "usersig")]
     pub fn token(mut self, token: impl Into<String>) -> Verifier {
-        self.token = Some(crate::secret::Secret::new(token));
+        self.token = Some(crate::secret::Secret::trimmed(token));
         self
     }
 
@@ -402,4 +409,44 @@ pub fn ack_ok() -> &'static str {
 /// but logs it).
 pub fn ack_fail(code: i64, info: &str) -> String {
     serde_json::json!({"ActionStatus": "FAIL", "ErrorCode": code, "ErrorInfo": info}).to_string()
+}
+
+#[cfg(all(test, feature = "usersig"))]
+mod tests {
+    use super::*;
+
+    /// A query for `State.StateChange` signed with `token` at `time`.
+    fn signed(token: &str, time: u64) -> String {
+        format!(
+            "SdkAppid=1400000000&CallbackCommand=State.StateChange&Sign={}&RequestTime={time}",
+            sign_hex(token, time)
+        )
+    }
+
+    #[test]
+    fn the_token_is_trimmed_like_a_secret_key() {
+        let body = br#"{"CallbackCommand":"State.StateChange"}"#;
+        let time = 1_669_872_112;
+        for given in ["tok\n", " tok", "\ttok \r\n", "tok"] {
+            let v = Verifier::new(1400000000).token(given);
+            assert!(
+                v.verify_at(&signed("tok", time), body, time).is_ok(),
+                "{given:?}"
+            );
+            // The whitespace is not part of the key: a Sign made with it fails.
+            if given != "tok" {
+                assert!(
+                    matches!(
+                        v.verify_at(&signed(given, time), body, time),
+                        Err(CallbackError::BadSignature)
+                    ),
+                    "{given:?}"
+                );
+            }
+        }
+        // Whitespace inside the token is kept.
+        let v = Verifier::new(1400000000).token(" t ok ");
+        assert!(v.verify_at(&signed("t ok", time), body, time).is_ok());
+        assert!(v.verify_at(&signed("tok", time), body, time).is_err());
+    }
 }

@@ -2383,6 +2383,51 @@ fn the_small_things_of_the_first_hour() {
         err.contains("--region does not go with TIM_BASE_URL"),
         "{err}"
     );
+    // TIM_REGION with TIM_BASE_URL: refused the same way, in its own name.
+    let (code, _, err) = tim(
+        &["add", "a", "b"],
+        &[
+            ("TIM_SDKAPPID", "1400000000"),
+            ("TIM_SECRET_KEY", "k"),
+            ("TIM_REGION", "singapore"),
+            ("TIM_BASE_URL", "http://127.0.0.1:9"),
+        ],
+    );
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("TIM_REGION does not go with TIM_BASE_URL")
+            && err.contains("unset TIM_BASE_URL, or unset TIM_REGION"),
+        "{err}"
+    );
+    // The same pair through a job: refused before its journal is made.
+    let dir = std::env::temp_dir().join(format!("tim-cli-region-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let journal = dir.join("region.journal");
+    let ids = dir.join("ids");
+    std::fs::write(&ids, "b\n").unwrap();
+    let (code, _, err) = tim(
+        &[
+            "--journal",
+            journal.to_str().unwrap(),
+            "--file",
+            ids.to_str().unwrap(),
+            "add",
+            "a",
+        ],
+        &[
+            ("TIM_SDKAPPID", "1400000000"),
+            ("TIM_SECRET_KEY", "k"),
+            ("TIM_REGION", "sgp"),
+            ("TIM_BASE_URL", "http://127.0.0.1:9"),
+        ],
+    );
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("TIM_REGION does not go with TIM_BASE_URL"),
+        "{err}"
+    );
+    assert!(!journal.exists(), "nothing journaled");
+    let _ = std::fs::remove_dir_all(&dir);
     // A purge counts relations, a plain job accounts.
     let dir = std::env::temp_dir().join(format!("tim-cli-units-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();

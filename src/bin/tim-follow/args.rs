@@ -25,7 +25,7 @@ pub(crate) enum Parsed {
 }
 
 /// The command, its arguments and every option given.
-#[derive(Clone)]
+#[derive(Clone, Default)]
 pub(crate) struct Args {
     pub command: String,
     pub positional: Vec<String>,
@@ -77,112 +77,112 @@ pub(crate) const LONG_OPTIONS: &[&str] = &[
 
 /// Reads the arguments (without the program name).
 pub(crate) fn parse(raw: impl IntoIterator<Item = OsString>) -> Result<Parsed, Failure> {
-    // Arguments that are not UTF-8 are a usage error, not a panic; they are
-    // named by position before any is interpreted.
-    let mut words = Vec::new();
-    for (i, a) in raw.into_iter().enumerate() {
-        match a.into_string() {
-            Ok(s) => words.push(s),
-            Err(bad) => {
-                return Err(Failure::Usage(format!(
-                    "argument {} ({}) is not UTF-8 text",
-                    i + 1,
-                    bad.to_string_lossy()
-                )))
-            }
-        }
-    }
+    let words = utf8_words(raw)?;
     if words.is_empty() {
         return Ok(Parsed::Nothing);
     }
-    let mut args = Args {
-        command: String::new(),
-        positional: Vec::new(),
-        region: None,
-        file: None,
-        json: false,
-        limit: None,
-        emulator: false,
-        journal: None,
-        pairs: None,
-        out: None,
-        dry_run: false,
-        check_first: None,
-        reverse_all_applied: false,
-        listen: None,
-        exec: None,
-        exec_timeout: None,
-        token_file: None,
-        rate_limit: None,
-        timeout: None,
-        verbose: 0,
-    };
+    let mut args = Args::default();
     let mut help = false;
     let mut p = lexopt::Parser::from_args(words);
     while let Some(arg) = p.next().map_err(lexopt_error)? {
         match arg {
             Short('h') | Long("help") => help = true,
             Short('V') | Long("version") => return Ok(Parsed::Version),
-            Short('v') | Long("verbose") => args.verbose = args.verbose.saturating_add(1),
-            Long("region") => {
-                let v = value(&mut p, "--region")?;
-                args.region =
-                    Some(v.parse().map_err(|e: tim_follow::ParseRegionError| {
-                        Failure::Usage(e.to_string())
-                    })?);
-            }
-            Long("file") => once(&mut args.file, value(&mut p, "--file")?, "--file")?,
-            Long("journal") => once(&mut args.journal, value(&mut p, "--journal")?, "--journal")?,
-            Long("pairs") => once(&mut args.pairs, value(&mut p, "--pairs")?, "--pairs")?,
-            Long("out") => once(&mut args.out, value(&mut p, "--out")?, "--out")?,
-            Long("dry-run") => args.dry_run = true,
-            Long("check-first") => args.check_first = Some(true),
-            Long("no-check-first") => args.check_first = Some(false),
-            Long("reverse-all-applied") => args.reverse_all_applied = true,
-            Long("listen") => args.listen = Some(value(&mut p, "--listen")?),
-            Long("exec") => args.exec = Some(value(&mut p, "--exec")?),
-            Long("token-file") => args.token_file = Some(value(&mut p, "--token-file")?),
-            Long("json") => args.json = true,
-            Long("table") => args.json = false,
-            Long("emulator") => args.emulator = true,
-            Long("limit") => {
-                let v = value(&mut p, "--limit")?;
-                args.limit =
-                    Some(v.parse().map_err(|_| {
-                        Failure::Usage(format!("--limit takes a number, not {v:?}"))
-                    })?);
-            }
-            Long("timeout") => {
-                args.timeout = Some(seconds("--timeout", &value(&mut p, "--timeout")?)?);
-            }
-            Long("exec-timeout") => {
-                let v = value(&mut p, "--exec-timeout")?;
-                args.exec_timeout = Some(seconds("--exec-timeout", &v)?);
-            }
-            Long("rate-limit") => {
-                let v = value(&mut p, "--rate-limit")?;
-                args.rate_limit = match v.parse::<u32>() {
-                    Ok(n) if n > 0 => Some(n),
-                    _ => {
-                        return Err(Failure::Usage(format!(
-                            "--rate-limit takes a number of calls per second above 0, not {v:?}"
-                        )))
-                    }
-                };
-            }
-            Long(other) => return Err(unknown_option(&format!("--{other}"), other)),
+            Short('v') => args.verbose = args.verbose.saturating_add(1),
             Short(c) => return Err(unknown_option(&format!("-{c}"), &c.to_string())),
-            Value(v) => {
-                // Already checked to be UTF-8 above.
-                let v = v.to_string_lossy().into_owned();
-                if args.command.is_empty() {
-                    args.command = v;
-                } else {
-                    args.positional.push(v);
-                }
+            Long(name) => {
+                let name = name.to_owned();
+                args.long_option(&name, &mut p)?;
             }
+            // Already checked to be UTF-8 by `utf8_words`.
+            Value(v) => args.word(v.to_string_lossy().into_owned()),
         }
     }
+    finish(args, help)
+}
+
+/// The arguments as text. Arguments that are not UTF-8 are a usage error,
+/// not a panic; they are named by position before any is interpreted.
+fn utf8_words(raw: impl IntoIterator<Item = OsString>) -> Result<Vec<String>, Failure> {
+    raw.into_iter()
+        .enumerate()
+        .map(|(i, a)| {
+            a.into_string().map_err(|bad| {
+                Failure::Usage(format!(
+                    "argument {} ({}) is not UTF-8 text",
+                    i + 1,
+                    bad.to_string_lossy()
+                ))
+            })
+        })
+        .collect()
+}
+
+impl Args {
+    /// A word that is not an option: the command, then its arguments.
+    fn word(&mut self, v: String) {
+        if self.command.is_empty() {
+            self.command = v;
+        } else {
+            self.positional.push(v);
+        }
+    }
+
+    /// `--name`, `--name value` or `--name=value`.
+    fn long_option(&mut self, name: &str, p: &mut lexopt::Parser) -> Result<(), Failure> {
+        if self.flag(name) {
+            return Ok(());
+        }
+        let flag = format!("--{name}");
+        let value = || value(p, &flag);
+        self.valued(name, &flag, value)
+    }
+
+    /// A long option that takes no value; false when `name` is not one.
+    fn flag(&mut self, name: &str) -> bool {
+        match name {
+            "verbose" => self.verbose = self.verbose.saturating_add(1),
+            "dry-run" => self.dry_run = true,
+            "check-first" => self.check_first = Some(true),
+            "no-check-first" => self.check_first = Some(false),
+            "reverse-all-applied" => self.reverse_all_applied = true,
+            "json" => self.json = true,
+            "table" => self.json = false,
+            "emulator" => self.emulator = true,
+            _ => return false,
+        }
+        true
+    }
+
+    /// A long option that takes a value, read by `value` only when `name`
+    /// is one; any other name is an unknown option.
+    fn valued(
+        &mut self,
+        name: &str,
+        flag: &str,
+        value: impl FnOnce() -> Result<String, Failure>,
+    ) -> Result<(), Failure> {
+        match name {
+            "region" => self.region = Some(region(&value()?)?),
+            "file" => once(&mut self.file, value()?, flag)?,
+            "journal" => once(&mut self.journal, value()?, flag)?,
+            "pairs" => once(&mut self.pairs, value()?, flag)?,
+            "out" => once(&mut self.out, value()?, flag)?,
+            "listen" => self.listen = Some(value()?),
+            "exec" => self.exec = Some(value()?),
+            "token-file" => self.token_file = Some(value()?),
+            "limit" => self.limit = Some(limit(&value()?)?),
+            "timeout" => self.timeout = Some(seconds(flag, &value()?)?),
+            "exec-timeout" => self.exec_timeout = Some(seconds(flag, &value()?)?),
+            "rate-limit" => self.rate_limit = Some(rate_limit(&value()?)?),
+            _ => return Err(unknown_option(flag, name)),
+        }
+        Ok(())
+    }
+}
+
+/// What the words read ask for: help, or a command whose options apply.
+fn finish(args: Args, help: bool) -> Result<Parsed, Failure> {
     if args.command == "help" {
         return match args.positional.as_slice() {
             [] => Ok(Parsed::Help(None)),
@@ -205,6 +205,28 @@ pub(crate) fn parse(raw: impl IntoIterator<Item = OsString>) -> Result<Parsed, F
     known_command(&args.command)?;
     check_applies(&args)?;
     Ok(Parsed::Run(Box::new(args)))
+}
+
+/// `--region`: one of the names `Region` reads.
+fn region(v: &str) -> Result<Region, Failure> {
+    v.parse()
+        .map_err(|e: tim_follow::ParseRegionError| Failure::Usage(e.to_string()))
+}
+
+/// `--limit`: a number of accounts.
+fn limit(v: &str) -> Result<usize, Failure> {
+    v.parse()
+        .map_err(|_| Failure::Usage(format!("--limit takes a number, not {v:?}")))
+}
+
+/// `--rate-limit`: calls per second, above 0.
+fn rate_limit(v: &str) -> Result<u32, Failure> {
+    match v.parse::<u32>() {
+        Ok(n) if n > 0 => Ok(n),
+        _ => Err(Failure::Usage(format!(
+            "--rate-limit takes a number of calls per second above 0, not {v:?}"
+        ))),
+    }
 }
 
 /// An option's value, from `--opt value` or `--opt=value`.
@@ -266,16 +288,28 @@ fn known_command(cmd: &str) -> Result<(), Failure> {
 
 /// Refuses options that do nothing for the command, and extra arguments.
 fn check_applies(args: &Args) -> Result<(), Failure> {
+    check_inputs(args)?;
+    check_webhooks(args)?;
+    check_job_options(args)?;
+    check_arity(args)
+}
+
+/// "--limit does not apply to `check`".
+fn refuse(what: &str, cmd: &str) -> Result<(), Failure> {
+    Err(Failure::Usage(format!("{what} does not apply to `{cmd}`")))
+}
+
+/// `--limit`, `--file`, `--pairs` and `--out`.
+fn check_inputs(args: &Args) -> Result<(), Failure> {
     let cmd = args.command.as_str();
-    let refuse = |what: &str| Err(Failure::Usage(format!("{what} does not apply to `{cmd}`")));
     if args.limit.is_some() && cmd != "list" {
-        return refuse("--limit");
+        return refuse("--limit", cmd);
     }
     if args.file.is_some() && matches!(cmd, "list" | "status" | "purge" | "undo" | "restore") {
-        return refuse("--file");
+        return refuse("--file", cmd);
     }
     if args.pairs.is_some() && !matches!(cmd, "add" | "delete") {
-        return refuse("--pairs");
+        return refuse("--pairs", cmd);
     }
     if args.pairs.is_some() && args.file.is_some() {
         return Err(Failure::Usage(
@@ -283,11 +317,17 @@ fn check_applies(args: &Args) -> Result<(), Failure> {
         ));
     }
     if args.out.is_some() && !matches!(cmd, "export" | "webhooks") {
-        return refuse("--out");
+        return refuse("--out", cmd);
     }
     if cmd == "export" && args.out.is_none() {
         return Err(Failure::Usage("`export` needs --out FILE".into()));
     }
+    Ok(())
+}
+
+/// The options of `webhooks` only, and its lack of arguments.
+fn check_webhooks(args: &Args) -> Result<(), Failure> {
+    let cmd = args.command.as_str();
     for (given, flag) in [
         (args.listen.is_some(), "--listen"),
         (args.exec.is_some(), "--exec"),
@@ -295,7 +335,7 @@ fn check_applies(args: &Args) -> Result<(), Failure> {
         (args.token_file.is_some(), "--token-file"),
     ] {
         if given && cmd != "webhooks" {
-            return refuse(flag);
+            return refuse(flag, cmd);
         }
     }
     if args.exec_timeout.is_some() && args.exec.is_none() {
@@ -307,13 +347,19 @@ fn check_applies(args: &Args) -> Result<(), Failure> {
             args.positional[0]
         )));
     }
+    Ok(())
+}
+
+/// `--dry-run`, `--check-first`, `--no-check-first`, `--reverse-all-applied`.
+fn check_job_options(args: &Args) -> Result<(), Failure> {
+    let cmd = args.command.as_str();
     if args.dry_run
         && !matches!(
             cmd,
             "add" | "delete" | "purge" | "undo" | "restore" | "resume"
         )
     {
-        return refuse("--dry-run");
+        return refuse("--dry-run", cmd);
     }
     if args.check_first.is_some() && (args.journal.is_none() || !matches!(cmd, "add" | "delete")) {
         return Err(Failure::Usage(
@@ -327,6 +373,12 @@ fn check_applies(args: &Args) -> Result<(), Failure> {
             "--reverse-all-applied goes with undo".into(),
         ));
     }
+    Ok(())
+}
+
+/// At most as many arguments as the command takes.
+fn check_arity(args: &Args) -> Result<(), Failure> {
+    let cmd = args.command.as_str();
     let most = match cmd {
         "list" => Some(2),
         "status" | "resume" | "purge" | "undo" | "restore" => Some(1),

@@ -116,7 +116,7 @@ CREDENTIALS (environment):
     TIM_SECRET_KEY            the app's SecretKey (UserSigs are generated), or
     TIM_USERSIG               a ready-made admin UserSig
     TIM_ADMIN                 the App admin account (default: administrator)
-    TIM_REGION                as --region (default: china)
+    TIM_REGION                as --region (default: china); refused with TIM_BASE_URL
     TIM_BASE_URL              another endpoint, such as a proxy
     TIM_REDIS_URL             share the rate budget with other processes through this Redis
                               (redis://host:port; needs a build with the `redis` feature);
@@ -140,98 +140,123 @@ const CALL_OPTIONS: &str =
     --emulator                against a built-in local emulator (no credentials needed)
     -v, -vv                   log what the client does on stderr";
 
+/// One command's help: the commands it is for, its usage lines, what it
+/// does, and the options that apply to it.
+struct CommandHelp {
+    names: &'static [&'static str],
+    usage: &'static str,
+    about: &'static str,
+    options: &'static str,
+}
+
+/// Every command's help, in the order of `COMMANDS`.
+const COMMAND_HELP: &[CommandHelp] = &[
+    CommandHelp {
+        names: &["add", "delete"],
+        usage: "tim-follow [OPTIONS] add|delete <FROM> <TO>...\n    \
+         tim-follow --journal <PATH> [--file <IDS>] add|delete <FROM> [<TO>...]\n    \
+         tim-follow [--journal <PATH>] --pairs <PAIRS> add|delete",
+        about: "FROM follows (add) or unfollows (delete) each TO. With --journal, --pairs or\n\
+         --dry-run it runs as a durable job that survives a crash and resumes.",
+        options: "    --file <PATH>             more TO accounts, one per line ('-' for stdin)\n    \
+         --pairs <PATH>            a file of `FROM TO` lines (spaces, a tab or a comma)\n    \
+         --journal <PATH>          run as a durable job journaled at PATH\n    \
+         --no-check-first          journaled: do not read each request's accounts first\n    \
+         --dry-run                 print what would change; nothing is sent\n    \
+         --json                    one JSON object per account",
+    },
+    CommandHelp {
+        names: &["check"],
+        usage: "tim-follow [OPTIONS] check <FROM> <TO>...",
+        about: "The relation of FROM to each TO (a read: nothing changes).",
+        options: "    --file <PATH>             more TO accounts, one per line ('-' for stdin)\n    \
+         --json                    one JSON object per account",
+    },
+    CommandHelp {
+        names: &["list"],
+        usage: "tim-follow [OPTIONS] list <FROM> [fans|following|mutual]",
+        about: "Every account of FROM's list (default: following), page after page.",
+        options: "    --limit <N>               stop after N accounts\n    \
+         --json                    one JSON object per account",
+    },
+    CommandHelp {
+        names: &["counts"],
+        usage: "tim-follow [OPTIONS] counts <ACCOUNT>...",
+        about: "Follower, following and mutual counts of each ACCOUNT.",
+        options: "    --file <PATH>             more accounts, one per line ('-' for stdin)\n    \
+         --json                    one JSON object per account",
+    },
+    CommandHelp {
+        names: &["purge"],
+        usage: "tim-follow --journal <PATH> [OPTIONS] purge <ACCOUNT>",
+        about: "Remove every relation of ACCOUNT: its following list and its fans, listed into\n\
+         the journal first, checked at the end.",
+        options: "    --journal <PATH>          the job's journal (required)\n    \
+         --dry-run                 print what would change; nothing is sent",
+    },
+    CommandHelp {
+        names: &["undo"],
+        usage: "tim-follow --journal <PATH> [OPTIONS] undo <JOURNAL>",
+        about: "Reverse what the job of JOURNAL applied (add -> delete, delete -> add, purge ->\n\
+         follow again, both ways).",
+        options: "    --journal <PATH>          the undo's own journal (required)\n    \
+         --reverse-all-applied     for a job run with --no-check-first: reverse every\n                              \
+         account it journaled applied\n    \
+         --dry-run                 print what would change; nothing is sent",
+    },
+    CommandHelp {
+        names: &["export"],
+        usage: "tim-follow [OPTIONS] export --out <SNAPSHOT> <ACCOUNT>...",
+        about: "Write each ACCOUNT's following list and fans to SNAPSHOT (JSON Lines), written\n\
+         whole or not at all.",
+        options: "    --out <PATH>              the snapshot to write (required; - for stdout; a\n                              \
+         regular file, never a device or a directory)\n    \
+         --file <PATH>             more accounts, one per line ('-' for stdin)",
+    },
+    CommandHelp {
+        names: &["restore"],
+        usage: "tim-follow --journal <PATH> [OPTIONS] restore <SNAPSHOT>",
+        about: "Make every relation of SNAPSHOT again (those there are kept).",
+        options: "    --journal <PATH>          the job's journal (required)\n    \
+         --dry-run                 print what would change; nothing is sent",
+    },
+    CommandHelp {
+        names: &["resume"],
+        usage: "tim-follow [OPTIONS] resume [--file <IDS>] <JOURNAL>",
+        about: "Continue the job of JOURNAL (after a crash, Ctrl-C or an outage): accounts left\n\
+         unknown are read back first, then sent where still needed.",
+        options: "    --file <PATH>             the job's input, if it moved (same size and SHA-256)\n    \
+         --dry-run                 print what would change; nothing is sent",
+    },
+    CommandHelp {
+        names: &["status"],
+        usage: "tim-follow status [--json] <JOURNAL>",
+        about: "What the job of JOURNAL has done (no credentials needed).",
+        options: "    --json                    print JSON",
+    },
+    CommandHelp {
+        names: &["webhooks"],
+        usage: "tim-follow webhooks --listen <ADDR> (--out <FILE> | --exec <CMD>)",
+        about: "Receive the follow events the service sends: each verified event is stored\n\
+         (appended to FILE, or given to CMD on stdin) before it is acknowledged.\n\
+         Needs TIM_SDKAPPID, and TIM_CALLBACK_TOKEN or --token-file.\n\
+         GET /healthz answers 200 while events can be stored, else 503;\n\
+         GET /metrics gives the counters in the Prometheus text format.",
+        options: "    --listen <ADDR>           the address to listen on, such as 0.0.0.0:9000\n    \
+         --out <FILE>              append each event to FILE as a JSON line (event_time\n                              \
+         and received_at in Unix ms, request_time in Unix s)\n    \
+         --exec <CMD>              run CMD for each event, acknowledged when it exits 0\n    \
+         --exec-timeout <SECONDS>  CMD's limit (default 30), its process group killed past it\n    \
+         --token-file <PATH>       the callback token, from a file",
+    },
+];
+
 /// One command's help: what it does and the options that apply to it.
 pub(crate) fn command_help(cmd: &str) -> String {
-    let (usage, about, options): (&str, &str, &str) = match cmd {
-        "add" | "delete" => (
-            "tim-follow [OPTIONS] add|delete <FROM> <TO>...\n    \
-             tim-follow --journal <PATH> [--file <IDS>] add|delete <FROM> [<TO>...]\n    \
-             tim-follow [--journal <PATH>] --pairs <PAIRS> add|delete",
-            "FROM follows (add) or unfollows (delete) each TO. With --journal, --pairs or\n\
-             --dry-run it runs as a durable job that survives a crash and resumes.",
-            "    --file <PATH>             more TO accounts, one per line ('-' for stdin)\n    \
-             --pairs <PATH>            a file of `FROM TO` lines (spaces, a tab or a comma)\n    \
-             --journal <PATH>          run as a durable job journaled at PATH\n    \
-             --no-check-first          journaled: do not read each request's accounts first\n    \
-             --dry-run                 print what would change; nothing is sent\n    \
-             --json                    one JSON object per account",
-        ),
-        "check" => (
-            "tim-follow [OPTIONS] check <FROM> <TO>...",
-            "The relation of FROM to each TO (a read: nothing changes).",
-            "    --file <PATH>             more TO accounts, one per line ('-' for stdin)\n    \
-             --json                    one JSON object per account",
-        ),
-        "list" => (
-            "tim-follow [OPTIONS] list <FROM> [fans|following|mutual]",
-            "Every account of FROM's list (default: following), page after page.",
-            "    --limit <N>               stop after N accounts\n    \
-             --json                    one JSON object per account",
-        ),
-        "counts" => (
-            "tim-follow [OPTIONS] counts <ACCOUNT>...",
-            "Follower, following and mutual counts of each ACCOUNT.",
-            "    --file <PATH>             more accounts, one per line ('-' for stdin)\n    \
-             --json                    one JSON object per account",
-        ),
-        "purge" => (
-            "tim-follow --journal <PATH> [OPTIONS] purge <ACCOUNT>",
-            "Remove every relation of ACCOUNT: its following list and its fans, listed into\n\
-             the journal first, checked at the end.",
-            "    --journal <PATH>          the job's journal (required)\n    \
-             --dry-run                 print what would change; nothing is sent",
-        ),
-        "undo" => (
-            "tim-follow --journal <PATH> [OPTIONS] undo <JOURNAL>",
-            "Reverse what the job of JOURNAL applied (add -> delete, delete -> add, purge ->\n\
-             follow again, both ways).",
-            "    --journal <PATH>          the undo's own journal (required)\n    \
-             --reverse-all-applied     for a job run with --no-check-first: reverse every\n                              \
-             account it journaled applied\n    \
-             --dry-run                 print what would change; nothing is sent",
-        ),
-        "export" => (
-            "tim-follow [OPTIONS] export --out <SNAPSHOT> <ACCOUNT>...",
-            "Write each ACCOUNT's following list and fans to SNAPSHOT (JSON Lines), written\n\
-             whole or not at all.",
-            "    --out <PATH>              the snapshot to write (required; - for stdout; a\n                              \
-             regular file, never a device or a directory)\n    \
-             --file <PATH>             more accounts, one per line ('-' for stdin)",
-        ),
-        "restore" => (
-            "tim-follow --journal <PATH> [OPTIONS] restore <SNAPSHOT>",
-            "Make every relation of SNAPSHOT again (those there are kept).",
-            "    --journal <PATH>          the job's journal (required)\n    \
-             --dry-run                 print what would change; nothing is sent",
-        ),
-        "resume" => (
-            "tim-follow [OPTIONS] resume [--file <IDS>] <JOURNAL>",
-            "Continue the job of JOURNAL (after a crash, Ctrl-C or an outage): accounts left\n\
-             unknown are read back first, then sent where still needed.",
-            "    --file <PATH>             the job's input, if it moved (same size and SHA-256)\n    \
-             --dry-run                 print what would change; nothing is sent",
-        ),
-        "status" => (
-            "tim-follow status [--json] <JOURNAL>",
-            "What the job of JOURNAL has done (no credentials needed).",
-            "    --json                    print JSON",
-        ),
-        "webhooks" => (
-            "tim-follow webhooks --listen <ADDR> (--out <FILE> | --exec <CMD>)",
-            "Receive the follow events the service sends: each verified event is stored\n\
-             (appended to FILE, or given to CMD on stdin) before it is acknowledged.\n\
-             Needs TIM_SDKAPPID, and TIM_CALLBACK_TOKEN or --token-file.\n\
-             GET /healthz answers 200 while events can be stored, else 503;\n\
-             GET /metrics gives the counters in the Prometheus text format.",
-            "    --listen <ADDR>           the address to listen on, such as 0.0.0.0:9000\n    \
-             --out <FILE>              append each event to FILE as a JSON line (event_time\n                              \
-             and received_at in Unix ms, request_time in Unix s)\n    \
-             --exec <CMD>              run CMD for each event, acknowledged when it exits 0\n    \
-             --exec-timeout <SECONDS>  CMD's limit (default 30), its process group killed past it\n    \
-             --token-file <PATH>       the callback token, from a file",
-        ),
-        _ => return HELP.to_string(),
+    let Some(h) = COMMAND_HELP.iter().find(|h| h.names.contains(&cmd)) else {
+        return HELP.to_string();
     };
+    let (usage, about, options) = (h.usage, h.about, h.options);
     let common = match cmd {
         "status" | "webhooks" => String::new(),
         _ => format!("{CALL_OPTIONS}\n"),

@@ -44,68 +44,15 @@ impl From<JobError> for Failure {
 /// The job of `add`/`delete` with `--journal`, `--pairs` or `--dry-run`,
 /// `purge`, `undo`, `restore` or `resume`.
 pub(crate) fn job_for(command: &str, positional: &[String], args: &Args) -> Result<Job, Failure> {
-    let file = args.file.as_deref();
-    let one = |what: &str| match positional {
-        [only] => Ok(only.clone()),
-        _ => Err(Failure::Usage(format!(
-            "`{command}` takes exactly one {what}"
-        ))),
-    };
-    let op = if command == "add" {
-        Operation::Follow
-    } else {
-        Operation::Unfollow
-    };
+    let one = |what: &str| one_argument(command, positional, what);
     match command {
-        "add" | "delete" if args.pairs.is_some() => {
-            let pairs = args.pairs.as_deref().unwrap_or_default();
-            if pairs == "-" {
-                return Err(Failure::Usage(
-                    "--pairs takes a file, not stdin (resuming checks it is unchanged)".into(),
-                ));
-            }
-            Ok(checked(Job::pairs(op, JobInput::file(pairs)), args))
-        }
-        "add" | "delete" if args.journal.is_none() => {
-            // A preview of a plain call: the targets on the command line or in --file.
-            let (from, rest) = positional
-                .split_first()
-                .ok_or_else(|| Failure::Usage(format!("`{command}` needs an account")))?;
-            let mut to = rest.to_vec();
-            if let Some(path) = file {
-                to.extend(crate::read_ids(path)?);
-            }
-            if to.is_empty() {
-                return Err(Failure::Usage(format!(
-                    "`{command}` needs at least one target"
-                )));
-            }
-            Ok(targets_job(op, from, to))
-        }
-        "add" | "delete" => {
-            let from = one("account, FROM (with --journal the targets come from --file)")?;
-            let path = match file {
-                Some("-") | None => {
-                    return Err(Failure::Usage(format!(
-                        "`{command}` with --journal needs --file PATH (a file, not stdin: \
-                         resuming checks it is unchanged)"
-                    )))
-                }
-                Some(p) => p,
-            };
-            let job = if command == "add" {
-                Job::follow(from, JobInput::file(path))
-            } else {
-                Job::unfollow(from, JobInput::file(path))
-            };
-            Ok(checked(job, args))
-        }
+        "add" | "delete" => change_job(command, positional, args),
         "purge" => Ok(Job::purge(one("account")?)),
         "undo" => {
             Ok(Job::undo(one("journal to undo")?)?.reverse_all_applied(args.reverse_all_applied))
         }
         "restore" => Ok(Job::restore(one("snapshot file")?)),
-        "resume" => match file {
+        "resume" => match args.file.as_deref() {
             Some("-") => Err(Failure::Usage(
                 "`resume --file` takes the moved input file, not stdin".into(),
             )),
@@ -116,6 +63,74 @@ pub(crate) fn job_for(command: &str, positional: &[String], args: &Args) -> Resu
     }
 }
 
+/// The one argument `command` takes, `what` it is.
+fn one_argument(command: &str, positional: &[String], what: &str) -> Result<String, Failure> {
+    match positional {
+        [only] => Ok(only.clone()),
+        _ => Err(Failure::Usage(format!(
+            "`{command}` takes exactly one {what}"
+        ))),
+    }
+}
+
+/// `add` or `delete` as a job: of `--pairs`, of the targets of a dry run,
+/// or of FROM and the `--file` of a journaled one.
+fn change_job(command: &str, positional: &[String], args: &Args) -> Result<Job, Failure> {
+    let op = if command == "add" {
+        Operation::Follow
+    } else {
+        Operation::Unfollow
+    };
+    if let Some(pairs) = args.pairs.as_deref() {
+        if pairs == "-" {
+            return Err(Failure::Usage(
+                "--pairs takes a file, not stdin (resuming checks it is unchanged)".into(),
+            ));
+        }
+        return Ok(checked(Job::pairs(op, JobInput::file(pairs)), args));
+    }
+    if args.journal.is_none() {
+        return preview_job(command, op, positional, args.file.as_deref());
+    }
+    let from = one_argument(
+        command,
+        positional,
+        "account, FROM (with --journal the targets come from --file)",
+    )?;
+    let path = match args.file.as_deref() {
+        Some("-") | None => {
+            return Err(Failure::Usage(format!(
+                "`{command}` with --journal needs --file PATH (a file, not stdin: \
+                 resuming checks it is unchanged)"
+            )))
+        }
+        Some(p) => p,
+    };
+    Ok(checked(targets_job(op, &from, JobInput::file(path)), args))
+}
+
+/// A preview of a plain call: the targets on the command line or in `file`.
+fn preview_job(
+    command: &str,
+    op: Operation,
+    positional: &[String],
+    file: Option<&str>,
+) -> Result<Job, Failure> {
+    let (from, rest) = positional
+        .split_first()
+        .ok_or_else(|| Failure::Usage(format!("`{command}` needs an account")))?;
+    let mut to = rest.to_vec();
+    if let Some(path) = file {
+        to.extend(crate::read_ids(path)?);
+    }
+    if to.is_empty() {
+        return Err(Failure::Usage(format!(
+            "`{command}` needs at least one target"
+        )));
+    }
+    Ok(targets_job(op, from, JobInput::lines(to)))
+}
+
 /// `--check-first` / `--no-check-first`, or the library's default.
 fn checked(job: Job, args: &Args) -> Job {
     match args.check_first {
@@ -124,9 +139,8 @@ fn checked(job: Job, args: &Args) -> Job {
     }
 }
 
-/// A job of ids given on the command line (or read from stdin).
-fn targets_job(op: Operation, from: &str, to: Vec<String>) -> Job {
-    let input = JobInput::lines(to);
+/// FROM follows (or unfollows) every account of `input`.
+fn targets_job(op: Operation, from: &str, input: JobInput) -> Job {
     match op {
         Operation::Follow => Job::follow(from, input),
         Operation::Unfollow => Job::unfollow(from, input),

@@ -193,12 +193,12 @@ pub(crate) fn plural(n: u64, noun: &str) -> String {
 fn run() -> Result<u8, Failure> {
     let args = match args::parse(std::env::args_os().skip(1))? {
         Parsed::Run(args) => *args,
-        Parsed::Help(None) => {
-            out_line(help::HELP.trim_end())?;
-            return Ok(0);
-        }
-        Parsed::Help(Some(cmd)) => {
-            out_line(help::command_help(&cmd).trim_end())?;
+        Parsed::Help(topic) => {
+            let text = match topic {
+                None => help::HELP.to_string(),
+                Some(cmd) => help::command_help(&cmd),
+            };
+            out_line(text.trim_end())?;
             return Ok(0);
         }
         Parsed::Version => {
@@ -211,32 +211,38 @@ fn run() -> Result<u8, Failure> {
         }
     };
     logger::init(args.verbose);
-    let is_job = matches!(
+    match args.command.as_str() {
+        "status" => jobs::status(&args.positional, args.json),
+        "export" => export(&args),
+        "webhooks" => webhooks::run(&webhooks::Options {
+            listen: args.listen.clone(),
+            out: args.out.clone(),
+            exec: args.exec.clone(),
+            exec_timeout: args.exec_timeout,
+            token_file: args.token_file.clone(),
+        }),
+        _ if is_job(&args) => run_job(&args),
+        _ if args.journal.is_some() => Err(Failure::Usage(format!(
+            "--journal goes with add, delete, purge, undo and restore, not `{}`",
+            args.command
+        ))),
+        _ => run_call(&args),
+    }
+}
+
+/// Whether the command runs as a job: purge, resume, undo and restore
+/// always; add and delete with a journal, pairs or a dry run.
+fn is_job(args: &Args) -> bool {
+    matches!(
         args.command.as_str(),
         "purge" | "resume" | "undo" | "restore"
     ) || (matches!(args.command.as_str(), "add" | "delete")
-        && (args.journal.is_some() || args.pairs.is_some() || args.dry_run));
-    match args.command.as_str() {
-        "status" => return jobs::status(&args.positional, args.json),
-        "export" => return export(&args),
-        "webhooks" => {
-            return webhooks::run(&webhooks::Options {
-                listen: args.listen.clone(),
-                out: args.out.clone(),
-                exec: args.exec.clone(),
-                exec_timeout: args.exec_timeout,
-                token_file: args.token_file.clone(),
-            })
-        }
-        _ if is_job => return run_job(&args),
-        _ if args.journal.is_some() => {
-            return Err(Failure::Usage(format!(
-                "--journal goes with add, delete, purge, undo and restore, not `{}`",
-                args.command
-            )))
-        }
-        _ => {}
-    }
+        && (args.journal.is_some() || args.pairs.is_some() || args.dry_run))
+}
+
+/// One call: add, delete, check, list or counts, with the accounts of the
+/// command line and `--file`.
+fn run_call(args: &Args) -> Result<u8, Failure> {
     let mut positional = args.positional.clone();
     if let Some(path) = &args.file {
         positional.extend(read_ids(path)?);
@@ -259,8 +265,8 @@ fn run() -> Result<u8, Failure> {
         .map(String::as_str)
         .filter(|p| !matches!(*p, "fans" | "following" | "mutual"))
         .collect();
-    let (client, _emulator) = make_client(&args, &named)?;
-    call(&args, &client, &positional)
+    let (client, _emulator) = make_client(args, &named)?;
+    call(args, &client, &positional)
 }
 
 /// A job: `--journal … add|delete|purge|undo|restore`, `--pairs`, `resume`,
@@ -379,15 +385,7 @@ fn make_client(
 ) -> Result<(Client, Option<tim_follow::testkit::Emulator>), Failure> {
     if !args.emulator {
         let mut b: ClientBuilder = Client::builder_from_env();
-        let base_set = std::env::var("TIM_BASE_URL").is_ok_and(|v| !v.trim().is_empty());
-        if args.region.is_some() && base_set {
-            // A command line that names one data center must not go to another.
-            return Err(Failure::Usage(
-                "--region does not go with TIM_BASE_URL, which picks the endpoint itself: \
-                 unset TIM_BASE_URL, or leave out --region"
-                    .into(),
-            ));
-        }
+        one_endpoint(args)?;
         if let Some(r) = args.region {
             b = b.region(r);
         }
@@ -417,6 +415,26 @@ fn make_client(
     let client = builder.build()?;
     let _ = GENERATES_USERSIGS.set(client.generates_usersigs());
     Ok((client, Some(emulator)))
+}
+
+/// Refuses a region, from `--region` or `TIM_REGION`, beside `TIM_BASE_URL`:
+/// a setting that names one data center must not go to another endpoint.
+fn one_endpoint(args: &Args) -> Result<(), Failure> {
+    let set = |k: &str| std::env::var(k).is_ok_and(|v| !v.trim().is_empty());
+    if !set("TIM_BASE_URL") {
+        return Ok(());
+    }
+    let (region, leave_out) = if args.region.is_some() {
+        ("--region", "leave out --region")
+    } else if set("TIM_REGION") {
+        ("TIM_REGION", "unset TIM_REGION")
+    } else {
+        return Ok(());
+    };
+    Err(Failure::Usage(format!(
+        "{region} does not go with TIM_BASE_URL, which picks the endpoint itself: \
+         unset TIM_BASE_URL, or {leave_out}"
+    )))
 }
 
 /// `TIM_REDIS_URL`, when it is set; set but empty is an error.
@@ -501,41 +519,44 @@ fn call(args: &Args, client: &Client, positional: &[String]) -> Result<u8, Failu
                 )
             },
         ),
-        "list" => {
-            let list = match rest.first().map(String::as_str) {
-                None | Some("following") => FollowList::Following,
-                Some("fans") => FollowList::Fans,
-                Some("mutual") => FollowList::Mutual,
-                Some(other) => {
-                    return Err(Failure::Usage(format!(
-                        "unknown list {other:?}: fans, following or mutual"
-                    )))
-                }
-            };
-            let mut out = std::io::stdout().lock();
-            let mut n = 0;
-            for entry in client.follow_get(&from, list) {
-                if args.limit.is_some_and(|l| n >= l) {
-                    break;
-                }
-                let entry = entry?;
-                n += 1;
-                let line = if args.json {
-                    json!({"account": entry.to_account, "follow_time": entry.follow_time})
-                        .to_string()
-                } else {
-                    format!("{:<32}  {}", entry.to_account, entry.follow_time_rfc3339())
-                };
-                written(writeln!(out, "{line}"))?;
-            }
-            written(out.flush())?;
-            if !args.json {
-                eprintln!("{}", accounts(n as u64));
-            }
-            Ok(0)
-        }
+        "list" => list(args, client, &from, rest.first().map(String::as_str)),
         _ => unreachable!("commands were checked above"),
     }
+}
+
+/// `list FROM [fans|following|mutual]`: one line per account, up to
+/// `--limit`, and the number listed on stderr.
+fn list(args: &Args, client: &Client, from: &str, which: Option<&str>) -> Result<u8, Failure> {
+    let list = match which {
+        None | Some("following") => FollowList::Following,
+        Some("fans") => FollowList::Fans,
+        Some("mutual") => FollowList::Mutual,
+        Some(other) => {
+            return Err(Failure::Usage(format!(
+                "unknown list {other:?}: fans, following or mutual"
+            )))
+        }
+    };
+    let mut out = std::io::stdout().lock();
+    let mut n = 0;
+    for entry in client.follow_get(from, list) {
+        if args.limit.is_some_and(|l| n >= l) {
+            break;
+        }
+        let entry = entry?;
+        n += 1;
+        let line = if args.json {
+            json!({"account": entry.to_account, "follow_time": entry.follow_time}).to_string()
+        } else {
+            format!("{:<32}  {}", entry.to_account, entry.follow_time_rfc3339())
+        };
+        written(writeln!(out, "{line}"))?;
+    }
+    written(out.flush())?;
+    if !args.json {
+        eprintln!("{}", accounts(n as u64));
+    }
+    Ok(0)
 }
 
 fn relation_label(t: FollowType) -> &'static str {
