@@ -29,6 +29,8 @@ jobs_table=$(bash benches/jobs.sh $quick)
 export_section=$(bash benches/export.sh)
 # 4c. The webhook receiver: deliveries acknowledged per second.
 receiver_section=$(bash benches/receiver.sh)
+# … and beside floods: deliveries acknowledged, their latency, the receiver's RSS.
+floods_section=$(bash benches/floods.sh)
 # 4d. Pairs in any order: the sort's time, memory and disk, and the requests.
 pairs_section=$(bash benches/pairs.sh)
 
@@ -109,6 +111,8 @@ echo
 echo "$export_section"
 echo
 echo "$receiver_section"
+echo
+echo "$floods_section"
 echo
 echo "$pairs_section"
 echo

@@ -30,6 +30,11 @@ const TICK: Duration = Duration::from_millis(50);
 pub(crate) const MIN_RATE: f64 = 512.0;
 /// The time a request has before the minimum rate applies.
 pub(crate) const RATE_GRACE: Duration = Duration::from_secs(2);
+/// A connection accepted (or answered) this recently is evicted only when
+/// every reading connection is as young: its request may be on its way.
+/// Without it, flooders that send a head at once outrank a sender whose
+/// request has not yet been read.
+const FRESH: Duration = Duration::from_millis(100);
 
 enum State {
     /// Reading a request (or waiting for one).
@@ -246,15 +251,24 @@ impl Loop {
     /// under way.
     fn evict(&mut self) -> bool {
         let now = Instant::now();
-        let victim = self
-            .conns
-            .iter()
-            .enumerate()
-            .filter_map(|(slot, c)| c.as_ref().map(|c| (slot, c)))
-            .filter(|(_, c)| matches!(c.state, State::Reading))
-            .map(|(slot, c)| (slot, credit(c, now)))
-            .min_by(|a, b| a.1.total_cmp(&b.1));
-        let Some((slot, _)) = victim else {
+        // The least credit among those past [`FRESH`], else among all.
+        let mut old: Option<(usize, f64)> = None;
+        let mut any: Option<(usize, f64)> = None;
+        for (slot, c) in self.conns.iter().enumerate() {
+            let Some(c) = c else { continue };
+            if !matches!(c.state, State::Reading) {
+                continue;
+            }
+            let credit = credit(c, now);
+            let lower = |best: Option<(usize, f64)>| best.is_none_or(|b| credit < b.1);
+            if lower(any) {
+                any = Some((slot, credit));
+            }
+            if now.saturating_duration_since(c.since) >= FRESH && lower(old) {
+                old = Some((slot, credit));
+            }
+        }
+        let Some((slot, _)) = old.or(any) else {
             return false;
         };
         self.control.stats.count(Refused::Evicted);
