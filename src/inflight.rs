@@ -99,11 +99,13 @@ impl Controller {
         });
     }
 
-    /// A call of `endpoint` is starting at `now`.
-    pub(crate) fn note_endpoint(&mut self, endpoint: &str, now: Instant) {
+    /// A call of `endpoint` is starting at `now`; whether the endpoint was
+    /// not in use.
+    pub(crate) fn note_endpoint(&mut self, endpoint: &str, now: Instant) -> bool {
         if let Some(e) = self.endpoints.iter_mut().find(|(p, _)| p == endpoint) {
+            let was_idle = now.saturating_duration_since(e.1) >= IN_USE;
             e.1 = now;
-            return;
+            return was_idle;
         }
         self.endpoints
             .retain(|(_, at)| now.saturating_duration_since(*at) < IN_USE);
@@ -114,6 +116,7 @@ impl Controller {
             }
         }
         self.endpoints.push((endpoint.to_string(), now));
+        true
     }
 
     /// The latency estimate: mean plus twice the deviation.
@@ -179,6 +182,8 @@ struct State {
     /// attempt was sent.
     places: Vec<Option<Option<Instant>>>,
     held: usize,
+    /// Calls waiting for a place.
+    waiters: usize,
 }
 
 impl State {
@@ -219,6 +224,8 @@ impl State {
 pub(crate) struct Place<'a> {
     gate: &'a Gate,
     at: usize,
+    /// How long the attempt took to be answered, noted when given back.
+    took: Option<Duration>,
 }
 
 impl Gate {
@@ -229,6 +236,7 @@ impl Gate {
                 controller,
                 places: Vec::new(),
                 held: 0,
+                waiters: 0,
             }),
             freed: Condvar::new(),
         }
@@ -242,17 +250,16 @@ impl Gate {
     /// Waits for a place for one call of `endpoint`.
     pub(crate) fn enter(&self, endpoint: &str) -> Place<'_> {
         let mut state = lock(&self.state);
-        let before = state.target(Instant::now());
-        state.controller.note_endpoint(endpoint, Instant::now());
-        if state.target(Instant::now()) > before {
-            // A second endpoint in use: more places for everyone waiting.
+        let mut now = Instant::now();
+        if state.controller.note_endpoint(endpoint, now) && state.waiters > 0 {
+            // One more endpoint in use: more places for everyone waiting.
             self.freed.notify_all();
         }
         loop {
-            let now = Instant::now();
             if state.holding(now) < state.target(now) {
                 break;
             }
+            state.waiters += 1;
             // Woken when a place is given back or the target grows, and
             // now and then to see whether the calls in flight have waited
             // longer than the latency estimate, or stalled.
@@ -260,6 +267,8 @@ impl Gate {
                 .freed
                 .wait_timeout(state, Duration::from_millis(50))
                 .map_or_else(|p| p.into_inner().0, |(g, _)| g);
+            state.waiters -= 1;
+            now = Instant::now();
         }
         let at = match state.places.iter().position(Option::is_none) {
             Some(free) => free,
@@ -270,7 +279,11 @@ impl Gate {
         };
         state.places[at] = Some(None);
         state.held += 1;
-        Place { gate: self, at }
+        Place {
+            gate: self,
+            at,
+            took: None,
+        }
     }
 }
 
@@ -283,22 +296,29 @@ impl Place<'_> {
         }
     }
 
-    /// The attempt was answered after `took`.
-    pub(crate) fn answered(&self, took: Duration) {
-        let mut state = lock(&self.gate.state);
-        let now = Instant::now();
-        let before = state.target(now);
-        state.controller.observe(took);
-        if state.target(now) > before {
-            // More places: every waiter may find one.
-            self.gate.freed.notify_all();
-        }
+    /// The attempt was answered after `took` (noted when the place is
+    /// given back, under the same lock).
+    pub(crate) fn answered(&mut self, took: Duration) {
+        self.took = Some(took);
     }
 }
 
 impl Drop for Place<'_> {
     fn drop(&mut self) {
         let mut state = lock(&self.gate.state);
+        if let Some(took) = self.took {
+            if state.waiters == 0 {
+                state.controller.observe(took);
+            } else {
+                let now = Instant::now();
+                let before = state.target(now);
+                state.controller.observe(took);
+                if state.target(now) > before {
+                    // More places: every waiter may find one.
+                    self.gate.freed.notify_all();
+                }
+            }
+        }
         if let Some(p) = state.places.get_mut(self.at) {
             *p = None;
         }
@@ -307,8 +327,11 @@ impl Drop for Place<'_> {
         while state.places.last().is_some_and(Option::is_none) {
             state.places.pop();
         }
+        let waiting = state.waiters > 0;
         drop(state);
-        self.gate.freed.notify_one();
+        if waiting {
+            self.gate.freed.notify_one();
+        }
     }
 }
 

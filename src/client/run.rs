@@ -70,7 +70,7 @@ impl Engine {
             // A place in flight first, then the limiter's slot: waiting for
             // the slot counts as in flight, so that the limiter's spacing
             // is never bunched up behind the gate.
-            let place = self.gate.enter(path);
+            let mut place = self.gate.enter(path);
             self.pace(path);
             let sent = Instant::now();
             let sig = self.signer.current();

@@ -64,6 +64,7 @@ pub(crate) fn first_to_escape(b: &[u8]) -> Option<usize> {
 /// The body of a batch request, `{"From_Account":from,"<field>":[...]}`, the
 /// targets as strings or, `wrapped`, as `{"To_Account":target}` objects:
 /// the bytes serde_json writes for the request structs, without serde.
+#[inline(never)] // a stage of its own in profiles (benches/stages.py)
 pub(crate) fn batch_body<S: AsRef<str>>(
     from: &str,
     field: &str,
