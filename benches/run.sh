@@ -81,6 +81,14 @@ size_of() { # features… -> stripped size of the demo in bytes
 }
 size_default=$(size_of)
 size_native=$(size_of --no-default-features --features native-tls)
+# With the small profile: what the library adds to a program (benches/size), and the CLI.
+small_lib=$root/target/size-lib
+cargo build -q --profile small --manifest-path benches/size/Cargo.toml --target-dir "$small_lib" >&2
+small_with=$(stat -c %s "$small_lib/small/with_lib")
+small_bare=$(stat -c %s "$small_lib/small/bare")
+cargo build -q --profile small --bin tim-follow --target-dir target/size \
+  --no-default-features --features rustls,usersig,cli >&2
+small_cli=$(stat -c %s target/size/small/tim-follow)
 
 {
 cat <<HEAD
@@ -127,7 +135,17 @@ cat <<FOOT
 | \`--no-default-features --features native-tls,usersig\` | $native | $((size_native / 1024)) KiB |
 | ureq 3 + rustls alone (ureq's own tree) | $ureq_only | |
 
-The demo includes the emulator. Crates the default features add over ureq + rustls:
+The demo includes the emulator. With \`--profile small\` (opt-level z, LTO, one codegen
+unit, abort on panic, stripped) and rustls:
+
+| program | size |
+|---|---:|
+| one 20-account \`follow_delete\` through tim-follow, default features (\`benches/size\`, \`with_lib\`) | $((small_with / 1024)) KiB |
+| the same POST through bare ureq + serde_json (\`bare\`) | $((small_bare / 1024)) KiB |
+| **what the library adds to a program** (target ≤ 200 KiB) | **$(((small_with - small_bare) / 1024)) KiB** |
+| the command-line tool, \`--features cli\` (target ≤ 2.5 MiB) | $(awk -v b="$small_cli" 'BEGIN {printf "%.2f MiB", b / 1048576}') |
+
+Crates the default features add over ureq + rustls:
 $(echo "$added" | sed 's/^/- /')
 
 Of these, $(echo "$added_runtime" | grep -c . ) are linked into programs; serde_derive, syn, quote,
