@@ -135,67 +135,10 @@ pub(crate) fn export<S: AsRef<str>>(
         arrived: Condvar::new(),
     };
     std::thread::scope(|scope| -> Result<(), JobError> {
-        let written = (|| {
-            for (i, account) in accounts.iter().enumerate() {
-                listings.grow(scope);
-                let mut complete = false;
-                let mut write = |chunk: Chunk| -> Result<(), JobError> {
-                    let Some((list, relations, listed_at)) = chunk? else {
-                        complete = true;
-                        return Ok(());
-                    };
-                    for (to, follow_time) in relations {
-                        let relation = Relation {
-                            account: account.clone(),
-                            list: list.to_string(),
-                            to,
-                            follow_time,
-                            listed_at,
-                        };
-                        line(out, &relation)?;
-                        summary.relations += 1;
-                        if summary.relations.is_multiple_of(1000) {
-                            progress(&summary);
-                        }
-                    }
-                    Ok(())
-                };
-                match listings.take(i, &mut || listings.grow(scope)) {
-                    Some(chunks) => loop {
-                        // Waiting for a slow listing, start the workers a
-                        // growing target allows.
-                        match chunks.recv_timeout(std::time::Duration::from_millis(50)) {
-                            Ok(chunk) => write(chunk)?,
-                            Err(RecvTimeoutError::Timeout) => listings.grow(scope),
-                            Err(RecvTimeoutError::Disconnected) => break,
-                        }
-                    },
-                    // No worker took it: listed here.
-                    None => {
-                        let mut failed = None;
-                        list_account(client, account, &mut |c| match write(c) {
-                            Ok(()) => true,
-                            Err(e) => {
-                                failed = Some(e);
-                                false
-                            }
-                        });
-                        if let Some(e) = failed {
-                            return Err(e);
-                        }
-                    }
-                }
-                if !complete {
-                    return Err(JobError::Client(crate::Error::transport(
-                        crate::error::TransportErrorKind::Other,
-                        format!("the listing of {account} ended early (a worker thread stopped)"),
-                    )));
-                }
-                summary.accounts += 1;
-                progress(&summary);
-            }
-            Ok(())
-        })();
+        let written = (0..accounts.len()).try_for_each(|i| {
+            listings.grow(scope);
+            write_account(&listings, scope, i, out, &mut summary, &mut progress)
+        });
         listings.stop();
         written
     })?;
@@ -210,6 +153,76 @@ pub(crate) fn export<S: AsRef<str>>(
     out.flush()
         .map_err(|e| JobError::io(Path::new("(snapshot)"), "cannot write the snapshot", e))?;
     Ok(summary)
+}
+
+/// Writes the relations of account `i` as they arrive: from the worker
+/// that took it, or listed here when none did. An error, or a listing cut
+/// short, ends the export.
+fn write_account<'scope, 'env, 'a: 'scope>(
+    listings: &'scope Listings<'a>,
+    scope: &'scope std::thread::Scope<'scope, 'env>,
+    i: usize,
+    out: &mut impl Write,
+    summary: &mut ExportSummary,
+    progress: &mut impl FnMut(&ExportSummary),
+) -> Result<(), JobError> {
+    let account = &listings.accounts[i];
+    let mut complete = false;
+    let mut write = |chunk: Chunk| -> Result<(), JobError> {
+        let Some((list, relations, listed_at)) = chunk? else {
+            complete = true;
+            return Ok(());
+        };
+        for (to, follow_time) in relations {
+            let relation = Relation {
+                account: account.clone(),
+                list: list.to_string(),
+                to,
+                follow_time,
+                listed_at,
+            };
+            line(out, &relation)?;
+            summary.relations += 1;
+            if summary.relations.is_multiple_of(1000) {
+                progress(summary);
+            }
+        }
+        Ok(())
+    };
+    match listings.take(i, &mut || listings.grow(scope)) {
+        Some(chunks) => loop {
+            // Waiting for a slow listing, start the workers a growing
+            // target allows.
+            match chunks.recv_timeout(std::time::Duration::from_millis(50)) {
+                Ok(chunk) => write(chunk)?,
+                Err(RecvTimeoutError::Timeout) => listings.grow(scope),
+                Err(RecvTimeoutError::Disconnected) => break,
+            }
+        },
+        // No worker took it: listed here.
+        None => {
+            let mut failed = None;
+            list_account(listings.client, account, &mut |c| match write(c) {
+                Ok(()) => true,
+                Err(e) => {
+                    failed = Some(e);
+                    false
+                }
+            });
+            if let Some(e) = failed {
+                return Err(e);
+            }
+        }
+    }
+    if !complete {
+        return Err(JobError::Client(crate::Error::transport(
+            crate::error::TransportErrorKind::Other,
+            format!("the listing of {account} ended early (a worker thread stopped)"),
+        )));
+    }
+    summary.accounts += 1;
+    progress(summary);
+    Ok(())
 }
 
 /// Lists both lists of `account`, handing each chunk to `hand` until it
