@@ -218,6 +218,7 @@
 
 mod error;
 mod format;
+mod input;
 mod journal;
 mod open;
 mod plan;
