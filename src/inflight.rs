@@ -133,17 +133,17 @@ impl Controller {
 
     /// How many requests may be in flight at `now` when a call has been
     /// waiting for its answer for `waiting`: the latency is at least that
-    /// (so that the target grows before the first answers, and as soon as
-    /// the latency rises).
+    /// (so that the target grows as soon as the latency rises). Before the
+    /// first answer it stays at the start: a service that never answers
+    /// gets one wave of requests, not more.
     pub(crate) fn target_waiting(&self, now: Instant, waiting: Duration) -> usize {
         let (Some(rate), true) = (self.rate, self.adaptive) else {
             return self.cap;
         };
-        let (latency, least) = match self.latency() {
-            Some(l) => (l.max(waiting), 0),
-            None if waiting.is_zero() => return START.min(self.cap),
-            None => (waiting, START),
+        let Some(estimate) = self.latency() else {
+            return START.min(self.cap);
         };
+        let latency = estimate.max(waiting);
         let in_use = self
             .endpoints
             .iter()
@@ -156,7 +156,7 @@ impl Controller {
         } else {
             self.cap
         };
-        need.max(least).clamp(FLOOR.min(self.cap), self.cap)
+        need.clamp(FLOOR.min(self.cap), self.cap)
     }
 
     /// A call in flight for longer than this is not waited for: it no longer
@@ -245,6 +245,33 @@ impl Gate {
     /// How many requests may be in flight now.
     pub(crate) fn target(&self) -> usize {
         lock(&self.state).target(Instant::now())
+    }
+
+    /// Waits up to `within` until a place is free, without taking it;
+    /// whether one is. A worker asks before it takes its next piece of work,
+    /// so that work taken is sent at once (and a stop or a deadline is seen
+    /// by the work not yet taken).
+    pub(crate) fn room(&self, within: Duration) -> bool {
+        let until = Instant::now() + within;
+        let mut state = lock(&self.state);
+        loop {
+            let now = Instant::now();
+            if state.holding(now) < state.target(now) {
+                return true;
+            }
+            if now >= until {
+                return false;
+            }
+            state.waiters += 1;
+            let wait = until
+                .saturating_duration_since(now)
+                .min(Duration::from_millis(50));
+            state = self
+                .freed
+                .wait_timeout(state, wait)
+                .map_or_else(|p| p.into_inner().0, |(g, _)| g);
+            state.waiters -= 1;
+        }
     }
 
     /// Waits for a place for one call of `endpoint`.
@@ -421,12 +448,12 @@ mod tests {
     }
 
     #[test]
-    fn a_call_waiting_longer_than_the_estimate_raises_the_target_at_once() {
+    fn a_call_waiting_longer_than_the_estimate_raises_the_target_once_answers_came() {
         let now = Instant::now();
         let mut c = Controller::new(256, true, Some(200.0));
-        // Before any answer: at least the start, more as the first calls wait.
+        // Before any answer: the start, however long the first calls wait.
         assert_eq!(c.target_waiting(now, ms(50)), START);
-        assert_eq!(c.target_waiting(now, ms(300)), 74);
+        assert_eq!(c.target_waiting(now, ms(3000)), START);
         for _ in 0..200 {
             c.observe(ms(20));
         }

@@ -431,6 +431,15 @@ impl<P: Send> Pool<ChunkResult<P>> {
                     break;
                 }
             }
+            // A chunk is taken only when it can be sent at once, so that
+            // the call's deadline and a fatal error are seen by the chunks
+            // not yet taken.
+            while self.next.load(Ordering::SeqCst) < chunks.len()
+                && !workers
+                    .engine
+                    .gate
+                    .room(std::time::Duration::from_millis(100))
+            {}
             let i = self.next.fetch_add(1, Ordering::SeqCst);
             let Some(chunk) = chunks.get(i) else { break };
             *lock(&self.slots[i]) = Some(workers.run_one::<E>(chunk));

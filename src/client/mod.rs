@@ -93,6 +93,12 @@ impl Client {
         self.inner.engine.gate.target()
     }
 
+    /// Waits up to `within` until a request may start; whether one may.
+    #[cfg(feature = "job")]
+    pub(crate) fn room_in_flight(&self, within: std::time::Duration) -> bool {
+        self.inner.engine.gate.room(within)
+    }
+
     /// The primary base URL.
     pub fn base_url(&self) -> &str {
         self.inner.engine.bases.primary()

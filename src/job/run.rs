@@ -297,6 +297,11 @@ impl<'a> Workers<'a> {
                     break;
                 }
             }
+            // Work is taken only when it can be sent at once: a request
+            // waiting for a place would still be sent after a stop.
+            if !self.client.room_in_flight(Duration::from_millis(100)) {
+                continue;
+            }
             let Some(result) = (self.next)() else { break };
             if result.as_ref().is_ok_and(|s| s.fatal.is_some()) {
                 // Every other request would fail the same way.
