@@ -6,9 +6,12 @@
 //! measured attempts (a moving mean plus twice the moving deviation, about
 //! the 90th percentile of a spread-out latency), the rate is the limiter's
 //! for each endpoint in use, and a fifth more plus two are kept for what the
-//! estimate misses. The target grows and shrinks as the latency does, never below a
-//! small floor (so that a fast service never waits on the client's own
-//! overhead) nor above the cap ([`ClientBuilder::concurrency`]).
+//! estimate misses. The target grows and shrinks as the latency does (a call
+//! waiting longer than the estimate raises it at once), never below a small
+//! floor (so that a fast service never waits on the client's own overhead)
+//! nor above the cap ([`ClientBuilder::concurrency`]). Before the first
+//! answer it is 16; a call in flight for four times the estimate (at least
+//! 1 s) no longer holds its place.
 //!
 //! [`Controller`] is the pure arithmetic (unit-tested with made-up times);
 //! [`Gate`] lets at most its target of requests hold a place at once: a
