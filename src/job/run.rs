@@ -39,6 +39,34 @@ pub(super) struct Settings {
     pub(super) sort_run: Option<usize>,
 }
 
+/// A job of lines from an iterator, without a journal: pairs are read and
+/// sorted whole first (grouped by `FROM`), targets are sent as they come.
+fn run_lines(
+    client: &Client,
+    settings: &Settings,
+    from: Option<&str>,
+    lines: Box<dyn Iterator<Item = String> + Send>,
+    sink: &mut Sink<'_>,
+) -> Result<(), JobError> {
+    let (done, mut lost) = (plan::DoneSet::default(), Lost::default());
+    let left = Left {
+        done: &done,
+        unknown: Vec::new(),
+        lost: &mut lost,
+    };
+    let how = (settings.op, settings.check_first);
+    if from.is_none() {
+        let sorted = sort::sort_lines(lines, settings.sort_run)?;
+        sink.total = sorted.total;
+        sink.sort_run = Some(sorted.spec.run);
+        let requests = sorted.requests()?;
+        return execute(client, how, requests, left, sink);
+    }
+    sink.total_grows = true;
+    let requests = plan::from_lines(lines, from, sink.stop.clone());
+    execute(client, how, requests, left, sink)
+}
+
 /// A follow/unfollow job over an input: check or create the journal, then
 /// send every request not yet journaled.
 pub(super) fn run_listed(
@@ -52,23 +80,7 @@ pub(super) fn run_listed(
     let op = settings.op;
     let source = match (input.0, &journal) {
         (InputSource::Lines(lines), None) => {
-            let (done, mut lost) = (plan::DoneSet::default(), Lost::default());
-            let left = Left {
-                done: &done,
-                unknown: Vec::new(),
-                lost: &mut lost,
-            };
-            if from.is_none() {
-                // Pairs: read and sorted whole first, grouped by `FROM`.
-                let sorted = sort::sort_lines(lines, settings.sort_run)?;
-                sink.total = sorted.total;
-                sink.sort_run = Some(sorted.spec.run);
-                let requests = sorted.requests()?;
-                return execute(client, (op, settings.check_first), requests, left, sink);
-            }
-            sink.total_grows = true;
-            let requests = plan::from_lines(lines, from.as_deref(), sink.stop.clone());
-            return execute(client, (op, settings.check_first), requests, left, sink);
+            return run_lines(client, &settings, from.as_deref(), lines, sink)
         }
         (InputSource::Lines(_), Some(_)) => {
             return Err(JobError::Journal(
