@@ -38,21 +38,7 @@ pub(crate) fn run(
     sink: &mut Sink<'_>,
 ) -> Result<(), JobError> {
     validate_account(crate::error::Field::Other("account"), account)?;
-    let header = Header {
-        tim_follow_job: format::FORMAT,
-        operation: format::JobOp::Purge,
-        from: Some(account.to_string()),
-        pairs: false,
-        sdkappid: client.sdkappid(),
-        input: None,
-        total: 0,
-        requests: 0,
-        reads: format::Reads::Lines,
-        check_first: false,
-        reverse_all_applied: false,
-        sorted: None,
-        rate_limit,
-    };
+    let header = purge_header(client, account, rate_limit);
     let mut state = match journal {
         Some(path) => open(path, &header, sink)?,
         None => State::default(),
@@ -95,6 +81,25 @@ pub(crate) fn run(
         execute(client, (Operation::Unfollow, false), requests, left, sink)?;
     }
     Ok(())
+}
+
+/// The journal header of a purge of `account`.
+fn purge_header(client: &Client, account: &str, rate_limit: Option<u32>) -> Header {
+    Header {
+        tim_follow_job: format::FORMAT,
+        operation: format::JobOp::Purge,
+        from: Some(account.to_string()),
+        pairs: false,
+        sdkappid: client.sdkappid(),
+        input: None,
+        total: 0,
+        requests: 0,
+        reads: format::Reads::Lines,
+        check_first: false,
+        reverse_all_applied: false,
+        sorted: None,
+        rate_limit,
+    }
 }
 
 /// A round's lists: in the journal, or (without one) in memory.
