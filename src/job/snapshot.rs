@@ -155,6 +155,21 @@ pub(crate) fn export<S: AsRef<str>>(
     Ok(summary)
 }
 
+/// Writes one relation line, counted, with progress every 1,000.
+fn written(
+    out: &mut impl Write,
+    relation: &Relation,
+    summary: &mut ExportSummary,
+    progress: &mut impl FnMut(&ExportSummary),
+) -> Result<(), JobError> {
+    line(out, relation)?;
+    summary.relations += 1;
+    if summary.relations.is_multiple_of(1000) {
+        progress(summary);
+    }
+    Ok(())
+}
+
 /// Writes the relations of account `i` as they arrive: from the worker
 /// that took it, or listed here when none did. An error, or a listing cut
 /// short, ends the export.
@@ -181,11 +196,7 @@ fn write_account<'scope, 'env, 'a: 'scope>(
                 follow_time,
                 listed_at,
             };
-            line(out, &relation)?;
-            summary.relations += 1;
-            if summary.relations.is_multiple_of(1000) {
-                progress(summary);
-            }
+            written(out, &relation, summary, progress)?;
         }
         Ok(())
     };
