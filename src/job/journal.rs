@@ -77,7 +77,7 @@ fn take_lock(file: File, path: &Path) -> Result<File, JobError> {
 
 /// The process that holds the lock on `file`, from `/proc/locks` (Linux).
 #[cfg(target_os = "linux")]
-fn holder(file: &File) -> Option<u32> {
+pub(crate) fn holder(file: &File) -> Option<u32> {
     use std::os::unix::fs::MetadataExt;
     let ino = file.metadata().ok()?.ino();
     let locks = std::fs::read_to_string("/proc/locks").ok()?;
@@ -85,7 +85,7 @@ fn holder(file: &File) -> Option<u32> {
 }
 
 #[cfg(not(target_os = "linux"))]
-fn holder(_: &File) -> Option<u32> {
+pub(crate) fn holder(_: &File) -> Option<u32> {
     None
 }
 

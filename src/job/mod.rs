@@ -233,6 +233,15 @@ mod sort;
 mod stop;
 mod undo;
 
+/// The process holding the `flock` on `file` (Linux, from `/proc/locks`;
+/// `None` elsewhere or when none holds it). Hidden: it is there for the
+/// command-line tool's events file, which is locked as journals are, and
+/// names its holder in the same words.
+#[doc(hidden)]
+pub fn flock_holder(file: &std::fs::File) -> Option<u32> {
+    journal::holder(file)
+}
+
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;

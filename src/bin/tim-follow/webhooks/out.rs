@@ -117,7 +117,7 @@ fn open_locked(path: &Path) -> Result<(File, u64, u64), Opened> {
             return Err(Opened::InUse(format!(
                 "events file {} is in use by {}",
                 path.display(),
-                lock_holder(&file).map_or_else(
+                tim_follow::job::flock_holder(&file).map_or_else(
                     || "another process".to_string(),
                     |pid| format!("process {pid}")
                 )
@@ -138,30 +138,6 @@ fn open_locked(path: &Path) -> Result<(File, u64, u64), Opened> {
         }
     }
     Ok((file, meta.dev(), meta.ino()))
-}
-
-/// The process that holds the `flock` on `file`, from `/proc/locks`
-/// (Linux), as the job journal finds it.
-#[cfg(target_os = "linux")]
-fn lock_holder(file: &File) -> Option<u32> {
-    use std::os::unix::fs::MetadataExt;
-    let ino = file.metadata().ok()?.ino();
-    let locks = std::fs::read_to_string("/proc/locks").ok()?;
-    locks.lines().find_map(|line| {
-        let fields: Vec<&str> = line.split_whitespace().collect();
-        // A waiter's line has "->" after the number.
-        if fields.get(1) != Some(&"FLOCK") {
-            return None;
-        }
-        let pid: u32 = fields.get(4)?.parse().ok()?;
-        let inode: u64 = fields.get(5)?.rsplit(':').next()?.parse().ok()?;
-        (inode == ino).then_some(pid)
-    })
-}
-
-#[cfg(not(target_os = "linux"))]
-fn lock_holder(_: &File) -> Option<u32> {
-    None
 }
 
 /// The writer's view of the events file.
