@@ -195,30 +195,54 @@ pub const JITTER: usize = 3;
 
 /// A limiter that records the moment of each slot it gives: what the client
 /// controls, whatever the machine's load does to the arrivals.
-#[derive(Debug)]
 pub struct Recording {
-    inner: tim_follow::LocalLimiter,
-    slots: std::sync::Mutex<Vec<(String, std::time::Instant)>>,
+    inner: Box<dyn tim_follow::RateLimit>,
+    slots: Slots,
 }
 
+/// The slots one or more [`Recording`] limiters gave: endpoint and moment.
+pub type Slots = std::sync::Arc<std::sync::Mutex<Vec<(String, std::time::Instant)>>>;
+
 impl Recording {
+    /// A local limiter of `per_second`, recorded.
     pub fn new(per_second: f64) -> std::sync::Arc<Recording> {
+        Recording::around(tim_follow::LocalLimiter::new(per_second), Slots::default())
+    }
+
+    /// `inner`, its slots recorded in `slots` (which several may share).
+    pub fn around(
+        inner: impl tim_follow::RateLimit + 'static,
+        slots: Slots,
+    ) -> std::sync::Arc<Recording> {
         std::sync::Arc::new(Recording {
-            inner: tim_follow::LocalLimiter::new(per_second),
-            slots: std::sync::Mutex::new(Vec::new()),
+            inner: Box::new(inner),
+            slots,
         })
     }
 
     /// The most slots of `endpoint` within any one-second window.
     pub fn busiest_second(&self, endpoint: &str) -> usize {
-        let slots = self.slots.lock().unwrap();
-        let first = slots.iter().map(|(_, at)| *at).min();
-        let at: Vec<Duration> = slots
-            .iter()
-            .filter(|(e, _)| e == endpoint)
-            .map(|(_, at)| at.duration_since(first.unwrap()))
-            .collect();
-        busiest(at)
+        busiest_slots(&self.slots, endpoint)
+    }
+}
+
+/// The most of `slots` of `endpoint` within any one-second window.
+pub fn busiest_slots(slots: &Slots, endpoint: &str) -> usize {
+    let slots = slots.lock().unwrap();
+    let first = slots.iter().map(|(_, at)| *at).min();
+    let at: Vec<Duration> = slots
+        .iter()
+        .filter(|(e, _)| e == endpoint)
+        .map(|(_, at)| at.duration_since(first.unwrap()))
+        .collect();
+    busiest(at)
+}
+
+impl std::fmt::Debug for Recording {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Recording")
+            .field("inner", &self.inner)
+            .finish_non_exhaustive()
     }
 }
 

@@ -74,26 +74,34 @@ fn four_clients_sharing_a_redis_budget_stay_within_it() {
     let Some(redis) = RedisServer::start() else {
         return;
     };
-    // Each client as a process of its own would: its own limiter, one budget.
+    // Each client as a process of its own would: its own limiter, one budget;
+    // the slots each one's limiter gave are recorded in one log.
+    let slots = crate::Slots::default();
     let f = super::fleet::fleet(2000, |emu| {
         let budget = RedisLimiter::new(&redis.url, emu.sdkappid(), 100.0).unwrap();
         emu.client_builder()
-            .rate_limiter(Arc::new(budget))
+            .rate_limiter(crate::Recording::around(budget, slots.clone()))
             .build()
             .unwrap()
     });
-    // The budget spaces the calls as they leave; they arrive with the
-    // scheduler's jitter, so on a loaded machine a few land in one window
-    // (0 or 1 of 400 seen under a load of 5). Uncoordinated clients that pace
-    // themselves after refusals see about 5 % refused and 112 in their busiest
-    // second (BENCHMARKS.md §5): 2.5 % and 106 keep the two apart.
+    // The budget: never more than 100 slots in a second across the four
+    // (a slot's moment is taken when Redis's answer arrives, which a loaded
+    // machine can delay by a few milliseconds: JITTER). Four uncoordinated
+    // limiters would give up to 400.
+    let most = crate::busiest_slots(&slots, "follow/follow_add");
     assert!(
-        f.limited * 40 <= f.sent,
+        most <= 100 + crate::JITTER,
+        "{most} slots in one second across the four clients"
+    );
+    // The service's count, of arrivals: at a load average of 5, 0–1 of 400
+    // were refused; at 21, 16 of 416 (the calls left evenly and arrived
+    // bunched). 10 % still tells a shared budget from four of their own.
+    assert!(
+        f.limited * 10 <= f.sent,
         "{} of {} refused",
         f.limited,
         f.sent
     );
-    assert!(f.busiest <= 106, "{} calls in one second", f.busiest);
 }
 
 #[test]
