@@ -130,13 +130,13 @@ impl RateLimit {
         *lock(&self.setting) = (per_second, code);
     }
 
-    /// Counts a call to `path`, or refuses it when the window is full.
-    pub(crate) fn admit(&self, path: &str) -> Result<(), Refusal> {
+    /// Counts a call to `path` that arrived at `now`, or refuses it when
+    /// the window before it is full.
+    pub(crate) fn admit(&self, path: &str, now: Instant) -> Result<(), Refusal> {
         let (limit, code) = *lock(&self.setting);
         let Some(limit) = limit else {
             return Ok(());
         };
-        let now = Instant::now();
         let mut windows = lock(&self.windows);
         let window = windows.entry(path.to_string()).or_default();
         while window
@@ -167,11 +167,14 @@ mod tests {
     #[test]
     fn the_rate_limit_refuses_past_the_window_and_per_api() {
         let limit = RateLimit::new(Some(2), 60007);
-        assert!(limit.admit("a").is_ok());
-        assert!(limit.admit("a").is_ok());
-        assert_eq!(limit.admit("a").map_err(|e| e.0), Err(60007));
-        assert!(limit.admit("b").is_ok());
+        let t = Instant::now();
+        assert!(limit.admit("a", t).is_ok());
+        assert!(limit.admit("a", t).is_ok());
+        assert_eq!(limit.admit("a", t).map_err(|e| e.0), Err(60007));
+        assert!(limit.admit("b", t).is_ok());
+        let later = t + Duration::from_secs(1);
+        assert!(limit.admit("a", later).is_ok(), "a second after");
         limit.set(None, 60007);
-        assert!(limit.admit("a").is_ok());
+        assert!(limit.admit("a", later).is_ok());
     }
 }

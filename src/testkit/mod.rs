@@ -216,7 +216,9 @@ impl EmulatorBuilder {
     }
 
     /// Calls per second each API accepts (default 200), answered past that
-    /// with `code` (default 60007). `None` turns the limit off.
+    /// with `code` (default 60007). `None` turns the limit off. A call is
+    /// counted over a sliding second when it arrives, before its latency
+    /// ([`Emulator::set_latency`]), as the service counts it.
     pub fn rate_limit(mut self, per_second: Option<u32>, code: i64) -> Self {
         self.rate_limit = per_second;
         self.rate_limit_code = code;

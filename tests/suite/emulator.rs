@@ -327,6 +327,44 @@ fn rate_limit_answers_60007_past_the_limit() {
 }
 
 #[test]
+fn calls_sent_at_the_limit_are_counted_on_arrival_whatever_the_latency() {
+    let targets = ids("far", 4000);
+    let emu = emulator_with("me", &targets);
+    emu.import_accounts(&["you"]);
+    emu.set_rate_limit(Some(100), 60007);
+    // 300 ms ± 20 %: counted after the latency, calls sent evenly spaced
+    // would be counted in another order and some would find the window full.
+    emu.set_random_latency(Duration::from_millis(240), Duration::from_millis(360));
+    let client = emu.client_builder().rate_limit(100).build().unwrap();
+    // 400 calls of one API, evenly spaced over four seconds.
+    for from in ["me", "you"] {
+        assert!(client.follow_add(from, &targets).unwrap().all_applied());
+        assert_eq!(emu.following(from).len(), 4000);
+    }
+    let log = emu.requests();
+    let refused: Vec<_> = log.iter().filter(|r| r.error_code == Some(60007)).collect();
+    // A loaded machine can deliver a few calls late, bunched with the next
+    // ones: a refusal is right only when 100 calls arrived in the second
+    // before it (give or take the few milliseconds between a handler's
+    // start and its count).
+    let slack = Duration::from_millis(5);
+    for r in &refused {
+        let before = log
+            .iter()
+            .filter(|c| c.error_code == Some(0))
+            .filter(|c| c.at + Duration::from_secs(1) + slack > r.at && c.at <= r.at + slack)
+            .count();
+        assert!(
+            before >= 100,
+            "answered 60007 at {:?} with {before} calls in the second before; {} of {} refused",
+            r.at,
+            refused.len(),
+            log.len()
+        );
+    }
+}
+
+#[test]
 fn every_fault_kind() {
     let emu = emulator_with("u1", &ids("t", 1));
     let client = emu
