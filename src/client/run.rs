@@ -40,6 +40,9 @@ pub(crate) struct Trace {
     pub(crate) ambiguous: bool,
 }
 
+/// Parses a reply (status, body) and keeps what it found.
+type KeepReply<'a> = dyn FnMut(u16, &[u8]) -> Result<(), Error> + 'a;
+
 impl Engine {
     /// Sends a typed request and parses its reply.
     pub(crate) fn call<R: Request>(&self, request: &R) -> Result<R::Response, Error> {
@@ -63,6 +66,31 @@ impl Engine {
         parse: impl Fn(u16, &[u8]) -> Result<T, Error>,
         trace: &mut Trace,
     ) -> Result<T, Error> {
+        let mut parsed = None;
+        let mut keep = |status: u16, reply: &[u8]| {
+            parsed = Some(parse(status, reply)?);
+            Ok(())
+        };
+        self.execute_erased(path, body, idempotent, &mut keep, trace)?;
+        // `keep` returned Ok only after it stored the value.
+        parsed.ok_or_else(|| {
+            Error::transport(
+                TransportErrorKind::Other,
+                format!("{path}: the answer was accepted but not kept"),
+            )
+        })
+    }
+
+    /// [`Engine::execute`] with the reply's type erased, so that the retry
+    /// loop is compiled once, not once for each kind of reply.
+    fn execute_erased(
+        &self,
+        path: &str,
+        body: &[u8],
+        idempotent: bool,
+        parse: &mut KeepReply<'_>,
+        trace: &mut Trace,
+    ) -> Result<(), Error> {
         let started = Instant::now();
         let mut tries = Tries::default();
         let mut resigned = false;
