@@ -240,8 +240,8 @@ fn table(quick: bool) {
     }
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     println!(
-        "\nLoad average at the end: {} (the machine was shared with other builds: \
-         read the ratios as of that load).",
+        "\nLoad average at the end: {} (on a machine running anything else, read \
+         the ratios as of that load).",
         load.split_whitespace().take(3).collect::<Vec<_>>().join(" ")
     );
     let batch_rss = |ms| rss.iter().find(|r| r.0 == "batch" && r.1 == ms).map(|r| r.2);
