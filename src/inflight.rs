@@ -39,6 +39,38 @@ pub(crate) const DEFAULT_CAP: usize = 256;
 /// only the pages touched cost memory.
 pub(crate) const WORKER_STACK: usize = 512 * 1024;
 
+/// Starts one more worker thread (`name`, on [`WORKER_STACK`]) running `work`
+/// when fewer than `wanted` have been started (`started` counts them, and
+/// is given back when the system has no thread to give): whether one
+/// started. The batches, the jobs and the export grow their workers so.
+pub(crate) fn start_worker<'scope, 'env>(
+    scope: &'scope std::thread::Scope<'scope, 'env>,
+    started: &std::sync::atomic::AtomicUsize,
+    wanted: usize,
+    name: &str,
+    work: impl FnOnce() + Send + 'scope,
+) -> bool {
+    use std::sync::atomic::Ordering;
+    let now = started.load(Ordering::SeqCst);
+    if now >= wanted
+        || started
+            .compare_exchange(now, now + 1, Ordering::SeqCst, Ordering::SeqCst)
+            .is_err()
+    {
+        return false;
+    }
+    let spawned = std::thread::Builder::new()
+        .name(name.into())
+        .stack_size(WORKER_STACK)
+        .spawn_scoped(scope, work);
+    if spawned.is_err() {
+        // Out of threads: the ones there are do the work.
+        started.fetch_sub(1, Ordering::SeqCst);
+        return false;
+    }
+    true
+}
+
 /// How many worker threads a bulk path keeps for `target` requests in
 /// flight: a quarter more and two, so that when the target grows a worker
 /// is already waiting at the gate with its request, and so that a worker's

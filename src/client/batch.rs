@@ -384,7 +384,6 @@ impl<P: Send> Pool<ChunkResult<P>> {
     where
         'env: 'scope,
     {
-        let started = self.started.load(Ordering::SeqCst);
         let left = chunks
             .len()
             .saturating_sub(self.next.load(Ordering::SeqCst));
@@ -392,26 +391,10 @@ impl<P: Send> Pool<ChunkResult<P>> {
         // ready as soon as the target grows (the calls in flight waiting
         // longer than the estimate raise it at once).
         let wanted = crate::inflight::workers_for(workers.engine.gate.target()).min(self.most);
-        if started >= wanted || left == 0 {
-            return false;
-        }
-        if self
-            .started
-            .compare_exchange(started, started + 1, Ordering::SeqCst, Ordering::SeqCst)
-            .is_err()
-        {
-            return false;
-        }
-        let spawned = std::thread::Builder::new()
-            .name("tim-follow-batch".into())
-            .stack_size(crate::inflight::WORKER_STACK)
-            .spawn_scoped(scope, move || self.work::<E>(scope, workers, chunks));
-        if spawned.is_err() {
-            // Out of threads: the ones there are do the work.
-            self.started.fetch_sub(1, Ordering::SeqCst);
-            return false;
-        }
-        true
+        left > 0
+            && crate::inflight::start_worker(scope, &self.started, wanted, "tim-follow-batch", {
+                move || self.work::<E>(scope, workers, chunks)
+            })
     }
 
     /// Takes chunks until none is left, starting more workers as needed.

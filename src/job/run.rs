@@ -275,23 +275,10 @@ impl<'a> Workers<'a> {
         // A few more than the target: a job's worker also journals and
         // waits for the journal between its requests; the ones not needed
         // wait at the client's gate, which keeps the target.
-        let started = self.started.load(Ordering::SeqCst);
-        let wanted = crate::inflight::workers_for(self.client.in_flight_target());
-        if started >= wanted.min(self.most) {
-            return false;
-        }
-        if self
-            .started
-            .compare_exchange(started, started + 1, Ordering::SeqCst, Ordering::SeqCst)
-            .is_err()
-        {
-            return false;
-        }
-        if self.spawn(scope, tx.clone()).is_err() {
-            self.started.fetch_sub(1, Ordering::SeqCst);
-            return false;
-        }
-        true
+        let wanted = crate::inflight::workers_for(self.client.in_flight_target()).min(self.most);
+        let tx = tx.clone();
+        let work = move || self.work(scope, tx);
+        crate::inflight::start_worker(scope, &self.started, wanted, "tim-follow-job", work)
     }
 
     /// Does the next piece of work until there is none or the job stops,

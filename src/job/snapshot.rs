@@ -298,7 +298,6 @@ impl<'a> Listings<'a> {
     where
         'a: 'scope,
     {
-        let started = self.started.load(Ordering::SeqCst);
         let left = self
             .accounts
             .len()
@@ -307,21 +306,9 @@ impl<'a> Listings<'a> {
         // at the client's gate, ready as soon as the target grows.
         let wanted = crate::inflight::workers_for(self.client.in_flight_target())
             .min(self.client.concurrency());
-        if started >= wanted || left == 0 {
-            return;
-        }
-        if self
-            .started
-            .compare_exchange(started, started + 1, Ordering::SeqCst, Ordering::SeqCst)
-            .is_ok()
-        {
-            let spawned = std::thread::Builder::new()
-                .name("tim-follow-export".into())
-                .stack_size(crate::inflight::WORKER_STACK)
-                .spawn_scoped(scope, move || self.work(scope));
-            if spawned.is_err() {
-                self.started.fetch_sub(1, Ordering::SeqCst);
-            }
+        if left > 0 {
+            let work = move || self.work(scope);
+            crate::inflight::start_worker(scope, &self.started, wanted, "tim-follow-export", work);
         }
     }
 
