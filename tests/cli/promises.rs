@@ -141,55 +141,47 @@ fn exec_receiver(port: u16, token_file: &std::path::Path, exec: &str) -> Running
 /// `--exec`: each event's JSON on the command's stdin, acknowledged when it
 /// exits 0 and only then; `--token-file` (a trailing newline is not part of
 /// the token) verifies the deliveries.
+/// One follow made through an emulator that delivers its event (token
+/// `exec-token`) to a receiver on `--exec exec` with `token_file`: whether
+/// the delivery was acknowledged.
+fn one_delivery(token_file: &std::path::Path, exec: &str) -> bool {
+    let port = free_port();
+    let _receiver = exec_receiver(port, token_file, exec);
+    let emu = Emulator::builder()
+        .webhook(format!("http://127.0.0.1:{port}/tim"), Some("exec-token"))
+        .accounts(&["me", "u1"])
+        .start()
+        .unwrap();
+    emu.client().follow("me", "u1").unwrap();
+    wait_for("the delivery's end", || !emu.webhooks().is_empty());
+    emu.webhooks()[0].acked
+}
+
 #[test]
 fn exec_hands_each_event_over_and_acknowledges_only_an_exit_0() {
     let dir = scratch("exec");
     let token = dir.join("token");
     std::fs::write(&token, "exec-token\n").unwrap();
     let got = dir.join("got.jsonl");
-    let port = free_port();
     let exec = format!("cat >> '{}'", got.display());
-    let receiver = exec_receiver(port, &token, &exec);
-    let emu = Emulator::builder()
-        .webhook(format!("http://127.0.0.1:{port}/tim"), Some("exec-token"))
-        .accounts(&["me", "u1"])
-        .start()
-        .unwrap();
-    emu.client().follow("me", "u1").unwrap();
-    wait_for("the delivery's end", || !emu.webhooks().is_empty());
-    let sent = emu.webhooks();
-    assert!(sent[0].acked, "{sent:?}");
+    assert!(
+        one_delivery(&token, &exec),
+        "a stored event is acknowledged"
+    );
     let text = std::fs::read_to_string(&got).unwrap();
     let v: serde_json::Value = serde_json::from_str(text.trim()).expect("the event as JSON");
     assert_eq!(v["from"], "me", "{text}");
     assert_eq!(v["to"][0], "u1", "{text}");
-    drop(receiver);
     // A command that fails: never acknowledged.
-    let port = free_port();
-    let _receiver = exec_receiver(port, &token, "cat > /dev/null; exit 1");
-    let emu = Emulator::builder()
-        .webhook(format!("http://127.0.0.1:{port}/tim"), Some("exec-token"))
-        .accounts(&["me", "u1"])
-        .start()
-        .unwrap();
-    emu.client().follow("me", "u1").unwrap();
-    wait_for("the delivery's end", || !emu.webhooks().is_empty());
-    let sent = emu.webhooks();
-    assert!(!sent[0].acked, "acknowledged a failed command: {sent:?}");
+    assert!(
+        !one_delivery(&token, "cat > /dev/null; exit 1"),
+        "acknowledged a failed command"
+    );
     // The wrong token: refused.
-    let port = free_port();
     let wrong = dir.join("wrong-token");
     std::fs::write(&wrong, "another-token").unwrap();
-    let _receiver = exec_receiver(port, &wrong, "cat > /dev/null");
-    let emu = Emulator::builder()
-        .webhook(format!("http://127.0.0.1:{port}/tim"), Some("exec-token"))
-        .accounts(&["me", "u1"])
-        .start()
-        .unwrap();
-    emu.client().follow("me", "u1").unwrap();
-    wait_for("the delivery's end", || !emu.webhooks().is_empty());
     assert!(
-        !emu.webhooks()[0].acked,
+        !one_delivery(&wrong, "cat > /dev/null"),
         "a forged signature was acknowledged"
     );
 }
