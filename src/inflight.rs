@@ -10,14 +10,25 @@
 //! waiting longer than the estimate raises it at once), never below a small
 //! floor (so that a fast service never waits on the client's own overhead)
 //! nor above the cap ([`ClientBuilder::concurrency`]). Before the first
-//! answer it is 16; a call in flight for four times the estimate (at least
-//! 1 s) no longer holds its place.
+//! answer the latency is taken to be at least as long as the oldest call
+//! has waited, up to 1 s, and 16 more are allowed: the calls go out at the
+//! limiter's pace from the first one, however far the service is, and a
+//! service that never answers gets at most 16 + about one second's worth of
+//! calls (258 at 200/s, within the cap) until one of them ends. Once answers
+//! came, a call in flight for four times the estimate (at least 1 s) no
+//! longer holds its place.
 //!
 //! [`Controller`] is the pure arithmetic (unit-tested with made-up times);
 //! [`Gate`] lets at most its target of requests hold a place at once: a
 //! request takes its place before it asks the rate limiter and gives it
 //! back once answered, so that a place waiting for the limiter's slot
 //! counts too (the limiter's spacing is never bunched up behind the gate).
+//! Each endpoint in use has its own share of the target (its rate × the
+//! latency, with the same headroom), so that a job's reads waiting for
+//! their limiter never take the places its writes need. A worker that finds
+//! room is promised its place for a moment (100 ms), so that the thread
+//! started for it is not overtaken by another endpoint's; a worker with no
+//! work left gives its promise back.
 //!
 //! [`ClientBuilder::concurrency`]: crate::ClientBuilder::concurrency
 
@@ -80,8 +91,12 @@ pub(crate) fn workers_for(target: usize) -> usize {
     target.saturating_add(target / 4).saturating_add(2)
 }
 
-/// The target before any latency was measured: what a fixed pool had.
+/// Before any latency was measured: allowed on top of what the oldest
+/// call's wait implies (what a fixed pool had).
 const START: usize = 16;
+/// Before the first answer, a call's wait counts as latency up to this
+/// long: so that a service that never answers gets a bounded first wave.
+const FIRST_WAIT: Duration = Duration::from_secs(1);
 /// The target never goes below this (or the cap, if lower).
 const FLOOR: usize = 4;
 /// Kept on top of rate × latency for what the estimate misses (the time a
@@ -167,31 +182,51 @@ impl Controller {
     }
 
     /// How many requests may be in flight at `now` when a call has been
-    /// waiting for its answer for `waiting`: the latency is at least that
-    /// (so that the target grows as soon as the latency rises). Before the
-    /// first answer it stays at the start: a service that never answers
-    /// gets one wave of requests, not more.
+    /// waiting for its answer for `waiting`: each endpoint in use's share
+    /// ([`Controller::share`]) times their number, within the cap.
     pub(crate) fn target_waiting(&self, now: Instant, waiting: Duration) -> usize {
+        match self.share(waiting) {
+            Some(share) => share
+                .saturating_mul(self.in_use(now))
+                .clamp(FLOOR.min(self.cap), self.cap),
+            None => self.cap,
+        }
+    }
+
+    /// How many requests of one endpoint may be in flight when a call has
+    /// been waiting for its answer for `waiting` (`None`: no share, the cap
+    /// is for all): its rate × the latency, which is at least that wait (so
+    /// that the share grows as soon as the latency rises), with headroom.
+    /// Before the first answer, [`START`] more than a wait of at most
+    /// [`FIRST_WAIT`] needs: the limiter's pace is kept from the first call
+    /// at any latency, and a service that never answers gets one bounded
+    /// wave. Each endpoint has its own share, so that calls of one waiting
+    /// for its limiter's slot never take the places of another (a job's
+    /// reads first and its writes).
+    pub(crate) fn share(&self, waiting: Duration) -> Option<usize> {
         let (Some(rate), true) = (self.rate, self.adaptive) else {
-            return self.cap;
+            return None;
         };
-        let Some(estimate) = self.latency() else {
-            return START.min(self.cap);
+        let (latency, extra) = match self.latency() {
+            Some(estimate) => (estimate.max(waiting), 0),
+            None => (waiting.min(FIRST_WAIT), START),
         };
-        let latency = estimate.max(waiting);
-        let in_use = self
-            .endpoints
-            .iter()
-            .filter(|(_, at)| now.saturating_duration_since(*at) < IN_USE)
-            .count()
-            .max(1);
-        let need = (rate * in_use as f64 * latency.as_secs_f64() * HEADROOM).ceil();
-        let need = if need.is_finite() {
-            (need as usize).saturating_add(SPARE)
+        let need = (rate * latency.as_secs_f64() * HEADROOM).ceil();
+        let need = if need.is_finite() && need < self.cap as f64 {
+            (need as usize).saturating_add(SPARE).saturating_add(extra)
         } else {
             self.cap
         };
-        need.clamp(FLOOR.min(self.cap), self.cap)
+        Some(need.clamp(FLOOR.min(self.cap), self.cap))
+    }
+
+    /// The endpoints called lately (at least one).
+    fn in_use(&self, now: Instant) -> usize {
+        self.endpoints
+            .iter()
+            .filter(|(_, at)| now.saturating_duration_since(*at) < IN_USE)
+            .count()
+            .max(1)
     }
 
     /// A call in flight for longer than this is not waited for: it no longer
@@ -203,34 +238,80 @@ impl Controller {
     }
 }
 
-/// Lets at most the controller's target of requests hold a place at once.
+/// Lets at most the controller's target of requests hold a place at once,
+/// and each endpoint at most its share.
 #[derive(Debug)]
 pub(crate) struct Gate {
     state: Mutex<State>,
-    freed: Condvar,
+    /// Where the calls of each bucket of endpoints wait in
+    /// [`enter`](Gate::enter) (by [`bucket`]), and, last, where
+    /// [`room`](Gate::room) waits: a place given back wakes one of each
+    /// that has waiters, not every thread.
+    freed: [Condvar; BUCKETS + 1],
+}
+
+/// Endpoints are told apart by this many condition variables (the follow
+/// API has five endpoints; two sharing one wait at most a short while).
+const BUCKETS: usize = 8;
+
+/// The condition variable of `endpoint` (its [`endpoint_id`]).
+fn bucket(endpoint: u64) -> usize {
+    (endpoint % BUCKETS as u64) as usize
 }
 
 #[derive(Debug)]
 struct State {
     controller: Controller,
-    /// The places held: `None` while waiting for the limiter, then when the
-    /// attempt was sent.
-    places: Vec<Option<Option<Instant>>>,
+    /// The places held (`None`: free).
+    places: Vec<Option<Held>>,
     held: usize,
-    /// Calls waiting for a place.
+    /// Calls waiting for a place ([`Gate::enter`] and [`Gate::room`]).
     waiters: usize,
+    /// How many of them wait on each of [`Gate::freed`].
+    waiting_on: [usize; BUCKETS + 1],
+    /// Places promised by [`Gate::room`] to the thread that asked, until it
+    /// enters or for [`PROMISED_FOR`]: so that only as many workers take
+    /// work as there are places, and the others stay spare (starting more
+    /// workers while they wait, as the target grows).
+    promises: Vec<(std::thread::ThreadId, Instant)>,
+}
+
+/// One place held.
+#[derive(Debug, Clone, Copy)]
+struct Held {
+    /// The endpoint's hash ([`endpoint_id`]).
+    endpoint: u64,
+    /// `None` while waiting for the limiter, then when the attempt was sent.
+    sent: Option<Instant>,
+}
+
+/// How long a place promised by [`Gate::room`] is kept for its thread.
+const PROMISED_FOR: Duration = Duration::from_millis(100);
+
+/// An endpoint's name told apart cheaply (FNV-1a; the follow API has five).
+fn endpoint_id(endpoint: &str) -> u64 {
+    endpoint.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
 }
 
 impl State {
-    /// Places held by calls not stalled at `now`.
-    fn holding(&self, now: Instant) -> usize {
+    /// Places held by calls not stalled at `now`, of `endpoint` only if
+    /// given (before the first answer, every place held: the first wave
+    /// stays bounded however long it waits).
+    fn holding(&self, now: Instant, endpoint: Option<u64>) -> usize {
+        let answered = self.controller.latency().is_some();
+        if !answered && endpoint.is_none() {
+            return self.held;
+        }
         let after = self.controller.stalled_after();
         self.places
             .iter()
-            .filter(|p| match p {
-                Some(Some(sent)) => now.saturating_duration_since(*sent) < after,
-                Some(None) => true,
-                None => false,
+            .flatten()
+            .filter(|p| endpoint.is_none_or(|e| p.endpoint == e))
+            .filter(|p| match p.sent {
+                Some(sent) if answered => now.saturating_duration_since(sent) < after,
+                _ => true,
             })
             .count()
     }
@@ -240,10 +321,8 @@ impl State {
         let after = self.controller.stalled_after();
         self.places
             .iter()
-            .filter_map(|p| match p {
-                Some(Some(sent)) => Some(now.saturating_duration_since(*sent)),
-                _ => None,
-            })
+            .flatten()
+            .filter_map(|p| p.sent.map(|sent| now.saturating_duration_since(sent)))
             .filter(|age| *age < after)
             .max()
             .unwrap_or_default()
@@ -251,6 +330,26 @@ impl State {
 
     fn target(&self, now: Instant) -> usize {
         self.controller.target_waiting(now, self.waiting(now))
+    }
+
+    /// Forgets the promises kept too long.
+    fn expire_promises(&mut self, now: Instant) {
+        self.promises
+            .retain(|(_, at)| now.saturating_duration_since(*at) < PROMISED_FOR);
+    }
+
+    /// Whether a call of `endpoint` may take a place now: under the target
+    /// with the other threads' promises counted, and under its share.
+    fn may_enter(&self, now: Instant, endpoint: u64) -> bool {
+        let waiting = self.waiting(now);
+        if self.holding(now, None) + self.promises.len()
+            >= self.controller.target_waiting(now, waiting)
+        {
+            return false;
+        }
+        self.controller
+            .share(waiting)
+            .is_none_or(|share| self.holding(now, Some(endpoint)) < share)
     }
 }
 
@@ -272,8 +371,10 @@ impl Gate {
                 places: Vec::new(),
                 held: 0,
                 waiters: 0,
+                waiting_on: [0; BUCKETS + 1],
+                promises: Vec::new(),
             }),
-            freed: Condvar::new(),
+            freed: std::array::from_fn(|_| Condvar::new()),
         }
     }
 
@@ -282,56 +383,82 @@ impl Gate {
         lock(&self.state).target(Instant::now())
     }
 
-    /// Waits up to `within` until a place is free, without taking it;
-    /// whether one is. A worker asks before it takes its next piece of work,
-    /// so that work taken is sent at once (and a stop or a deadline is seen
-    /// by the work not yet taken).
+    /// Waits up to `within` until a place is free, and promises it to this
+    /// thread's next [`enter`](Gate::enter) (for [`PROMISED_FOR`]); whether
+    /// one is. A worker asks before it takes its next piece of work, so that
+    /// work taken is sent at once (and a stop or a deadline is seen by the
+    /// work not yet taken); the workers not promised a place stay spare.
     pub(crate) fn room(&self, within: Duration) -> bool {
         let until = Instant::now() + within;
+        let me = std::thread::current().id();
         let mut state = lock(&self.state);
         loop {
             let now = Instant::now();
-            if state.holding(now) < state.target(now) {
+            state.expire_promises(now);
+            if let Some(mine) = state.promises.iter_mut().find(|(t, _)| *t == me) {
+                mine.1 = now;
+                return true;
+            }
+            if state.holding(now, None) + state.promises.len() < state.target(now) {
+                state.promises.push((me, now));
                 return true;
             }
             if now >= until {
                 return false;
             }
-            state.waiters += 1;
             let wait = until
                 .saturating_duration_since(now)
                 .min(Duration::from_millis(50));
-            state = self
-                .freed
-                .wait_timeout(state, wait)
-                .map_or_else(|p| p.into_inner().0, |(g, _)| g);
-            state.waiters -= 1;
+            state = self.wait(state, BUCKETS, wait);
         }
     }
 
-    /// Waits for a place for one call of `endpoint`.
+    /// Gives back the place [`room`](Gate::room) promised this thread (it
+    /// found no work to send).
+    pub(crate) fn unpromise(&self) {
+        let me = std::thread::current().id();
+        let mut state = lock(&self.state);
+        if let Some(i) = state.promises.iter().position(|(t, _)| *t == me) {
+            state.promises.swap_remove(i);
+            let waiting = state.waiting_on;
+            drop(state);
+            for (c, n) in self.freed.iter().zip(waiting) {
+                if n > 0 {
+                    c.notify_one();
+                }
+            }
+        }
+    }
+
+    /// Waits for a place for one call of `endpoint` (this thread's promise,
+    /// if it has one, becomes the place).
     pub(crate) fn enter(&self, endpoint: &str) -> Place<'_> {
+        let id = endpoint_id(endpoint);
+        let me = std::thread::current().id();
         let mut state = lock(&self.state);
         let mut now = Instant::now();
         if state.controller.note_endpoint(endpoint, now) && state.waiters > 0 {
             // One more endpoint in use: more places for everyone waiting.
-            self.freed.notify_all();
+            self.wake_all();
+        }
+        if let Some(i) = state.promises.iter().position(|(t, _)| *t == me) {
+            state.promises.swap_remove(i);
         }
         loop {
-            if state.holding(now) < state.target(now) {
+            state.expire_promises(now);
+            if state.may_enter(now, id) {
                 break;
             }
-            state.waiters += 1;
             // Woken when a place is given back or the target grows, and
             // now and then to see whether the calls in flight have waited
             // longer than the latency estimate, or stalled.
-            state = self
-                .freed
-                .wait_timeout(state, Duration::from_millis(50))
-                .map_or_else(|p| p.into_inner().0, |(g, _)| g);
-            state.waiters -= 1;
+            state = self.wait(state, bucket(id), Duration::from_millis(50));
             now = Instant::now();
         }
+        let held = Some(Held {
+            endpoint: id,
+            sent: None,
+        });
         let at = match state.places.iter().position(Option::is_none) {
             Some(free) => free,
             None => {
@@ -339,7 +466,7 @@ impl Gate {
                 state.places.len() - 1
             }
         };
-        state.places[at] = Some(None);
+        state.places[at] = held;
         state.held += 1;
         Place {
             gate: self,
@@ -349,12 +476,38 @@ impl Gate {
     }
 }
 
+impl Gate {
+    /// Waits on condition variable `on` for at most `wait`.
+    fn wait<'g>(
+        &'g self,
+        mut state: std::sync::MutexGuard<'g, State>,
+        on: usize,
+        wait: Duration,
+    ) -> std::sync::MutexGuard<'g, State> {
+        state.waiters += 1;
+        state.waiting_on[on] += 1;
+        let mut state = self.freed[on]
+            .wait_timeout(state, wait)
+            .map_or_else(|p| p.into_inner().0, |(g, _)| g);
+        state.waiters -= 1;
+        state.waiting_on[on] -= 1;
+        state
+    }
+
+    /// Wakes every waiter (the target grew).
+    fn wake_all(&self) {
+        for c in &self.freed {
+            c.notify_all();
+        }
+    }
+}
+
 impl Place<'_> {
     /// The attempt is being sent now.
     pub(crate) fn sending(&self) {
         let mut state = lock(&self.gate.state);
-        if let Some(p) = state.places.get_mut(self.at) {
-            *p = Some(Some(Instant::now()));
+        if let Some(Some(p)) = state.places.get_mut(self.at) {
+            p.sent = Some(Instant::now());
         }
     }
 
@@ -377,7 +530,7 @@ impl Drop for Place<'_> {
                 state.controller.observe(took);
                 if state.target(now) > before {
                     // More places: every waiter may find one.
-                    self.gate.freed.notify_all();
+                    self.gate.wake_all();
                 }
             }
         }
@@ -389,10 +542,14 @@ impl Drop for Place<'_> {
         while state.places.last().is_some_and(Option::is_none) {
             state.places.pop();
         }
-        let waiting = state.waiters > 0;
+        // One waiter of each kind looks again: the place is for any
+        // endpoint whose share is not full.
+        let waiting = state.waiting_on;
         drop(state);
-        if waiting {
-            self.gate.freed.notify_one();
+        for (c, n) in self.gate.freed.iter().zip(waiting) {
+            if n > 0 {
+                c.notify_one();
+            }
         }
     }
 }
@@ -409,7 +566,7 @@ mod tests {
     fn the_target_follows_rate_times_latency_with_headroom_within_floor_and_cap() {
         let now = Instant::now();
         let mut c = Controller::new(128, true, Some(200.0));
-        assert_eq!(c.target(now), START, "nothing measured yet");
+        assert_eq!(c.target(now), START + SPARE, "nothing measured yet");
         c.note_endpoint("follow/follow_add", now);
         for _ in 0..200 {
             c.observe(ms(300));
@@ -470,7 +627,7 @@ mod tests {
         c.note_endpoint("follow/follow_add", t0);
         let two = c.target(t0);
         assert!((26..=27).contains(&one), "{one}");
-        assert!((50..=51).contains(&two), "{two}");
+        assert!((52..=54).contains(&two), "{two}");
         // Three seconds later only the one called again counts.
         let t3 = t0 + Duration::from_secs(3);
         c.note_endpoint("follow/follow_add", t3);
@@ -486,9 +643,17 @@ mod tests {
     fn a_call_waiting_longer_than_the_estimate_raises_the_target_once_answers_came() {
         let now = Instant::now();
         let mut c = Controller::new(256, true, Some(200.0));
-        // Before any answer: the start, however long the first calls wait.
-        assert_eq!(c.target_waiting(now, ms(50)), START);
-        assert_eq!(c.target_waiting(now, ms(3000)), START);
+        // Before any answer: the start and what the oldest call's wait
+        // needs, up to a second's worth (the cap of a small client first).
+        assert_eq!(c.target_waiting(now, ms(50)), START + 12 + SPARE);
+        assert_eq!(c.target_waiting(now, ms(500)), START + 120 + SPARE);
+        let mut big = Controller::new(1000, true, Some(200.0));
+        assert_eq!(big.target_waiting(now, ms(3000)), START + 240 + SPARE);
+        big.note_endpoint("a", now);
+        big.note_endpoint("b", now);
+        // Each endpoint has its own share: 16 + 216 + 2 each.
+        assert_eq!(big.target_waiting(now, ms(900)), 2 * (START + 216 + SPARE));
+        assert_eq!(c.target_waiting(now, ms(3000)), 256);
         for _ in 0..200 {
             c.observe(ms(20));
         }
@@ -522,7 +687,7 @@ mod tests {
         let b = gate.enter("p");
         {
             let s = lock(&gate.state);
-            assert_eq!((s.holding(Instant::now()), s.held), (2, 2));
+            assert_eq!((s.holding(Instant::now(), None), s.held), (2, 2));
         }
         // A third waits until one is given back.
         let entered = std::sync::atomic::AtomicBool::new(false);
@@ -540,12 +705,110 @@ mod tests {
         b.sending();
         {
             let mut s = lock(&gate.state);
-            s.places[b.at] = Some(Some(Instant::now() - Duration::from_secs(10)));
-            assert_eq!(s.holding(Instant::now()), 0);
+            if let Some(p) = s.places[b.at].as_mut() {
+                p.sent = Some(Instant::now() - Duration::from_secs(10));
+            }
+            assert_eq!(s.holding(Instant::now(), None), 0);
         }
         let _c = gate.enter("p");
         let _d = gate.enter("p");
         drop(b);
         assert_eq!(lock(&gate.state).held, 2);
+    }
+
+    #[test]
+    fn before_the_first_answer_the_wave_grows_with_the_wait_and_stays_bounded() {
+        let gate = Gate::new(Controller::new(256, true, Some(200.0)));
+        let mut places: Vec<Place<'_>> = (0..START + SPARE).map(|_| gate.enter("p")).collect();
+        assert!(!gate.room(Duration::ZERO), "the start is the first wave");
+        for p in &places {
+            p.sending();
+        }
+        // The oldest has waited 300 ms: 72 more may go (200/s × 0.3 s × 1.2).
+        if let Some(p) = lock(&gate.state).places[0].as_mut() {
+            p.sent = Some(Instant::now() - ms(300));
+        }
+        let t = gate.target();
+        assert!(
+            (START + 72 + SPARE..=START + 74 + SPARE).contains(&t),
+            "{t}"
+        );
+        assert!(gate.room(Duration::ZERO));
+        places.push(gate.enter("p"));
+        // However long they all wait, no place is given up before an
+        // answer: a silent service gets no second wave.
+        for p in lock(&gate.state).places.iter_mut() {
+            if let Some(p) = p.as_mut() {
+                p.sent = Some(Instant::now() - Duration::from_secs(60));
+            }
+        }
+        assert!(!gate.room(Duration::ZERO), "stalled calls still hold");
+        // One answer: the estimate exists, stalled calls give their places up.
+        let mut answered = places.remove(1);
+        answered.answered(ms(1));
+        drop(answered);
+        assert!(gate.room(Duration::ZERO));
+    }
+
+    #[test]
+    fn a_place_promised_by_room_is_kept_for_its_thread_until_it_enters_gives_up_or_expires() {
+        let mut c = Controller::new(3, true, Some(200.0));
+        c.observe(ms(1));
+        let gate = Gate::new(c);
+        assert_eq!(gate.target(), 3);
+        assert!(gate.room(Duration::ZERO));
+        assert!(gate.room(Duration::ZERO), "asked again: the same promise");
+        // Two other threads are promised the other two places.
+        std::thread::scope(|s| {
+            for _ in 0..2 {
+                s.spawn(|| assert!(gate.room(Duration::ZERO)));
+            }
+        });
+        std::thread::scope(|s| {
+            s.spawn(|| assert!(!gate.room(Duration::ZERO), "all promised"));
+        });
+        // This thread's promise becomes its place: still none for others.
+        let mine = gate.enter("p");
+        std::thread::scope(|s| {
+            s.spawn(|| assert!(!gate.room(Duration::ZERO)));
+        });
+        drop(mine);
+        // A promise given up is free at once.
+        assert!(gate.room(Duration::ZERO));
+        gate.unpromise();
+        std::thread::scope(|s| {
+            s.spawn(|| assert!(gate.room(Duration::ZERO)));
+        });
+        // The promises of threads that went away expire.
+        std::thread::sleep(PROMISED_FOR + ms(20));
+        assert_eq!(lock(&gate.state).promises.len(), 3);
+        assert!(gate.room(Duration::ZERO));
+        assert_eq!(lock(&gate.state).promises.len(), 1, "the old ones expired");
+    }
+
+    #[test]
+    fn an_endpoint_waiting_for_its_limiter_cannot_take_the_places_of_another() {
+        let mut c = Controller::new(256, true, Some(200.0));
+        for _ in 0..200 {
+            c.observe(ms(50));
+        }
+        let share = c.share(Duration::ZERO).unwrap();
+        assert!((14..=15).contains(&share), "{share}");
+        let gate = Gate::new(c);
+        let reads: Vec<Place<'_>> = (0..share).map(|_| gate.enter("check")).collect();
+        let now = Instant::now();
+        let (check, add) = (endpoint_id("check"), endpoint_id("add"));
+        assert!(!lock(&gate.state).may_enter(now, check));
+        // The writes have a share of their own (and the target doubles).
+        let write = gate.enter("add");
+        {
+            let s = lock(&gate.state);
+            assert_eq!(s.target(now), 2 * share);
+            assert!(!s.may_enter(now, check), "the reads' share is full");
+            assert!(s.may_enter(now, add));
+        }
+        drop(reads);
+        drop(write);
+        assert!(lock(&gate.state).may_enter(Instant::now(), check));
     }
 }

@@ -406,14 +406,19 @@ impl<P: Send> Pool<ChunkResult<P>> {
     ) where
         'env: 'scope,
     {
-        loop {
-            // Each worker, before each request, starts those the target
-            // allows (a few at a time: the target grows with the latency).
+        let grow = || {
+            // A few at a time: each one started starts more.
             for _ in 0..4 {
                 if !self.grow::<E>(scope, workers, chunks) {
                     break;
                 }
             }
+        };
+        loop {
+            // Each worker, before each request and while it waits for a
+            // place, starts those the target allows (the target grows with
+            // the latency, and with the first calls' wait before any answer).
+            grow();
             // A chunk is taken only when it can be sent at once, so that
             // the call's deadline and a fatal error are seen by the chunks
             // not yet taken.
@@ -422,9 +427,15 @@ impl<P: Send> Pool<ChunkResult<P>> {
                     .engine
                     .gate
                     .room(std::time::Duration::from_millis(100))
-            {}
+            {
+                grow();
+            }
+            grow();
             let i = self.next.fetch_add(1, Ordering::SeqCst);
-            let Some(chunk) = chunks.get(i) else { break };
+            let Some(chunk) = chunks.get(i) else {
+                workers.engine.gate.unpromise();
+                break;
+            };
             *lock(&self.slots[i]) = Some(workers.run_one::<E>(chunk));
         }
     }

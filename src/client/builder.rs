@@ -273,9 +273,13 @@ impl ClientBuilder {
     /// default reaches 200 calls/s at up to about 1 s a call (500 ms for a
     /// job that reads each request first: two endpoints at once). Bulk calls
     /// (batches, jobs, purges, undo, restore, previews) start worker threads
-    /// (512 KiB stacks, of which only what is used costs memory) only as the number in flight needs them, and the
-    /// connection pool keeps up to this many connections. Results stay in
-    /// input order and the rate limit holds. `1` sends one request at a time.
+    /// (512 KiB stacks, of which only what is used costs memory) only as the
+    /// number in flight needs them, and the connection pool keeps up to this
+    /// many connections. Before the first answer the calls go out at the
+    /// limiter's pace; a service that never answers gets at most 16 and
+    /// about one second's worth of calls (within this cap) before the first
+    /// deadline. Results stay in input order and the rate limit holds. `1`
+    /// sends one request at a time.
     pub fn concurrency(mut self, workers: usize) -> Self {
         self.concurrency = workers;
         self

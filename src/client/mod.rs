@@ -99,6 +99,13 @@ impl Client {
         self.inner.engine.gate.room(within)
     }
 
+    /// Gives back the place [`room_in_flight`](Client::room_in_flight)
+    /// promised this thread: it has nothing to send.
+    #[cfg(feature = "job")]
+    pub(crate) fn no_room_needed(&self) {
+        self.inner.engine.gate.unpromise();
+    }
+
     /// The primary base URL.
     pub fn base_url(&self) -> &str {
         self.inner.engine.bases.primary()

@@ -290,18 +290,27 @@ impl<'a> Workers<'a> {
     ) where
         'a: 'scope,
     {
-        while !self.stop.load(Ordering::SeqCst) {
+        let grow = || {
+            // A few at a time: each one started starts more.
             for _ in 0..4 {
                 if !self.grow(scope, &tx) {
                     break;
                 }
             }
+        };
+        while !self.stop.load(Ordering::SeqCst) {
+            grow();
             // Work is taken only when it can be sent at once: a request
             // waiting for a place would still be sent after a stop.
             if !self.client.room_in_flight(Duration::from_millis(100)) {
                 continue;
             }
-            let Some(result) = (self.next)() else { break };
+            // The target may have grown while this one waited.
+            grow();
+            let Some(result) = (self.next)() else {
+                self.client.no_room_needed();
+                break;
+            };
             if result.as_ref().is_ok_and(|s| s.fatal.is_some()) {
                 // Every other request would fail the same way.
                 self.stop.store(true, Ordering::SeqCst);

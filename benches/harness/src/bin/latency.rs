@@ -154,6 +154,23 @@ fn case(op: &str, mode: &str, ms: u64, accounts: usize) {
     let took = start.elapsed().as_secs_f64();
     let log = emu.requests();
     let throttled = log.iter().filter(|r| r.error_code == Some(60007)).count();
+    if std::env::var_os("LATENCY_TRACE").is_some() {
+        let t0 = log.iter().map(|r| r.at).min().unwrap_or_default();
+        let mut paths: Vec<&str> = log.iter().map(|r| r.path.as_str()).collect();
+        paths.sort_unstable();
+        paths.dedup();
+        let mut first: Vec<_> = log.iter().map(|r| (r.at - t0, r.path.as_str(), r.body.len())).collect();
+        first.sort();
+        for f in &first[..first.len().min(120)] { eprintln!("first {:.3} {}", f.0.as_secs_f64(), f.1); }
+        for p in paths {
+            let mut bins = vec![0usize; 1 + (took * 4.0) as usize];
+            for r in log.iter().filter(|r| r.path == p) {
+                let b = ((r.at - t0).as_secs_f64() * 4.0) as usize;
+                if let Some(x) = bins.get_mut(b) { *x += 1; }
+            }
+            eprintln!("{p}: per 250 ms {bins:?}");
+        }
+    }
     println!(
         "{took:.3} {floor:.3} {} {} {throttled} {}",
         emu.peak_in_flight(),
