@@ -89,6 +89,17 @@ impl LocalLimiter {
         }
     }
 
+    /// Forgets the slots reserved for `endpoint` after `now`: the calls that
+    /// hold them reserve again, at a new pace whose spacing is `interval`.
+    /// The next slot is one such interval away (the last slot used was at
+    /// `now` at the latest), so that a restart never lets a call through
+    /// sooner than the new pace allows, nor before `not_before`.
+    fn restart(&self, endpoint: &str, now: Instant, interval: Duration, not_before: Instant) {
+        let mut next = lock(&self.next);
+        let n = next.entry(endpoint.to_string()).or_insert(now);
+        *n = (*n).min(now + interval).max(not_before);
+    }
+
     /// Reserves the next slot at or after `now`, `interval` after the last one.
     fn reserve(&self, endpoint: &str, now: Instant, interval: Duration) -> Duration {
         let mut next = lock(&self.next);
@@ -147,6 +158,12 @@ impl RateLimit for LocalLimiter {
 ///   limiter's own rate: a share another process no longer uses is taken up
 ///   in a second or two.
 ///
+/// - Calls already waiting for a slot when the pace changes (a drop, or a
+///   climb of a quarter) queue again at the new pace within 100 ms; after a
+///   drop the first of them goes no sooner than the oldest call the service
+///   took from this client in the last second leaves the service's window
+///   (before it, every call would be refused).
+///
 /// Calls go no faster than the inner limiter allows, nor than the current
 /// pace; a call answered with a rate-limit code is retried at its next slot,
 /// with no backoff on top ([`RateLimit::paces_retries`]).
@@ -174,6 +191,9 @@ fn cubic_c(ceiling: f64) -> f64 {
 }
 /// What a throttle keeps of the pace.
 const CUBIC_BETA: f64 = 0.7;
+/// How often a call waiting for its slot checks that the pace it was given
+/// still holds.
+const REQUEUE_CHECK: Duration = Duration::from_millis(100);
 /// The slowest adaptive pace, calls per second.
 const MIN_PACE: f64 = 1.0;
 
@@ -190,6 +210,12 @@ struct Pace {
     since: Option<Instant>,
     /// How many times it was lowered.
     drops: u64,
+    /// Changes whenever the slots reserved so far were given at a pace that
+    /// no longer holds (lowered, or risen by a quarter): the calls waiting
+    /// for them reserve again.
+    epoch: u64,
+    /// The pace the current epoch's slots are given at.
+    epoch_rate: f64,
     /// The share the service was taking at the last throttle: the pace
     /// stays at or above it.
     floor: f64,
@@ -212,16 +238,23 @@ impl<L: RateLimit> Adaptive<L> {
     }
 
     fn pace_at(&self, endpoint: &str, now: Instant) -> f64 {
-        self.pace_and_drops(endpoint, now).0
+        self.pace_and_epoch(endpoint, now).0
     }
 
-    /// The current pace and how many times it was lowered so far.
-    fn pace_and_drops(&self, endpoint: &str, now: Instant) -> (f64, u64) {
+    /// The current pace and its epoch. When the pace has climbed a quarter
+    /// above the one the waiting calls' slots were given at, a new epoch
+    /// starts: they reserve again, closer together.
+    fn pace_and_epoch(&self, endpoint: &str, now: Instant) -> (f64, u64) {
         let mut paces = lock(&self.paces);
         match paces.get_mut(endpoint) {
             Some(p) => {
                 p.rate = cubic(p, now, self.inner.max_rate());
-                (p.rate, p.drops)
+                if p.rate > p.epoch_rate * 1.25 {
+                    p.epoch += 1;
+                    p.epoch_rate = p.rate;
+                    self.local.restart(endpoint, now, interval(p.rate), now);
+                }
+                (p.rate, p.epoch)
             }
             None => (self.inner.max_rate(), 0),
         }
@@ -256,6 +289,22 @@ impl<L: RateLimit> Adaptive<L> {
             .clamp(MIN_PACE, ceiling.max(MIN_PACE));
         p.since = Some(now);
         p.drops += 1;
+        // The slots reserved at the old pace are void: without this, the
+        // calls waiting for them queued again behind them, and a drop soon
+        // after another left a queue of several seconds with nothing sent.
+        // The service's window is full: the next call it can take from this
+        // client is when the oldest it took in the last second leaves the
+        // window (that answer came a latency after the service counted it,
+        // so this errs late by one latency at most). Sent sooner, as after
+        // a first burst from several processes at once, the calls of that
+        // second were all refused.
+        p.epoch += 1;
+        p.epoch_rate = p.rate;
+        let frees = p
+            .accepted
+            .front()
+            .map_or(now, |oldest| *oldest + Duration::from_secs(1));
+        self.local.restart(endpoint, now, interval(p.rate), frees);
         log::info!(
             "tim-follow: {endpoint}: the service answered with a rate limit; pace {before:.1} → {:.1} calls/s",
             p.rate
@@ -271,6 +320,8 @@ impl Pace {
             w_max: ceiling,
             since: None,
             drops: 0,
+            epoch: 0,
+            epoch_rate: ceiling,
             floor: 0.0,
         }
     }
@@ -312,17 +363,23 @@ fn cubic(p: &Pace, now: Instant, ceiling: f64) -> f64 {
 
 impl<L: RateLimit> RateLimit for Adaptive<L> {
     fn acquire(&self, endpoint: &str) -> Duration {
-        // A call still waiting for its slot when the pace drops queues again
-        // at the new pace (a few times at most: each drop needs an answer).
-        for _ in 0..8 {
+        // A call still waiting for its slot when the pace changes (an epoch
+        // ends) queues again at the new pace, within 100 ms of the change;
+        // a bounded number of times: each change needs an answer or a
+        // climb of a quarter.
+        'queue: for _ in 0..32 {
             let now = Instant::now();
-            let (pace, drops) = self.pace_and_drops(endpoint, now);
-            let own = self.local.reserve(endpoint, now, interval(pace));
-            if !own.is_zero() {
-                std::thread::sleep(own);
-            }
-            if self.pace_and_drops(endpoint, Instant::now()).1 == drops {
-                break;
+            let (pace, epoch) = self.pace_and_epoch(endpoint, now);
+            let slot = now + self.local.reserve(endpoint, now, interval(pace));
+            loop {
+                let now = Instant::now();
+                if now >= slot {
+                    break 'queue;
+                }
+                std::thread::sleep((slot - now).min(REQUEUE_CHECK));
+                if self.pace_and_epoch(endpoint, Instant::now()).1 != epoch {
+                    continue 'queue;
+                }
             }
         }
         // The inner limiter is asked when this call's slot comes, so that a
@@ -369,6 +426,9 @@ impl<T: RateLimit + ?Sized> RateLimit for Arc<T> {
     }
     fn accepted(&self, endpoint: &str) {
         (**self).accepted(endpoint)
+    }
+    fn paces_retries(&self) -> bool {
+        (**self).paces_retries()
     }
     fn max_rate(&self) -> f64 {
         (**self).max_rate()
@@ -433,6 +493,66 @@ mod tests {
         }
         let low = a.pace_at("x", t0 + Duration::from_millis(200 * 199));
         assert_eq!(low, MIN_PACE);
+    }
+
+    #[test]
+    fn a_change_of_pace_voids_the_slots_given_at_the_old_one() {
+        let a = Adaptive::new(LocalLimiter::new(200.0));
+        let t0 = Instant::now();
+        // 200 calls waiting for their slots at 200/s: the last is 1 s out.
+        for _ in 0..200 {
+            a.local.reserve("x", t0, interval(200.0));
+        }
+        let (_, before) = a.pace_and_epoch("x", t0);
+        a.throttled_at("x", t0, t0);
+        let (pace, after) = a.pace_and_epoch("x", t0);
+        assert!(pace < 150.0, "{pace}");
+        assert_ne!(before, after, "the waiting calls are told to reserve again");
+        // They queue again from now at the new pace, not behind the second
+        // of slots no call will use: the first one new interval away (never
+        // sooner than the new pace), the 20th well under a second.
+        let waits: Vec<Duration> = (0..20)
+            .map(|_| a.local.reserve("x", t0, interval(pace)))
+            .collect();
+        assert_eq!(waits[0], interval(pace));
+        assert!(waits[19] < Duration::from_millis(500), "{:?}", waits[19]);
+        // When the pace has climbed a quarter above it, another epoch
+        // starts: the slots given at the low pace are given again.
+        let later = t0 + Duration::from_secs(1);
+        let (risen, epoch) = a.pace_and_epoch("x", later);
+        assert!(risen > pace * 1.25, "{risen} after {pace}");
+        assert_ne!(epoch, after);
+        assert!(a.local.reserve("x", later, interval(risen)) <= interval(risen));
+    }
+
+    #[test]
+    fn after_a_throttle_the_next_call_waits_until_the_oldest_accepted_leaves_the_window() {
+        let a = Adaptive::new(LocalLimiter::new(200.0));
+        let t0 = Instant::now();
+        for _ in 0..25 {
+            a.accepted("x");
+        }
+        let oldest = a.paces.lock().unwrap()["x"].accepted[0];
+        a.throttled_at("x", t0, t0);
+        let (pace, _) = a.pace_and_epoch("x", t0);
+        // The service's window holds those 25 for a second: calls sent
+        // before the first of them leaves it would only be refused.
+        let first = t0 + a.local.reserve("x", t0, interval(pace));
+        assert_eq!(first, oldest + Duration::from_secs(1));
+        let second = t0 + a.local.reserve("x", t0, interval(pace));
+        assert_eq!(second - first, interval(pace));
+    }
+
+    #[test]
+    fn an_adaptive_limiter_shared_in_an_arc_still_paces_its_retries() {
+        // A limiter given to several clients as an `Arc` keeps what it says
+        // about itself: the retry of a rate-limit answer waits for its slot,
+        // not a backoff on top.
+        let shared = Arc::new(Adaptive::new(LocalLimiter::new(200.0)));
+        assert!(shared.paces_retries());
+        let as_dyn: Arc<dyn RateLimit> = Arc::new(shared.clone());
+        assert!(as_dyn.paces_retries());
+        assert!(!Arc::new(LocalLimiter::new(200.0)).paces_retries());
     }
 
     #[test]
