@@ -404,6 +404,42 @@ fn a_server_that_never_answers_costs_one_deadline_not_one_per_request() {
 }
 
 #[test]
+fn a_server_that_never_answers_gets_a_bounded_first_wave_at_the_limiters_pace() {
+    // 1,000 requests against a service that accepts and never answers:
+    // before the first answer the calls go out at the limiter's pace (more
+    // than a fixed start of 16 within the deadline), and no more than 16
+    // and about one second's worth (within the cap of 256) are in flight.
+    let (base, accepted) = silent_server(Duration::from_secs(30));
+    let client = Client::builder(1400000000, "administrator")
+        .base_url(base)
+        .usersig("sig")
+        .timeout(Duration::from_secs(2))
+        .retry(RetryPolicy::default().max_attempts(1))
+        .build()
+        .unwrap();
+    let err = client.follow_delete("me", &ids("t", 20_000)).unwrap_err();
+    assert!(
+        matches!(&err, Error::Transport(t) if t.kind == TransportErrorKind::Timeout),
+        "{err}"
+    );
+    // Connections the kernel completed are accepted within the silent
+    // server's 5 ms poll; wait for the count to settle (bounded).
+    let mut sent = accepted.load(Ordering::SeqCst);
+    for _ in 0..20 {
+        std::thread::sleep(Duration::from_millis(100));
+        let now = accepted.load(Ordering::SeqCst);
+        if now == sent {
+            break;
+        }
+        sent = now;
+    }
+    assert!(
+        (17..=256).contains(&sent),
+        "{sent} connections before the first deadline"
+    );
+}
+
+#[test]
 fn past_the_call_deadline_no_new_request_starts_and_the_rest_is_unknown() {
     let targets = ids("t", 200);
     let emu = emulator_with("me", &targets);

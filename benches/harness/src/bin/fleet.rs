@@ -2,7 +2,8 @@
 //!
 //! - `fleet plain`: four clients with default settings (each as a process of
 //!   its own would be), each following 4,000 accounts, against an emulator
-//!   that allows 100 calls/s of follow_add;
+//!   that allows 100 calls/s of follow_add; `fleet plain MS`: the same with
+//!   each answer delayed by MS ±20 % (uniform);
 //! - `fleet redis URL`: the same, the clients sharing a 100/s budget in Redis;
 //! - `fleet permit URL`: the cost of one Redis permit, 10,000 times.
 //!
@@ -19,11 +20,13 @@ const PER_CLIENT: usize = 4000;
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.iter().map(String::as_str).collect::<Vec<_>>()[..] {
-        ["plain"] => fleet(None),
-        ["trace"] => trace(),
-        ["redis", url] => fleet(Some(url)),
+        ["plain"] => fleet(None, 0),
+        ["plain", ms] => fleet(None, ms.parse().expect("a latency in ms")),
+        ["trace"] => trace(0),
+        ["trace", ms] => trace(ms.parse().expect("a latency in ms")),
+        ["redis", url] => fleet(Some(url), 0),
         ["permit", url] => permit(url),
-        _ => eprintln!("usage: fleet plain | fleet redis URL | fleet permit URL"),
+        _ => eprintln!("usage: fleet plain [MS] | fleet redis URL | fleet permit URL"),
     }
 }
 
@@ -43,8 +46,12 @@ fn setup() -> (Emulator, Vec<String>, Vec<String>) {
 }
 
 /// Prints: requests sent, rate-limit answers, wall time, busiest second.
-fn fleet(redis: Option<&str>) {
+fn fleet(redis: Option<&str>, ms: u64) {
     let (emu, targets, sources) = setup();
+    if ms > 0 {
+        let d = Duration::from_millis(ms);
+        emu.set_random_latency(d.mul_f64(0.8), d.mul_f64(1.2));
+    }
     let started = Instant::now();
     std::thread::scope(|s| {
         for from in &sources {
@@ -81,9 +88,13 @@ fn fleet(redis: Option<&str>) {
 
 /// The plain fleet with each client's pace printed every 250 ms (to tune
 /// adaptive pacing): time, then per client its pace and calls accepted so far.
-fn trace() {
+fn trace(ms: u64) {
     use tim_follow::{Adaptive, LocalLimiter};
     let (emu, targets, sources) = setup();
+    if ms > 0 {
+        let d = Duration::from_millis(ms);
+        emu.set_random_latency(d.mul_f64(0.8), d.mul_f64(1.2));
+    }
     let limiters: Vec<Arc<Adaptive<LocalLimiter>>> = (0..4)
         .map(|_| Arc::new(Adaptive::new(LocalLimiter::new(200.0))))
         .collect();
@@ -117,7 +128,8 @@ fn trace() {
                         .iter()
                         .filter(|r| r.error_code == Some(0) && r.body.contains(src.as_str()))
                         .count();
-                    format!("{:6.1}/{ok:3}", l.pace("follow/follow_add"))
+                    let all = log.iter().filter(|r| r.body.contains(src.as_str())).count();
+                    format!("{:6.1}/{ok:3}/{all:4}", l.pace("follow/follow_add"))
                 })
                 .collect();
             eprintln!("{:5.2} {}", started.elapsed().as_secs_f64(), line.join(" "));
