@@ -39,6 +39,8 @@ done
 # The last journal (read first: the same lines as the others, a follow's).
 journal_size=$(stat -c %s "$jobs_dir/job-1000000.journal")
 small=$(job_run 5000 journal)
+# Once, on the default cap: with no rate limit, in flight is the cap.
+cap=$(job_run 1000000 journal-cap)
 exec 7>&-
 wait "$emu_pid" 2>/dev/null || true
 col() { awk -v c="$2" '{print $c}' "$jobs_dir/$1" | median; }
@@ -50,11 +52,13 @@ plain_emu=$(col plain 5); journal_emu=$(col journal 5)
 read_s=$(col read-first 1); read_rate=$(col read-first 2); read_rss=$(col read-first 3)
 read_cpu=$(col read-first 4); read_emu=$(col read-first 5)
 small_rss=$(echo "$small" | awk '{print $3}')
+read -r cap_s cap_rate cap_rss cap_cpu cap_emu <<<"$cap"
 cat <<JOBS
 ### 4. Long jobs: unfollowing 1,000,000 accounts from one source (50,000 requests)
 
 The emulator runs in a process of its own (every account exists, no rate limit);
-the job's client sends on 16 workers with its rate limit off, so this measures
+the job's client keeps 16 requests in flight (\`.concurrency(16)\`, version
+0.2's 16 workers) with its rate limit off, so this measures
 the job machinery and the client, not Tencent's ceiling (at 200 calls/s the
 same job takes 250 s). Medians of $rounds runs, the three in turn (so from
 the second round on, the unfollows remove the relations the round before's
@@ -68,6 +72,7 @@ emulator over the same run (\`/proc/PID/stat\`).
 | journaled, \`--no-check-first\` (a \`sending\` line before each request and a \`done\` line after, each with its checksum; fsync at least once a second) | $journal_s s | $journal_rate | $((journal_rss / 1024)) MiB ($journal_rss KiB) | $journal_cpu s | $journal_emu s |
 | journaled, read first (the default: one \`follow_check\` before each request; a follow of the same accounts, none followed, so that every one is sent) | $read_s s | $read_rate | $((read_rss / 1024)) MiB ($read_rss KiB) | $read_cpu s | $read_emu s |
 | journaled, 5,000 accounts | | | $((small_rss / 1024)) MiB ($small_rss KiB) | | |
+| journaled, \`--no-check-first\`, the default cap (once): with no rate limit, 256 in flight | $cap_s s | $cap_rate | $((cap_rss / 1024)) MiB ($cap_rss KiB) | $cap_cpu s | $cap_emu s |
 
 Journal overhead (without the reads): $(awk -v a="$journal_s" -v b="$plain_s" 'BEGIN {printf "%+.1f%%", (a / b - 1) * 100}') of wall time
 (target ≤ 10%), $(awk -v a="$journal_cpu" -v b="$plain_cpu" 'BEGIN {printf "%.2f", a / b}')× the job process's CPU (target ≤ 1.2×). The read
@@ -76,4 +81,7 @@ where nothing limits the rate; at Tencent's ceiling the reads go on
 \`follow_check\`'s own 200 calls/s and the job takes as long as the writes. Peak RSS at 1,000,000 accounts is $(awk -v a="$journal_rss" -v b="$small_rss" 'BEGIN {printf "%.2f", a / b}')× that at
 5,000 (target ≤ 1.5×): the input is streamed and resuming needs one bit per
 request. The 1,000,000-account journal is $((journal_size / 1024 / 1024)) MiB.
+With no rate limit Little's law gives no number, so a client keeps its cap
+in flight (256 by default, each request a thread and a connection); the last
+row is what that costs here. \`.concurrency(n)\` lowers it.
 JOBS

@@ -119,6 +119,8 @@ echo "$tables" | sed -n '/^### 3\./,$p'
 echo
 echo "$latency_section"
 echo
+cat benches/latency-notes.md
+echo
 echo "$jobs_table"
 echo
 echo "$export_section"
@@ -155,7 +157,11 @@ $(echo "$added" | sed 's/^/- /')
 
 Of these, $(echo "$added_runtime" | grep -c . ) are linked into programs; serde_derive, syn, quote,
 proc-macro2 and unicode-ident only run at compile time (serde's derive).
+
 FOOT
+cat benches/size-notes.md
+echo
+cat benches/first-build.md
 } > "$out"
 
 if [ "$quick" = "--quick" ]; then cat "$out"; else mv "$out" "$root/BENCHMARKS.md"; echo "wrote BENCHMARKS.md" >&2; fi

@@ -248,6 +248,12 @@ impl ClientBuilder {
     }
 
     /// Turns the client-side rate limiter off (adaptive pacing too).
+    ///
+    /// With no rate, the number of requests in flight has nothing to follow:
+    /// bulk calls keep the [`concurrency`](ClientBuilder::concurrency) cap
+    /// in flight (256 by default, each a thread and a connection); set a
+    /// lower cap for a small device or a service that must not see that
+    /// many at once.
     pub fn no_rate_limit(mut self) -> Self {
         self.rate_limit = Limit::Off;
         self

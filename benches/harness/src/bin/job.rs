@@ -2,9 +2,11 @@
 //!
 //! - `job serve`: an emulator where every account exists, no rate limit;
 //!   prints its URL, serves until stdin closes;
-//! - `job run N journal|read-first|plain URL DIR`: unfollows N accounts from
-//!   one source as a job (journaled without or with a read before each
-//!   request, or not journaled), prints accounts per second;
+//! - `job run N journal|read-first|plain|journal-cap URL DIR`: unfollows N
+//!   accounts from one source as a job (journaled without or with a read
+//!   before each request, or not journaled) on 16 requests in flight, or
+//!   (`journal-cap`) journaled on the default cap, prints accounts per
+//!   second;
 //! - `job serve-export N`: an emulator where `me` has N fans;
 //! - `job export URL OUT`: exports `me` to the snapshot OUT, prints the
 //!   relations and the seconds.
@@ -27,7 +29,7 @@ fn main() {
         Some("serve-export") => serve_export(&args[1..]),
         Some("export") => export(&args[1..]),
         _ => eprintln!(
-            "usage: job serve | job run N journal|read-first|plain URL DIR | job serve-export N | job export URL OUT"
+            "usage: job serve | job run N journal|read-first|plain|journal-cap URL DIR | job serve-export N | job export URL OUT"
         ),
     }
 }
@@ -67,21 +69,25 @@ fn serve_export(args: &[String]) {
     serve_until_stdin_closes(&emu);
 }
 
-/// A client of the emulator at `url`, its rate limit off.
-fn client_for(url: &str) -> Client {
-    Client::builder(testkit::DEFAULT_SDKAPPID, testkit::DEFAULT_ADMIN)
+/// A client of the emulator at `url`, its rate limit off. With no rate
+/// limit the in-flight target is the cap: `concurrency` sets it (`None`:
+/// the default cap).
+fn client_for(url: &str, concurrency: Option<usize>) -> Client {
+    let mut builder = Client::builder(testkit::DEFAULT_SDKAPPID, testkit::DEFAULT_ADMIN)
         .base_url(url)
         .secret_key(testkit::DEFAULT_SECRET_KEY)
-        .no_rate_limit()
-        .build()
-        .unwrap()
+        .no_rate_limit();
+    if let Some(n) = concurrency {
+        builder = builder.concurrency(n);
+    }
+    builder.build().unwrap()
 }
 
 fn export(args: &[String]) {
     let [url, out] = args else {
         panic!("job export URL OUT");
     };
-    let client = client_for(url);
+    let client = client_for(url, None);
     let file = std::io::BufWriter::new(std::fs::File::create(out).unwrap());
     let started = Instant::now();
     let summary = tim_follow::job::export(&client, ["me"], file, |_| {}).expect("the export runs");
@@ -94,7 +100,7 @@ fn export(args: &[String]) {
 
 fn run(args: &[String]) {
     let [n, mode, url, dir] = args else {
-        panic!("job run N journal|read-first|plain URL DIR");
+        panic!("job run N journal|read-first|plain|journal-cap URL DIR");
     };
     let n: usize = n.parse().expect("N");
     let dir = std::path::Path::new(dir);
@@ -105,7 +111,9 @@ fn run(args: &[String]) {
             writeln!(f, "acct_{i:07}").unwrap();
         }
     }
-    let client = client_for(url);
+    // 16 in flight, as version 0.2's workers: the job machinery measured
+    // alone; `journal-cap` shows what the default cap costs.
+    let client = client_for(url, (mode != "journal-cap").then_some(16));
     // Read first, an unfollow of accounts not followed would send nothing:
     // that mode follows them instead (none is followed then, as each round's
     // unfollows run before it), so that every account is read and sent.
@@ -113,7 +121,7 @@ fn run(args: &[String]) {
         "read-first" => Job::follow("me", JobInput::file(&input)),
         _ => Job::unfollow("me", JobInput::file(&input)),
     };
-    if mode == "journal" || mode == "read-first" {
+    if mode == "journal" || mode == "journal-cap" || mode == "read-first" {
         let journal = dir.join(format!("job-{n}.journal"));
         let _ = std::fs::remove_file(&journal);
         // `journal`: the writes alone (a `sending` and a `done` line each);
