@@ -266,8 +266,9 @@ fn table(quick: bool) {
             "\nA call's last latency (and for the job the first read's) is a fixed cost; \
              the limiter spaces calls 2 % under the limit, so 1,000 calls span 5.1 s. \
              Over 20,000 accounts the least a batch can take is that plus one latency \
-             (1.14× at 500 ms), and a job that reads each request first plus two \
-             (1.22× at 500 ms, 1.13× at 300 ms). Over 100,000 accounts (5,000 requests \
+             (1.12× at 500 ms; the jitter's slowest last answer adds up to a fifth \
+             of a latency), and a job that reads each request first plus two \
+             (1.22× at 500 ms, 1.14× at 300 ms). Over 100,000 accounts (5,000 requests \
              of each endpoint, floor 25 s) these costs weigh a fifth as much:\n"
         );
         println!("| operation | latency | time (vs floor) | peak in flight | rate-limit answers | peak RSS |");
