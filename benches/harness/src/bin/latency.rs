@@ -200,6 +200,25 @@ fn table(quick: bool) {
             .collect()
     };
     let run = |op: &str, mode: &str, ms: u64| run_n(op, mode, ms, ACCOUNTS);
+    // The batch and the job on the default (adaptive) client over
+    // `accounts`, a row for each latency (ms).
+    let adaptive_table = |latencies: &[u64], accounts: usize| {
+        println!("| operation | latency | time (vs floor) | peak in flight | rate-limit answers | peak RSS |");
+        println!("|---|---:|---:|---:|---:|---:|");
+        for op in ["batch", "job"] {
+            for &ms in latencies {
+                let r = run_n(op, "adaptive", ms, accounts);
+                println!(
+                    "| {op} | {ms} ms | {:.2} s ({:.2}×) | {} | {} | {:.1} MiB |",
+                    r[0],
+                    r[0] / r[1],
+                    r[2],
+                    r[4],
+                    r[5] / 1024.0
+                );
+            }
+        }
+    };
     let latencies: &[u64] = if quick { &[20, 300] } else { &LATENCIES };
     println!("### 3b. Latency: requests in flight that follow it\n");
     println!(
@@ -245,21 +264,7 @@ fn table(quick: bool) {
              floor 5 s), adaptive only (the default client), where the ramp at the start and \
              the last answers weigh less:\n"
         );
-        println!("| operation | latency | time (vs floor) | peak in flight | rate-limit answers | peak RSS |");
-        println!("|---|---:|---:|---:|---:|---:|");
-        for op in ["batch", "job"] {
-            for ms in [20, 50, 150, 300, 500] {
-                let r = run_n(op, "adaptive", ms, 20_000);
-                println!(
-                    "| {op} | {ms} ms | {:.2} s ({:.2}×) | {} | {} | {:.1} MiB |",
-                    r[0],
-                    r[0] / r[1],
-                    r[2],
-                    r[4],
-                    r[5] / 1024.0
-                );
-            }
-        }
+        adaptive_table(&[20, 50, 150, 300, 500], 20_000);
     }
     if !quick {
         println!(
@@ -271,21 +276,7 @@ fn table(quick: bool) {
              (1.22× at 500 ms, 1.14× at 300 ms). Over 100,000 accounts (5,000 requests \
              of each endpoint, floor 25 s) these costs weigh a fifth as much:\n"
         );
-        println!("| operation | latency | time (vs floor) | peak in flight | rate-limit answers | peak RSS |");
-        println!("|---|---:|---:|---:|---:|---:|");
-        for op in ["batch", "job"] {
-            for ms in [300, 500] {
-                let r = run_n(op, "adaptive", ms, 100_000);
-                println!(
-                    "| {op} | {ms} ms | {:.2} s ({:.2}×) | {} | {} | {:.1} MiB |",
-                    r[0],
-                    r[0] / r[1],
-                    r[2],
-                    r[4],
-                    r[5] / 1024.0
-                );
-            }
-        }
+        adaptive_table(&[300, 500], 100_000);
     }
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     println!(
