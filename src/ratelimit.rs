@@ -365,9 +365,11 @@ impl<L: RateLimit> RateLimit for Adaptive<L> {
     fn acquire(&self, endpoint: &str) -> Duration {
         // A call still waiting for its slot when the pace changes (an epoch
         // ends) queues again at the new pace, within 100 ms of the change;
-        // a bounded number of times: each change needs an answer or a
-        // climb of a quarter.
-        'queue: for _ in 0..32 {
+        // a bounded number of times (each change needs an answer or a
+        // climb of a quarter); the last time, it waits for its slot
+        // whatever the pace does meanwhile.
+        const REQUEUES: usize = 32;
+        'queue: for attempt in 0..=REQUEUES {
             let now = Instant::now();
             let (pace, epoch) = self.pace_and_epoch(endpoint, now);
             let slot = now + self.local.reserve(endpoint, now, interval(pace));
@@ -377,7 +379,7 @@ impl<L: RateLimit> RateLimit for Adaptive<L> {
                     break 'queue;
                 }
                 std::thread::sleep((slot - now).min(REQUEUE_CHECK));
-                if self.pace_and_epoch(endpoint, Instant::now()).1 != epoch {
+                if attempt < REQUEUES && self.pace_and_epoch(endpoint, Instant::now()).1 != epoch {
                     continue 'queue;
                 }
             }
