@@ -130,6 +130,23 @@ fn a_fixed_count_stays_at_its_count_and_a_low_cap_holds() {
 }
 
 #[test]
+fn without_a_rate_limit_the_cap_is_in_flight() {
+    // No rate to multiply the latency by: `no_rate_limit` keeps the cap in
+    // flight, as its documentation says.
+    let (emu, targets) = far_emulator("me", 2000);
+    emu.set_random_latency(Duration::from_millis(40), Duration::from_millis(60));
+    let client = emu
+        .client_builder()
+        .no_rate_limit()
+        .concurrency(8)
+        .build()
+        .unwrap();
+    assert!(client.follow_add("me", &targets).unwrap().all_applied());
+    assert_eq!(emu.request_count("follow/follow_add"), 100);
+    assert_eq!(emu.peak_in_flight(), 8, "the cap of 8 in flight");
+}
+
+#[test]
 fn an_export_of_many_accounts_lists_them_at_once_and_writes_them_in_order() {
     let accounts = ids("acct", 40);
     let others = ids("other", 6);
